@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/devmgr/devmgr/internal/config"
+)
+
+// Set by -ldflags at build time (see Makefile).
+var (
+	version = "dev"
+	commit  = "unknown"
+	date    = "unknown"
+)
+
+// exitCode is returned by a command that has already printed its message
+// and only needs the process to exit with a given status.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit status" }
+
+func asExitCode(err error, ec *exitCode) bool { return errors.As(err, ec) }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "devmgr",
+		Short:         "WiFi access-point appliance manager and web console",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("config", "", "config file (default $DEVMGR_CONFIG or "+config.DefaultPath+")")
+	root.AddCommand(
+		newServeCmd(),
+		newAgentCmd(),
+		newProvisionCmd(),
+		newConfigCmd(),
+		newUserCmd(),
+		newTokenCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
+
+// loadConfig loads the file named by --config, DEVMGR_CONFIG or the default path.
+func loadConfig(cmd *cobra.Command) (config.Config, error) {
+	flag, _ := cmd.Flags().GetString("config")
+	return config.Load(config.Path(flag))
+}
+
+func newLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
