@@ -1,0 +1,62 @@
+// Package testutil holds helpers shared by tests: prerequisites that skip a
+// test on a laptop but fail it under CI=true, so nothing is skipped in CI.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips the test, or fails it under CI, because a prerequisite is missing.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("prerequisite missing under CI: "+format, args...)
+	}
+	t.Skipf("prerequisite missing: "+format, args...)
+}
+
+// RequireRoot needs uid 0 (namespaces, nftables, the agent).
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "root")
+	}
+}
+
+// RequireBinary needs each named program on PATH (or in /usr/sbin, /sbin)
+// and returns the path of the first.
+func RequireBinary(t testing.TB, names ...string) string {
+	t.Helper()
+	var first string
+	for i, n := range names {
+		p, err := LookPath(n)
+		if err != nil {
+			Missing(t, "program %s (install it with .ci/run)", n)
+			return ""
+		}
+		if i == 0 {
+			first = p
+		}
+	}
+	return first
+}
+
+// LookPath finds a program on PATH or in the sbin directories, which a
+// non-login root shell may lack in PATH.
+func LookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := dir + "/" + name
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return exec.LookPath(name)
+}
