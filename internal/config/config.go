@@ -4,10 +4,8 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"time"
@@ -164,14 +162,30 @@ func Load(path string) (Config, error) {
 }
 
 // Parse decodes a YAML document over the defaults and validates the result.
-// The error is a *Problems listing everything wrong, each with its path.
+// The error is a *Problems listing everything wrong, each with its path:
+// unknown keys and mistyped values as well as invalid values.
 func Parse(b []byte) (Config, error) {
 	c, err := Decode(b)
+	var probs Problems
 	if err != nil {
-		return c, err
+		var ps *Problems
+		if !errors.As(err, &ps) {
+			return c, err
+		}
+		probs.List = append(probs.List, ps.List...)
 	}
 	if err := c.Validate(); err != nil {
-		return c, err
+		var ps *Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps.List {
+				if !probs.has(p.Path) {
+					probs.List = append(probs.List, p)
+				}
+			}
+		}
+	}
+	if len(probs.List) > 0 {
+		return c, &probs
 	}
 	return c, nil
 }
@@ -189,20 +203,23 @@ func Decode(b []byte) (Config, error) {
 	}
 	var probs Problems
 	checkKeys(root.Content[0], typeOfConfig, "", &probs)
-	if len(probs.List) > 0 {
-		return c, &probs
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	// Decode even when keys are unknown, so that one run reports every problem.
+	if err := root.Decode(&c); err != nil {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
+		if !errors.As(err, &te) {
+			if len(probs.List) > 0 {
+				return c, &probs
+			}
+			return c, &Problems{List: []Problem{{Message: syntaxMessage(err)}}}
+		}
+		if len(probs.List) == 0 { // checkKeys names mistypes better; keep yaml's only as a fallback
 			for _, e := range te.Errors {
 				probs.add("", "%s", e)
 			}
-			return c, &probs
 		}
-		return c, &Problems{List: []Problem{{Message: syntaxMessage(err)}}}
+	}
+	if len(probs.List) > 0 {
+		return c, &probs
 	}
 	return c, nil
 }

@@ -41,6 +41,17 @@ func (ps *Problems) add(path, format string, args ...any) {
 	ps.List = append(ps.List, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
+// has reports whether a problem at path (or below it) is already listed, so
+// a mistyped value is not reported twice.
+func (ps *Problems) has(path string) bool {
+	for _, p := range ps.List {
+		if p.Path != "" && (p.Path == path || strings.HasPrefix(path, p.Path+".")) {
+			return true
+		}
+	}
+	return false
+}
+
 func (ps *Problems) Error() string {
 	lines := make([]string, len(ps.List))
 	for i, p := range ps.List {
