@@ -1,0 +1,139 @@
+// Package dnsmasq renders the DHCP and DNS service of devmgr's access point
+// into a dnsmasq config file (pure), checks it with `dnsmasq --test`, and
+// reads dnsmasq's leases file.
+package dnsmasq
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/config"
+)
+
+// Options are the file-system locations a rendered config refers to.
+type Options struct {
+	// LeaseFile is dnsmasq's leases file (dhcp-leasefile). Required.
+	LeaseFile string
+	// PIDFile is dnsmasq's pid-file; "" leaves dnsmasq's default.
+	PIDFile string
+}
+
+// Default locations on a device.
+const (
+	DefaultLeaseFile = "/var/lib/misc/dnsmasq.devmgr.leases"
+	DefaultPIDFile   = "/run/dnsmasq-devmgr.pid" // /run needs no directory made first
+)
+
+// Render returns the dnsmasq config serving DHCP and DNS on the AP
+// interface only. It is pure and re-validates every value it writes.
+//
+// Upstream DNS comes from the system's resolv.conf. /etc/hosts is not read
+// (no-hosts), so the device's own host entries (127.0.1.1) never leak to AP
+// clients; <hostname>.<domain> and the bare <hostname> are a host-record
+// for the AP address, which also answers the reverse lookup.
+func Render(c config.Config, o Options) ([]byte, error) {
+	ap := c.AP
+	var errs []error
+	add := func(field string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	add("ap.interface", config.CheckInterfaceName(ap.Interface))
+	add("ap.domain", config.CheckDomain(ap.Domain))
+	add("ap.hostname", config.CheckHostLabel(ap.Hostname))
+	pfx, err := netip.ParsePrefix(ap.Address)
+	if err != nil || !pfx.Addr().Is4() || pfx.Bits() < 8 || pfx.Bits() > 30 || !config.IsHostAddress(pfx) {
+		add("ap.address", fmt.Errorf("%q is not an IPv4 host address with a prefix length of /8 to /30", ap.Address))
+	}
+	start, errS := netip.ParseAddr(ap.DHCP.Start)
+	end, errE := netip.ParseAddr(ap.DHCP.End)
+	switch {
+	case errS != nil || !start.Is4():
+		add("ap.dhcp.start", fmt.Errorf("%q is not an IPv4 address", ap.DHCP.Start))
+	case errE != nil || !end.Is4():
+		add("ap.dhcp.end", fmt.Errorf("%q is not an IPv4 address", ap.DHCP.End))
+	case err == nil && (!pfx.Contains(start) || !pfx.Contains(end)):
+		add("ap.dhcp", fmt.Errorf("range %s..%s is not inside %s", start, end, pfx))
+	case end.Less(start):
+		add("ap.dhcp.end", fmt.Errorf("%s comes before ap.dhcp.start %s", end, start))
+	case err == nil && !pfx.Addr().Less(start) && !end.Less(pfx.Addr()):
+		add("ap.dhcp", fmt.Errorf("range %s..%s contains the AP address %s", start, end, pfx.Addr()))
+	}
+	if ap.DHCP.Lease < 2*time.Minute || ap.DHCP.Lease > 30*24*time.Hour {
+		add("ap.dhcp.lease", fmt.Errorf("%s is outside 2m..720h", ap.DHCP.Lease))
+	}
+	add("lease file", checkPath(o.LeaseFile, true))
+	add("pid file", checkPath(o.PIDFile, false))
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("rendering dnsmasq config: %w", err)
+	}
+
+	addr := pfx.Addr().String()
+	mask := net.IP(net.CIDRMask(pfx.Bits(), 32)).String()
+	var b strings.Builder
+	line := func(s string, args ...any) { fmt.Fprintf(&b, s+"\n", args...) }
+	line("# Rendered by devmgr from its config; changes here are overwritten.")
+	line("# DHCP and DNS for the access point only; nothing on uplinks or LAN.")
+	line("interface=%s", ap.Interface)
+	line("except-interface=lo")
+	line("listen-address=%s", addr)
+	line("bind-dynamic")
+	line("")
+	line("# DNS")
+	line("domain-needed")
+	line("bogus-priv")
+	line("stop-dns-rebind")
+	line("no-hosts")
+	line("domain=%s", ap.Domain)
+	line("local=/%s/", ap.Domain)
+	line("host-record=%s,%s,%s", c.FQDN(), ap.Hostname, addr)
+	line("")
+	line("# DHCP")
+	line("dhcp-authoritative")
+	line("dhcp-range=%s,%s,%s,%s", start, end, mask, leaseTime(ap.DHCP.Lease))
+	line("dhcp-option=option:router,%s", addr)
+	line("dhcp-option=option:dns-server,%s", addr)
+	line("dhcp-leasefile=%s", o.LeaseFile)
+	if o.PIDFile != "" {
+		line("pid-file=%s", o.PIDFile)
+	}
+	return []byte(b.String()), nil
+}
+
+// leaseTime writes d in dnsmasq's units (h, m or plain seconds).
+func leaseTime(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	default:
+		return fmt.Sprintf("%d", int64(d.Round(time.Second)/time.Second))
+	}
+}
+
+// checkPath accepts a clean absolute path of characters dnsmasq's option
+// parser takes literally (no spaces, '#', quotes, commas or backslashes).
+func checkPath(p string, required bool) error {
+	if p == "" {
+		if required {
+			return errors.New("path must be set")
+		}
+		return nil
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return fmt.Errorf("%q is not a clean absolute path", p)
+	}
+	for _, r := range p {
+		if r <= 0x20 || r >= 0x7f || strings.ContainsRune("#\"'\\,", r) {
+			return fmt.Errorf("%q may hold only printable ASCII without spaces, '#', quotes, commas or backslashes", p)
+		}
+	}
+	return nil
+}
