@@ -1,0 +1,534 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/devmgr/devmgr/internal/auth"
+)
+
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// openTest opens a database in dir (a fresh temp dir if empty) and closes
+// it when the test ends.
+func openTest(t *testing.T, dir string) *DB {
+	t.Helper()
+	return openClock(t, dir, time.Now)
+}
+
+// fakeClock is a clock a test sets while the cleanup goroutine reads it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func openClock(t *testing.T, dir string, now func() time.Time) *DB {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	db, err := open(context.Background(), dir, testLogger(), now)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func migrationRows(t *testing.T, db *DB) []int {
+	t.Helper()
+	rows, err := db.SQL().Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		rows.Scan(&v)
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func TestOpenMigrates(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "dir")
+	db := openTest(t, dir)
+
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Mode().Perm(); got != 0o700 {
+		t.Errorf("data dir mode = %o, want 700", got)
+	}
+	migs, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, m := range migs {
+		want = append(want, m.version)
+	}
+	if diff := cmp.Diff(want, migrationRows(t, db)); diff != "" {
+		t.Errorf("recorded migrations (-want +got):\n%s", diff)
+	}
+	var mode string
+	db.SQL().QueryRow(`PRAGMA journal_mode`).Scan(&mode)
+	var fk int
+	db.SQL().QueryRow(`PRAGMA foreign_keys`).Scan(&fk)
+	if mode != "wal" || fk != 1 {
+		t.Errorf("journal_mode=%s foreign_keys=%d, want wal and 1", mode, fk)
+	}
+	if _, err := db.CreateUser(context.Background(), "alice", auth.Admin, "h", false); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// Reopening applies nothing again and keeps the data.
+	db2 := openTest(t, dir)
+	if diff := cmp.Diff(want, migrationRows(t, db2)); diff != "" {
+		t.Errorf("recorded migrations after reopen (-want +got):\n%s", diff)
+	}
+	if n, err := db2.CountUsers(context.Background()); err != nil || n != 1 {
+		t.Errorf("CountUsers after reopen = %d, %v; want 1", n, err)
+	}
+}
+
+func TestOpenRefusesNewerDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	if _, err := db.SQL().Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '0999_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	path := filepath.Join(dir, FileName)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = Open(context.Background(), dir, testLogger())
+	if !errors.Is(err, ErrTooNew) {
+		t.Fatalf("Open of a newer database: err = %v, want ErrTooNew", err)
+	}
+	if !strings.Contains(err.Error(), "999") || !strings.Contains(err.Error(), "up to 1") {
+		t.Errorf("error %q does not name both versions", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("refused database file was modified")
+	}
+}
+
+func TestUsers(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fc := newClock(clock)
+	db := openClock(t, "", fc.Now)
+
+	alice, err := db.CreateUser(ctx, "alice", auth.Admin, "hash-a", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := User{ID: alice.ID, Name: "alice", Role: auth.Admin, PasswordHash: "hash-a", MustChangePassword: true, SessionEpoch: 1, CreatedAt: clock, UpdatedAt: clock}
+	if diff := cmp.Diff(want, alice); diff != "" {
+		t.Errorf("CreateUser (-want +got):\n%s", diff)
+	}
+	if _, err := db.CreateUser(ctx, "alice", auth.Viewer, "x", false); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate CreateUser: err = %v, want ErrExists", err)
+	}
+	if _, err := db.CreateUser(ctx, "eve", auth.Role("root"), "x", false); err == nil {
+		t.Error("CreateUser with an invalid role succeeded")
+	}
+	bob, _ := db.CreateUser(ctx, "bob", auth.Viewer, "hash-b", false)
+
+	got, err := db.UserByName(ctx, "alice")
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("UserByName: %v (-want +got):\n%s", err, diff)
+	}
+	if got, err := db.UserByID(ctx, bob.ID); err != nil || got.Name != "bob" {
+		t.Errorf("UserByID = %+v, %v", got, err)
+	}
+	if _, err := db.UserByName(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UserByName(nobody): err = %v, want ErrNotFound", err)
+	}
+	if _, err := db.UserByID(ctx, 9999); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UserByID(9999): err = %v, want ErrNotFound", err)
+	}
+	db.CreateUser(ctx, "aaron", auth.Operator, "hash-c", false)
+	users, err := db.ListUsers(ctx)
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Name)
+	}
+	if diff := cmp.Diff([]string{"aaron", "alice", "bob"}, names); err != nil || diff != "" {
+		t.Errorf("ListUsers: %v (-want +got):\n%s", err, diff)
+	}
+	if n, err := db.CountUsers(ctx); n != 3 || err != nil {
+		t.Errorf("CountUsers = %d, %v; want 3", n, err)
+	}
+
+	clock = clock.Add(time.Hour)
+	fc.Set(clock)
+	got, err = db.SetPassword(ctx, alice.ID, "hash-a2", false)
+	want.PasswordHash, want.MustChangePassword, want.SessionEpoch, want.UpdatedAt = "hash-a2", false, 2, clock
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("SetPassword: %v (-want +got):\n%s", err, diff)
+	}
+	if _, err := db.SetPassword(ctx, 9999, "x", false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetPassword(9999): err = %v, want ErrNotFound", err)
+	}
+
+	got, err = db.SetRole(ctx, bob.ID, auth.Operator)
+	if err != nil || got.Role != auth.Operator || got.SessionEpoch != 2 {
+		t.Errorf("SetRole(bob, operator) = %+v, %v; want operator with epoch 2", got, err)
+	}
+	if err := db.DeleteUser(ctx, bob.ID); err != nil {
+		t.Errorf("DeleteUser(bob): %v", err)
+	}
+	if _, err := db.UserByID(ctx, bob.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("bob still there after delete: %v", err)
+	}
+	if err := db.DeleteUser(ctx, bob.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteUser of a deleted user: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestLastAdmin(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, "")
+	alice, _ := db.CreateUser(ctx, "alice", auth.Admin, "h", false)
+	viewer, _ := db.CreateUser(ctx, "vic", auth.Viewer, "h", false)
+
+	if _, err := db.SetRole(ctx, alice.ID, auth.Operator); !errors.Is(err, ErrLastAdmin) {
+		t.Errorf("demoting the last admin: err = %v, want ErrLastAdmin", err)
+	}
+	if err := db.DeleteUser(ctx, alice.ID); !errors.Is(err, ErrLastAdmin) {
+		t.Errorf("deleting the last admin: err = %v, want ErrLastAdmin", err)
+	}
+	if u, _ := db.UserByID(ctx, alice.ID); u.Role != auth.Admin || u.SessionEpoch != 1 {
+		t.Errorf("refused change modified the user: %+v", u)
+	}
+	// Keeping the role of the last admin is fine.
+	if _, err := db.SetRole(ctx, alice.ID, auth.Admin); err != nil {
+		t.Errorf("SetRole(alice, admin): %v", err)
+	}
+	// With a second admin, either may go.
+	if _, err := db.SetRole(ctx, viewer.ID, auth.Admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SetRole(ctx, alice.ID, auth.Viewer); err != nil {
+		t.Errorf("demoting one of two admins: %v", err)
+	}
+	if err := db.DeleteUser(ctx, viewer.ID); !errors.Is(err, ErrLastAdmin) {
+		t.Errorf("deleting the remaining admin: err = %v, want ErrLastAdmin", err)
+	}
+	if err := db.DeleteUser(ctx, alice.ID); err != nil {
+		t.Errorf("deleting a non-admin: %v", err)
+	}
+}
+
+func TestSessionStore(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fc := newClock(clock)
+	db := openClock(t, "", fc.Now)
+	s := db.SessionStore()
+
+	if b, found, err := s.Find("nope"); found || err != nil || b != nil {
+		t.Errorf("Find(nope) = %q, %v, %v", b, found, err)
+	}
+	if err := s.Commit("tok1", []byte("one"), clock.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitCtx(ctx, "tok2", []byte("two"), clock.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if b, found, err := s.FindCtx(ctx, "tok1"); !found || err != nil || string(b) != "one" {
+		t.Errorf("Find(tok1) = %q, %v, %v", b, found, err)
+	}
+	// Commit overwrites data and expiry.
+	if err := s.Commit("tok1", []byte("uno"), clock.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.AllCtx(ctx)
+	if diff := cmp.Diff(map[string][]byte{"tok1": []byte("uno"), "tok2": []byte("two")}, all); err != nil || diff != "" {
+		t.Errorf("All: %v (-want +got):\n%s", err, diff)
+	}
+
+	clock = clock.Add(2 * time.Minute) // tok1 expires now
+	fc.Set(clock)
+	if _, found, _ := s.Find("tok1"); found {
+		t.Error("expired session found")
+	}
+	db.cleanup(ctx)
+	var n int
+	db.SQL().QueryRow(`SELECT count(*) FROM sessions`).Scan(&n)
+	if n != 1 {
+		t.Errorf("after cleanup %d sessions remain, want 1", n)
+	}
+	if err := s.Delete("tok2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := s.Find("tok2"); found {
+		t.Error("deleted session found")
+	}
+	if err := s.DeleteCtx(ctx, "tok2"); err != nil {
+		t.Errorf("deleting a missing session: %v", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fc := newClock(clock)
+	db := openClock(t, "", fc.Now)
+
+	plain, hash := auth.NewToken()
+	tok, err := db.CreateToken(ctx, "ci", auth.Operator, hash)
+	want := Token{ID: tok.ID, Name: "ci", Role: auth.Operator, CreatedAt: clock}
+	if diff := cmp.Diff(want, tok); err != nil || diff != "" {
+		t.Errorf("CreateToken: %v (-want +got):\n%s", err, diff)
+	}
+	if _, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("other")); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate name: err = %v, want ErrExists", err)
+	}
+	got, err := db.TokenByHash(ctx, auth.HashToken(plain))
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("TokenByHash: %v (-want +got):\n%s", err, diff)
+	}
+	if _, err := db.TokenByHash(ctx, auth.HashToken("dmt_wrong")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown token: err = %v, want ErrNotFound", err)
+	}
+
+	used := clock.Add(time.Minute)
+	if err := db.TouchToken(ctx, tok.ID, used); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = db.TokenByHash(ctx, hash)
+	want.LastUsedAt = &used
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after TouchToken (-want +got):\n%s", diff)
+	}
+
+	if err := db.RevokeToken(ctx, "ci"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.TokenByHash(ctx, hash); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoked token: err = %v, want ErrNotFound", err)
+	}
+	if err := db.RevokeToken(ctx, "ci"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoking twice: err = %v, want ErrNotFound", err)
+	}
+	// A revoked token's name may be reused.
+	tok2, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("again"))
+	if err != nil {
+		t.Fatalf("reusing a revoked token's name: %v", err)
+	}
+	list, err := db.ListTokens(ctx)
+	want.Revoked = true
+	wantList := []Token{{ID: tok2.ID, Name: "ci", Role: auth.Viewer, CreatedAt: clock}, want}
+	if diff := cmp.Diff(wantList, list); err != nil || diff != "" {
+		t.Errorf("ListTokens: %v (-want +got):\n%s", err, diff)
+	}
+}
+
+func TestAudit(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	db := openClock(t, "", newClock(t0.Add(time.Hour)).Now)
+	entries := []AuditEntry{
+		{Time: t0, User: "alice", Source: "10.0.0.1", Action: "login", Result: "ok"},
+		{Time: t0.Add(time.Minute), User: "bob", Source: "10.0.0.2", Action: "login", Result: "failed", Detail: "bad password"},
+		{Time: t0.Add(2 * time.Minute), User: "alice", Source: "10.0.0.1", Action: "user.add", Target: "carol", Result: "ok"},
+		{Time: t0.Add(3 * time.Minute), User: "cli", Source: "local", Action: "user.del", Target: "bob", Result: "denied"},
+		{User: "cli", Source: "local", Action: "token.create", Target: "ci", Result: "ok"}, // time: now
+	}
+	for _, e := range entries {
+		if err := db.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// IDs are 1..5 in insertion order.
+	for i := range entries {
+		entries[i].ID = int64(i + 1)
+	}
+	entries[4].Time = t0.Add(time.Hour)
+	pick := func(idx ...int) []AuditEntry {
+		out := []AuditEntry{}
+		for _, i := range idx {
+			out = append(out, entries[i])
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    AuditFilter
+		want []AuditEntry
+	}{
+		{"all newest first", AuditFilter{}, pick(4, 3, 2, 1, 0)},
+		{"user", AuditFilter{User: "alice"}, pick(2, 0)},
+		{"action prefix", AuditFilter{Action: "user."}, pick(3, 2)},
+		{"action exact", AuditFilter{Action: "login"}, pick(1, 0)},
+		{"action no match", AuditFilter{Action: "user_"}, pick()},
+		{"result", AuditFilter{Result: "ok"}, pick(4, 2, 0)},
+		{"since inclusive", AuditFilter{Since: t0.Add(time.Minute)}, pick(4, 3, 2, 1)},
+		{"until exclusive", AuditFilter{Until: t0.Add(2 * time.Minute)}, pick(1, 0)},
+		{"limit offset", AuditFilter{Limit: 2, Offset: 1}, pick(3, 2)},
+		{"combined", AuditFilter{User: "alice", Result: "ok", Since: t0.Add(time.Second)}, pick(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.ListAudit(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ListAudit(%+v) (-want +got):\n%s", tt.f, diff)
+			}
+		})
+	}
+}
+
+func TestAuditLimits(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, "")
+	tx, _ := db.SQL().Begin()
+	for i := range 1100 {
+		tx.Exec(`INSERT INTO audit (time, user, source, action, target, result, detail) VALUES (?, 'u', 's', 'a', '', 'ok', '')`, i)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ limit, want int }{{0, DefaultAuditLimit}, {5, 5}, {5000, MaxAuditLimit}} {
+		got, err := db.ListAudit(ctx, AuditFilter{Limit: tt.limit})
+		if err != nil || len(got) != tt.want {
+			t.Errorf("ListAudit(Limit %d) gave %d entries, %v; want %d", tt.limit, len(got), err, tt.want)
+		}
+	}
+}
+
+func TestLoginFailuresPersist(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openTest(t, dir)
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	add := func(user, src string, at time.Time) {
+		t.Helper()
+		if err := db.AddLoginFailure(ctx, user, src, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("alice", "10.0.0.1", t0.Add(2*time.Minute))
+	add("alice", "10.0.0.2", t0)
+	add("bob", "10.0.0.1", t0.Add(time.Minute))
+	add("alice", "10.0.0.1", t0.Add(-time.Hour)) // before since
+	db.Close()
+
+	db = openClock(t, dir, newClock(t0).Now)
+	byUser, bySource, err := db.LoginFailures(ctx, "alice", "10.0.0.1", t0.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]time.Time{t0, t0.Add(2 * time.Minute)}, byUser); diff != "" {
+		t.Errorf("byUser (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]time.Time{t0.Add(time.Minute), t0.Add(2 * time.Minute)}, bySource); diff != "" {
+		t.Errorf("bySource (-want +got):\n%s", diff)
+	}
+	if err := db.ClearLoginFailures(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	byUser, bySource, _ = db.LoginFailures(ctx, "alice", "10.0.0.1", t0.Add(-time.Minute))
+	if len(byUser) != 0 || len(bySource) != 1 {
+		t.Errorf("after clear: byUser %v, bySource %v; want none and bob's one", byUser, bySource)
+	}
+	// Pruning drops rows older than a day.
+	add("old", "x", t0.Add(-25*time.Hour))
+	db.cleanup(ctx)
+	var n int
+	db.SQL().QueryRow(`SELECT count(*) FROM login_failures WHERE username = 'old'`).Scan(&n)
+	if n != 0 {
+		t.Errorf("old failure not pruned")
+	}
+}
+
+func TestCloseStopsCleanup(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := Open(ctx, t.TempDir(), testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case <-db.done:
+	case <-time.After(5 * time.Second):
+		t.Error("cleanup goroutine still running after its context ended")
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// Two admins demoting each other at once: the write transactions
+// serialize, so exactly one demotion wins and an admin remains.
+func TestLastAdminConcurrent(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, "")
+	a, _ := db.CreateUser(ctx, "a", auth.Admin, "h", false)
+	b, _ := db.CreateUser(ctx, "b", auth.Admin, "h", false)
+	errs := make(chan error, 2)
+	for _, id := range []int64{a.ID, b.ID} {
+		go func() {
+			_, err := db.SetRole(ctx, id, auth.Viewer)
+			errs <- err
+		}()
+	}
+	var ok, refused int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrLastAdmin):
+			refused++
+		default:
+			t.Errorf("SetRole: %v", err)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Errorf("%d demotions succeeded and %d were refused; want 1 and 1", ok, refused)
+	}
+}

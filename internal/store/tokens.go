@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/auth"
+)
+
+// Token is an API token. Only its SHA-256 hash is stored; the token
+// itself is shown once, when it is made.
+type Token struct {
+	ID         int64
+	Name       string
+	Role       auth.Role
+	CreatedAt  time.Time
+	LastUsedAt *time.Time // nil if never used
+	Revoked    bool
+}
+
+const tokenColumns = `id, name, role, created_at, last_used_at, revoked_at`
+
+func scanToken(s scanner) (Token, error) {
+	var t Token
+	var role string
+	var created int64
+	var used, revoked sql.NullInt64
+	if err := s.Scan(&t.ID, &t.Name, &role, &created, &used, &revoked); err != nil {
+		return Token{}, err
+	}
+	t.Role = auth.Role(role)
+	t.CreatedAt = fromNanos(created)
+	if used.Valid {
+		u := fromNanos(used.Int64)
+		t.LastUsedAt = &u
+	}
+	t.Revoked = revoked.Valid
+	return t, nil
+}
+
+// CreateToken stores a new token's hash; ErrExists if a live token has the name.
+func (db *DB) CreateToken(ctx context.Context, name string, role auth.Role, hash []byte) (Token, error) {
+	if !role.Valid() {
+		return Token{}, fmt.Errorf("creating token %q: invalid role %q", name, role)
+	}
+	if len(hash) == 0 {
+		return Token{}, fmt.Errorf("creating token %q: empty hash", name)
+	}
+	t, err := scanToken(db.sql.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at)
+		VALUES (?, ?, ?, ?) RETURNING `+tokenColumns, name, string(role), hash, toNanos(db.now())))
+	if isUnique(err) {
+		return Token{}, fmt.Errorf("creating token %q: token %w", name, ErrExists)
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("creating token %q: %w", name, err)
+	}
+	return t, nil
+}
+
+// TokenByHash finds a live token by its hash; ErrNotFound if there is none
+// or it was revoked.
+func (db *DB) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
+	t, err := scanToken(db.sql.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens
+		WHERE hash = ? AND revoked_at IS NULL`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("looking up token: %w", err)
+	}
+	return t, nil
+}
+
+// TouchToken records that a token was used at at.
+func (db *DB) TouchToken(ctx context.Context, id int64, at time.Time) error {
+	res, err := db.sql.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, toNanos(at), id)
+	if err != nil {
+		return fmt.Errorf("recording use of token %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("recording use of token %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ListTokens returns every token, revoked ones too, ordered by name, then
+// newest first.
+func (db *DB) ListTokens(ctx context.Context) ([]Token, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY name, id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("listing tokens: %w", err)
+	}
+	defer rows.Close()
+	toks := []Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing tokens: %w", err)
+		}
+		toks = append(toks, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing tokens: %w", err)
+	}
+	return toks, nil
+}
+
+// RevokeToken revokes the live token called name; ErrNotFound if none.
+func (db *DB) RevokeToken(ctx context.Context, name string) error {
+	res, err := db.sql.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`,
+		toNanos(db.now()), name)
+	if err != nil {
+		return fmt.Errorf("revoking token %q: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("revoking token %q: token %w", name, ErrNotFound)
+	}
+	return nil
+}
