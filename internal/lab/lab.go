@@ -1,0 +1,866 @@
+// Package lab builds a simulated devmgr device out of network namespaces
+// and veth pairs, for tests and the demo. It never changes the root
+// namespace: every link is created straight into a lab namespace.
+//
+// Topology (namespace roles in capitals, names <prefix>-<id>-<role>):
+//
+//	CLI1 wlan0 192.0.2.11/24 ─┐
+//	CLI2 wlan0 192.0.2.12/24 ─┼─ AIR br0 ── DEV wlan0 192.0.2.1/24 (AP stand-in)
+//	                                       DEV eth0 (uplink, unaddressed) ── UP eth0 198.51.100.1/24
+//	                                           dnsmasq: DHCP 198.51.100.100-199, DNS (upstream.lab.test)
+//	                                           HTTP :80 answers with the client's address (RemoteAddr)
+//	                                       DEV eth1 (LAN, unaddressed) ── LAN eth0 203.0.113.2/24, gw 203.0.113.1
+//
+// Usage:
+//
+//	l := lab.NewT(t, lab.Options{})         // root; Close on t.Cleanup
+//	l, err := lab.New(ctx, log, lab.Options{}); defer l.Close()
+//	l.NS(lab.Device), l.NSPath(lab.Device)  // name, /run/netns path
+//	l.Exec(ctx, lab.LANHost, "ping", "-c1", "203.0.113.1")
+//	l.Do(lab.Device, func() error { ... })  // Go code inside a namespace
+//	l.Config(dataDir)                       // a config.Config matching the lab
+//	lab.CleanStale("dmlab")                 // remove labs of dead processes
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Namespace roles.
+const (
+	Device   = "dev"
+	Air      = "air"
+	Client1  = "cli1"
+	Client2  = "cli2"
+	Upstream = "up"
+	LANHost  = "lan"
+)
+
+// Roles lists every namespace role in creation order.
+var Roles = []string{Device, Air, Client1, Client2, Upstream, LANHost}
+
+// Addresses in the lab (TEST-NET ranges only).
+const (
+	APAddress        = "192.0.2.1/24"
+	Client1Address   = "192.0.2.11/24"
+	Client2Address   = "192.0.2.12/24"
+	UpstreamAddress  = "198.51.100.1/24"
+	UpstreamIP       = "198.51.100.1"
+	DHCPStart        = "198.51.100.100"
+	DHCPEnd          = "198.51.100.199"
+	LANHostAddress   = "203.0.113.2/24"
+	LANHostIP        = "203.0.113.2"
+	LANDeviceAddr    = "203.0.113.1/24" // what a test sets on DEV eth1
+	LANGateway       = "203.0.113.1"
+	UplinkDeviceAddr = "198.51.100.2/24"   // Options.UplinkStatic
+	UpstreamName     = "upstream.lab.test" // answered by the upstream dnsmasq
+	HTTPPort         = 80
+)
+
+// DefaultPrefix starts every lab namespace name.
+const DefaultPrefix = "dmlab"
+
+// DefaultStateDir records which process owns which lab.
+const DefaultStateDir = "/run/devmgr-lab"
+
+// Options configure a lab.
+type Options struct {
+	Prefix    string        // default DefaultPrefix
+	StateDir  string        // default DefaultStateDir
+	LeaseTime time.Duration // dnsmasq lease time, default 2m (dnsmasq's minimum)
+	NoServers bool          // no dnsmasq, no HTTP server
+	// UplinkStatic gives DEV eth0 UplinkDeviceAddr and a default route via
+	// the upstream, for tests that need the uplink without DHCP.
+	UplinkStatic bool
+	// Forwarding turns on IPv4 forwarding in the device namespace.
+	Forwarding bool
+}
+
+// Lab is one running lab.
+type Lab struct {
+	log  *slog.Logger
+	opts Options
+	id   string
+
+	mu       sync.Mutex
+	ns       map[string]netns.NsHandle
+	handles  map[string]*netlink.Handle
+	dnsmasq  *exec.Cmd
+	dnsDone  chan struct{}
+	http     *http.Server
+	spawn    chan func()
+	closed   bool
+	dnsLog   string
+	leaseDir string
+}
+
+type owner struct {
+	PID   int    `json:"pid"`
+	Start string `json:"start"` // /proc/PID/stat starttime, against PID reuse
+}
+
+// TB is the part of testing.TB that NewT uses.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
+// NewT builds a lab for a test and removes it when the test ends, even
+// when it fails or panics. Stale labs of dead processes are removed first.
+func NewT(t TB, opts Options) *Lab {
+	t.Helper()
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if err := CleanStaleIn(opts.StateDir, prefix); err != nil {
+		t.Logf("cleaning stale labs: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := New(ctx, slog.New(slog.NewTextHandler(tbWriter{t}, nil)), opts)
+	if err != nil {
+		t.Fatalf("building lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Logf("closing lab: %v", err)
+		}
+	})
+	return l
+}
+
+type tbWriter struct{ t TB }
+
+func (w tbWriter) Write(b []byte) (int, error) {
+	w.t.Logf("%s", bytes.TrimRight(b, "\n"))
+	return len(b), nil
+}
+
+// New builds a lab. On error everything made so far is removed.
+func New(ctx context.Context, log *slog.Logger, opts Options) (l *Lab, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if strings.Contains(opts.Prefix, "-") || strings.Contains(opts.Prefix, "/") {
+		return nil, fmt.Errorf("lab prefix %q must not contain - or /", opts.Prefix)
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir
+	}
+	if opts.LeaseTime == 0 {
+		opts.LeaseTime = 2 * time.Minute
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	l = &Lab{
+		log: log, opts: opts, id: hex.EncodeToString(b),
+		ns: map[string]netns.NsHandle{}, handles: map[string]*netlink.Handle{},
+	}
+	l.log = log.With("lab", l.base())
+	if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating lab state directory: %w", err)
+	}
+	// Claim the lab before making anything, so CleanStale never takes a
+	// lab that is being built.
+	start, err := procStart(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	ob, _ := json.Marshal(owner{PID: os.Getpid(), Start: start})
+	if err := os.WriteFile(l.ownerFile(), ob, 0o644); err != nil {
+		return nil, fmt.Errorf("recording lab owner: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if cerr := l.Close(); cerr != nil {
+				l.log.Error("removing half-built lab", "err", cerr)
+			}
+			l = nil
+		}
+	}()
+	l.startSpawner()
+	if err := l.build(ctx); err != nil {
+		return l, err
+	}
+	if !opts.NoServers {
+		if err := l.startServers(ctx); err != nil {
+			return l, err
+		}
+	}
+	l.log.Info("lab up")
+	return l, nil
+}
+
+func (l *Lab) base() string      { return l.opts.Prefix + "-" + l.id }
+func (l *Lab) ownerFile() string { return filepath.Join(l.opts.StateDir, l.base()+".json") }
+func (l *Lab) runFile(s string) string {
+	return filepath.Join(l.opts.StateDir, l.base()+"."+s)
+}
+
+// ID is the lab's random part, e.g. a1b2c3.
+func (l *Lab) ID() string { return l.id }
+
+// NS is the name of the namespace of a role, e.g. dmlab-a1b2c3-dev.
+func (l *Lab) NS(role string) string { return l.base() + "-" + role }
+
+// NSPath is the bind-mount path of a role's namespace.
+func (l *Lab) NSPath(role string) string { return filepath.Join("/run/netns", l.NS(role)) }
+
+// HTTPURL is the upstream HTTP server; its body is the client address it saw.
+func (l *Lab) HTTPURL() string { return fmt.Sprintf("http://%s:%d/", UpstreamIP, HTTPPort) }
+
+// DHCPLeaseFile is the upstream dnsmasq's lease file.
+func (l *Lab) DHCPLeaseFile() string { return l.runFile("leases") }
+
+// DNSMasqLog is the upstream dnsmasq's log file.
+func (l *Lab) DNSMasqLog() string { return l.runFile("dnsmasq.log") }
+
+// Config returns a valid devmgr config describing the lab device, with
+// data_dir and the agent socket under dataDir.
+func (l *Lab) Config(dataDir string) config.Config {
+	c := config.Default()
+	c.DataDir = dataDir
+	c.Agent.Socket = filepath.Join(dataDir, "agent.sock")
+	c.AP.Interface = "wlan0"
+	c.AP.Passphrase = "lab-passphrase"
+	c.AP.Address = APAddress
+	c.AP.DHCP = config.DHCP{Start: "192.0.2.100", End: "192.0.2.150", Lease: time.Hour}
+	c.Uplinks = []string{"eth0"}
+	c.LAN = []string{"eth1"}
+	return c
+}
+
+func (l *Lab) build(ctx context.Context) error {
+	for _, role := range Roles {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ns, err := newNamed(l.NS(role))
+		if err != nil {
+			return err
+		}
+		l.ns[role] = ns
+		h, err := netlink.NewHandleAt(ns)
+		if err != nil {
+			return fmt.Errorf("opening netlink in %s: %w", l.NS(role), err)
+		}
+		l.handles[role] = h
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return fmt.Errorf("finding lo in %s: %w", l.NS(role), err)
+		}
+		if err := h.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("setting lo up in %s: %w", l.NS(role), err)
+		}
+	}
+	air := l.handles[Air]
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
+	if err := air.LinkAdd(br); err != nil {
+		return fmt.Errorf("adding bridge br0 in %s: %w", l.NS(Air), err)
+	}
+	if err := air.LinkSetUp(br); err != nil {
+		return fmt.Errorf("setting br0 up: %w", err)
+	}
+	pairs := []pair{
+		{Device, "wlan0", Air, "dev"},
+		{Client1, "wlan0", Air, "cli1"},
+		{Client2, "wlan0", Air, "cli2"},
+		{Device, "eth0", Upstream, "eth0"},
+		{Device, "eth1", LANHost, "eth0"},
+	}
+	for _, p := range pairs {
+		v := &netlink.Veth{
+			LinkAttrs: netlink.LinkAttrs{Name: p.name},
+			PeerName:  p.peerName, PeerNamespace: netlink.NsFd(int(l.ns[p.peerRole])),
+		}
+		if err := l.handles[p.role].LinkAdd(v); err != nil {
+			return fmt.Errorf("adding veth %s/%s-%s/%s: %w", l.NS(p.role), p.name, l.NS(p.peerRole), p.peerName, err)
+		}
+		if p.peerRole == Air {
+			peer, err := air.LinkByName(p.peerName)
+			if err != nil {
+				return fmt.Errorf("finding %s in %s: %w", p.peerName, l.NS(Air), err)
+			}
+			if err := air.LinkSetMaster(peer, br); err != nil {
+				return fmt.Errorf("adding %s to br0: %w", p.peerName, err)
+			}
+		}
+		if err := l.up(p.role, p.name); err != nil {
+			return err
+		}
+		if err := l.up(p.peerRole, p.peerName); err != nil {
+			return err
+		}
+	}
+	addrs := []struct{ role, link, cidr, gw string }{
+		{Device, "wlan0", APAddress, ""},
+		{Client1, "wlan0", Client1Address, "192.0.2.1"},
+		{Client2, "wlan0", Client2Address, "192.0.2.1"},
+		{Upstream, "eth0", UpstreamAddress, ""},
+		{LANHost, "eth0", LANHostAddress, LANGateway},
+	}
+	if l.opts.UplinkStatic {
+		addrs = append(addrs, struct{ role, link, cidr, gw string }{Device, "eth0", UplinkDeviceAddr, UpstreamIP})
+	}
+	for _, a := range addrs {
+		h := l.handles[a.role]
+		link, err := h.LinkByName(a.link)
+		if err != nil {
+			return fmt.Errorf("finding %s in %s: %w", a.link, l.NS(a.role), err)
+		}
+		ad, err := netlink.ParseAddr(a.cidr)
+		if err != nil {
+			return fmt.Errorf("parsing %q: %w", a.cidr, err)
+		}
+		if err := h.AddrAdd(link, ad); err != nil {
+			return fmt.Errorf("adding %s to %s in %s: %w", a.cidr, a.link, l.NS(a.role), err)
+		}
+		if a.gw != "" {
+			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.ParseIP(a.gw)}
+			if err := h.RouteAdd(r); err != nil {
+				return fmt.Errorf("adding default route via %s in %s: %w", a.gw, l.NS(a.role), err)
+			}
+		}
+	}
+	if err := l.waitReady(ctx, pairs); err != nil {
+		return err
+	}
+	if l.opts.Forwarding {
+		if err := l.Do(Device, func() error {
+			// /proc/sys/net belongs to the namespace of the opening thread.
+			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
+		}); err != nil {
+			return fmt.Errorf("enabling forwarding in %s: %w", l.NS(Device), err)
+		}
+	}
+	return nil
+}
+
+type pair struct{ role, name, peerRole, peerName string }
+
+// waitReady waits until every veth end is operationally up and, where IPv6
+// is on, has its link-local address, so that what tests see is settled
+// (the kernel does both asynchronously after a link comes up).
+func (l *Lab) waitReady(ctx context.Context, pairs []pair) error {
+	type end struct{ role, name string }
+	var ends []end
+	for _, p := range pairs {
+		ends = append(ends, end{p.role, p.name}, end{p.peerRole, p.peerName})
+	}
+	ipv6 := map[string]bool{}
+	for _, role := range Roles {
+		var on bool
+		_ = l.Do(role, func() error {
+			b, err := os.ReadFile("/proc/sys/net/ipv6/conf/default/disable_ipv6")
+			on = err == nil && strings.TrimSpace(string(b)) == "0"
+			return nil
+		})
+		ipv6[role] = on
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, e := range ends {
+		h := l.handles[e.role]
+		for {
+			link, err := h.LinkByName(e.name)
+			if err != nil {
+				return fmt.Errorf("finding %s in %s: %w", e.name, l.NS(e.role), err)
+			}
+			ready := link.Attrs().OperState == netlink.OperUp
+			if ready && ipv6[e.role] {
+				addrs, err := h.AddrList(link, netlink.FAMILY_V6)
+				if err != nil {
+					return fmt.Errorf("listing addresses of %s in %s: %w", e.name, l.NS(e.role), err)
+				}
+				ready = false
+				for _, a := range addrs {
+					if a.IP.IsLinkLocalUnicast() {
+						ready = true
+					}
+				}
+			}
+			if ready {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s in %s did not come up (operstate %s)", e.name, l.NS(e.role), link.Attrs().OperState)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %s in %s: %w", e.name, l.NS(e.role), ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Lab) up(role, name string) error {
+	h := l.handles[role]
+	link, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("finding %s in %s: %w", name, l.NS(role), err)
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("setting %s up in %s: %w", name, l.NS(role), err)
+	}
+	return nil
+}
+
+// Handle is the lab's netlink handle in a role's namespace (owned by the lab).
+func (l *Lab) Handle(role string) *netlink.Handle { return l.handles[role] }
+
+// NSHandle is the lab's open handle on a role's namespace (owned by the lab).
+func (l *Lab) NSHandle(role string) netns.NsHandle { return l.ns[role] }
+
+// newNamed creates a named namespace without leaving any thread in it.
+func newNamed(name string) (netns.NsHandle, error) {
+	type res struct {
+		ns  netns.NsHandle
+		err error
+	}
+	c := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			c <- res{err: fmt.Errorf("getting current network namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		ns, err := netns.NewNamed(name)
+		if serr := netns.Set(orig); serr != nil {
+			// Keep the thread locked: it dies with this goroutine.
+			c <- res{err: fmt.Errorf("returning to network namespace: %w", serr)}
+			if err == nil {
+				ns.Close()
+			}
+			return
+		}
+		runtime.UnlockOSThread()
+		if err != nil {
+			c <- res{err: fmt.Errorf("creating network namespace %s: %w", name, err)}
+			return
+		}
+		c <- res{ns: ns}
+	}()
+	r := <-c
+	return r.ns, r.err
+}
+
+// Do runs fn on a locked OS thread inside a role's namespace.
+func (l *Lab) Do(role string, fn func() error) error {
+	ns, ok := l.ns[role]
+	if !ok {
+		return fmt.Errorf("lab has no namespace role %q", role)
+	}
+	return doIn(ns, fn)
+}
+
+func doIn(ns netns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("getting current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering network namespace: %w", err)
+			return
+		}
+		var ferr error
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					ferr = fmt.Errorf("panic in lab namespace: %v", r)
+				}
+			}()
+			ferr = fn()
+		}()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("returning to network namespace: %w", err))
+			return // thread stays locked and is discarded
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Exec runs argv in a role's namespace (ip netns exec) with LC_ALL=C and
+// returns its combined output; the error names argv and carries the output.
+func (l *Lab) Exec(ctx context.Context, role string, argv ...string) ([]byte, error) {
+	if _, ok := l.ns[role]; !ok {
+		return nil, fmt.Errorf("lab has no namespace role %q", role)
+	}
+	if len(argv) == 0 {
+		return nil, errors.New("lab exec: empty argv")
+	}
+	ip, err := lookPath("ip")
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"netns", "exec", l.NS(role)}, argv...)
+	cmd := exec.CommandContext(ctx, ip, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("running %q in %s: %w: %s", argv, l.NS(role), err, bytes.TrimSpace(out))
+	}
+	return out, nil
+}
+
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("finding program %s: %w", name, exec.ErrNotFound)
+}
+
+// startSpawner starts a goroutine locked to its own thread for starting
+// children: Pdeathsig fires when the starting thread exits, so that thread
+// must live as long as the lab.
+func (l *Lab) startSpawner() {
+	l.spawn = make(chan func())
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for f := range l.spawn {
+			f()
+		}
+	}()
+}
+
+func (l *Lab) startServers(ctx context.Context) error {
+	dnsmasq, err := lookPath("dnsmasq")
+	if err != nil {
+		return err
+	}
+	ip, err := lookPath("ip")
+	if err != nil {
+		return err
+	}
+	lease := int(l.opts.LeaseTime / time.Second)
+	argv := []string{"netns", "exec", l.NS(Upstream), dnsmasq,
+		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
+		"--bind-interfaces", "--interface=eth0", "--except-interface=lo", "--listen-address=" + UpstreamIP,
+		fmt.Sprintf("--dhcp-range=%s,%s,255.255.255.0,%ds", DHCPStart, DHCPEnd, lease),
+		"--dhcp-option=option:router," + UpstreamIP,
+		"--dhcp-option=option:dns-server," + UpstreamIP,
+		"--dhcp-authoritative", "--no-ping",
+		"--dhcp-leasefile=" + l.DHCPLeaseFile(),
+		"--pid-file=" + l.runFile("dnsmasq.pid"),
+		"--host-record=" + UpstreamName + "," + UpstreamIP, "--local=/lab.test/",
+		"--log-dhcp", "--log-queries", "--log-facility=" + l.DNSMasqLog(),
+	}
+	cmd := exec.Command(ip, argv...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	errc := make(chan error, 1)
+	l.spawn <- func() { errc <- cmd.Start() }
+	if err := <-errc; err != nil {
+		return fmt.Errorf("starting dnsmasq %q: %w", argv, err)
+	}
+	l.dnsmasq = cmd
+	l.dnsDone = make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		l.mu.Lock()
+		closed := l.closed
+		l.mu.Unlock()
+		if !closed {
+			l.log.Error("dnsmasq exited", "err", err, "output", stderr.String())
+		}
+		close(l.dnsDone)
+	}()
+	// dnsmasq writes its pid file once its sockets are bound.
+	for {
+		if _, err := os.Stat(l.runFile("dnsmasq.pid")); err == nil {
+			break
+		}
+		select {
+		case <-l.dnsDone:
+			return fmt.Errorf("dnsmasq exited at start: %s", stderr.String())
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for dnsmasq: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	var ln net.Listener
+	if err := l.Do(Upstream, func() error {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(UpstreamIP, strconv.Itoa(HTTPPort)))
+		return err
+	}); err != nil {
+		return fmt.Errorf("listening for HTTP in %s: %w", l.NS(Upstream), err)
+	}
+	l.http = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprintln(w, r.RemoteAddr)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() { _ = l.http.Serve(ln) }()
+	return nil
+}
+
+// Get fetches url over HTTP from inside a role's namespace (the TCP
+// connection is dialled there; no proxy) and returns the body.
+func (l *Lab) Get(ctx context.Context, role, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("building request for %s: %w", url, err)
+	}
+	port := req.URL.Port()
+	if port == "" {
+		port = "80"
+	}
+	var conn net.Conn
+	if err := l.Do(role, func() error {
+		var d net.Dialer
+		var err error
+		conn, err = d.DialContext(ctx, "tcp", net.JoinHostPort(req.URL.Hostname(), port))
+		return err
+	}); err != nil {
+		return "", fmt.Errorf("connecting to %s from %s: %w", url, l.NS(role), err)
+	}
+	tr := &http.Transport{
+		Proxy:             nil,
+		DisableKeepAlives: true,
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			if conn == nil {
+				return nil, errors.New("lab: connection already used")
+			}
+			c := conn
+			conn = nil
+			return c, nil
+		},
+	}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetching %s from %s: %w", url, l.NS(role), err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("reading %s from %s: %w", url, l.NS(role), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("fetching %s from %s: %s", url, l.NS(role), resp.Status)
+	}
+	return string(b), nil
+}
+
+// Close stops the lab's processes and removes its namespaces; their veths
+// and bridge go with them. It is safe to call more than once.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	var errs []error
+	if l.http != nil {
+		_ = l.http.Close()
+	}
+	if l.dnsmasq != nil && l.dnsmasq.Process != nil {
+		// ip netns exec execs dnsmasq, so the pid is dnsmasq's.
+		_ = syscall.Kill(-l.dnsmasq.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-l.dnsDone:
+		case <-time.After(3 * time.Second):
+			_ = syscall.Kill(-l.dnsmasq.Process.Pid, syscall.SIGKILL)
+			<-l.dnsDone
+		}
+	}
+	if l.spawn != nil {
+		close(l.spawn)
+	}
+	for _, h := range l.handles {
+		h.Close()
+	}
+	for _, ns := range l.ns {
+		ns.Close()
+	}
+	for _, role := range Roles {
+		if err := removeNS(l.NS(role)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, f := range []string{l.runFile("leases"), l.runFile("dnsmasq.pid"), l.runFile("dnsmasq.log"), l.ownerFile()} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	l.log.Info("lab removed")
+	return errors.Join(errs...)
+}
+
+// removeNS kills every process still in the namespace and deletes it.
+func removeNS(name string) error {
+	path := filepath.Join("/run/netns", name)
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("inspecting namespace %s: %w", name, err)
+	}
+	killIn(st.Dev, st.Ino)
+	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("deleting namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// killIn SIGKILLs the processes whose network namespace is dev/ino.
+func killIn(dev uint64, ino uint64) {
+	ents, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join("/proc", e.Name(), "ns/net"), &st); err != nil {
+			continue
+		}
+		if st.Ino == ino && st.Dev == dev {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// procStart returns field 22 (starttime) of /proc/PID/stat.
+func procStart(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", fmt.Errorf("reading process start time: %w", err)
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", fmt.Errorf("parsing /proc/%d/stat %q", pid, s)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return "", fmt.Errorf("parsing /proc/%d/stat %q", pid, s)
+	}
+	return f[19], nil
+}
+
+// CleanStale removes the labs with this prefix whose creating process is
+// gone (a crashed or killed test run), using DefaultStateDir.
+func CleanStale(prefix string) error { return CleanStaleIn(DefaultStateDir, prefix) }
+
+// CleanStaleIn is CleanStale with another state directory.
+func CleanStaleIn(stateDir, prefix string) error {
+	if stateDir == "" {
+		stateDir = DefaultStateDir
+	}
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	ents, err := os.ReadDir("/run/netns")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing namespaces: %w", err)
+	}
+	var errs []error
+	bases := map[string]bool{}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix+"-")
+		if !ok {
+			continue
+		}
+		id, _, ok := strings.Cut(rest, "-")
+		if !ok || len(id) != 6 {
+			continue
+		}
+		base := prefix + "-" + id
+		alive, known := bases[base]
+		if !known {
+			alive = ownerAlive(filepath.Join(stateDir, base+".json"))
+			bases[base] = alive
+		}
+		if alive {
+			continue
+		}
+		if err := removeNS(e.Name()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for base, alive := range bases {
+		if alive {
+			continue
+		}
+		for _, s := range []string{".leases", ".dnsmasq.pid", ".dnsmasq.log", ".json"} {
+			_ = os.Remove(filepath.Join(stateDir, base+s))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func ownerAlive(file string) bool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	var o owner
+	if json.Unmarshal(b, &o) != nil || o.PID <= 0 {
+		return false
+	}
+	start, err := procStart(o.PID)
+	return err == nil && start == o.Start
+}

@@ -1,0 +1,511 @@
+package netif
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/lab"
+	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+func newLab(t *testing.T) (*lab.Lab, *Handle) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	testutil.RequireBinary(t, "ip")
+	l := lab.NewT(t, lab.Options{NoServers: true})
+	h, err := OpenAt(l.NSPath(lab.Device))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return l, h
+}
+
+func TestListMatchesLab(t *testing.T) {
+	l, h := newLab(t)
+	ifs, err := h.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range ifs {
+		names = append(names, i.Name)
+	}
+	if diff := cmp.Diff([]string{"eth0", "eth1", "lo", "wlan0"}, names); diff != "" {
+		t.Fatalf("names (-want +got):\n%s", diff)
+	}
+	byName := map[string]Interface{}
+	for _, i := range ifs {
+		byName[i.Name] = i
+	}
+	if k := byName["lo"].Kind; k != KindLoopback {
+		t.Errorf("lo kind %q", k)
+	}
+	for _, n := range []string{"eth0", "eth1", "wlan0"} {
+		i := byName[n]
+		if i.Kind != KindVeth || !i.AdminUp || !i.Carrier || i.OperState != "up" || i.MTU != 1500 || len(i.MAC) != 17 {
+			t.Errorf("%s = %+v, want an up veth with carrier, MTU 1500 and a MAC", n, i)
+		}
+	}
+	v4 := func(i Interface) []string {
+		return slices.DeleteFunc(slices.Clone(i.Addresses), func(a string) bool { return strings.HasPrefix(a, "fe80:") })
+	}
+	if diff := cmp.Diff([]string{lab.APAddress}, v4(byName["wlan0"])); diff != "" {
+		t.Errorf("wlan0 addresses (-want +got):\n%s", diff)
+	}
+	if got := v4(byName["eth1"]); len(got) != 0 {
+		t.Errorf("eth1 addresses %v, want none", got)
+	}
+	if got := v4(byName["lo"]); !slices.Contains(got, "127.0.0.1/8") {
+		t.Errorf("lo addresses %v", got)
+	}
+	// The package-level List sees the calling thread's namespace.
+	var inNS []Interface
+	if err := l.Do(lab.Device, func() error {
+		var err error
+		inNS, err = List(context.Background())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ignoreCounters := cmp.FilterPath(func(p cmp.Path) bool {
+		f := p.Last().String()
+		return f == ".RxBytes" || f == ".TxBytes"
+	}, cmp.Ignore())
+	if diff := cmp.Diff(ifs, inNS, ignoreCounters); diff != "" {
+		t.Errorf("List in the namespace differs from Handle.List (-handle +list):\n%s", diff)
+	}
+	one, err := h.Get(context.Background(), "wlan0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Name != "wlan0" || one.MAC != byName["wlan0"].MAC {
+		t.Errorf("Get(wlan0) = %+v", one)
+	}
+	if _, err := h.Get(context.Background(), "nope0"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(nope0) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStaticConfigReachesLANHost(t *testing.T) {
+	ping := testutil.RequireBinary(t, "ping")
+	l, h := newLab(t)
+	ctx := context.Background()
+	lc := LinkConfig{Mode: ModeStatic, Addresses: []string{lab.LANDeviceAddr}, Gateway: lab.LANHostIP, MTU: 1400}
+	if err := h.ApplyConfig(ctx, "eth1", lc); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := l.Exec(ctx, lab.Device, ping, "-c1", "-W3", lab.LANHostIP); err != nil {
+		t.Fatalf("LAN host not reachable: %v\n%s", err, out)
+	}
+	i, err := h.Get(ctx, "eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(i.Addresses, lab.LANDeviceAddr) || i.MTU != 1400 || i.Gateway != lab.LANHostIP {
+		t.Errorf("eth1 = %+v", i)
+	}
+}
+
+func testState() State {
+	return State{
+		Name: "eth1", AdminUp: true, MTU: 1400,
+		Addresses: []AddrState{
+			{CIDR: "203.0.113.1/24", Flags: unix.IFA_F_PERMANENT},
+			{CIDR: "203.0.113.77/24", Flags: unix.IFA_F_PERMANENT},
+			{CIDR: "2001:db8:1::1/64", Flags: unix.IFA_F_PERMANENT | unix.IFA_F_NODAD},
+		},
+		Routes: []Route{
+			// Listed before the route that makes its gateway reachable.
+			{Dst: "100.65.0.0/16", Gateway: "100.64.0.1", Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST},
+			{Dst: "100.64.0.1/32", Scope: unix.RT_SCOPE_LINK, Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST},
+			DefaultRoute("203.0.113.2"),
+			{Dst: "198.18.0.0/15", Gateway: "203.0.113.2", Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST, Priority: 50},
+			DefaultRoute("2001:db8:1::2"),
+		},
+	}
+}
+
+func TestApplyIsExactAndIdempotent(t *testing.T) {
+	_, h := newLab(t)
+	ctx := context.Background()
+	want := testState()
+	changed, err := h.apply(ctx, "eth1", want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) == 0 {
+		t.Fatal("first apply changed nothing")
+	}
+	got, err := h.Snapshot(ctx, "eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Snapshot sorts routes; compare as sets.
+	sortRoutes := cmp.Transformer("sort", func(rs []Route) []Route {
+		out := slices.Clone(rs)
+		slices.SortFunc(out, func(a, b Route) int { return strings.Compare(a.key(), b.key()) })
+		return out
+	})
+	if diff := cmp.Diff(want, got, sortRoutes); diff != "" {
+		t.Fatalf("state after Apply (-want +got):\n%s", diff)
+	}
+	changed, err = h.apply(ctx, "eth1", got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != 0 {
+		t.Errorf("second Apply changed %v", changed)
+	}
+	// Back to nothing, and down.
+	empty := State{Name: "eth1", AdminUp: false, MTU: 1500, Addresses: []AddrState{}, Routes: []Route{}}
+	if err := h.Apply(ctx, "eth1", empty); err != nil {
+		t.Fatal(err)
+	}
+	got, err = h.Snapshot(ctx, "eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(empty, got); diff != "" {
+		t.Errorf("state after Apply(empty) (-want +got):\n%s", diff)
+	}
+	if changed, _ := h.apply(ctx, "eth1", empty); len(changed) != 0 {
+		t.Errorf("second Apply(empty) changed %v", changed)
+	}
+}
+
+// fakeDHCP records calls; the netif tests use no real DHCP.
+type fakeDHCP struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeDHCP) Start(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "start "+name)
+	return nil
+}
+
+func (f *fakeDHCP) Stop(_ context.Context, name string, release bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "stop "+name)
+	return nil
+}
+
+type changerEnv struct {
+	l   *lab.Lab
+	h   *Handle
+	cfg config.Config
+	dir string
+}
+
+func newChangerEnv(t *testing.T) *changerEnv {
+	l, h := newLab(t)
+	dir := t.TempDir()
+	cfg := l.Config(dir)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("lab config: %v", err)
+	}
+	// A starting state with something in every part, so rollback has work to do.
+	if err := h.Apply(context.Background(), "eth1", testState()); err != nil {
+		t.Fatal(err)
+	}
+	return &changerEnv{l: l, h: h, cfg: cfg, dir: filepath.Join(dir, "network")}
+}
+
+func (e *changerEnv) changer(t *testing.T, timeout time.Duration, after func(time.Duration, func()) func() bool) *Changer {
+	t.Helper()
+	c, err := NewChanger(Config{Handle: e.h, AppConfig: e.cfg, JournalDir: e.dir, Timeout: timeout, DHCP: &fakeDHCP{}, AfterFunc: after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (e *changerEnv) snapshot(t *testing.T) State {
+	t.Helper()
+	st, err := e.h.Snapshot(context.Background(), "eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+var newStatic = LinkConfig{Mode: ModeStatic, Addresses: []string{"10.20.0.2/24"}, Gateway: "10.20.0.1", DNS: []string{"10.20.0.1"}, MTU: 1300}
+
+func TestUnconfirmedChangeRollsBack(t *testing.T) {
+	e := newChangerEnv(t)
+	ctx := context.Background()
+	before := e.snapshot(t)
+	const timeout = 2 * time.Second
+	c := e.changer(t, timeout, nil)
+	start := time.Now()
+	ch, err := c.SetConfig(ctx, "eth1", newStatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Status != StatusPending || ch.RollbackAt.Sub(start) > timeout+time.Second {
+		t.Errorf("change %+v", ch)
+	}
+	applied := e.snapshot(t)
+	if cmp.Equal(before, applied) || applied.MTU != 1300 {
+		t.Fatalf("change not applied: %+v", applied)
+	}
+	if _, err := c.SetConfig(ctx, "eth1", LinkConfig{Mode: ModeStatic, Addresses: []string{"10.30.0.2/24"}}); !errors.Is(err, ErrPending) {
+		t.Errorf("second change = %v, want ErrPending", err)
+	}
+	for {
+		got, err := c.Get(ch.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == StatusRolledBack {
+			if got.Error != "" {
+				t.Errorf("rollback error: %s", got.Error)
+			}
+			break
+		}
+		if time.Since(start) > timeout+2*time.Second {
+			t.Fatalf("not rolled back within timeout+2s: %+v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if diff := cmp.Diff(before, e.snapshot(t)); diff != "" {
+		t.Errorf("netlink state after rollback differs from before (-before +after):\n%s", diff)
+	}
+	if _, ok := c.Desired("eth1"); ok {
+		t.Error("a rolled back change became desired")
+	}
+	if _, err := c.Confirm(ch.ID); !errors.Is(err, ErrNotPending) {
+		t.Errorf("confirming a rolled back change = %v, want ErrNotPending", err)
+	}
+	if _, err := c.Confirm("nope"); !errors.Is(err, ErrUnknownChange) {
+		t.Errorf("confirming an unknown change = %v, want ErrUnknownChange", err)
+	}
+	if list := c.Changes(); len(list) != 1 || list[0].ID != ch.ID {
+		t.Errorf("Changes = %+v", list)
+	}
+}
+
+func never(time.Duration, func()) func() bool { return func() bool { return true } }
+
+func TestConfirmedChangeSurvivesRestart(t *testing.T) {
+	e := newChangerEnv(t)
+	ctx := context.Background()
+	c := e.changer(t, time.Minute, never)
+	ch, err := c.SetConfig(ctx, "eth1", newStatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Confirm(ch.ID); err != nil || got.Status != StatusConfirmed {
+		t.Fatalf("Confirm = %+v, %v", got, err)
+	}
+	after := e.snapshot(t)
+	c.Close()
+
+	c2 := e.changer(t, time.Minute, nil)
+	if err := c2.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c2.Get(ch.ID); err != nil || got.Status != StatusConfirmed {
+		t.Errorf("after restart Get = %+v, %v", got, err)
+	}
+	if lc, ok := c2.Desired("eth1"); !ok || !cmp.Equal(lc, newStatic) {
+		t.Errorf("desired after restart = %+v, %v", lc, ok)
+	}
+	// Boot: something else changed the link; ApplyDesired restores the config.
+	if err := e.h.Apply(ctx, "eth1", State{Name: "eth1", MTU: 1500}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.ApplyDesired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(after, e.snapshot(t)); diff != "" {
+		t.Errorf("state after ApplyDesired (-confirmed +now):\n%s", diff)
+	}
+	if err := c2.ApplyDesired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(after, e.snapshot(t)); diff != "" {
+		t.Errorf("second ApplyDesired changed the state:\n%s", diff)
+	}
+	if _, ok := c2.Pending(); ok {
+		t.Error("a change is pending after restart")
+	}
+}
+
+func TestCrashRecoveryRollsBack(t *testing.T) {
+	e := newChangerEnv(t)
+	ctx := context.Background()
+	before := e.snapshot(t)
+	c := e.changer(t, time.Minute, never) // the timer never fires: the agent "dies"
+	ch, err := c.SetUp(ctx, "eth1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.snapshot(t).AdminUp {
+		t.Fatal("eth1 still up")
+	}
+	// No Close: a crashed agent leaves only its journal.
+	c2 := e.changer(t, time.Minute, nil)
+	if err := c2.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c2.Get(ch.ID)
+	if err != nil || got.Status != StatusRolledBack {
+		t.Errorf("after recovery Get = %+v, %v", got, err)
+	}
+	if diff := cmp.Diff(before, e.snapshot(t)); diff != "" {
+		t.Errorf("state after recovery (-before +after):\n%s", diff)
+	}
+	// A second start finds nothing to do.
+	c3 := e.changer(t, time.Minute, nil)
+	if err := c3.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAPInterfaceRefused(t *testing.T) {
+	e := newChangerEnv(t)
+	ctx := context.Background()
+	before, err := e.h.Snapshot(ctx, "wlan0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.changer(t, time.Minute, never)
+	calls := 0
+	for _, f := range []func() error{
+		func() error { _, err := c.SetConfig(ctx, "wlan0", newStatic); return err },
+		func() error { _, err := c.SetConfig(ctx, "wlan0", LinkConfig{Mode: ModeDHCP}); return err },
+		func() error { _, err := c.SetUp(ctx, "wlan0", false); return err },
+		func() error {
+			_, err := c.Begin(ctx, "wlan0", func(context.Context) error { calls++; return nil })
+			return err
+		},
+	} {
+		err := f()
+		if !errors.Is(err, ErrProtected) || !strings.Contains(err.Error(), "access point") {
+			t.Errorf("change to wlan0 = %v, want ErrProtected saying why", err)
+		}
+	}
+	if calls != 0 {
+		t.Error("Begin ran apply on the AP interface")
+	}
+	after, err := e.h.Snapshot(ctx, "wlan0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("wlan0 changed:\n%s", diff)
+	}
+	if _, ok := c.Pending(); ok {
+		t.Error("a refused change is pending")
+	}
+}
+
+func TestInvalidConfigChangesNothing(t *testing.T) {
+	e := newChangerEnv(t)
+	ctx := context.Background()
+	before := e.snapshot(t)
+	c := e.changer(t, time.Minute, never)
+	_, err := c.SetConfig(ctx, "eth1", LinkConfig{Mode: ModeStatic, Addresses: []string{"10.0.0.2/24"}, Gateway: "10.9.9.9"})
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "gateway" {
+		t.Fatalf("SetConfig = %v, want a gateway FieldError", err)
+	}
+	if diff := cmp.Diff(before, e.snapshot(t)); diff != "" {
+		t.Errorf("state changed:\n%s", diff)
+	}
+	if _, ok := c.Pending(); ok {
+		t.Error("an invalid change is pending")
+	}
+}
+
+// TestSIGKILLDuringPendingChange kills a process holding a pending change
+// (the journal is all that is left) and recovers in a new Changer.
+func TestSIGKILLDuringPendingChange(t *testing.T) {
+	if ns := os.Getenv("DEVMGR_NETIF_CHILD_NS"); ns != "" {
+		childHoldsChange(t, ns, os.Getenv("DEVMGR_NETIF_CHILD_DIR"))
+		return
+	}
+	e := newChangerEnv(t)
+	ctx := context.Background()
+	before := e.snapshot(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSIGKILLDuringPendingChange$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "DEVMGR_NETIF_CHILD_NS="+e.l.NSPath(lab.Device), "DEVMGR_NETIF_CHILD_DIR="+e.dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	var id string
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "PENDING "); ok {
+			id = rest
+			break
+		}
+		t.Logf("child: %s", sc.Text())
+	}
+	if id == "" {
+		t.Fatal("child made no pending change")
+	}
+	if st := e.snapshot(t); st.MTU != newStatic.MTU {
+		t.Fatalf("child's change not applied: %+v", st)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	c := e.changer(t, time.Minute, nil)
+	if err := c.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Get(id); err != nil || got.Status != StatusRolledBack {
+		t.Errorf("Get(%s) = %+v, %v", id, got, err)
+	}
+	if diff := cmp.Diff(before, e.snapshot(t)); diff != "" {
+		t.Errorf("state after recovery (-before +after):\n%s", diff)
+	}
+}
+
+func childHoldsChange(t *testing.T, nsPath, dir string) {
+	h, err := OpenAt(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.AP.Address = lab.APAddress
+	cfg.LAN = []string{"eth1"}
+	c, err := NewChanger(Config{Handle: h, AppConfig: cfg, JournalDir: dir, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := c.SetConfig(context.Background(), "eth1", newStatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("PENDING %s\n", ch.ID)
+	time.Sleep(time.Minute) // until SIGKILL
+}
