@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newAgentCmd(),
 		newProvisionCmd(),
+		newAPCmd(),
 		newConfigCmd(),
 		newUserCmd(),
 		newTokenCmd(),

@@ -1,0 +1,323 @@
+package provision
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/devmgr/devmgr/internal/config"
+)
+
+const header = "# Rendered by devmgr from its config; changes here are overwritten.\n"
+
+func renderTemplate(name, text string, data any) ([]byte, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("parsing template %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("executing template %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+func renderSysctl() []byte {
+	return []byte(header + "# AP clients reach the uplinks through NAT.\nnet.ipv4.ip_forward = 1\n")
+}
+
+// renderNetworkAP gives the AP interface its static address, with no DHCP
+// client and no IPv6 autoconfiguration, and keeps it configured while no
+// station is associated (no carrier).
+func renderNetworkAP(c config.Config) []byte {
+	return fmt.Appendf(nil, `%s# The access point's static address; hostapd and dnsmasq do the rest.
+[Match]
+Name=%s
+
+[Link]
+RequiredForOnline=no
+
+[Network]
+Address=%s
+DHCP=no
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+ConfigureWithoutCarrier=yes
+IgnoreCarrierLoss=yes
+`, header, c.AP.Interface, c.APPrefix())
+}
+
+// renderNetworkUnmanaged keeps systemd-networkd off a LAN interface that
+// devmgr's agent configures.
+func renderNetworkUnmanaged(iface string) []byte {
+	return fmt.Appendf(nil, `%s# devmgr's agent configures this LAN interface; networkd leaves it alone.
+[Match]
+Name=%s
+
+[Link]
+Unmanaged=yes
+`, header, iface)
+}
+
+// renderNM keeps NetworkManager off the AP and LAN interfaces.
+func renderNM(c config.Config) []byte {
+	ifaces := append([]string{c.AP.Interface}, c.LAN...)
+	specs := make([]string, len(ifaces))
+	for i, n := range ifaces {
+		specs[i] = "interface-name:" + n
+	}
+	return fmt.Appendf(nil, "%s# devmgr manages these interfaces; NetworkManager must not.\n[keyfile]\nunmanaged-devices=%s\n",
+		header, strings.Join(specs, ";"))
+}
+
+func renderSysusers(c config.Config) []byte {
+	return fmt.Appendf(nil, "%s# The unprivileged account of the web console.\nu %s - \"devmgr web console\" %s\n",
+		header, c.Web.User, c.DataDir)
+}
+
+func renderTmpfiles(c config.Config) []byte {
+	var b strings.Builder
+	b.WriteString(header)
+	fmt.Fprintf(&b, "d %s 0750 %s %s -\n", c.DataDir, c.Web.User, c.Web.User)
+	if dir := filepath.Dir(c.Agent.Socket); dir != "/" && dir != "/run" && dir != "/tmp" {
+		fmt.Fprintf(&b, "d %s 0750 root %s -\n", dir, c.Web.User)
+	}
+	if dir := filepath.Dir(DnsmasqPIDFile); dir != filepath.Dir(c.Agent.Socket) {
+		fmt.Fprintf(&b, "d %s 0750 root %s -\n", dir, c.Web.User)
+	}
+	b.WriteString("d /var/lib/misc 0755 root root -\n")
+	return []byte(b.String())
+}
+
+type unitValues struct {
+	Binary, ConfigPath, Hostapd, Dnsmasq, Nft string
+	HostapdConf, DnsmasqConf, NftRuleset      string
+	Interface, User, DataDir                  string
+	// Device is the systemd device unit of the AP interface.
+	Device string
+}
+
+// DeviceUnit is the systemd device unit of a network interface, escaped
+// as systemd-escape does ('-' is \x2d, a leading '.' is \x2e).
+func DeviceUnit(iface string) string {
+	var b strings.Builder
+	for i := 0; i < len(iface); i++ {
+		c := iface[i]
+		if c == '-' || c == '\\' || (c == '.' && i == 0) {
+			fmt.Fprintf(&b, "\\x%02x", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return "sys-subsystem-net-devices-" + b.String() + ".device"
+}
+
+func unitData(c config.Config, o Options) unitValues {
+	return unitValues{
+		Binary: o.Binary, ConfigPath: o.ConfigPath, Hostapd: o.Hostapd, Dnsmasq: o.Dnsmasq, Nft: o.Nft,
+		HostapdConf: HostapdConf, DnsmasqConf: DnsmasqConf, NftRuleset: NftRuleset,
+		Interface: c.AP.Interface, User: c.Web.User, DataDir: c.DataDir,
+		Device: DeviceUnit(c.AP.Interface),
+	}
+}
+
+const unitAgent = header + `[Unit]
+Description=devmgr agent (privileged: network, firewall, commands, reset)
+Documentation=https://github.com/devmgr/devmgr
+After=network.target devmgr-firewall.service
+Wants=network.target
+
+[Service]
+Type=simple
+ExecStart={{.Binary}} agent --config {{.ConfigPath}}
+Restart=on-failure
+RestartSec=2
+ProtectHome=yes
+PrivateTmp=yes
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const unitWeb = header + `[Unit]
+Description=devmgr web console
+Documentation=https://github.com/devmgr/devmgr
+After=network.target devmgr-agent.service
+Wants=network.target devmgr-agent.service
+
+[Service]
+Type=simple
+User={{.User}}
+Group={{.User}}
+ExecStart={{.Binary}} serve --config {{.ConfigPath}}
+Restart=on-failure
+RestartSec=2
+UMask=0027
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ReadWritePaths={{.DataDir}}
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RemoveIPC=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const unitHostapd = header + `[Unit]
+Description=devmgr access point (hostapd on {{.Interface}})
+Documentation=https://github.com/devmgr/devmgr
+Requires={{.Device}}
+After={{.Device}} network.target
+Wants=network.target
+
+[Service]
+Type=simple
+ExecStart={{.Hostapd}} {{.HostapdConf}}
+Restart=on-failure
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const unitDnsmasq = header + `[Unit]
+Description=devmgr DHCP and DNS for the access point (dnsmasq on {{.Interface}})
+Documentation=https://github.com/devmgr/devmgr
+After=network.target devmgr-hostapd.service
+Wants=network.target
+
+[Service]
+Type=simple
+ExecStartPre={{.Dnsmasq}} --test --conf-file={{.DnsmasqConf}}
+ExecStart={{.Dnsmasq}} --keep-in-foreground --log-facility=- --conf-file={{.DnsmasqConf}}
+Restart=on-failure
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// Debian's nftables.service starts with "flush ruleset": load after it.
+const unitFirewall = header + `[Unit]
+Description=devmgr firewall and NAT (nftables table inet devmgr)
+Documentation=https://github.com/devmgr/devmgr
+DefaultDependencies=no
+After=nftables.service
+Before=network-pre.target shutdown.target
+Wants=network-pre.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={{.Nft}} -f {{.NftRuleset}}
+ExecStop={{.Nft}} delete table inet devmgr
+
+[Install]
+WantedBy=multi-user.target
+`
+
+type nginxValues struct {
+	ServerNames string
+	Upstream    string
+	HTTPS       bool
+	Cert, Key   string
+	Listen      string
+}
+
+// renderNginx renders the reverse-proxy site: nginx terminates TLS on 443
+// (80 redirects) and proxies to the console's listener.
+func renderNginx(c config.Config, o Options) ([]byte, error) {
+	host, port, err := net.SplitHostPort(c.Web.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("web.listen: %w", err)
+	}
+	if a, err := netip.ParseAddr(host); host == "" || err == nil && a.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	scheme := "https"
+	if c.Web.TLS.Disable {
+		scheme = "http"
+	}
+	cert, key := NginxCertDefault, NginxKeyDefault
+	if c.Web.TLS.Cert != "" {
+		cert, key = c.Web.TLS.Cert, c.Web.TLS.Key
+	}
+	return renderTemplate("nginx", nginxSite, nginxValues{
+		ServerNames: c.FQDN() + " " + c.APPrefix().Addr().String(),
+		Upstream:    scheme + "://" + net.JoinHostPort(host, port),
+		HTTPS:       !c.Web.TLS.Disable,
+		Cert:        cert, Key: key,
+		Listen: c.Web.Listen,
+	})
+}
+
+const nginxSite = header + `# Reverse proxy for the devmgr console. To use it, set web.listen to a
+# loopback address (for example 127.0.0.1:8080) with web.tls.disable: true,
+# re-run devmgr provision, then:
+#   ln -s /etc/nginx/sites-available/devmgr /etc/nginx/sites-enabled/devmgr
+#   systemctl reload nginx
+# web.listen is now {{.Listen}}.
+server {
+	listen 80;
+	listen [::]:80;
+	server_name {{.ServerNames}};
+	return 301 https://$host$request_uri;
+}
+
+server {
+	listen 443 ssl http2;
+	listen [::]:443 ssl http2;
+	server_name {{.ServerNames}};
+
+	ssl_certificate {{.Cert}};
+	ssl_certificate_key {{.Key}};
+	ssl_protocols TLSv1.2 TLSv1.3;
+	ssl_prefer_server_ciphers off;
+	ssl_session_cache shared:devmgr:1m;
+	ssl_session_timeout 1h;
+
+	client_max_body_size 1m;
+
+	location / {
+		proxy_pass {{.Upstream}};
+{{- if .HTTPS}}
+		# The console's own certificate is self-signed on loopback.
+		proxy_ssl_verify off;
+{{- end}}
+		proxy_http_version 1.1;
+		proxy_set_header Host $host;
+		proxy_set_header X-Real-IP $remote_addr;
+		proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+		proxy_set_header X-Forwarded-Proto $scheme;
+		proxy_set_header Connection "";
+		# Command output and reset progress are streamed.
+		proxy_buffering off;
+		proxy_read_timeout 1h;
+	}
+}
+`
