@@ -1,0 +1,48 @@
+// Package apmgr is the agent's access-point module: it reports what the
+// running hostapd is doing (state, clients joined with dnsmasq's leases),
+// changes the AP's settings from the console as a transaction that rolls
+// itself back unless confirmed, and keeps a MAC deny list.
+//
+// The API the agent mounts (JSON types throughout):
+//
+//	m, err := apmgr.New(apmgr.Config{Cfg: cfg, Services: mgr, Log: log})
+//	m.Recover(ctx)                  // at start: roll back a change a crash left pending
+//	m.Sync(ctx)                     // then: re-install the console's saved settings if a re-provision replaced them
+//	m.Status(ctx)                   // Status: running, state, ssid, channel, frequency, security, clients, problem
+//	m.Clients(ctx)                  // []Client: every station, joined with the DHCP leases by MAC
+//	m.Settings()                    // Settings: the effective settings, without the passphrase
+//	m.Update(ctx, s)                // Change (pending): validate, render, check, journal, write, reload
+//	m.Confirm(id) / m.Change(id) / m.Pending() / m.Changes()
+//	m.Deny(ctx, mac) / m.Allow(ctx, mac) / m.Denied()
+//	m.Close()                       // stops the rollback timer; a pending change stays journaled
+//
+// Errors map to HTTP codes: *FieldError 400 (its Field names the JSON
+// field: ssid, passphrase, security, band, channel, country, isolate,
+// hidden, mac), ErrPending 409, ErrNoChange 409, ErrNotPending 409,
+// ErrUnknownChange 404, ErrNotDenied 404, ErrNotRunning 503; anything else
+// 500 (a *hostapd.ParseError inside means hostapd's own parser refused the
+// rendered file, which validation should have prevented).
+//
+// # Settings made in the console
+//
+// The settings an admin changes (ssid, passphrase, security, band,
+// channel, country, isolate, hidden) are kept in DataDir/ap-settings.json
+// (0600: it holds the passphrase) once the first change is made. They
+// override the ap section of the config file, so a confirmed change
+// survives an agent restart and a reboot; the config file itself is never
+// rewritten. Effective gives the AP config with these overrides applied, for
+// anyone who renders hostapd's config (devmgr provision should use it, or a
+// re-provision reverts the console's changes until the agent's next start,
+// when Sync installs them again). Deleting ap-settings.json
+// returns the AP to the config file's values at the next provision.
+//
+// A change is journaled in DataDir/ap-pending.json before anything is
+// written: the previous hostapd config and settings file, byte for byte.
+// Unless Confirm comes within the rollback timeout (network.rollback_timeout),
+// both are restored and hostapd reloaded; a journal found by Recover at start
+// (the agent crashed or was restarted mid-change) is rolled back the same way.
+// The last changes are listed in DataDir/ap-changes.json.
+//
+// The deny list is DataDir/ap-deny.json (seeded from the installed deny
+// file the first time), rendered into the hostapd deny_mac_file.
+package apmgr
