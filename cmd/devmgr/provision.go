@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/provision"
 	"github.com/devmgr/devmgr/internal/service"
@@ -39,6 +40,11 @@ until it is stopped (--services=supervisor).`,
 			path := config.Path(flag)
 			c, err := config.Load(path)
 			if err != nil {
+				return err
+			}
+			// AP settings confirmed in the console override the file's ap
+			// section; provisioning must not silently undo them.
+			if c.AP, err = apmgr.Effective(c, ""); err != nil {
 				return err
 			}
 			onDevice := filepath.Clean(root) == "/"
