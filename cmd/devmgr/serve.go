@@ -1,15 +1,34 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
+
+	"github.com/devmgr/devmgr/internal/store"
+	"github.com/devmgr/devmgr/internal/web"
 )
 
-// TODO: being written.
 func newServeCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:  "serve",
-		RunE: func(*cobra.Command, []string) error { return errors.New("serve: not built yet") },
+		Use:   "serve",
+		Short: "serve the web console and JSON API until SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			log := newLogger()
+			db, err := store.Open(ctx, cfg.DataDir, log)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			srv, err := web.New(web.Config{Config: cfg, DB: db, Logger: log})
+			if err != nil {
+				return err
+			}
+			return srv.ListenAndServe(ctx)
+		},
 	}
 }

@@ -1,0 +1,136 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// apiError is the body of every API error.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg, field string) {
+	writeJSON(w, status, apiError{Error: msg, Field: field})
+}
+
+// decodeJSON reads a JSON body into v, refusing other content types and
+// unknown fields. It writes the error response itself and reports false.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json", "")
+		return false
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "the body is too large", "")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error(), "")
+		return false
+	}
+	return true
+}
+
+type meResponse struct {
+	Username string `json:"username"`
+	Role     string `json:"role"`
+}
+
+func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
+	id := me(r)
+	writeJSON(w, http.StatusOK, meResponse{Username: id.Name, Role: string(id.Role)})
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type loginResponse struct {
+	Username           string `json:"username"`
+	Role               string `json:"role"`
+	MustChangePassword bool   `json:"must_change_password"`
+}
+
+// apiLogin is the JSON form of POST /login: it sets the session cookie.
+func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	req.Username = strings.TrimSpace(req.Username)
+	if req.Username == "" {
+		writeError(w, http.StatusBadRequest, "username is required", "username")
+		return
+	}
+	if req.Password == "" {
+		writeError(w, http.StatusBadRequest, "password is required", "password")
+		return
+	}
+	u, retry, err := s.checkLogin(r, req.Username, req.Password)
+	switch {
+	case errors.Is(err, errThrottled):
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		writeError(w, http.StatusTooManyRequests, retryMessage(retry), "")
+		return
+	case errors.Is(err, errBadLogin):
+		writeError(w, http.StatusUnauthorized, badLoginMessage, "")
+		return
+	case err != nil:
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.startSession(r, u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, loginResponse{Username: u.Name, Role: string(u.Role), MustChangePassword: u.MustChangePassword})
+}
+
+func (s *Server) apiSystem(w http.ResponseWriter, r *http.Request) {
+	sys, err := s.sys.Snapshot(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sys)
+}
+
+type apiUser struct {
+	ID                 int64     `json:"id"`
+	Name               string    `json:"name"`
+	Role               string    `json:"role"`
+	MustChangePassword bool      `json:"must_change_password"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request) {
+	users, err := s.db.ListUsers(r.Context())
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	out := make([]apiUser, 0, len(users))
+	for _, u := range users {
+		out = append(out, apiUser{ID: u.ID, Name: u.Name, Role: string(u.Role), MustChangePassword: u.MustChangePassword, CreatedAt: u.CreatedAt})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,281 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/store"
+)
+
+// Audit actions and results.
+const (
+	actLogin          = "login"
+	actLogout         = "logout"
+	actPasswordChange = "password.change"
+	actUserAdd        = "user.add"
+	actUserRole       = "user.role"
+	actUserReset      = "user.reset"
+	actUserDelete     = "user.delete"
+
+	resultOK   = "ok"
+	resultFail = "fail"
+)
+
+var auditActions = []string{actLogin, actLogout, actPasswordChange, actUserAdd, actUserRole, actUserReset, actUserDelete}
+
+// audit records one entry; a failure to record is logged, not shown.
+func (s *Server) audit(r *http.Request, user, action, target, result, detail string) {
+	if user == "" {
+		if id := me(r); id != nil {
+			user = id.Name
+		}
+	}
+	e := store.AuditEntry{Time: s.now(), User: user, Source: s.clientAddr(r), Action: action, Target: target, Result: result, Detail: detail}
+	if err := s.db.Audit(context.WithoutCancel(r.Context()), e); err != nil {
+		s.log.Error("writing audit entry", "action", action, "user", user, "err", err)
+	}
+}
+
+type loginData struct {
+	Form         *form
+	FirstStart   bool
+	PasswordFile string
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if me(r) != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.ensureCSRF(r)
+	s.renderLogin(w, r, http.StatusOK, &form{Values: map[string]string{}, Errors: map[string]string{}})
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, f *form) {
+	_, err := os.Stat(s.initialPasswordPath())
+	s.render(w, r, status, "login", "Sign in", loginData{Form: f, FirstStart: err == nil, PasswordFile: s.initialPasswordPath()})
+}
+
+// Errors of checkLogin.
+var (
+	errBadLogin  = errors.New("invalid username or password")
+	errThrottled = errors.New("too many failed logins")
+)
+
+const badLoginMessage = "Invalid username or password."
+
+// checkLogin verifies name and password under the throttle. Unknown users
+// cost the same hash verification as known ones and fail the same way.
+// On errThrottled, retry says when to try again.
+func (s *Server) checkLogin(r *http.Request, name, password string) (u store.User, retry time.Duration, err error) {
+	ctx := r.Context()
+	src := s.clientAddr(r)
+	retry, err = s.throttle.Check(ctx, name, src)
+	if err != nil {
+		return u, 0, fmt.Errorf("checking login throttle: %w", err)
+	}
+	if retry > 0 {
+		s.audit(r, name, actLogin, name, resultFail, "throttled")
+		return u, retry, errThrottled
+	}
+	u, err = s.db.UserByName(ctx, name)
+	var ok bool
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		auth.VerifyDummy(password)
+	case err != nil:
+		return u, 0, fmt.Errorf("looking up user: %w", err)
+	default:
+		ok, err = auth.VerifyPassword(u.PasswordHash, password)
+		if err != nil {
+			s.log.Error("verifying password", "user", name, "err", err)
+			ok = false
+		}
+	}
+	if !ok {
+		if err := s.throttle.Failure(ctx, name, src); err != nil {
+			s.log.Error("recording login failure", "user", name, "err", err)
+		}
+		s.audit(r, name, actLogin, name, resultFail, "bad username or password")
+		return store.User{}, 0, errBadLogin
+	}
+	if err := s.throttle.Success(ctx, name); err != nil {
+		s.log.Error("clearing login failures", "user", name, "err", err)
+	}
+	s.audit(r, name, actLogin, name, resultOK, "")
+	return u, 0, nil
+}
+
+// startSession makes the session u's, under a fresh session token.
+func (s *Server) startSession(r *http.Request, u store.User) error {
+	ctx := r.Context()
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return fmt.Errorf("renewing session token: %w", err)
+	}
+	now := s.now()
+	s.sessions.Put(ctx, keyUserID, u.ID)
+	s.sessions.Put(ctx, keyEpoch, u.SessionEpoch)
+	s.sessions.Put(ctx, keyCreated, now.UnixNano())
+	s.sessions.Put(ctx, keySeen, now.UnixNano())
+	s.sessions.Put(ctx, keyCSRF, newToken())
+	return nil
+}
+
+// retryMessage is the readable form of a throttle's Retry-After.
+func retryMessage(d time.Duration) string {
+	m := int(math.Ceil(d.Minutes()))
+	if d < time.Minute {
+		return fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", retrySeconds(d))
+	}
+	unit := "minutes"
+	if m == 1 {
+		unit = "minute"
+	}
+	return fmt.Sprintf("Too many failed sign-in attempts. Try again in %d %s.", m, unit)
+}
+
+func retrySeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	f := newForm(r, "username")
+	name := strings.TrimSpace(f.Values["username"])
+	f.Values["username"] = name
+	password := r.PostFormValue("password")
+	if name == "" {
+		f.fail("username", "Enter your username.")
+	}
+	if password == "" {
+		f.fail("password", "Enter your password.")
+	}
+	if !f.ok() {
+		s.renderLogin(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
+	u, retry, err := s.checkLogin(r, name, password)
+	switch {
+	case errors.Is(err, errThrottled):
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		f.Error = retryMessage(retry)
+		s.renderLogin(w, r, http.StatusTooManyRequests, f)
+		return
+	case errors.Is(err, errBadLogin):
+		f.Error = badLoginMessage
+		s.renderLogin(w, r, http.StatusUnauthorized, f)
+		return
+	case err != nil:
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.startSession(r, u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if u.MustChangePassword {
+		http.Redirect(w, r, "/account/password", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	id := me(r)
+	if id.Token {
+		writeError(w, http.StatusBadRequest, "API tokens have no session to end", "")
+		return
+	}
+	s.audit(r, id.Name, actLogout, id.Name, resultOK, "")
+	if err := s.sessions.Destroy(r.Context()); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.setFlash(r, "success", "You have signed out.")
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+type passwordData struct{ Form *form }
+
+func (s *Server) passwordPage(w http.ResponseWriter, r *http.Request) {
+	if me(r).Token {
+		s.errorPage(w, r, http.StatusForbidden, "API tokens have no password.")
+		return
+	}
+	s.render(w, r, http.StatusOK, "password", "Change password", passwordData{Form: newForm(r)})
+}
+
+func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
+	id := me(r)
+	if id.Token {
+		s.errorPage(w, r, http.StatusForbidden, "API tokens have no password.")
+		return
+	}
+	ctx := r.Context()
+	f := newForm(r)
+	current, next, confirm := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
+	u, err := s.db.UserByID(ctx, id.UserID)
+	if err != nil {
+		s.serverError(w, r, fmt.Errorf("loading user %d: %w", id.UserID, err))
+		return
+	}
+	if current == "" {
+		f.fail("current", "Enter your current password.")
+	} else if ok, err := auth.VerifyPassword(u.PasswordHash, current); err != nil || !ok {
+		f.fail("current", "This is not your current password.")
+	}
+	if err := auth.CheckPassword(next); err != nil {
+		f.fail("new", sentence(err))
+	} else if next == current {
+		f.fail("new", "Choose a password different from the current one.")
+	}
+	if confirm != next {
+		f.fail("confirm", "The passwords do not match.")
+	}
+	if !f.ok() {
+		s.audit(r, "", actPasswordChange, id.Name, resultFail, "rejected by validation")
+		s.render(w, r, http.StatusUnprocessableEntity, "password", "Change password", passwordData{Form: f})
+		return
+	}
+	hash, err := auth.HashPassword(next)
+	if err != nil {
+		s.serverError(w, r, fmt.Errorf("hashing password: %w", err))
+		return
+	}
+	u, err = s.db.SetPassword(ctx, u.ID, hash, false)
+	if err != nil {
+		s.serverError(w, r, fmt.Errorf("setting password of %s: %w", id.Name, err))
+		return
+	}
+	// The epoch moved, which ends the user's other sessions; this one
+	// follows it under a new token.
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.sessions.Put(ctx, keyEpoch, u.SessionEpoch)
+	s.audit(r, "", actPasswordChange, id.Name, resultOK, "")
+	s.removeInitialPassword(u.Name)
+	s.setFlash(r, "success", "Your password has been changed. Other sessions of yours have been signed out.")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// sentence makes an error message from auth readable on a form.
+func sentence(err error) string {
+	msg := err.Error()
+	if msg == "" {
+		return msg
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}

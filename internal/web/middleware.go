@@ -1,0 +1,318 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/store"
+)
+
+// contentSecurityPolicy allows nothing inline: every script and style is a
+// file under /static/.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// maxBodyBytes caps every request body; the console only takes small forms and JSON.
+const maxBodyBytes = 64 << 10
+
+// Session keys.
+const (
+	keyUserID    = "uid"
+	keyEpoch     = "epoch"
+	keyCreated   = "created"
+	keySeen      = "seen"
+	keyCSRF      = "csrf"
+	keyFlashKind = "flash_kind"
+	keyFlashText = "flash_text"
+)
+
+type ctxKey int
+
+const (
+	identityKey ctxKey = iota // *identity of the caller, when authenticated
+	sessionKey                // true when the scs session is loaded
+)
+
+// me returns the caller, or nil for an anonymous request.
+func me(r *http.Request) *identity {
+	id, _ := r.Context().Value(identityKey).(*identity)
+	return id
+}
+
+func hasSession(r *http.Request) bool {
+	ok, _ := r.Context().Value(sessionKey).(bool)
+	return ok
+}
+
+// securityHeaders sets the headers every response carries.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	tlsOn := !s.cfg.Web.TLS.Disable
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if tlsOn {
+			h.Set("Strict-Transport-Security", "max-age=63072000")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOrigin refuses state-changing requests a browser marks as
+// cross-origin (Sec-Fetch-Site, or Origin not matching Host).
+func (s *Server) crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.log.Warn("refused cross-origin request", "method", r.Method, "path", r.URL.Path,
+			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "source", s.clientAddr(r))
+		s.errorPage(w, r, http.StatusForbidden, "Cross-origin request refused.")
+	}))
+	return cop.Handler(next)
+}
+
+// authenticate finds the caller: an API token on /api/ requests carrying
+// Authorization, otherwise the session. A session that is idle or too old
+// by the server's clock, whose user is gone, or whose user's session epoch
+// moved on (password or role changed elsewhere) is ended.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), sessionKey, true)
+		if authz := r.Header.Get("Authorization"); authz != "" && isAPI(r) {
+			id, err := s.tokenIdentity(ctx, authz)
+			if err != nil {
+				if errors.Is(err, errBadToken) {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="devmgr"`)
+					writeError(w, http.StatusUnauthorized, "invalid or revoked API token", "")
+					return
+				}
+				s.serverError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey, id)))
+			return
+		}
+		id, err := s.sessionIdentity(ctx)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if id != nil {
+			ctx = context.WithValue(ctx, identityKey, id)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+var errBadToken = errors.New("invalid API token")
+
+func (s *Server) tokenIdentity(ctx context.Context, authz string) (*identity, error) {
+	scheme, plain, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(plain) == "" {
+		return nil, errBadToken
+	}
+	tok, err := s.db.TokenByHash(ctx, auth.HashToken(strings.TrimSpace(plain)))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	if tok.Revoked || !tok.Role.Valid() {
+		return nil, errBadToken
+	}
+	if err := s.db.TouchToken(ctx, tok.ID, s.now()); err != nil {
+		s.log.Error("recording API token use", "token", tok.Name, "err", err)
+	}
+	return &identity{Name: "token:" + tok.Name, Role: tok.Role, Token: true}, nil
+}
+
+func (s *Server) sessionIdentity(ctx context.Context) (*identity, error) {
+	uid := s.sessions.GetInt64(ctx, keyUserID)
+	if uid == 0 {
+		return nil, nil
+	}
+	now := s.now()
+	// Times are kept as Unix nanoseconds: gob would need time.Time registered.
+	seen := time.Unix(0, s.sessions.GetInt64(ctx, keySeen))
+	created := time.Unix(0, s.sessions.GetInt64(ctx, keyCreated))
+	if now.Sub(seen) > s.cfg.Web.Session.IdleTimeout || now.Sub(created) > s.cfg.Web.Session.Lifetime {
+		return nil, s.endSession(ctx, "Your session expired. Please sign in again.")
+	}
+	u, err := s.db.UserByID(ctx, uid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.endSession(ctx, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.SessionEpoch != s.sessions.GetInt64(ctx, keyEpoch) {
+		return nil, s.endSession(ctx, "Your password or role changed. Please sign in again.")
+	}
+	s.sessions.Put(ctx, keySeen, now.UnixNano())
+	return &identity{UserID: u.ID, Name: u.Name, Role: u.Role, MustChange: u.MustChangePassword}, nil
+}
+
+// endSession destroys the session, leaving a message for the login page.
+func (s *Server) endSession(ctx context.Context, msg string) error {
+	if err := s.sessions.Destroy(ctx); err != nil {
+		return err
+	}
+	if msg != "" {
+		s.sessions.Put(ctx, keyFlashKind, "warning")
+		s.sessions.Put(ctx, keyFlashText, msg)
+	}
+	return nil
+}
+
+// checkCSRF requires the session's form token (form field csrf_token or
+// header X-CSRF-Token) on every state-changing request, except API requests
+// authenticated by a Bearer token or by nothing at all.
+func (s *Server) checkCSRF(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if id := me(r); isAPI(r) && (id == nil || id.Token) {
+			// Bearer tokens are not ambient credentials, and an API request
+			// without a signed-in session has no authority to abuse (the JSON
+			// login needs application/json, which a cross-site form cannot send).
+			next.ServeHTTP(w, r)
+			return
+		}
+		want := s.sessions.GetString(r.Context(), keyCSRF)
+		got := r.Header.Get("X-CSRF-Token")
+		if got == "" {
+			got = r.PostFormValue("csrf_token")
+		}
+		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			s.log.Warn("refused request without a valid form token", "method", r.Method, "path", r.URL.Path, "source", s.clientAddr(r))
+			s.errorPage(w, r, http.StatusForbidden, "The form has expired or did not come from this console. Reload the page and try again.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireLogin lets only authenticated callers through, even those who
+// still must change their password.
+func (s *Server) requireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if me(r) == nil {
+			s.unauthenticated(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireRole lets through callers with at least role min whose password
+// needs no change.
+func (s *Server) requireRole(min auth.Role, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := me(r)
+		switch {
+		case id == nil:
+			s.unauthenticated(w, r)
+		case id.MustChange:
+			if !isAPI(r) && r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" {
+				http.Redirect(w, r, "/account/password", http.StatusSeeOther)
+				return
+			}
+			s.errorPage(w, r, http.StatusForbidden, "You must change your password first.")
+		case !id.Role.AtLeast(min):
+			s.errorPage(w, r, http.StatusForbidden, "Your role ("+string(id.Role)+") may not do this; it needs "+string(min)+".")
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case isAPI(r):
+		writeError(w, http.StatusUnauthorized, "authentication required", "")
+	case r.Header.Get("HX-Request") != "" || r.Method != http.MethodGet:
+		// htmx polling: app.js sends the page to /login on 401.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte("authentication required\n"))
+	default:
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	}
+}
+
+// csrfToken is the session's form token, or "" without a session.
+func (s *Server) csrfToken(r *http.Request) string {
+	if !hasSession(r) {
+		return ""
+	}
+	return s.sessions.GetString(r.Context(), keyCSRF)
+}
+
+// ensureCSRF gives the session a form token if it has none yet.
+func (s *Server) ensureCSRF(r *http.Request) {
+	if s.sessions.GetString(r.Context(), keyCSRF) == "" {
+		s.sessions.Put(r.Context(), keyCSRF, newToken())
+	}
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand panics instead)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (s *Server) setFlash(r *http.Request, kind, text string) {
+	s.sessions.Put(r.Context(), keyFlashKind, kind)
+	s.sessions.Put(r.Context(), keyFlashText, text)
+}
+
+func (s *Server) popFlash(r *http.Request) []flash {
+	if !hasSession(r) {
+		return nil
+	}
+	text := s.sessions.PopString(r.Context(), keyFlashText)
+	kind := s.sessions.PopString(r.Context(), keyFlashKind)
+	if text == "" {
+		return nil
+	}
+	return []flash{{Kind: kind, Text: text}}
+}
+
+// clientAddr is the caller's address: the peer, or, behind nginx on a
+// loopback plain-HTTP listener, the X-Real-IP nginx sets.
+func (s *Server) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if s.cfg.Web.TLS.Disable {
+		if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+			if xr, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
+				return xr.String()
+			}
+		}
+	}
+	return host
+}

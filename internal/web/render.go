@@ -1,0 +1,212 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/web/ui"
+)
+
+// pages are the views; each is the layout plus templates/<name>.html. A
+// page that does not parse fails New.
+var pages = []string{"login", "password", "dashboard", "users", "audit", "error"}
+
+// views holds the parsed templates and the static files' version hashes.
+type views struct {
+	pages  map[string]*template.Template
+	static fs.FS
+	hashes map[string]string // static file → short content hash, for cache busting
+}
+
+func parseViews() (*views, error) {
+	v := &views{pages: map[string]*template.Template{}, static: ui.Static(), hashes: map[string]string{}}
+	err := fs.WalkDir(v.static, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(v.static, p)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		v.hashes[p] = hex.EncodeToString(sum[:6])
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hashing static files: %w", err)
+	}
+	funcs := template.FuncMap{
+		"static": func(name string) (string, error) {
+			h, ok := v.hashes[name]
+			if !ok {
+				return "", fmt.Errorf("no static file %q", name)
+			}
+			return "/static/" + name + "?v=" + h, nil
+		},
+		"bytes":    humanBytes,
+		"duration": humanDuration,
+		"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	}
+	for _, name := range pages {
+		t, err := template.New(name).Funcs(funcs).ParseFS(ui.Templates(), "templates/layout.html", path.Join("templates", name+".html"))
+		if err != nil {
+			return nil, fmt.Errorf("parsing template %s: %w", name, err)
+		}
+		if t.Lookup("content") == nil {
+			return nil, fmt.Errorf("template %s defines no content", name)
+		}
+		v.pages[name] = t
+	}
+	return v, nil
+}
+
+// identity is who is making a request: a logged-in user or an API token.
+type identity struct {
+	UserID     int64 // 0 for a token
+	Name       string
+	Role       auth.Role
+	MustChange bool
+	Token      bool
+}
+
+// view is the data every page gets.
+type view struct {
+	Title string
+	Nav   string
+	Me    *identity
+	CSRF  string
+	Flash []flash
+	Data  any
+}
+
+type flash struct {
+	Kind string // a Bootstrap alert colour: success, danger, warning, info
+	Text string
+}
+
+// render writes page name with status, buffering it so that a template
+// error becomes a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
+	t, ok := s.views.pages[name]
+	if !ok {
+		s.serverError(w, r, fmt.Errorf("no page %q", name))
+		return
+	}
+	v := view{Title: title, Nav: name, Me: me(r), CSRF: s.csrfToken(r), Data: data, Flash: s.popFlash(r)}
+	s.execute(w, r, status, t, "layout", v)
+}
+
+// renderFragment writes one named template of page without the layout.
+func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, page, name string, data any) {
+	s.execute(w, r, http.StatusOK, s.views.pages[page], name, data)
+}
+
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, t *template.Template, name string, data any) {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
+		s.serverError(w, r, fmt.Errorf("rendering %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+type errorPage struct {
+	Status     int
+	StatusText string
+	Message    string
+}
+
+// errorPage answers with an HTML error page, or JSON under /api/.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if isAPI(r) {
+		writeError(w, status, msg, "")
+		return
+	}
+	s.render(w, r, status, "error", http.StatusText(status),
+		errorPage{Status: status, StatusText: http.StatusText(status), Message: msg})
+}
+
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("serving request", "method", r.Method, "path", r.URL.Path, "err", err)
+	if isAPI(r) {
+		writeError(w, http.StatusInternalServerError, "internal server error", "")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	w.Write([]byte("internal server error\n"))
+}
+
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
+
+// form is a submitted form's values and per-field errors, for re-rendering.
+type form struct {
+	Values map[string]string
+	Errors map[string]string
+	Error  string // about the whole form
+}
+
+func newForm(r *http.Request, fields ...string) *form {
+	f := &form{Values: map[string]string{}, Errors: map[string]string{}}
+	for _, k := range fields {
+		f.Values[k] = r.PostFormValue(k)
+	}
+	return f
+}
+
+// Get returns a submitted value, for templates.
+func (f *form) Get(k string) string {
+	if f == nil {
+		return ""
+	}
+	return f.Values[k]
+}
+
+func (f *form) fail(field, msg string) {
+	if _, ok := f.Errors[field]; !ok {
+		f.Errors[field] = msg
+	}
+}
+
+func (f *form) ok() bool { return len(f.Errors) == 0 && f.Error == "" }
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func humanDuration(d time.Duration) string {
+	d = d.Truncate(time.Minute)
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	h := d / time.Hour
+	m := (d - h*time.Hour) / time.Minute
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh %dm", days, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	default:
+		return fmt.Sprintf("%dm", m)
+	}
+}

@@ -1,0 +1,106 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/devmgr/devmgr/internal/auth"
+)
+
+// access is who may reach a route.
+type access int
+
+const (
+	public   access = iota // anyone, no session: health check, static files
+	guest                  // anyone, with a session: the login page
+	loggedIn               // any authenticated caller, even one who must change the password first
+	role                   // authenticated, password changed, and at least the route's role
+)
+
+// route is one entry of the route table.
+type route struct {
+	pattern string // a ServeMux pattern with method
+	access  access
+	min     auth.Role // for access == role
+	handler http.HandlerFunc
+}
+
+// routeTable is every route the console serves. Adding a page means adding
+// a line here with the least role that may use it; nothing else decides
+// access.
+func (s *Server) routeTable() []route {
+	return []route{
+		{"GET /healthz", public, "", s.healthz},
+		{"GET /static/", public, "", s.static},
+
+		{"GET /login", guest, "", s.loginPage},
+		{"POST /login", guest, "", s.loginSubmit},
+		{"POST /api/v1/login", guest, "", s.apiLogin},
+		{"/", guest, "", s.notFound},
+
+		{"POST /logout", loggedIn, "", s.logout},
+		{"GET /account/password", loggedIn, "", s.passwordPage},
+		{"POST /account/password", loggedIn, "", s.passwordSubmit},
+
+		{"GET /{$}", role, auth.Viewer, s.dashboard},
+		{"GET /dashboard/live", role, auth.Viewer, s.dashboardLive},
+		{"GET /api/v1/me", role, auth.Viewer, s.apiMe},
+		{"GET /api/v1/system", role, auth.Viewer, s.apiSystem},
+
+		{"GET /users", role, auth.Admin, s.usersPage},
+		{"POST /users", role, auth.Admin, s.userAdd},
+		{"POST /users/{id}/role", role, auth.Admin, s.userRole},
+		{"POST /users/{id}/reset", role, auth.Admin, s.userReset},
+		{"POST /users/{id}/delete", role, auth.Admin, s.userDelete},
+		{"GET /api/v1/users", role, auth.Admin, s.apiUsers},
+		{"GET /audit", role, auth.Admin, s.auditPage},
+		{"GET /api/v1/audit", role, auth.Admin, s.apiAudit},
+	}
+}
+
+// routes builds the handler: the route table on one ServeMux, each route
+// wrapped for its access level, all behind the security headers, body limit
+// and cross-origin protection.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	return s.securityHeaders(s.crossOrigin(mux))
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	var h http.Handler = rt.handler
+	switch rt.access {
+	case public:
+		return h
+	case guest:
+	case loggedIn:
+		h = s.requireLogin(h)
+	case role:
+		h = s.requireRole(rt.min, h)
+	}
+	h = s.checkCSRF(h)
+	h = s.authenticate(h)
+	return s.sessions.LoadAndSave(h)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// static serves the embedded files. URLs carry a content hash (?v=), so
+// browsers may keep them for a day without going stale after an upgrade.
+func (s *Server) static(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+		s.notFound(w, r)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	http.StripPrefix("/static/", http.FileServerFS(s.views.static)).ServeHTTP(w, r)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.errorPage(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
+}

@@ -1,0 +1,341 @@
+// Package web is devmgr's console: the HTML pages, the JSON API under
+// /api/v1/, sessions, login and its throttle, CSRF defence, security headers
+// and the HTTPS listener. The route table is in routes.go, the middleware
+// in middleware.go, and each page group has its own file.
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/google/renameio/v2"
+
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/store"
+	"github.com/devmgr/devmgr/internal/tlsutil"
+)
+
+// Config is what New needs to build a Server.
+type Config struct {
+	// Config is the validated devmgr configuration (required). The server
+	// uses data_dir, web.* and ap.{hostname,domain,address}.
+	Config config.Config
+	// DB is the open store (required): users, sessions, throttle, tokens, audit.
+	DB *store.DB
+	// Logger receives the server's log (required).
+	Logger *slog.Logger
+	// Clock returns the current time; nil means time.Now. Session idle and
+	// absolute timeouts and the throttle use it, so tests can move time.
+	Clock func() time.Time
+	// SysInfo is where the dashboard reads the system's state; nil reads
+	// this host (/proc, /etc/os-release, net.Interfaces).
+	SysInfo SysInfo
+}
+
+// Server is the console. Build it with New, then call ListenAndServe, or
+// Serve with a listener of your own, or use Handler directly.
+type Server struct {
+	cfg      config.Config
+	db       *store.DB
+	log      *slog.Logger
+	now      func() time.Time
+	sys      SysInfo
+	sessions *scs.SessionManager
+	throttle *auth.Throttle
+	views    *views
+	handler  http.Handler
+}
+
+// SessionCookie is the name of the session cookie. The __Host- prefix makes
+// browsers insist on Secure, Path=/ and no Domain.
+const SessionCookie = "__Host-devmgr"
+
+// InitialPasswordFile is the file under data_dir holding the generated
+// first admin password until it is changed.
+const InitialPasswordFile = "initial-admin-password"
+
+// initialAdmin is the name of the user created on a first start.
+const initialAdmin = "admin"
+
+// New checks cfg, parses the templates, creates the first admin when the
+// store has no users, and builds the handler.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.DB == nil:
+		return nil, errors.New("web: Config.DB is required")
+	case cfg.Logger == nil:
+		return nil, errors.New("web: Config.Logger is required")
+	case cfg.Config.DataDir == "":
+		return nil, errors.New("web: Config.Config.DataDir is required")
+	}
+	s := &Server{
+		cfg: cfg.Config,
+		db:  cfg.DB,
+		log: cfg.Logger,
+		now: cfg.Clock,
+		sys: cfg.SysInfo,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.sys == nil {
+		s.sys = HostSysInfo{DiskPath: s.cfg.DataDir}
+	}
+	s.throttle = auth.NewThrottle(s.db, s.now)
+
+	var err error
+	if s.views, err = parseViews(); err != nil {
+		return nil, err
+	}
+
+	sm := scs.New()
+	sm.Store = s.db.SessionStore()
+	sm.IdleTimeout = s.cfg.Web.Session.IdleTimeout
+	sm.Lifetime = s.cfg.Web.Session.Lifetime
+	sm.Cookie.Name = SessionCookie
+	sm.Cookie.HttpOnly = true
+	// Secure even when nginx terminates TLS in front of a plain-HTTP listener:
+	// the browser talks HTTPS to nginx, and __Host- requires it.
+	sm.Cookie.Secure = true
+	sm.Cookie.SameSite = http.SameSiteStrictMode
+	sm.Cookie.Path = "/"
+	sm.Cookie.Persist = false
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.log.Error("session store", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal server error", http.StatusInternalServerError)
+	}
+	s.sessions = sm
+
+	if err := s.ensureInitialAdmin(context.Background()); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the console's HTTP handler with all middleware applied.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ensureInitialAdmin creates the first admin with a random password on a
+// store without users and writes the password to data_dir, 0600. The path
+// is logged; the password never is.
+func (s *Server) ensureInitialAdmin(ctx context.Context) error {
+	n, err := s.db.CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("counting users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	pw := auth.GeneratePassword()
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("hashing initial admin password: %w", err)
+	}
+	path := s.initialPasswordPath()
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	// The file is written first: an admin whose password was never written
+	// down would lock the owner out.
+	if err := writeSecretFile(path, []byte(pw+"\n")); err != nil {
+		return err
+	}
+	if _, err := s.db.CreateUser(ctx, initialAdmin, auth.Admin, hash, true); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("creating initial admin: %w", err)
+	}
+	s.log.Info("created the initial admin; its password is in the file, and must be changed at first login",
+		"user", initialAdmin, "file", path)
+	return nil
+}
+
+func (s *Server) initialPasswordPath() string {
+	return filepath.Join(s.cfg.DataDir, InitialPasswordFile)
+}
+
+// removeInitialPassword deletes the initial password file, once the
+// password it holds no longer works.
+func (s *Server) removeInitialPassword(userName string) {
+	if userName != initialAdmin {
+		return
+	}
+	path := s.initialPasswordPath()
+	if err := os.Remove(path); err == nil {
+		s.log.Info("removed the initial admin password file", "file", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		s.log.Error("removing initial admin password file", "file", path, "err", err)
+	}
+}
+
+// Timeouts of the HTTP servers.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 10 * time.Second
+)
+
+// ListenAndServe listens on web.listen (and web.redirect_listen when set)
+// and serves until ctx is done, then shuts down gracefully.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Web.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Web.Listen, err)
+	}
+	var rln net.Listener
+	if s.cfg.Web.RedirectListen != "" && !s.cfg.Web.TLS.Disable {
+		rln, err = lc.Listen(ctx, "tcp", s.cfg.Web.RedirectListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on %s: %w", s.cfg.Web.RedirectListen, err)
+		}
+	}
+	return s.Serve(ctx, ln, rln)
+}
+
+// Serve serves the console on ln (HTTPS unless web.tls.disable) and, when
+// redirect is not nil, redirects plain HTTP on it to HTTPS, until ctx is done.
+func (s *Server) Serve(ctx context.Context, ln, redirect net.Listener) error {
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	scheme := "http"
+	if !s.cfg.Web.TLS.Disable {
+		tc, err := s.tlsConfig()
+		if err != nil {
+			ln.Close()
+			if redirect != nil {
+				redirect.Close()
+			}
+			return err
+		}
+		srv.TLSConfig = tc
+		scheme = "https"
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("serving the console", "url", scheme+"://"+ln.Addr().String())
+	if redirect != nil {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		rs := &http.Server{
+			Handler:           redirectHandler(port),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			ErrorLog:          errLog,
+		}
+		servers = append(servers, rs)
+		go func() { errc <- rs.Serve(redirect) }()
+		s.log.Info("redirecting plain HTTP to HTTPS", "addr", redirect.Addr().String())
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	for _, hs := range servers {
+		if e := hs.Shutdown(sctx); e != nil && err == nil {
+			err = fmt.Errorf("shutting down: %w", e)
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	s.log.Info("console stopped")
+	return err
+}
+
+// redirectHandler sends every request to the same host and path over HTTPS
+// on port.
+func redirectHandler(port string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" {
+			http.Error(w, "missing Host header", http.StatusBadRequest)
+			return
+		}
+		target := "https://" + net.JoinHostPort(host, port)
+		if port == "443" {
+			target = "https://" + host
+			if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+				target = "https://[" + host + "]"
+			}
+		}
+		http.Redirect(w, r, target+r.URL.RequestURI(), http.StatusMovedPermanently)
+	})
+}
+
+// tlsConfig loads the configured certificate or generates (once) and loads
+// a self-signed one under data_dir/tls.
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	cert, key := s.cfg.Web.TLS.Cert, s.cfg.Web.TLS.Key
+	if cert == "" {
+		dir := filepath.Join(s.cfg.DataDir, "tls")
+		var generated bool
+		var err error
+		cert, key, generated, err = tlsutil.EnsureSelfSigned(dir, s.certNames(), s.now())
+		if err != nil {
+			return nil, err
+		}
+		if generated {
+			s.log.Info("generated a self-signed certificate", "cert", cert)
+		}
+	}
+	return tlsutil.ServerConfig(cert, key)
+}
+
+// certNames are the names a browser may use to reach the console.
+func (s *Server) certNames() tlsutil.Names {
+	host, _ := os.Hostname()
+	hosts := []string{host, s.cfg.FQDN(), "localhost", "127.0.0.1", "::1"}
+	if p := s.cfg.APPrefix(); p.IsValid() {
+		hosts = append(hosts, p.Addr().String())
+	}
+	if h, _, err := net.SplitHostPort(s.cfg.Web.Listen); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return tlsutil.NewNames(hosts...)
+}
+
+// writeSecretFile writes b to path atomically, readable by the owner only.
+func writeSecretFile(path string, b []byte) error {
+	if err := renameio.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
