@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/dhcp"
+	"github.com/devmgr/devmgr/internal/diag"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
+	"github.com/devmgr/devmgr/internal/netif"
+)
+
+// LeaseSource gives the DHCP lease of a LAN interface (*dhcp.Manager).
+type LeaseSource interface {
+	Lease(name string) (dhcp.Lease, bool)
+}
+
+// NetifNetwork is the real Network: netlink state through a netif.Handle,
+// changes through a netif.Changer.
+type NetifNetwork struct {
+	Handle  *netif.Handle  // required
+	Changer *netif.Changer // required
+	Leases  LeaseSource    // nil: no leases shown
+	Config  config.Config  // ap.interface, uplinks, lan
+}
+
+var _ Network = (*NetifNetwork)(nil)
+
+func (n *NetifNetwork) decorate(i netif.Interface) Interface {
+	x := Interface{Interface: i}
+	switch {
+	case i.Name == n.Config.AP.Interface:
+		x.Role = RoleAP
+	case slices.Contains(n.Config.Uplinks, i.Name):
+		x.Role = RoleUplink
+	case slices.Contains(n.Config.LAN, i.Name):
+		x.Role = RoleLAN
+	}
+	if x.Role != RoleLAN {
+		return x
+	}
+	if lc, ok := n.Changer.Desired(i.Name); ok {
+		x.Mode, x.Config = lc.Mode, &lc
+	}
+	if n.Leases != nil {
+		if l, ok := n.Leases.Lease(i.Name); ok {
+			x.Lease = &l
+		}
+	}
+	return x
+}
+
+// List implements Network.
+func (n *NetifNetwork) List(ctx context.Context) ([]Interface, error) {
+	ifs, err := n.Handle.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Interface, len(ifs))
+	for k, i := range ifs {
+		out[k] = n.decorate(i)
+	}
+	return out, nil
+}
+
+// Get implements Network.
+func (n *NetifNetwork) Get(ctx context.Context, name string) (Interface, error) {
+	i, err := n.Handle.Get(ctx, name)
+	if err != nil {
+		return Interface{}, err
+	}
+	return n.decorate(i), nil
+}
+
+// SetConfig implements Network.
+func (n *NetifNetwork) SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error) {
+	return n.Changer.SetConfig(ctx, name, lc)
+}
+
+// SetUp implements Network.
+func (n *NetifNetwork) SetUp(ctx context.Context, name string, up bool) (Change, error) {
+	return n.Changer.SetUp(ctx, name, up)
+}
+
+// Change implements Network.
+func (n *NetifNetwork) Change(_ context.Context, id string) (Change, error) {
+	return n.Changer.Get(id)
+}
+
+// Confirm implements Network; a change that is no longer pending is
+// errNotPending (409).
+func (n *NetifNetwork) Confirm(_ context.Context, id string) (Change, error) {
+	ch, err := n.Changer.Confirm(id)
+	if err != nil && !errors.Is(err, netif.ErrUnknownChange) && ch.ID != "" && ch.Status != StatusPending {
+		return ch, fmt.Errorf("%w: change %s is %s", errNotPending, id, ch.Status)
+	}
+	return ch, err
+}
+
+// Pending implements Network.
+func (n *NetifNetwork) Pending() (Change, bool) { return n.Changer.Pending() }
+
+// Tools is the real Diagnostics.
+type Tools struct {
+	Runner    diag.Runner   // nil: diag.ExecRunner
+	Resolver  diag.Resolver // zero: /etc/resolv.conf, port 53
+	Netlink   diag.Netlink  // the agent namespace's netlink handle; nil: neighbours unavailable
+	LeaseFile string        // dnsmasq's leases file; "": dnsmasq.DefaultLeaseFile
+}
+
+var _ Diagnostics = Tools{}
+
+func (t Tools) runner() diag.Runner {
+	if t.Runner == nil {
+		return diag.ExecRunner{}
+	}
+	return t.Runner
+}
+
+// Ping implements Diagnostics.
+func (t Tools) Ping(ctx context.Context, r diag.PingRequest, line func(string)) (diag.Result, error) {
+	return diag.Ping(ctx, t.runner(), r, line)
+}
+
+// Traceroute implements Diagnostics.
+func (t Tools) Traceroute(ctx context.Context, r diag.TracerouteRequest, line func(string)) (diag.Result, error) {
+	return diag.Traceroute(ctx, t.runner(), r, line)
+}
+
+// DNS implements Diagnostics.
+func (t Tools) DNS(ctx context.Context, r diag.DNSRequest) (diag.DNSResult, error) {
+	return t.Resolver.Lookup(ctx, r)
+}
+
+// Neighbors implements Diagnostics.
+func (t Tools) Neighbors(context.Context) ([]diag.Neighbor, error) {
+	if t.Netlink == nil {
+		return nil, errorf(http.StatusServiceUnavailable, "", "the neighbour table is not available in this agent")
+	}
+	return diag.Neighbors(t.Netlink)
+}
+
+// Leases implements Diagnostics.
+func (t Tools) Leases(context.Context) ([]dnsmasq.Lease, error) {
+	f := t.LeaseFile
+	if f == "" {
+		f = dnsmasq.DefaultLeaseFile
+	}
+	return diag.Leases(f)
+}

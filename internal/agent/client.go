@@ -1,0 +1,244 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/diag"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
+	"github.com/devmgr/devmgr/internal/hostapd"
+)
+
+// ErrUnavailable is returned (wrapped) when the agent's socket is missing,
+// refuses connections or may not be opened: the agent is not running, or
+// the web user is not in the socket's group. Pages say "agent not running".
+var ErrUnavailable = errors.New("the devmgr agent is not running")
+
+// Client is the typed client of the agent API, for the web server. It is
+// safe for concurrent use. Errors are *Error for an answer of the agent
+// (Status, Field, Message) and wrap ErrUnavailable when it cannot be reached.
+type Client struct {
+	socket string
+	hc     *http.Client
+	// Timeout bounds a call that is not a stream when ctx has no deadline.
+	Timeout time.Duration
+}
+
+// NewClient returns a client of the agent listening on socketPath.
+func NewClient(socketPath string) *Client {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", socketPath)
+		},
+		MaxIdleConns:          4,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		DisableCompression:    true,
+	}
+	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}, Timeout: 30 * time.Second}
+}
+
+// Close drops idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// do sends a request and returns the response of a 2xx answer; any other
+// answer becomes *Error.
+func (c *Client) do(ctx context.Context, a *Actor, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("agent %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a != nil {
+		req.Header.Set(HeaderUser, a.User)
+		req.Header.Set(HeaderRole, string(a.Role))
+		req.Header.Set(HeaderSource, a.Source)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if isUnavailable(err) {
+			return nil, fmt.Errorf("%w (socket %s): %w", ErrUnavailable, c.socket, err)
+		}
+		return nil, fmt.Errorf("agent %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	e := &Error{Status: resp.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, e) != nil || e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return nil, e
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EPERM)
+}
+
+// call does a JSON request and decodes the JSON answer into out.
+func (c *Client) call(ctx context.Context, a *Actor, method, path string, body, out any) error {
+	if _, ok := ctx.Deadline(); !ok && c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	resp, err := c.do(ctx, a, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Health asks whether the agent runs (no actor needed).
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	return h, c.call(ctx, nil, http.MethodGet, "/v1/health", nil, &h)
+}
+
+// Interfaces lists every interface (viewer).
+func (c *Client) Interfaces(ctx context.Context, a Actor) ([]Interface, error) {
+	var out []Interface
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/interfaces", nil, &out)
+}
+
+// Interface returns one interface (viewer); 404 when it does not exist.
+func (c *Client) Interface(ctx context.Context, a Actor, name string) (Interface, error) {
+	var out Interface
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/interfaces/"+url.PathEscape(name), nil, &out)
+}
+
+// SetConfig applies a LAN interface's config (admin) as a pending change
+// that rolls back unless confirmed. 400 names the bad field, 403 for the
+// AP interface, 409 while another change is pending.
+func (c *Client) SetConfig(ctx context.Context, a Actor, name string, lc LinkConfig) (Change, error) {
+	var out Change
+	return out, c.call(ctx, &a, http.MethodPut, "/v1/interfaces/"+url.PathEscape(name)+"/config", lc, &out)
+}
+
+// SetUp sets a LAN interface up or down (admin) as a pending change.
+func (c *Client) SetUp(ctx context.Context, a Actor, name string, up bool) (Change, error) {
+	verb := "down"
+	if up {
+		verb = "up"
+	}
+	var out Change
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/interfaces/"+url.PathEscape(name)+"/"+verb, nil, &out)
+}
+
+// Change returns a change's status (viewer).
+func (c *Client) Change(ctx context.Context, a Actor, id string) (Change, error) {
+	var out Change
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/changes/"+url.PathEscape(id), nil, &out)
+}
+
+// Confirm keeps a pending change (admin); 409 when it is no longer pending.
+func (c *Client) Confirm(ctx context.Context, a Actor, id string) (Change, error) {
+	var out Change
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/changes/"+url.PathEscape(id)+"/confirm", nil, &out)
+}
+
+// Ping runs ping (operator), calling line for each output line as it
+// comes. A non-zero exit code is a result, not an error.
+func (c *Client) Ping(ctx context.Context, a Actor, r diag.PingRequest, line func(string)) (diag.Result, error) {
+	return c.stream(ctx, a, "/v1/diag/ping", r, line)
+}
+
+// Traceroute runs traceroute (operator), streaming like Ping.
+func (c *Client) Traceroute(ctx context.Context, a Actor, r diag.TracerouteRequest, line func(string)) (diag.Result, error) {
+	return c.stream(ctx, a, "/v1/diag/traceroute", r, line)
+}
+
+// ErrDiagnostic is wrapped by the error of a diagnostic that could not run
+// to its end (timeout, program missing); the message says why.
+var ErrDiagnostic = errors.New("diagnostic stopped")
+
+// ErrStreamEnded is returned when a stream ends without its final event.
+var ErrStreamEnded = errors.New("agent stream ended early")
+
+func (c *Client) stream(ctx context.Context, a Actor, path string, body any, line func(string)) (diag.Result, error) {
+	resp, err := c.do(ctx, &a, http.MethodPost, path, body)
+	if err != nil {
+		return diag.Result{}, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 8192), 1<<20)
+	for sc.Scan() {
+		var ev StreamEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return diag.Result{}, fmt.Errorf("decoding agent stream %s: %w", path, err)
+		}
+		switch ev.Type {
+		case EventLine:
+			if line != nil {
+				line(ev.Text)
+			}
+		case EventDone:
+			res := diag.Result{DurationMS: ev.DurationMS}
+			if ev.ExitCode != nil {
+				res.ExitCode = *ev.ExitCode
+			}
+			return res, nil
+		case EventError:
+			return diag.Result{DurationMS: ev.DurationMS, ExitCode: -1}, fmt.Errorf("%w: %s", ErrDiagnostic, ev.Error)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return diag.Result{}, fmt.Errorf("reading agent stream %s: %w", path, err)
+	}
+	return diag.Result{}, fmt.Errorf("%s: %w", path, ErrStreamEnded)
+}
+
+// DNS looks a name up (operator). A lookup without an answer is a result
+// whose Error says why.
+func (c *Client) DNS(ctx context.Context, a Actor, r diag.DNSRequest) (diag.DNSResult, error) {
+	var out diag.DNSResult
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/diag/dns", r, &out)
+}
+
+// Neighbors returns the ARP/NDP table (operator).
+func (c *Client) Neighbors(ctx context.Context, a Actor) ([]diag.Neighbor, error) {
+	var out []diag.Neighbor
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/diag/neighbors", nil, &out)
+}
+
+// Leases returns the DHCP leases the AP's dnsmasq handed out (operator).
+func (c *Client) Leases(ctx context.Context, a Actor) ([]dnsmasq.Lease, error) {
+	var out []dnsmasq.Lease
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/dhcp/leases", nil, &out)
+}
+
+// WiFiClients lists the stations associated with the AP (viewer); 503 when
+// hostapd is not running.
+func (c *Client) WiFiClients(ctx context.Context, a Actor) ([]hostapd.Station, error) {
+	var out []hostapd.Station
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/wifi/clients", nil, &out)
+}

@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/devmgr/devmgr/internal/diag"
+	"github.com/devmgr/devmgr/internal/netif"
+)
+
+// Errors of the agent's own making.
+var (
+	errNoNetwork  = errorf(http.StatusServiceUnavailable, "", "network interfaces are not available in this agent")
+	errNotPending = errors.New("change is not pending")
+	errBusy       = errorf(http.StatusTooManyRequests, "", "too many diagnostics running; try again shortly")
+)
+
+// toError maps an error to its HTTP answer.
+func (s *Server) toError(err error) *Error {
+	var e *Error
+	var nf *netif.FieldError
+	var df *diag.FieldError
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &nf):
+		return errorf(http.StatusBadRequest, nf.Field, "%s", nf.Message)
+	case errors.As(err, &df):
+		return errorf(http.StatusBadRequest, df.Field, "%s", df.Message)
+	case errors.As(err, &mb):
+		return errorf(http.StatusRequestEntityTooLarge, "", "the body is larger than %d bytes", mb.Limit)
+	case errors.Is(err, netif.ErrProtected):
+		return errorf(http.StatusForbidden, "name", "%s", strings.TrimPrefix(err.Error(), "applying change: "))
+	case errors.Is(err, netif.ErrNotFound):
+		return errorf(http.StatusNotFound, "name", "%s", err.Error())
+	case errors.Is(err, netif.ErrUnknownChange):
+		return errorf(http.StatusNotFound, "id", "%s", err.Error())
+	case errors.Is(err, netif.ErrPending), errors.Is(err, errNotPending):
+		return errorf(http.StatusConflict, "", "%s", err.Error())
+	}
+	return errorf(http.StatusInternalServerError, "", "%s", err.Error())
+}
+
+// jsonError names the field of a JSON decoding error where it can.
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		return err
+	case errors.As(err, &te):
+		f := te.Field
+		if f == "" {
+			return errorf(http.StatusBadRequest, "", "the body must be a JSON object")
+		}
+		return errorf(http.StatusBadRequest, f, "must be a %s, not a %s", jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return errorf(http.StatusBadRequest, "", "the body is not valid JSON: %v", err)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "", "the body is empty: a JSON object is required")
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		f = strings.Trim(f, `"`)
+		return errorf(http.StatusBadRequest, f, "is not a known field")
+	}
+	return errorf(http.StatusBadRequest, "", "the body is not valid JSON: %v", err)
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int64", "int32", "uint", "uint32", "uint64", "float64":
+		return "number"
+	case "slice":
+		return "list"
+	case "struct", "map":
+		return "object"
+	case "ptr":
+		return "boolean or null"
+	}
+	return k
+}
+
+func asError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

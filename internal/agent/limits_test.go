@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/diag"
+	"github.com/devmgr/devmgr/internal/testutil"
+)
+
+func TestDiagnosticsLimit(t *testing.T) {
+	fd := &fakeDiag{block: make(chan struct{})}
+	ta := startAgent(t, func(c *Config) { c.Diag = fd; c.MaxDiagnostics = 1 })
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var once bool
+		_, err := ta.client.Ping(context.Background(), operator, diag.PingRequest{Host: "127.0.0.1", Count: 2}, func(string) {
+			if !once {
+				once = true
+				close(started)
+			}
+		})
+		done <- err
+	}()
+	<-started
+	if _, err := ta.client.Ping(context.Background(), operator, diag.PingRequest{Host: "127.0.0.1"}, nil); !IsStatus(err, http.StatusTooManyRequests) {
+		t.Errorf("second diagnostic: %v, want 429", err)
+	}
+	if _, err := ta.client.DNS(context.Background(), operator, diag.DNSRequest{Name: "example.com"}); !IsStatus(err, http.StatusTooManyRequests) {
+		t.Errorf("DNS while busy: %v, want 429", err)
+	}
+	close(fd.block)
+	if err := <-done; err != nil {
+		t.Errorf("first diagnostic: %v", err)
+	}
+	if _, err := ta.client.DNS(context.Background(), operator, diag.DNSRequest{Name: "example.com"}); err != nil {
+		t.Errorf("DNS afterwards: %v", err)
+	}
+}
+
+// TestStreamCancel: a client that goes away stops the program.
+func TestStreamCancel(t *testing.T) {
+	testutil.RequireBinary(t, "ping")
+	ta := startAgent(t, func(c *Config) { c.Diag = Tools{} })
+	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
+	_, err := ta.client.Ping(ctx, operator, diag.PingRequest{Host: "127.0.0.1", Count: 10}, func(s string) {
+		if strings.Contains(s, "bytes from") {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled ping: %v", err)
+	}
+	waitFor(t, func() bool { _, ok := ta.audit.find(actPing, "failed"); return ok })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("ping ran on for %v after the client left", d)
+	}
+}

@@ -1,0 +1,211 @@
+package diag
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+)
+
+// Runner runs argv and calls line for every line of its combined output as
+// it comes. It returns the exit code; err is for a program that could not
+// run or was stopped (timeout, cancel).
+type Runner interface {
+	Run(ctx context.Context, argv []string, line func(string)) (exitCode int, err error)
+}
+
+// Output limits of one run: a diagnostic never holds the agent's memory.
+const (
+	MaxLines    = 2000
+	MaxLineSize = 4096
+)
+
+// ExecRunner runs programs with LC_ALL=C, stdout and stderr merged, no
+// stdin, and at most MaxLines lines of MaxLineSize bytes passed on.
+type ExecRunner struct{}
+
+// ErrTruncated is returned (wrapped) when output went beyond MaxLines.
+var ErrTruncated = errors.New("output truncated")
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, argv []string, line func(string)) (int, error) {
+	if len(argv) == 0 {
+		return -1, errors.New("running: empty argv")
+	}
+	path, err := lookPath(argv[0])
+	if err != nil {
+		return -1, fmt.Errorf("running %q: %s is not installed: %w", argv, argv[0], err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return -1, fmt.Errorf("running %q: %w", argv, err)
+	}
+	defer pr.Close()
+	cmd := exec.CommandContext(ctx, path, argv[1:]...)
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		return -1, fmt.Errorf("running %q: %w", argv, err)
+	}
+	pw.Close()
+	truncated := readLines(pr, line)
+	werr := cmd.Wait()
+	if ctx.Err() != nil {
+		return -1, fmt.Errorf("running %q: %w", argv, context.Cause(ctx))
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(werr, &ee):
+		// A non-zero exit is a result (host unreachable), not an error.
+		if truncated {
+			return ee.ExitCode(), fmt.Errorf("running %q: %w after %d lines", argv, ErrTruncated, MaxLines)
+		}
+		return ee.ExitCode(), nil
+	case werr != nil:
+		return -1, fmt.Errorf("running %q: %w", argv, werr)
+	}
+	if truncated {
+		return 0, fmt.Errorf("running %q: %w after %d lines", argv, ErrTruncated, MaxLines)
+	}
+	return 0, nil
+}
+
+// readLines passes each line of r to line, cutting long lines, and drains r
+// after MaxLines so the program is not blocked on a full pipe.
+func readLines(r io.Reader, line func(string)) (truncated bool) {
+	br := bufio.NewReaderSize(r, MaxLineSize)
+	n := 0
+	for {
+		b, isPrefix, err := br.ReadLine()
+		if len(b) > 0 || err == nil {
+			s := string(b)
+			for isPrefix { // skip the rest of an over-long line
+				_, isPrefix, err = br.ReadLine()
+				if err != nil {
+					break
+				}
+			}
+			if n < MaxLines {
+				line(s)
+			} else {
+				truncated = true
+			}
+			n++
+		}
+		if err != nil {
+			return truncated
+		}
+	}
+}
+
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := dir + "/" + name
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return exec.LookPath(name)
+}
+
+// Result is how a streamed diagnostic ended.
+type Result struct {
+	ExitCode   int   `json:"exit_code"`
+	DurationMS int64 `json:"duration_ms"`
+}
+
+// PingRequest is POST /v1/diag/ping.
+type PingRequest struct {
+	Host  string `json:"host"`
+	Count int    `json:"count,omitempty"` // 1..10; 0: DefaultCount
+}
+
+// Validate checks the request and fills in the default count.
+func (r *PingRequest) Validate() error {
+	if err := ValidateHost("host", r.Host); err != nil {
+		return err
+	}
+	if r.Count == 0 {
+		r.Count = DefaultCount
+	}
+	if r.Count < MinCount || r.Count > MaxCount {
+		return fieldErr("count", "%d is outside %d..%d", r.Count, MinCount, MaxCount)
+	}
+	return nil
+}
+
+// Argv is the ping command line: numeric output, 2 s reply wait, and "--"
+// before the validated host.
+func (r PingRequest) Argv() []string {
+	return []string{"ping", "-n", "-c", strconv.Itoa(r.Count), "-W", "2", "--", r.Host}
+}
+
+// Timeout bounds a ping run: one second per packet, the last reply's wait,
+// and name resolution.
+func (r PingRequest) Timeout() time.Duration {
+	return time.Duration(r.Count)*time.Second + 10*time.Second
+}
+
+// TracerouteRequest is POST /v1/diag/traceroute.
+type TracerouteRequest struct {
+	Host    string `json:"host"`
+	MaxHops int    `json:"max_hops,omitempty"` // 1..30; 0: DefaultMaxHops
+}
+
+// Validate checks the request and fills in the default hop limit.
+func (r *TracerouteRequest) Validate() error {
+	if err := ValidateHost("host", r.Host); err != nil {
+		return err
+	}
+	if r.MaxHops == 0 {
+		r.MaxHops = DefaultMaxHops
+	}
+	if r.MaxHops < MinHops || r.MaxHops > MaxHops {
+		return fieldErr("max_hops", "%d is outside %d..%d", r.MaxHops, MinHops, MaxHops)
+	}
+	return nil
+}
+
+// Argv is the traceroute command line: numeric, one probe per hop, 2 s wait.
+func (r TracerouteRequest) Argv() []string {
+	return []string{"traceroute", "-n", "-q", "1", "-w", "2", "-m", strconv.Itoa(r.MaxHops), "--", r.Host}
+}
+
+// Timeout bounds a traceroute run.
+func (r TracerouteRequest) Timeout() time.Duration {
+	return time.Duration(r.MaxHops)*2*time.Second + 10*time.Second
+}
+
+// Ping validates r and runs ping, passing each output line to line.
+func Ping(ctx context.Context, run Runner, r PingRequest, line func(string)) (Result, error) {
+	if err := r.Validate(); err != nil {
+		return Result{}, err
+	}
+	return runTimed(ctx, run, r.Argv(), r.Timeout(), line)
+}
+
+// Traceroute validates r and runs traceroute, passing each output line to line.
+func Traceroute(ctx context.Context, run Runner, r TracerouteRequest, line func(string)) (Result, error) {
+	if err := r.Validate(); err != nil {
+		return Result{}, err
+	}
+	return runTimed(ctx, run, r.Argv(), r.Timeout(), line)
+}
+
+func runTimed(ctx context.Context, run Runner, argv []string, d time.Duration, line func(string)) (Result, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, d, fmt.Errorf("%s took longer than %s", argv[0], d))
+	defer cancel()
+	start := time.Now()
+	code, err := run.Run(ctx, argv, line)
+	return Result{ExitCode: code, DurationMS: time.Since(start).Milliseconds()}, err
+}
