@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# make run: the console on the embedded defaults plus deploy/devmgr.dev.yaml:
-# data under ./var, https://127.0.0.1:8443, a self-signed certificate.
+# make run: `devmgr dev run` does the work (cmd/devmgr/dev.go).
+#   as root: a network-namespace lab, `devmgr agent` in its device namespace,
+#            `devmgr serve` here as the unprivileged user devmgr (created if missing);
+#   not root: the console alone, as you, with the agent off.
+# Console on https://127.0.0.1:8443, everything under ./var; Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=deploy/devmgr.dev.yaml
-echo "devmgr console: https://127.0.0.1:8443  (self-signed certificate: accept it in the browser)"
-if [[ -f var/initial-admin-password ]]; then
-  echo "first sign-in: user admin, password in var/initial-admin-password"
-else
-  echo "on a first start devmgr creates user admin and writes its password to var/initial-admin-password"
-fi
-exec ./bin/devmgr serve --config "$config"
+exec ./bin/devmgr dev run --dir ./var --listen 127.0.0.1:8443 "$@"

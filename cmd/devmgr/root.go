@@ -42,6 +42,7 @@ func newRootCmd() *cobra.Command {
 		newUserCmd(),
 		newTokenCmd(),
 		newVersionCmd(),
+		newDevCmd(),
 	)
 	return root
 }

@@ -2,10 +2,13 @@
 // interrupted, for `make run` and manual exploration (root only):
 //
 //	go run ./internal/lab/cmd/devmgr-lab up [-uplink-static] [-forwarding]   # prints the lab as JSON, Ctrl-C removes it
+//	go run ./internal/lab/cmd/devmgr-lab up -config-out var/lab.yaml         # also writes a devmgr config for the lab
 //	go run ./internal/lab/cmd/devmgr-lab clean                                # removes labs of dead processes
 //
 // With the lab up, run the agent in the device namespace:
 // ip netns exec <namespaces.dev> devmgr agent --config FILE.
+// (`make run`, i.e. the hidden `devmgr dev run`, does all of this and also
+// runs the console as the devmgr user.)
 package main
 
 import (
@@ -38,6 +41,10 @@ func run(ctx context.Context, args []string) error {
 	prefix := fs.String("prefix", lab.DefaultPrefix, "namespace name prefix")
 	uplink := fs.Bool("uplink-static", false, "give the device's eth0 "+lab.UplinkDeviceAddr)
 	fwd := fs.Bool("forwarding", false, "enable IPv4 forwarding in the device namespace")
+	cfgOut := fs.String("config-out", "", "write a devmgr config matching the lab to this file")
+	dataDir := fs.String("data-dir", "./var/data", "data_dir of the written config")
+	socket := fs.String("socket", "./var/run/agent.sock", "agent.socket of the written config")
+	listen := fs.String("listen", "127.0.0.1:8443", "web.listen of the written config")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -57,6 +64,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer l.Close()
+	if *cfgOut != "" {
+		c := l.Config(*dataDir)
+		c.Agent.Socket = *socket
+		c.Web.Listen = *listen
+		if err := lab.WriteConfig(*cfgOut, c); err != nil {
+			return err
+		}
+	}
 	ns := map[string]string{}
 	for _, r := range lab.Roles {
 		ns[r] = l.NS(r)
@@ -65,6 +80,9 @@ func run(ctx context.Context, args []string) error {
 		"id": l.ID(), "namespaces": ns, "http": l.HTTPURL(), "dhcp_leases": l.DHCPLeaseFile(),
 		"ap_address": lab.APAddress, "lan_host": lab.LANHostAddress, "lan_device_address": lab.LANDeviceAddr,
 		"upstream": lab.UpstreamAddress,
+	}
+	if *cfgOut != "" {
+		out["config"] = *cfgOut
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

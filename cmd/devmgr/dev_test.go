@@ -1,0 +1,524 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/lab"
+	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/web"
+)
+
+// devTestPrefix names the labs of these tests' `dev run`s.
+const devTestPrefix = "dmrt"
+
+// TestDevRunLab runs what `make run` runs, as root: the console answers,
+// the generated admin signs in and changes the password, the console (as
+// user devmgr) reads the lab device's interfaces from the agent in the
+// device namespace; SIGINT then leaves no namespace and no process behind.
+func TestDevRunLab(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireBinary(t, "ip", "dnsmasq", "useradd")
+	bin, work := buildDevmgr(t)
+	p := startDevRun(t, bin, work)
+	if !strings.Contains(p.output(), "agent sees ") {
+		t.Errorf("dev run did not report the agent's interfaces:\n%s", p.output())
+	}
+
+	// Sign in as the generated admin and choose a new password.
+	pwFile := filepath.Join(work, "var", "data", web.InitialPasswordFile)
+	pw, err := os.ReadFile(pwFile)
+	if err != nil {
+		t.Fatalf("first admin password: %v", err)
+	}
+	st, err := os.Stat(filepath.Join(work, "var", "data", "devmgr.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := user.Lookup("devmgr"); err != nil || u.Uid != strconv.FormatUint(uint64(st.Sys().(*syscall.Stat_t).Uid), 10) {
+		t.Errorf("the database is owned by uid %d, want the devmgr user (%v)", st.Sys().(*syscall.Stat_t).Uid, err)
+	}
+	c := newConsoleClient(t, p.url)
+	var login struct {
+		MustChangePassword bool `json:"must_change_password"`
+	}
+	c.json(http.MethodPost, "/api/v1/login", map[string]string{"username": "admin", "password": strings.TrimSpace(string(pw))}, http.StatusOK, &login)
+	if !login.MustChangePassword {
+		t.Error("the generated admin need not change the password")
+	}
+	page := c.get("/account/password", http.StatusOK)
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no csrf_token in the password page:\n%s", page)
+	}
+	newPW := "lab-run-password-42"
+	c.form("/account/password", url.Values{"csrf_token": {m[1]}, "current": {strings.TrimSpace(string(pw))},
+		"new": {newPW}, "confirm": {newPW}}, http.StatusOK)
+	var me struct {
+		MustChangePassword bool `json:"must_change_password"`
+	}
+	c.json(http.MethodGet, "/api/v1/me", nil, http.StatusOK, &me)
+	if me.MustChangePassword {
+		t.Error("must_change_password after the change")
+	}
+	if _, err := os.Stat(pwFile); err == nil {
+		t.Error("the first admin password file is still there after the change")
+	}
+
+	// The interfaces of the lab device, through the console.
+	names := c.interfaces()
+	if names == nil {
+		// The console has no /api/v1/interfaces yet: ask the agent as the
+		// console's user, the way the console would.
+		t.Log("GET /api/v1/interfaces: 404; asking the agent as user devmgr instead")
+		names = probeAsDevmgr(t, bin, filepath.Join(work, "var", "run", "agent.sock"))
+	} else {
+		t.Logf("GET /api/v1/interfaces through the console: %v", names)
+	}
+	for _, want := range []string{"wlan0", "eth0", "eth1"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("interfaces = %v, want %s among them", names, want)
+		}
+	}
+
+	p.stop(t, syscall.SIGINT)
+	assertGone(t, bin, p.lab)
+	if _, err := os.Stat(filepath.Join(work, "var", "run", "agent.sock")); err == nil {
+		t.Error("the agent socket is still there")
+	}
+}
+
+// TestDevRunAfterCrash kills `dev run` with SIGKILL: serve and the agent
+// follow it (parent-death signal), the lab stays as a stale one, and the
+// next run removes it.
+func TestDevRunAfterCrash(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireBinary(t, "ip", "dnsmasq", "useradd")
+	bin, work := buildDevmgr(t)
+	first := startDevRun(t, bin, work)
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	waitFor(t, 15*time.Second, "serve and agent to exit after dev run was killed", func() bool {
+		return len(processesOf(bin)) == 0
+	})
+	if len(namespacesOf(first.lab)) == 0 {
+		t.Fatalf("the killed run's lab %s is gone already; the test shows nothing", first.lab)
+	}
+
+	second := startDevRun(t, bin, work)
+	if ns := namespacesOf(first.lab); len(ns) > 0 {
+		t.Errorf("the second run left the stale lab's namespaces: %v", ns)
+	}
+	second.stop(t, syscall.SIGTERM)
+	assertGone(t, bin, second.lab)
+	assertGone(t, bin, first.lab)
+}
+
+// buildDevmgr builds this command into a fresh directory that every user
+// may enter (serve runs it as devmgr) and returns the binary and directory.
+func buildDevmgr(t *testing.T) (string, string) {
+	t.Helper()
+	work, err := os.MkdirTemp("", "devmgr-dev-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	if err := os.Chmod(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if bad, mode := blockedFor(work, &syscall.Credential{Uid: 65534, Gid: 65534}); bad != "" {
+		testutil.Missing(t, "a temporary directory other users may enter (%s is %04o)", bad, mode)
+	}
+	bin := filepath.Join(work, "devmgr")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.Command(goTool, "build", "-trimpath", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building devmgr: %v\n%s", err, out)
+	}
+	return bin, work
+}
+
+// devRunProc is a running `devmgr dev run`.
+type devRunProc struct {
+	cmd  *exec.Cmd
+	url  string
+	lab  string // e.g. dmrt-a1b2c3
+	done chan struct{}
+	mu   sync.Mutex
+	out  bytes.Buffer
+}
+
+func (p *devRunProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+var labLine = regexp.MustCompile(`(?m)^lab (` + devTestPrefix + `-[0-9a-f]{6}): `)
+
+// startDevRun starts `dev run` on a free port and waits until it is ready.
+func startDevRun(t *testing.T, bin, work string) *devRunProc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "dev", "run", "--dir", filepath.Join(work, "var"), "--listen", addr, "--prefix", devTestPrefix)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	p := &devRunProc{cmd: cmd, url: "https://" + addr, done: make(chan struct{})}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &lockedWriter{p: p}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if sc.Text() == devReady {
+				close(ready)
+			}
+		}
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				<-p.done
+			}
+		}
+		if err := lab.CleanStale(devTestPrefix); err != nil {
+			t.Logf("cleaning labs: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("dev run output:\n%s", p.output())
+		}
+	})
+	select {
+	case <-ready:
+	case <-p.done:
+		t.Fatalf("dev run exited before it was ready (%v):\n%s", cmd.ProcessState, p.output())
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("dev run not ready after 2 minutes:\n%s", p.output())
+	}
+	m := labLine.FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("dev run did not name its lab:\n%s", p.output())
+	}
+	p.lab = m[1]
+	return p
+}
+
+// stop signals dev run and expects a clean exit within a minute.
+func (p *devRunProc) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("dev run still running a minute after %v:\n%s", sig, p.output())
+	}
+	if !p.cmd.ProcessState.Success() {
+		t.Errorf("dev run after %v: %v\n%s", sig, p.cmd.ProcessState, p.output())
+	}
+}
+
+type lockedWriter struct{ p *devRunProc }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// assertGone checks that no namespace of the lab and no process of bin is left.
+func assertGone(t *testing.T, bin, labName string) {
+	t.Helper()
+	if ns := namespacesOf(labName); len(ns) > 0 {
+		t.Errorf("namespaces left behind: %v", ns)
+	}
+	if ps := processesOf(bin); len(ps) > 0 {
+		t.Errorf("processes left behind: %v", ps)
+	}
+}
+
+func namespacesOf(labName string) []string {
+	ents, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), labName+"-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// processesOf lists the processes running the binary bin.
+func processesOf(bin string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && strings.TrimSuffix(exe, " (deleted)") == bin {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// consoleClient is a cookie-keeping HTTPS client of the console.
+type consoleClient struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+func newConsoleClient(t *testing.T, base string) *consoleClient {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{
+		Jar:       jar,
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+	}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &consoleClient{t: t, base: base, hc: hc}
+}
+
+func (c *consoleClient) do(req *http.Request, want int) []byte {
+	c.t.Helper()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		c.t.Fatalf("%s %s: %s, want %d: %s", req.Method, req.URL.Path, resp.Status, want, b)
+	}
+	return b
+}
+
+func (c *consoleClient) get(path string, want int) string {
+	c.t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, c.base+path, nil)
+	return string(c.do(req, want))
+}
+
+func (c *consoleClient) form(path string, v url.Values, want int) {
+	c.t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, c.base+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	c.do(req, want)
+}
+
+func (c *consoleClient) json(method, path string, in any, want int, out any) {
+	c.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), method, c.base+path, body)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	b := c.do(req, want)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: decoding %s: %v", method, path, b, err)
+		}
+	}
+}
+
+// interfaces returns the names GET /api/v1/interfaces lists, or nil when
+// the console has no such route.
+func (c *consoleClient) interfaces() []string {
+	c.t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, c.base+"/api/v1/interfaces", nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("GET /api/v1/interfaces: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.t.Fatalf("GET /api/v1/interfaces: %s: %s", resp.Status, b)
+	}
+	type named struct {
+		Name string `json:"name"`
+	}
+	var list []named
+	if err := json.Unmarshal(b, &list); err != nil {
+		var wrapped struct {
+			Interfaces []named `json:"interfaces"`
+		}
+		if err := json.Unmarshal(b, &wrapped); err != nil {
+			c.t.Fatalf("GET /api/v1/interfaces: decoding %s: %v", b, err)
+		}
+		list = wrapped.Interfaces
+	}
+	names := []string{}
+	for _, i := range list {
+		names = append(names, i.Name)
+	}
+	return names
+}
+
+// probeAsDevmgr asks the agent for its interfaces as the devmgr user.
+func probeAsDevmgr(t *testing.T, bin, socket string) []string {
+	t.Helper()
+	u, err := user.Lookup("devmgr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := credentialOf(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "dev", "probe", "--socket", socket)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dev probe as devmgr: %v: %s", err, stderr.String())
+	}
+	var p devProbe
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatalf("dev probe: decoding %s: %v", b, err)
+	}
+	if p.UID != int(cred.Uid) {
+		t.Errorf("probe ran as uid %d, want %d", p.UID, cred.Uid)
+	}
+	var names []string
+	for _, i := range p.Interfaces {
+		names = append(names, i.Name)
+	}
+	return names
+}
+
+func TestBlockedFor(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir makes both 0700
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bad, _ := blockedFor(dir, &syscall.Credential{Uid: 65534, Gid: 65534}); bad != "" {
+		t.Skipf("%s is closed to other users", bad)
+	}
+	closed := filepath.Join(dir, "closed")
+	group := filepath.Join(dir, "group")
+	for _, d := range []string{closed, group} {
+		if err := os.MkdirAll(filepath.Join(d, "data"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(group, 0o710); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(group, &st); err != nil {
+		t.Fatal(err)
+	}
+	other := &syscall.Credential{Uid: st.Uid + 12345, Gid: st.Gid + 12345}
+	member := &syscall.Credential{Uid: st.Uid + 12345, Gid: st.Gid + 12345, Groups: []uint32{st.Gid}}
+	if bad, _ := blockedFor(filepath.Join(dir, "x"), other); bad != "" {
+		t.Errorf("blockedFor(open dir) = %q", bad)
+	}
+	if bad, mode := blockedFor(filepath.Join(closed, "data"), other); bad != closed || mode != 0o700 {
+		t.Errorf("blockedFor(closed) = %q, %04o; want %q, 0700", bad, mode, closed)
+	}
+	if bad, _ := blockedFor(filepath.Join(group, "data"), other); bad != group {
+		t.Errorf("blockedFor(group dir, not a member) = %q, want %q", bad, group)
+	}
+	if bad, _ := blockedFor(filepath.Join(group, "data"), member); bad == group {
+		t.Errorf("blockedFor(group dir, member) = %q, want it passable", bad)
+	}
+	owner := &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
+	if bad, _ := blockedFor(filepath.Join(closed, "data"), owner); bad == closed {
+		t.Errorf("blockedFor(closed, owner) = %q, want it passable", bad)
+	}
+}
+
+func TestPrefixWriter(t *testing.T) {
+	var buf bytes.Buffer
+	w := &prefixWriter{mu: &sync.Mutex{}, w: &buf, prefix: "agent | "}
+	for _, s := range []string{"one\ntw", "o\n", "three"} {
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.flush()
+	if got, want := buf.String(), "agent | one\nagent | two\nagent | three\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
