@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/devmgr/devmgr/internal/testutil"
 )
 
 func TestUnified(t *testing.T) {
@@ -39,10 +41,7 @@ func TestUnified(t *testing.T) {
 // TestUnifiedAgreesWithPatch applies our diff with patch(1) when it is
 // there: the result must be the new file.
 func TestUnifiedAgreesWithPatch(t *testing.T) {
-	patch, err := exec.LookPath("patch")
-	if err != nil {
-		t.Skip("patch not installed")
-	}
+	patch := testutil.RequireBinary(t, "patch")
 	a := "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\n"
 	b := "A\nb\nc\nd\ne\nf\nG\nh\ni\nj\nk\nl\nm\nn\no\np\n"
 	dir := t.TempDir()

@@ -1,0 +1,308 @@
+package wifivm
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/devmgr/devmgr/internal/testutil"
+)
+
+// TestRealWiFi boots Debian's kernel in qemu with mac80211_hwsim and proves,
+// over a real 802.11 stack, that the access point devmgr provisions takes a
+// station with WPA2, WPA3-SAE and transition mode, gives it a lease and a
+// name, lists it in `devmgr ap status`, and refuses a wrong passphrase. It
+// takes about a minute on an idle machine; the full console is saved as
+// testout/wifivm-console.log.
+func TestRealWiFi(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM for about a minute; skipped with -short")
+	}
+	testutil.RequireRoot(t)
+	qemu := testutil.RequireBinary(t, "qemu-system-x86_64")
+	testutil.RequireBinary(t, "hostapd", "hostapd_cli", "wpa_supplicant", "wpa_cli", "dnsmasq", "iw", "ip", "nft",
+		"busybox", "depmod", "modprobe", "dpkg-deb", "apt-get", "apt-cache", "ldd")
+	if _, err := os.Stat("/lib/firmware/regulatory.db-debian"); err != nil {
+		testutil.Missing(t, "regulatory database (package wireless-regdb): %v", err)
+	}
+	setup := SetupProvision
+	if s := os.Getenv("WIFIVM_SETUP"); s != "" {
+		setup = Setup(s)
+	}
+	if setup == SetupProvision {
+		// devmgr provision checks its files with these before installing them.
+		testutil.RequireBinary(t, "systemd-analyze", "nginx")
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	run := ExecRunner{}
+	root := moduleRoot(t)
+	tmp := t.TempDir()
+
+	// WIFIVM_DEVMGR names a static devmgr built beforehand, instead of
+	// building one here.
+	devmgr := os.Getenv("WIFIVM_DEVMGR")
+	if devmgr == "" {
+		devmgr = filepath.Join(tmp, "devmgr")
+		build := exec.CommandContext(ctx, goTool(t), "build", "-trimpath", "-ldflags", "-s -w", "-o", devmgr, "./cmd/devmgr")
+		build.Dir = root
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building static devmgr: %v\n%s", err, out)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, devmgr, "ap", "status", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "--leases") {
+		t.Fatalf("devmgr has no working `ap status` command (is newAPCmd registered in cmd/devmgr/root.go?): %v\n%s", err, out)
+	}
+	t.Logf("devmgr built, setup %s (%s)", setup, time.Since(start).Round(time.Millisecond))
+
+	kernel, err := PrepareKernel(ctx, run, DefaultCacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kernel %s, %d modules (%s)", kernel.Version, len(kernel.Insmod), time.Since(start).Round(time.Millisecond))
+
+	cases := DefaultCases()
+	initrd := filepath.Join(tmp, "initrd.gz")
+	err = BuildInitramfs(ctx, run, Image{
+		Kernel:   kernel,
+		Devmgr:   devmgr,
+		Cases:    cases,
+		Setup:    setup,
+		Deadline: 170,
+		Debug:    os.Getenv("WIFIVM_DEBUG") != "",
+		CacheDir: DefaultCacheDir,
+		LookPath: testutil.LookPath,
+	}, initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(initrd); err == nil {
+		t.Logf("initramfs %d MB (%s)", st.Size()>>20, time.Since(start).Round(time.Millisecond))
+	}
+
+	outDir := filepath.Join(root, "testout")
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	console := filepath.Join(outDir, "wifivm-console.log")
+	vmStart := time.Now()
+	out, bootErr := Boot{
+		Qemu:    qemu,
+		Kernel:  kernel.Vmlinuz,
+		Initrd:  initrd,
+		Console: console,
+		Timeout: 180 * time.Second,
+	}.Run(ctx)
+	t.Logf("VM ran %s, test so far %s; console in %s", time.Since(vmStart).Round(time.Millisecond), time.Since(start).Round(time.Millisecond), console)
+	checkErr := Check(cases, out)
+	if bootErr != nil || checkErr != nil {
+		t.Errorf("console tail:\n%s", lastLines(out, 80))
+		if bootErr != nil {
+			t.Error(bootErr)
+		}
+		if checkErr != nil {
+			t.Error(checkErr)
+		}
+	}
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("module root: %v", err)
+	}
+	return root
+}
+
+// goTool finds the go command; `make test` puts /usr/local/go/bin on PATH,
+// a bare `go test` may not.
+func goTool(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	for _, p := range []string{filepath.Join(os.Getenv("GOROOT"), "bin", "go"), "/usr/local/go/bin/go"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	testutil.Missing(t, "the go command")
+	return ""
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(b), "\r", ""), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestParseConsole(t *testing.T) {
+	out := []byte("boot noise\r\nCASE wpa2 PASS\r\nwifivm: x\r\nCASE wpa3-sae FAIL: station did not reach wpa_state=COMPLETED\r\nWIFIVM ABORT: deadline\r\n")
+	res, abort := ParseConsole(out)
+	want := map[string]Result{
+		"wpa2":     {Pass: true},
+		"wpa3-sae": {Reason: "station did not reach wpa_state=COMPLETED"},
+	}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if abort != "deadline" {
+		t.Errorf("abort = %q", abort)
+	}
+	cases := []Case{{Name: "wpa2"}, {Name: "wpa3-sae", WrongPassphrase: "x"}, {Name: "wpa2-wpa3"}}
+	err := Check(cases, out)
+	for _, s := range []string{"case wpa3-sae: station did not", "case wpa3-sae-wrong-passphrase: no result line", "case wpa2-wpa3: no result line", "VM aborted: deadline"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("Check error = %v, want it to contain %q", err, s)
+		}
+	}
+	if err := Check(cases[:1], []byte("CASE wpa2 PASS\n")); err != nil {
+		t.Errorf("Check of a passing case = %v", err)
+	}
+}
+
+func TestArchiveIsReadableByCpio(t *testing.T) {
+	cpio := testutil.RequireBinary(t, "cpio")
+	a := NewArchive()
+	a.File("etc/wifivm/env", 0o644, []byte("A=1\n"))
+	a.File("init", 0o755, []byte("#!/bin/sh\n"))
+	a.Symlink("bin/sh", "busybox")
+	a.CharDev("dev/console", 0o600, 5, 1)
+	var buf bytes.Buffer
+	if _, err := a.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(cpio, "-t", "--quiet")
+	cmd.Stdin = &buf
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cpio -t: %v\n%s", err, out)
+	}
+	want := "bin\nbin/sh\ndev\ndev/console\netc\netc/wifivm\netc/wifivm/env\ninit\n"
+	if diff := cmp.Diff(want, string(out)); diff != "" {
+		t.Errorf("cpio -t (-want +got):\n%s", diff)
+	}
+}
+
+func TestCaseFiles(t *testing.T) {
+	for _, c := range DefaultCases() {
+		t.Run(c.Name, func(t *testing.T) {
+			files, err := caseFiles(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"name", "ap_key_mgmt", "devmgr.yaml", "hostapd.conf", "dnsmasq.conf", "sta.conf"}
+			if c.WrongPassphrase != "" {
+				want = append(want, "bad.conf")
+			}
+			if len(files) != len(want) {
+				t.Errorf("files %v, want %v", slices.Sorted(maps.Keys(files)), want)
+			}
+			for _, n := range want {
+				if len(files[n]) == 0 {
+					t.Errorf("%s is empty", n)
+				}
+			}
+			if !strings.Contains(string(files["sta.conf"]), "key_mgmt="+c.StationKeyMgmt+"\n") {
+				t.Errorf("sta.conf lacks key_mgmt=%s:\n%s", c.StationKeyMgmt, files["sta.conf"])
+			}
+		})
+	}
+}
+
+func TestInitScriptsParse(t *testing.T) {
+	sh := testutil.RequireBinary(t, "busybox")
+	for _, s := range []struct {
+		name string
+		b    []byte
+	}{{"init.sh", initScript}, {"udhcpc.sh", udhcpcScript}} {
+		cmd := exec.Command(sh, "sh", "-n")
+		cmd.Stdin = bytes.NewReader(s.b)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: sh -n: %v\n%s", s.name, err, out)
+		}
+	}
+}
+
+// fakeRunner answers each argv from a table and fails on anything else.
+type fakeRunner struct {
+	t       *testing.T
+	answers map[string]string
+}
+
+func (f fakeRunner) Run(_ context.Context, _, name string, args ...string) ([]byte, error) {
+	argv := strings.Join(append([]string{name}, args...), " ")
+	out, ok := f.answers[argv]
+	if !ok {
+		f.t.Errorf("unexpected command %q", argv)
+		return nil, os.ErrNotExist
+	}
+	return []byte(out), nil
+}
+
+func TestCurrentKernel(t *testing.T) {
+	tests := []struct {
+		name    string
+		answers map[string]string
+		pkg     string
+		deb     string
+	}{
+		{
+			name: "version in Depends",
+			answers: map[string]string{
+				"apt-cache show --no-all-versions linux-image-amd64": "Package: linux-image-amd64\nVersion: 6.1.192-2\nDepends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n",
+			},
+			pkg: "linux-image-6.1.0-56-amd64",
+			deb: "linux-image-6.1.0-56-amd64_6.1.192-2_amd64.deb",
+		},
+		{
+			name: "no version: ask apt-get for the file name",
+			answers: map[string]string{
+				"apt-cache show --no-all-versions linux-image-amd64":       "Package: linux-image-amd64\nDepends: linux-image-6.1.0-57-amd64\n",
+				"apt-get download --print-uris linux-image-6.1.0-57-amd64": "'http://deb.debian.org/x.deb' linux-image-6.1.0-57-amd64_6.1.200-1_amd64.deb 70550672 SHA256:00\n",
+			},
+			pkg: "linux-image-6.1.0-57-amd64",
+			deb: "linux-image-6.1.0-57-amd64_6.1.200-1_amd64.deb",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pkg, deb, err := currentKernel(context.Background(), fakeRunner{t, tt.answers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pkg != tt.pkg || deb != tt.deb {
+				t.Errorf("currentKernel = %q, %q; want %q, %q", pkg, deb, tt.pkg, tt.deb)
+			}
+		})
+	}
+}
+
+func TestSharedLibs(t *testing.T) {
+	ldd := "\tlinux-vdso.so.1 (0x00007ffc)\n\tlibnl-3.so.200 => /lib/x86_64-linux-gnu/libnl-3.so.200 (0x00007f05)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f05)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f05)\n"
+	got, err := sharedLibs(context.Background(), fakeRunner{t, map[string]string{"ldd /usr/sbin/iw": ldd}}, "/usr/sbin/iw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/lib/x86_64-linux-gnu/libnl-3.so.200", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sharedLibs (-want +got):\n%s", diff)
+	}
+}
