@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -241,4 +242,59 @@ func (c *Client) Leases(ctx context.Context, a Actor) ([]dnsmasq.Lease, error) {
 func (c *Client) WiFiClients(ctx context.Context, a Actor) ([]hostapd.Station, error) {
 	var out []hostapd.Station
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/wifi/clients", nil, &out)
+}
+
+// AP returns the access point's status, settings (never the passphrase)
+// and deny list (viewer). A hostapd that is not running is not an error:
+// Status.Running is false and Status.Problem says why.
+func (c *Client) AP(ctx context.Context, a Actor) (APInfo, error) {
+	var out APInfo
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap", nil, &out)
+}
+
+// APClients lists the stations associated with the AP, joined with their
+// DHCP leases (viewer); 503 when hostapd is not running.
+func (c *Client) APClients(ctx context.Context, a Actor) ([]apmgr.Client, error) {
+	var out []apmgr.Client
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/clients", nil, &out)
+}
+
+// APUpdate changes the AP's settings (admin) as a pending change that rolls
+// back unless confirmed. 400 names the bad field; 409 while another AP
+// change is pending or when nothing changes.
+func (c *Client) APUpdate(ctx context.Context, a Actor, u APUpdate) (APChange, error) {
+	var out APChange
+	return out, c.call(ctx, &a, http.MethodPut, "/v1/ap/settings", u, &out)
+}
+
+// APChange returns an AP change's status (viewer); 404 for an unknown id.
+func (c *Client) APChange(ctx context.Context, a Actor, id string) (APChange, error) {
+	var out APChange
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/changes/"+url.PathEscape(id), nil, &out)
+}
+
+// APConfirm keeps a pending AP change (admin); 409 when it is no longer pending.
+func (c *Client) APConfirm(ctx context.Context, a Actor, id string) (APChange, error) {
+	var out APChange
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/ap/changes/"+url.PathEscape(id)+"/confirm", nil, &out)
+}
+
+// APDenied returns the MAC addresses kept off the AP (viewer).
+func (c *Client) APDenied(ctx context.Context, a Actor) ([]string, error) {
+	var out APDenyList
+	return out.Denied, c.call(ctx, &a, http.MethodGet, "/v1/ap/deny", nil, &out)
+}
+
+// APDeny disconnects a station and keeps it off the AP (admin); it returns
+// the deny list. 400 (field mac) for a bad address.
+func (c *Client) APDeny(ctx context.Context, a Actor, mac string) ([]string, error) {
+	var out APDenyList
+	return out.Denied, c.call(ctx, &a, http.MethodPost, "/v1/ap/deny", APDenyRequest{MAC: mac}, &out)
+}
+
+// APAllow lets a denied station back on the AP (admin); it returns the deny
+// list. 404 when the station is not denied.
+func (c *Client) APAllow(ctx context.Context, a Actor, mac string) ([]string, error) {
+	var out APDenyList
+	return out.Denied, c.call(ctx, &a, http.MethodDelete, "/v1/ap/deny/"+url.PathEscape(mac), nil, &out)
 }

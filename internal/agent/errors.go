@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/netif"
 )
@@ -23,6 +24,7 @@ func (s *Server) toError(err error) *Error {
 	var e *Error
 	var nf *netif.FieldError
 	var df *diag.FieldError
+	var af *apmgr.FieldError
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
@@ -31,6 +33,8 @@ func (s *Server) toError(err error) *Error {
 		return errorf(http.StatusBadRequest, nf.Field, "%s", nf.Message)
 	case errors.As(err, &df):
 		return errorf(http.StatusBadRequest, df.Field, "%s", df.Message)
+	case errors.As(err, &af):
+		return errorf(http.StatusBadRequest, af.Field, "%s", af.Message)
 	case errors.As(err, &mb):
 		return errorf(http.StatusRequestEntityTooLarge, "", "the body is larger than %d bytes", mb.Limit)
 	case errors.Is(err, netif.ErrProtected):
@@ -41,6 +45,14 @@ func (s *Server) toError(err error) *Error {
 		return errorf(http.StatusNotFound, "id", "%s", err.Error())
 	case errors.Is(err, netif.ErrPending), errors.Is(err, errNotPending):
 		return errorf(http.StatusConflict, "", "%s", err.Error())
+	case errors.Is(err, apmgr.ErrUnknownChange):
+		return errorf(http.StatusNotFound, "id", "%s", err.Error())
+	case errors.Is(err, apmgr.ErrNotDenied):
+		return errorf(http.StatusNotFound, "mac", "%s", err.Error())
+	case errors.Is(err, apmgr.ErrPending), errors.Is(err, apmgr.ErrNoChange), errors.Is(err, apmgr.ErrNotPending):
+		return errorf(http.StatusConflict, "", "%s", err.Error())
+	case errors.Is(err, apmgr.ErrNotRunning):
+		return errorf(http.StatusServiceUnavailable, "", "%s", err.Error())
 	}
 	return errorf(http.StatusInternalServerError, "", "%s", err.Error())
 }

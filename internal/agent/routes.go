@@ -26,6 +26,11 @@ const (
 	actPing       = "diag.ping"
 	actTraceroute = "diag.traceroute"
 	actDNS        = "diag.dns"
+	actAPUpdate   = "ap.update"
+	actAPConfirm  = "ap.confirm"
+	actAPRollback = "ap.rollback"
+	actAPDeny     = "ap.deny"
+	actAPAllow    = "ap.allow"
 )
 
 func (s *Server) routeTable() []route {
@@ -46,6 +51,15 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/diag/neighbors", diagRole, "", s.neighbors},
 		{"GET /v1/dhcp/leases", diagRole, "", s.leases},
 		{"GET /v1/wifi/clients", readRole, "", s.wifiClients},
+
+		{"GET /v1/ap", readRole, "", s.getAP},
+		{"GET /v1/ap/clients", readRole, "", s.apClients},
+		{"PUT /v1/ap/settings", changeRole, actAPUpdate, s.apUpdate},
+		{"GET /v1/ap/changes/{id}", readRole, "", s.apGetChange},
+		{"POST /v1/ap/changes/{id}/confirm", changeRole, actAPConfirm, s.apConfirm},
+		{"GET /v1/ap/deny", readRole, "", s.apDenied},
+		{"POST /v1/ap/deny", changeRole, actAPDeny, s.apDeny},
+		{"DELETE /v1/ap/deny/{mac}", changeRole, actAPAllow, s.apAllow},
 
 		{"/", "", "", s.notFound},
 	}

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
+	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dhcp"
 	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/service"
 )
 
 // Options configure Run, the whole agent process.
@@ -31,9 +34,10 @@ type Options struct {
 	Ready func()
 }
 
-// Run is `devmgr agent`: it rolls back a change a crash left pending,
-// applies the confirmed LAN configs again, and serves the API until ctx is
-// done. The journal lives in data_dir/network.
+// Run is `devmgr agent`: it rolls back a change a crash left pending
+// (network and AP), applies the confirmed LAN configs and AP settings
+// again, and serves the API until ctx is done. The network journal lives in
+// data_dir/network, the AP's files in data_dir (see apmgr).
 func Run(ctx context.Context, o Options) error {
 	if o.Audit == nil || o.Log == nil {
 		return errors.New("agent.Run: Audit and Log are required")
@@ -72,7 +76,13 @@ func Run(ctx context.Context, o Options) error {
 	if err := ch.ApplyDesired(ctx); err != nil {
 		log.Error("applying the saved LAN configuration", "err", err)
 	}
+	var ap AccessPoint
+	if m := startAP(ctx, o, log); m != nil {
+		defer m.Close()
+		ap = m
+	}
 	srv, err := New(Config{
+		AP:      ap,
 		Socket:  cfg.Agent.Socket,
 		WebUser: cfg.Web.User,
 		Network: &NetifNetwork{Handle: h, Changer: ch, Leases: dm, Config: cfg},
@@ -93,4 +103,50 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready()
 	}
 	return srv.Serve(ctx, ln)
+}
+
+// startAP makes the AP module, rolls back an AP change a crash left
+// pending (recording it in the audit log) and re-installs the settings
+// confirmed in the console. A module that cannot start is logged and left
+// out: the AP routes answer 503 and the rest of the agent serves.
+func startAP(ctx context.Context, o Options, log *slog.Logger) *apmgr.Manager {
+	var svc apmgr.Restarter
+	if service.SystemdRunning() {
+		// Without systemd, hostapd is a child of devmgr provision's
+		// supervisor, which this process cannot reach: RELOAD only.
+		svc = &service.Systemd{}
+	}
+	m, err := apmgr.New(apmgr.Config{
+		Cfg: o.Config, CtrlDir: o.HostapdCtrlDir, LeaseFile: o.LeaseFile, Services: svc,
+		Log: o.Log.With("component", "apmgr"),
+	})
+	if err != nil {
+		log.Error("starting the access point module; AP management is unavailable", "err", err)
+		return nil
+	}
+	known := map[string]bool{}
+	for _, ch := range m.Changes() {
+		known[ch.ID] = true
+	}
+	if err := m.Recover(ctx); err != nil {
+		log.Error("rolling back the access point change left pending", "err", err)
+	}
+	for _, ch := range m.Changes() {
+		if !known[ch.ID] && ch.Status == apmgr.StatusRolledBack {
+			detail := "change " + ch.ID + " (" + strings.Join(ch.Fields, ", ") + ") was pending when the agent stopped"
+			result := "ok"
+			if ch.Error != "" {
+				result, detail = "failed", detail+": "+ch.Error
+			}
+			if err := o.Audit.Audit(ctx, AuditEntry{User: "agent", Source: "local", Action: actAPRollback, Target: apTarget, Result: result, Detail: detail}); err != nil {
+				log.Error("writing audit entry", "action", actAPRollback, "err", err)
+			}
+		}
+	}
+	if changed, err := m.Sync(ctx); err != nil {
+		log.Error("installing the access point settings saved from the console", "err", err)
+	} else if changed {
+		log.Info("re-installed the access point settings saved from the console")
+	}
+	return m
 }

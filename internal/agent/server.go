@@ -19,6 +19,18 @@
 //	GET  /v1/diag/neighbors                  operator
 //	GET  /v1/dhcp/leases                     operator
 //	GET  /v1/wifi/clients                    viewer (503 when hostapd is not running)
+//	GET  /v1/ap                              viewer: status, settings (no passphrase), deny list
+//	GET  /v1/ap/clients                      viewer: stations joined with DHCP leases (503 without hostapd)
+//	PUT  /v1/ap/settings {ssid,passphrase,security,band,channel,country,isolate,hidden}
+//	                                         admin  → 202 APChange (fields left out keep their values)
+//	GET  /v1/ap/changes/{id}                 viewer
+//	POST /v1/ap/changes/{id}/confirm         admin
+//	GET  /v1/ap/deny                         viewer
+//	POST /v1/ap/deny {mac}                   admin: disconnect and keep out
+//	DELETE /v1/ap/deny/{mac}                 admin: let back in
+//
+// AP changes have their own pending slot (apmgr's), apart from network
+// changes: one AP change and one network change may be pending at once.
 //
 // Every request but /v1/health carries X-Devmgr-User, X-Devmgr-Role and
 // X-Devmgr-Source.
@@ -38,6 +50,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -97,6 +110,8 @@ type Config struct {
 	Network Network
 	// WiFi lists the AP's stations; nil answers 503.
 	WiFi WiFi
+	// AP manages the access point (/v1/ap...); nil answers 503.
+	AP AccessPoint
 	// Diag runs diagnostics. Required.
 	Diag Diagnostics
 	// Audit records changes and diagnostics. Required.
@@ -122,6 +137,7 @@ type Server struct {
 	gid     int // socket group; -1: root's
 	diagSem chan struct{}
 	handler http.Handler
+	apOpen  openChanges // AP changes made here, not yet confirmed or rolled back
 }
 
 // New checks cfg and resolves the web user.
@@ -266,9 +282,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	wctx, stopWatch := context.WithCancel(ctx)
-	watched := make(chan struct{})
-	go func() { defer close(watched); s.watchChanges(wctx, time.Second) }()
-	defer func() { stopWatch(); <-watched }()
+	var watchers sync.WaitGroup
+	watchers.Go(func() { s.watchChanges(wctx, time.Second) })
+	watchers.Go(func() { s.watchAPChanges(wctx, time.Second) })
+	defer func() { stopWatch(); watchers.Wait() }()
 	var err error
 	select {
 	case err = <-errc:
@@ -352,7 +369,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			if !a.Role.AtLeast(rt.min) {
 				if rt.action != "" {
-					s.audit(r.Context(), a, rt.action, r.PathValue("name")+r.PathValue("id"), "denied", "role "+string(a.Role))
+					s.audit(r.Context(), a, rt.action, r.PathValue("name")+r.PathValue("id")+r.PathValue("mac"), "denied", "role "+string(a.Role))
 				}
 				s.log.Warn("refused agent request for role", "user", a.User, "role", a.Role, "need", rt.min, "path", r.URL.Path)
 				writeError(w, errorf(http.StatusForbidden, "", "role %s may not do this (needs %s)", a.Role, rt.min))

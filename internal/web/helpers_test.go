@@ -111,6 +111,13 @@ func startHarness(t testing.TB, cfg config.Config, clock *fakeClock) *harness {
 // startHarnessWith is startHarness with the dashboard reading sys.
 func startHarnessWith(t testing.TB, cfg config.Config, clock *fakeClock, sys SysInfo) *harness {
 	t.Helper()
+	return startHarnessAgent(t, cfg, clock, sys, nil)
+}
+
+// startHarnessAgent is startHarnessWith with the Network and Diagnostics
+// pages talking to ag (nil: no agent).
+func startHarnessAgent(t testing.TB, cfg config.Config, clock *fakeClock, sys SysInfo, ag Agent) *harness {
+	t.Helper()
 	h := &harness{t: t, cfg: cfg, clock: clock, logBuf: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	db, err := store.Open(context.Background(), cfg.DataDir, log)
@@ -121,7 +128,7 @@ func startHarnessWith(t testing.TB, cfg config.Config, clock *fakeClock, sys Sys
 	h.closeDB = func() { once.Do(func() { db.Close() }) }
 	t.Cleanup(h.closeDB)
 	h.db = db
-	h.srv, err = New(Config{Config: cfg, DB: db, Logger: log, Clock: clock.Now, SysInfo: sys})
+	h.srv, err = New(Config{Config: cfg, DB: db, Logger: log, Clock: clock.Now, SysInfo: sys, Agent: ag})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}

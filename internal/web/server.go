@@ -40,6 +40,10 @@ type Config struct {
 	// SysInfo is where the dashboard reads the system's state; nil reads
 	// this host (/proc, /etc/os-release, net.Interfaces).
 	SysInfo SysInfo
+	// Agent is the privileged agent behind the Network and Diagnostics
+	// pages (an *agent.Client on agent.socket); nil: those pages say the
+	// agent is not running.
+	Agent Agent
 }
 
 // Server is the console. Build it with New, then call ListenAndServe, or
@@ -50,6 +54,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sys      SysInfo
+	agent    Agent
 	sessions *scs.SessionManager
 	throttle *auth.Throttle
 	views    *views
@@ -79,17 +84,21 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("web: Config.Config.DataDir is required")
 	}
 	s := &Server{
-		cfg: cfg.Config,
-		db:  cfg.DB,
-		log: cfg.Logger,
-		now: cfg.Clock,
-		sys: cfg.SysInfo,
+		cfg:   cfg.Config,
+		db:    cfg.DB,
+		log:   cfg.Logger,
+		now:   cfg.Clock,
+		sys:   cfg.SysInfo,
+		agent: cfg.Agent,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.sys == nil {
 		s.sys = HostSysInfo{DiskPath: s.cfg.DataDir}
+	}
+	if s.agent == nil {
+		s.agent = noAgent{}
 	}
 	s.throttle = auth.NewThrottle(s.db, s.now)
 

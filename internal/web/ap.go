@@ -1,0 +1,278 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/config"
+)
+
+// APAgent is the part of the agent the Access point page uses; *agent.Client
+// implements it. An Agent without it (a test's fake) is an agent without AP
+// management: the page and API say the agent is not running.
+type APAgent interface {
+	AP(ctx context.Context, a agent.Actor) (agent.APInfo, error)
+	APClients(ctx context.Context, a agent.Actor) ([]apmgr.Client, error)
+	APUpdate(ctx context.Context, a agent.Actor, u agent.APUpdate) (agent.APChange, error)
+	APChange(ctx context.Context, a agent.Actor, id string) (agent.APChange, error)
+	APConfirm(ctx context.Context, a agent.Actor, id string) (agent.APChange, error)
+	APDenied(ctx context.Context, a agent.Actor) ([]string, error)
+	APDeny(ctx context.Context, a agent.Actor, mac string) ([]string, error)
+	APAllow(ctx context.Context, a agent.Actor, mac string) ([]string, error)
+}
+
+var (
+	_ APAgent = (*agent.Client)(nil)
+	_ APAgent = noAgent{}
+)
+
+func (s *Server) apAgent() APAgent {
+	if a, ok := s.agent.(APAgent); ok {
+		return a
+	}
+	return noAgent{}
+}
+
+func (noAgent) AP(context.Context, agent.Actor) (agent.APInfo, error) {
+	return agent.APInfo{}, errNoAgent
+}
+
+func (noAgent) APClients(context.Context, agent.Actor) ([]apmgr.Client, error) {
+	return nil, errNoAgent
+}
+
+func (noAgent) APUpdate(context.Context, agent.Actor, agent.APUpdate) (agent.APChange, error) {
+	return agent.APChange{}, errNoAgent
+}
+
+func (noAgent) APChange(context.Context, agent.Actor, string) (agent.APChange, error) {
+	return agent.APChange{}, errNoAgent
+}
+
+func (noAgent) APConfirm(context.Context, agent.Actor, string) (agent.APChange, error) {
+	return agent.APChange{}, errNoAgent
+}
+
+func (noAgent) APDenied(context.Context, agent.Actor) ([]string, error) { return nil, errNoAgent }
+
+func (noAgent) APDeny(context.Context, agent.Actor, string) ([]string, error) {
+	return nil, errNoAgent
+}
+
+func (noAgent) APAllow(context.Context, agent.Actor, string) ([]string, error) {
+	return nil, errNoAgent
+}
+
+func (s *Server) apiAP(w http.ResponseWriter, r *http.Request) {
+	info, err := s.apAgent().AP(r.Context(), s.actor(r))
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) apiAPClients(w http.ResponseWriter, r *http.Request) {
+	cl, err := s.apAgent().APClients(r.Context(), s.actor(r))
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	if cl == nil {
+		cl = []apmgr.Client{}
+	}
+	writeJSON(w, http.StatusOK, cl)
+}
+
+// apiAPSettings changes the AP's settings: 202 with the pending change,
+// which rolls back unless confirmed. Fields left out keep their values.
+func (s *Server) apiAPSettings(w http.ResponseWriter, r *http.Request) {
+	var u agent.APUpdate
+	if !decodeBody(w, r, &u) {
+		return
+	}
+	ch, err := s.apAgent().APUpdate(r.Context(), s.actor(r), u)
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, ch)
+}
+
+func (s *Server) apiAPChange(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.apAgent().APChange(r.Context(), s.actor(r), r.PathValue("id"))
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ch)
+}
+
+func (s *Server) apiAPConfirm(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.apAgent().APConfirm(r.Context(), s.actor(r), r.PathValue("id"))
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ch)
+}
+
+func (s *Server) apiAPDenied(w http.ResponseWriter, r *http.Request) {
+	l, err := s.apAgent().APDenied(r.Context(), s.actor(r))
+	s.writeDenyList(w, r, l, err)
+}
+
+func (s *Server) apiAPDeny(w http.ResponseWriter, r *http.Request) {
+	var req agent.APDenyRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	l, err := s.apAgent().APDeny(r.Context(), s.actor(r), req.MAC)
+	s.writeDenyList(w, r, l, err)
+}
+
+func (s *Server) apiAPAllow(w http.ResponseWriter, r *http.Request) {
+	l, err := s.apAgent().APAllow(r.Context(), s.actor(r), r.PathValue("mac"))
+	s.writeDenyList(w, r, l, err)
+}
+
+func (s *Server) writeDenyList(w http.ResponseWriter, r *http.Request, l []string, err error) {
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	if l == nil {
+		l = []string{}
+	}
+	writeJSON(w, http.StatusOK, agent.APDenyList{Denied: l})
+}
+
+// apData is the Access point page.
+type apData struct {
+	AgentDown string // agentDownMessage when the agent cannot be reached
+	Error     string
+	Info      *agent.APInfo
+	Clients   []apmgr.Client
+	// ClientsError says why there is no client list (hostapd not running).
+	ClientsError string
+	// PendingIn is the seconds until Info.Status.Pending rolls back.
+	PendingIn int
+	Channels  []channelOption
+}
+
+// channelOption is one choice of the channel select.
+type channelOption struct {
+	Band    string
+	Channel int
+	Label   string
+}
+
+func channelOptions() []channelOption {
+	var out []channelOption
+	for _, b := range []struct {
+		band string
+		chs  []int
+	}{{config.Band24, config.Channels24}, {config.Band5, config.Channels5}} {
+		for _, ch := range b.chs {
+			out = append(out, channelOption{Band: b.band, Channel: ch, Label: fmt.Sprintf("%d (%d MHz)", ch, channelFreq(ch))})
+		}
+	}
+	return out
+}
+
+// channelFreq is a channel's centre frequency in MHz.
+func channelFreq(ch int) int {
+	switch {
+	case ch == 14:
+		return 2484
+	case ch < 14:
+		return 2407 + 5*ch
+	}
+	return 5000 + 5*ch
+}
+
+func (s *Server) apPage(w http.ResponseWriter, r *http.Request) {
+	d := apData{Channels: channelOptions()}
+	ap := s.apAgent()
+	info, err := ap.AP(r.Context(), s.actor(r))
+	if err != nil {
+		down, msg := s.pageAgentError(r, err)
+		if down {
+			d.AgentDown = msg
+		} else {
+			d.Error = msg
+		}
+		s.render(w, r, http.StatusOK, "ap", "Access point", d)
+		return
+	}
+	d.Info = &info
+	if p := info.Status.Pending; p != nil {
+		d.PendingIn = max(0, int(time.Until(p.RollbackAt).Seconds()))
+	}
+	if info.Status.Running {
+		if d.Clients, err = ap.APClients(r.Context(), s.actor(r)); err != nil {
+			_, d.ClientsError = s.pageAgentError(r, err)
+		}
+	}
+	s.render(w, r, http.StatusOK, "ap", "Access point", d)
+}
+
+// Template helpers of the AP page: methods, so that the page needs no
+// functions of its own in the shared FuncMap.
+
+// SecurityLabel names a security mode as a user knows it.
+func (apData) SecurityLabel(s string) string {
+	switch s {
+	case config.SecurityWPA2:
+		return "WPA2-Personal"
+	case config.SecurityWPA3:
+		return "WPA3-Personal (SAE)"
+	case config.SecurityWPA2WPA3:
+		return "WPA2/WPA3-Personal (transition)"
+	}
+	return s
+}
+
+// BandLabel names a band.
+func (apData) BandLabel(b string) string {
+	switch b {
+	case config.Band24:
+		return "2.4 GHz"
+	case config.Band5:
+		return "5 GHz"
+	}
+	return b
+}
+
+// SignalLabel says how good a signal in dBm is.
+func (apData) SignalLabel(dbm int) string {
+	switch {
+	case dbm == 0:
+		return "unknown"
+	case dbm >= -55:
+		return "excellent"
+	case dbm >= -67:
+		return "good"
+	case dbm >= -75:
+		return "fair"
+	}
+	return "weak"
+}
+
+// Since writes a number of seconds as 1d 2h 3m 4s.
+func (apData) Since(secs int64) string {
+	d, h, m, sec := secs/86400, secs%86400/3600, secs%3600/60, secs%60
+	switch {
+	case d > 0:
+		return fmt.Sprintf("%dd %dh %dm", d, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm %ds", m, sec)
+	}
+	return fmt.Sprintf("%ds", sec)
+}

@@ -1,0 +1,369 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/apmgr/apmgrtest"
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/store"
+	"github.com/devmgr/devmgr/internal/testutil"
+)
+
+// apAudit records the agent's audit entries.
+type apAudit struct {
+	mu      sync.Mutex
+	entries []agent.AuditEntry
+}
+
+func (a *apAudit) Audit(_ context.Context, e agent.AuditEntry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+func (a *apAudit) find(action, result string) (agent.AuditEntry, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range a.entries {
+		if e.Action == action && e.Result == result {
+			return e, true
+		}
+	}
+	return agent.AuditEntry{}, false
+}
+
+// apConsole is a console whose agent, on a unix socket of its own, runs
+// the AP module on a temporary device with a fake hostapd.
+type apConsole struct {
+	*harness
+	dev   *apmgrtest.Device
+	audit *apAudit
+}
+
+// startAPAgent serves a real agent with dev's AP module and returns its client.
+func startAPAgent(t testing.TB, dev *apmgrtest.Device, audit agent.Auditor, log *slog.Logger) *agent.Client {
+	t.Helper()
+	testutil.RequireRoot(t) // the agent lets only root and the web user in
+	dir, err := os.MkdirTemp("", "devmgr-web-ap-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	srv, err := agent.New(agent.Config{
+		Socket: filepath.Join(dir, "agent.sock"), AP: dev.Manager, Diag: agent.Tools{},
+		Audit: audit, Log: log.With("component", "agent"), Version: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	c := agent.NewClient(filepath.Join(dir, "agent.sock"))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func startAPConsole(t testing.TB, o apmgrtest.Options) *apConsole {
+	t.Helper()
+	h := &harness{t: t, cfg: testConfig(t.TempDir()), clock: newFakeClock(), logBuf: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(h.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.Log == nil {
+		o.Log = log.With("component", "apmgr")
+	}
+	ac := &apConsole{harness: h, dev: apmgrtest.New(t, o), audit: &apAudit{}}
+	client := startAPAgent(t, ac.dev, ac.audit, log)
+	db, err := store.Open(context.Background(), h.cfg.DataDir, log)
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	var once sync.Once
+	h.closeDB = func() { once.Do(func() { db.Close() }) }
+	t.Cleanup(h.closeDB)
+	h.db = db
+	h.srv, err = New(Config{Config: h.cfg, DB: db, Logger: log, Clock: h.clock.Now, SysInfo: fakeSys{}, Agent: client})
+	if err != nil {
+		t.Fatalf("web.New: %v", err)
+	}
+	h.ts = httptest.NewTLSServer(h.srv.Handler())
+	t.Cleanup(h.ts.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", h.logBuf.String())
+		}
+	})
+	return ac
+}
+
+// apJSON sends a JSON body with the client's form token.
+func (c *client) apJSON(method, path string, v any) response {
+	c.t.Helper()
+	var b []byte
+	switch v := v.(type) {
+	case string:
+		b = []byte(v)
+	case nil:
+	default:
+		b, _ = json.Marshal(v)
+	}
+	return c.request(method, path, bytes.NewReader(b), map[string]string{"Content-Type": "application/json", "X-CSRF-Token": c.csrf})
+}
+
+func TestAPAPI(t *testing.T) {
+	ac := startAPConsole(t, apmgrtest.Options{})
+	ac.addUser("vera", auth.Viewer, userPassword)
+	ac.addUser("alice", auth.Admin, userPassword)
+	viewer, admin := ac.newClient(), ac.newClient()
+	viewer.mustLogin("vera", userPassword)
+	admin.mustLogin("alice", userPassword)
+
+	// Everyone reads: state, settings without the passphrase, clients with their leases.
+	r := viewer.get("/api/v1/ap")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /api/v1/ap: %d %s", r.status, r.body)
+	}
+	info := decode[agent.APInfo](t, r)
+	if !info.Status.Running || info.Status.SSID != "DeviceManager" || info.Status.Clients != 2 || !info.Settings.PassphraseSet {
+		t.Errorf("AP info %+v", info)
+	}
+	if strings.Contains(r.body, apmgrtest.Passphrase) || strings.Contains(r.body, `"passphrase":`) {
+		t.Errorf("the API shows the passphrase: %s", r.body)
+	}
+	r = viewer.get("/api/v1/ap/clients")
+	cl := decode[[]apmgr.Client](t, r)
+	if r.status != http.StatusOK || len(cl) != 2 || cl[0].Hostname != "phone" || cl[0].IP != "192.168.4.10" || cl[1].Hostname != "laptop" {
+		t.Errorf("clients: %d %+v", r.status, cl)
+	}
+	if r := viewer.get("/api/v1/ap/deny"); r.status != http.StatusOK || !strings.Contains(r.body, `"denied": []`) {
+		t.Errorf("GET deny list: %d %s", r.status, r.body)
+	}
+
+	// Viewers change nothing; the console refuses before the agent is asked.
+	if r := viewer.apJSON(http.MethodPut, "/api/v1/ap/settings", map[string]any{"ssid": "Mine"}); r.status != http.StatusForbidden {
+		t.Errorf("viewer PUT settings: %d, want 403", r.status)
+	}
+	if r := viewer.apJSON(http.MethodPost, "/api/v1/ap/deny", map[string]any{"mac": "02:00:00:00:01:00"}); r.status != http.StatusForbidden {
+		t.Errorf("viewer deny: %d, want 403", r.status)
+	}
+	if n := ac.dev.Hostapd.Count("RELOAD"); n != 0 {
+		t.Fatalf("refused requests reloaded hostapd %d times", n)
+	}
+
+	// Field errors name the field, from the console's decoder or the agent.
+	for _, c := range []struct {
+		body  string
+		field string
+	}{
+		{`{"channel":99}`, "channel"},
+		{`{"ssid":""}`, "ssid"},
+		{`{"passphrase":"short"}`, "passphrase"},
+		{`{"country":"ZZ"}`, "country"},
+		{`{"channel":"six"}`, "channel"},
+		{`{"colour":"blue"}`, "colour"},
+	} {
+		r := admin.apJSON(http.MethodPut, "/api/v1/ap/settings", c.body)
+		e := decode[apiError](t, r)
+		if r.status != http.StatusBadRequest || e.Field != c.field || e.Error == "" {
+			t.Errorf("PUT %s: %d %+v, want 400 field %s", c.body, r.status, e, c.field)
+		}
+	}
+	// Without the form token, a session may not change anything.
+	if r := admin.request(http.MethodPut, "/api/v1/ap/settings", strings.NewReader(`{"ssid":"x"}`), map[string]string{"Content-Type": "application/json"}); r.status != http.StatusForbidden {
+		t.Errorf("PUT without the form token: %d, want 403", r.status)
+	}
+
+	// Change → 202 → confirm.
+	r = admin.apJSON(http.MethodPut, "/api/v1/ap/settings", map[string]any{"ssid": "Workshop", "channel": 1})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("PUT settings: %d %s", r.status, r.body)
+	}
+	ch := decode[agent.APChange](t, r)
+	if ch.ID == "" || ch.Status != apmgr.StatusPending || ch.RollbackAt.IsZero() || !strings.Contains(r.body, `"rollback_at"`) {
+		t.Errorf("202 body %s", r.body)
+	}
+	if r := viewer.get("/api/v1/ap/changes/" + ch.ID); r.status != http.StatusOK || decode[agent.APChange](t, r).Status != apmgr.StatusPending {
+		t.Errorf("GET change: %d %s", r.status, r.body)
+	}
+	if r := admin.apJSON(http.MethodPut, "/api/v1/ap/settings", map[string]any{"ssid": "Other"}); r.status != http.StatusConflict {
+		t.Errorf("second change while pending: %d, want 409", r.status)
+	}
+	if r := viewer.apJSON(http.MethodPost, "/api/v1/ap/changes/"+ch.ID+"/confirm", nil); r.status != http.StatusForbidden {
+		t.Errorf("viewer confirm: %d, want 403", r.status)
+	}
+	r = admin.apJSON(http.MethodPost, "/api/v1/ap/changes/"+ch.ID+"/confirm", nil)
+	if r.status != http.StatusOK || decode[agent.APChange](t, r).Status != apmgr.StatusConfirmed {
+		t.Fatalf("confirm: %d %s", r.status, r.body)
+	}
+	if r := admin.apJSON(http.MethodPost, "/api/v1/ap/changes/"+ch.ID+"/confirm", nil); r.status != http.StatusConflict {
+		t.Errorf("confirm twice: %d, want 409", r.status)
+	}
+	if r := viewer.get("/api/v1/ap/changes/00000000deadbeef"); r.status != http.StatusNotFound {
+		t.Errorf("unknown change: %d, want 404", r.status)
+	}
+	info = decode[agent.APInfo](t, viewer.get("/api/v1/ap"))
+	if info.Status.SSID != "Workshop" || info.Status.Channel != 1 || info.Status.Frequency != 2412 || info.Status.Pending != nil {
+		t.Errorf("status after the change %+v", info.Status)
+	}
+	if e, ok := ac.audit.find("ap.update", "ok"); !ok || e.User != "alice" || e.Source != "127.0.0.1" {
+		t.Errorf("audit of the update: %+v %v", e, ok)
+	}
+	if _, ok := ac.audit.find("ap.confirm", "ok"); !ok {
+		t.Errorf("confirm not audited")
+	}
+
+	// Block and allow.
+	r = admin.apJSON(http.MethodPost, "/api/v1/ap/deny", map[string]any{"mac": "02:00:00:00:02:00"})
+	if r.status != http.StatusOK || decode[agent.APDenyList](t, r).Denied[0] != "02:00:00:00:02:00" {
+		t.Fatalf("deny: %d %s", r.status, r.body)
+	}
+	if cl := decode[[]apmgr.Client](t, viewer.get("/api/v1/ap/clients")); len(cl) != 1 {
+		t.Errorf("clients after the block: %+v", cl)
+	}
+	if r := admin.apJSON(http.MethodPost, "/api/v1/ap/deny", map[string]any{"mac": "nonsense"}); r.status != http.StatusBadRequest || decode[apiError](t, r).Field != "mac" {
+		t.Errorf("deny of a bad MAC: %d %s", r.status, r.body)
+	}
+	if r := viewer.apJSON(http.MethodDelete, "/api/v1/ap/deny/02:00:00:00:02:00", nil); r.status != http.StatusForbidden {
+		t.Errorf("viewer allow: %d, want 403", r.status)
+	}
+	r = admin.apJSON(http.MethodDelete, "/api/v1/ap/deny/02:00:00:00:02:00", nil)
+	if r.status != http.StatusOK || len(decode[agent.APDenyList](t, r).Denied) != 0 {
+		t.Errorf("allow: %d %s", r.status, r.body)
+	}
+	if r := admin.apJSON(http.MethodDelete, "/api/v1/ap/deny/02:00:00:00:02:00", nil); r.status != http.StatusNotFound {
+		t.Errorf("allow of a station not blocked: %d, want 404", r.status)
+	}
+
+	// API tokens: a viewer's reads, an admin's changes.
+	ac.addToken("ci-admin", auth.Admin, "dmt_ap_admin_token")
+	tc := ac.newClient()
+	r = tc.request(http.MethodPost, "/api/v1/ap/deny", strings.NewReader(`{"mac":"02:00:00:00:09:00"}`),
+		map[string]string{"Content-Type": "application/json", "Authorization": "Bearer dmt_ap_admin_token"})
+	if r.status != http.StatusOK {
+		t.Errorf("token deny: %d %s", r.status, r.body)
+	}
+	if e, ok := ac.audit.find("ap.deny", "ok"); !ok || e.User != "alice" {
+		t.Errorf("audit of the first deny: %+v %v", e, ok)
+	}
+}
+
+func TestAPPage(t *testing.T) {
+	ac := startAPConsole(t, apmgrtest.Options{})
+	ac.addUser("vera", auth.Viewer, userPassword)
+	ac.addUser("alice", auth.Admin, userPassword)
+	viewer, admin := ac.newClient(), ac.newClient()
+	viewer.mustLogin("vera", userPassword)
+	admin.mustLogin("alice", userPassword)
+
+	r := viewer.get("/ap")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /ap: %d", r.status)
+	}
+	for _, want := range []string{`id="nav-ap"`, `id="ap-ssid">DeviceManager<`, "2437 MHz", "WPA2/WPA3-Personal (transition)",
+		`data-mac="02:00:00:00:01:00"`, "phone", "192.168.4.10", "laptop", "-38 dBm", "12m 34s", "30.0 MiB", "broadcasting"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("viewer's AP page lacks %q", want)
+		}
+	}
+	for _, not := range []string{`id="ap-form"`, "data-deny=", "Allow again", apmgrtest.Passphrase} {
+		if strings.Contains(r.body, not) {
+			t.Errorf("viewer's AP page shows %q", not)
+		}
+	}
+	r = admin.get("/ap")
+	for _, want := range []string{`id="ap-form"`, `data-deny="02:00:00:00:02:00"`, `id="ap-f-ssid" value="DeviceManager"`, `id="ap-denied"`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("admin's AP page lacks %q", want)
+		}
+	}
+	if strings.Contains(r.body, apmgrtest.Passphrase) {
+		t.Error("admin's AP page shows the passphrase")
+	}
+}
+
+func TestAPPageExplainsProblems(t *testing.T) {
+	ac := startAPConsole(t, apmgrtest.Options{NoHostapd: true})
+	ac.addUser("vera", auth.Viewer, userPassword)
+	c := ac.newClient()
+	c.mustLogin("vera", userPassword)
+	r := c.get("/ap")
+	if r.status != http.StatusOK || !strings.Contains(r.body, "hostapd is not running") || !strings.Contains(r.body, ">down<") {
+		t.Errorf("AP page without hostapd: %d\n%s", r.status, r.body)
+	}
+	if r := c.get("/api/v1/ap/clients"); r.status != http.StatusServiceUnavailable {
+		t.Errorf("clients without hostapd: %d, want 503", r.status)
+	}
+
+	// Without an agent at all.
+	h := newHarness(t)
+	h.addUser("vera", auth.Viewer, userPassword)
+	c = h.newClient()
+	c.mustLogin("vera", userPassword)
+	if r := c.get("/ap"); r.status != http.StatusOK || !strings.Contains(r.body, "agent is not running") {
+		t.Errorf("AP page without agent: %d", r.status)
+	}
+	if r := c.get("/api/v1/ap"); r.status != http.StatusServiceUnavailable {
+		t.Errorf("API without agent: %d, want 503", r.status)
+	}
+}
+
+// The network tests' fakeAgent also answers the AP calls, with canned data,
+// so that the route × role table sees allowed AP requests succeed.
+
+func (f *fakeAgent) AP(_ context.Context, a agent.Actor) (agent.APInfo, error) {
+	f.record("ap " + a.User)
+	return agent.APInfo{Status: apmgr.Status{Running: true, State: "ENABLED", Interface: "wlan0", SSID: "DeviceManager"}, Denied: []string{}}, nil
+}
+
+func (f *fakeAgent) APClients(_ context.Context, a agent.Actor) ([]apmgr.Client, error) {
+	f.record("ap clients " + a.User)
+	return []apmgr.Client{}, nil
+}
+
+func (f *fakeAgent) APUpdate(_ context.Context, a agent.Actor, _ agent.APUpdate) (agent.APChange, error) {
+	f.record("ap update " + a.User)
+	return agent.APChange{ID: "c2", Status: apmgr.StatusPending}, nil
+}
+
+func (f *fakeAgent) APChange(_ context.Context, _ agent.Actor, id string) (agent.APChange, error) {
+	return agent.APChange{ID: id, Status: apmgr.StatusPending}, nil
+}
+
+func (f *fakeAgent) APConfirm(_ context.Context, a agent.Actor, id string) (agent.APChange, error) {
+	f.record("ap confirm " + id + " " + a.User)
+	return agent.APChange{ID: id, Status: apmgr.StatusConfirmed}, nil
+}
+
+func (f *fakeAgent) APDenied(context.Context, agent.Actor) ([]string, error) { return []string{}, nil }
+
+func (f *fakeAgent) APDeny(_ context.Context, a agent.Actor, mac string) ([]string, error) {
+	f.record("ap deny " + mac + " " + a.User)
+	return []string{mac}, nil
+}
+
+func (f *fakeAgent) APAllow(_ context.Context, a agent.Actor, mac string) ([]string, error) {
+	f.record("ap allow " + mac + " " + a.User)
+	return []string{}, nil
+}

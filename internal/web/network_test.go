@@ -1,0 +1,651 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/dhcp"
+	"github.com/devmgr/devmgr/internal/diag"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
+	"github.com/devmgr/devmgr/internal/lab"
+	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/testutil"
+)
+
+// send submits a form with any method, with the client's form token.
+func (c *client) send(method, path string, vals url.Values) response {
+	c.t.Helper()
+	if vals == nil {
+		vals = url.Values{}
+	}
+	if _, ok := vals["csrf_token"]; !ok && c.csrf != "" {
+		vals.Set("csrf_token", c.csrf)
+	}
+	return c.request(method, path, strings.NewReader(vals.Encode()),
+		map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+}
+
+// sendJSON sends v as JSON with any method.
+func (c *client) sendJSON(method, path string, v any, hdr map[string]string) response {
+	c.t.Helper()
+	b, _ := json.Marshal(v)
+	if hdr == nil {
+		hdr = map[string]string{}
+	}
+	hdr["Content-Type"] = "application/json"
+	return c.request(method, path, bytes.NewReader(b), hdr)
+}
+
+// api sends a JSON request as the page's script does: with the session's
+// form token in X-CSRF-Token. A body that is a string is sent as it is.
+func (c *client) api(method, path string, body any) response {
+	c.t.Helper()
+	hdr := map[string]string{"X-CSRF-Token": c.csrf, "Accept": "application/json"}
+	var rd *bytes.Reader
+	switch b := body.(type) {
+	case nil:
+		return c.request(method, path, nil, hdr)
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	hdr["Content-Type"] = "application/json"
+	return c.request(method, path, rd, hdr)
+}
+
+// fakeAgent answers every call with canned data, for tests about the
+// console's own behaviour (roles, routes); the lab tests use the real agent.
+type fakeAgent struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *fakeAgent) record(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, s)
+}
+
+var fakeIfaces = []agent.Interface{
+	{Interface: netif.Interface{Name: "eth1", Kind: "ethernet", AdminUp: true, OperState: "up", Carrier: true, MAC: "02:00:00:00:00:02", MTU: 1500, Addresses: []string{"198.51.100.77/24"}},
+		Role: agent.RoleLAN, Mode: "dhcp", Config: &agent.LinkConfig{Mode: "dhcp"},
+		Lease: &dhcp.Lease{Interface: "eth1", Server: "198.51.100.254", Address: "198.51.100.77/24", LeaseTime: 2 * time.Hour, Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}},
+	{Interface: netif.Interface{Name: "wlan0", Kind: "wireless", AdminUp: true, OperState: "up", Carrier: true, MAC: "02:00:00:00:00:01", MTU: 1500, Addresses: []string{"192.168.4.1/24"}}, Role: agent.RoleAP},
+}
+
+func fakeChange(id string, status string) agent.Change {
+	now := time.Now()
+	return agent.Change{ID: id, Interface: "eth1", Status: status, CreatedAt: now, RollbackAt: now.Add(time.Minute)}
+}
+
+func (f *fakeAgent) Health(context.Context) (agent.Health, error) {
+	return agent.Health{Status: "ok", Network: true}, nil
+}
+
+func (f *fakeAgent) Interfaces(_ context.Context, a agent.Actor) ([]agent.Interface, error) {
+	f.record("interfaces " + a.User)
+	return fakeIfaces, nil
+}
+
+func (f *fakeAgent) Interface(_ context.Context, a agent.Actor, name string) (agent.Interface, error) {
+	f.record("interface " + name)
+	for _, i := range fakeIfaces {
+		if i.Name == name {
+			return i, nil
+		}
+	}
+	return agent.Interface{}, &agent.Error{Status: http.StatusNotFound, Field: "name", Message: "no such interface"}
+}
+
+func (f *fakeAgent) SetConfig(_ context.Context, a agent.Actor, name string, lc agent.LinkConfig) (agent.Change, error) {
+	f.record("config " + name + " " + a.User + " " + string(a.Role))
+	return fakeChange("c1", agent.StatusPending), nil
+}
+
+func (f *fakeAgent) SetUp(_ context.Context, a agent.Actor, name string, up bool) (agent.Change, error) {
+	f.record(fmt.Sprintf("up %s %v %s", name, up, a.User))
+	return fakeChange("c1", agent.StatusPending), nil
+}
+
+func (f *fakeAgent) Change(_ context.Context, _ agent.Actor, id string) (agent.Change, error) {
+	return fakeChange(id, agent.StatusPending), nil
+}
+
+func (f *fakeAgent) Confirm(_ context.Context, a agent.Actor, id string) (agent.Change, error) {
+	f.record("confirm " + id + " " + a.User)
+	return fakeChange(id, agent.StatusConfirmed), nil
+}
+
+func (f *fakeAgent) Ping(_ context.Context, a agent.Actor, r diag.PingRequest, line func(string)) (diag.Result, error) {
+	f.record("ping " + r.Host)
+	line("reply from " + r.Host)
+	return diag.Result{}, nil
+}
+
+func (f *fakeAgent) Traceroute(_ context.Context, a agent.Actor, r diag.TracerouteRequest, line func(string)) (diag.Result, error) {
+	f.record("traceroute " + r.Host)
+	line("1 " + r.Host)
+	return diag.Result{}, nil
+}
+
+func (f *fakeAgent) DNS(_ context.Context, a agent.Actor, r diag.DNSRequest) (diag.DNSResult, error) {
+	return diag.DNSResult{Name: r.Name, Type: "A", RCode: "NOERROR", Answers: []diag.DNSAnswer{}}, nil
+}
+
+func (f *fakeAgent) Neighbors(context.Context, agent.Actor) ([]diag.Neighbor, error) {
+	return []diag.Neighbor{{IP: "192.0.2.9", MAC: "02:00:00:00:00:09", Interface: "eth1", State: "reachable"}}, nil
+}
+
+func (f *fakeAgent) Leases(context.Context, agent.Actor) ([]dnsmasq.Lease, error) {
+	return []dnsmasq.Lease{}, nil
+}
+
+// newAgentHarness starts a console on a fresh data dir using ag.
+func newAgentHarness(t testing.TB, cfg config.Config, ag Agent) *harness {
+	t.Helper()
+	return startHarnessAgent(t, cfg, newFakeClock(), fakeSys{}, ag)
+}
+
+// TestAgentDown: with no agent on the socket the pages say so, the API
+// answers 503 with the same words, and the rest of the console works.
+func TestAgentDown(t *testing.T) {
+	for name, ag := range map[string]Agent{
+		"missing socket": agent.NewClient(filepath.Join(t.TempDir(), "agent.sock")),
+		"no agent":       nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newAgentHarness(t, testConfig(t.TempDir()), ag)
+			h.addUser("alice", auth.Admin, userPassword)
+			c := h.newClient()
+			c.mustLogin("alice", userPassword)
+			for _, p := range []string{"/network", "/diagnostics"} {
+				r := c.get(p)
+				if r.status != http.StatusOK || !strings.Contains(r.body, agentDownMessage) ||
+					!regexp.MustCompile(`class="alert alert-warning" role="alert" id="agent-down"`).MatchString(r.body) {
+					t.Errorf("GET %s = %d, without the visible agent-down message", p, r.status)
+				}
+			}
+			for _, rq := range []struct {
+				method, path string
+				body         any
+			}{
+				{"GET", "/api/v1/interfaces", nil},
+				{"GET", "/api/v1/interfaces/eth1", nil},
+				{"PUT", "/api/v1/interfaces/eth1/config", map[string]any{"mode": "static", "addresses": []string{"10.0.0.2/24"}}},
+				{"POST", "/api/v1/interfaces/eth1/up", nil},
+				{"GET", "/api/v1/changes/abc", nil},
+				{"POST", "/api/v1/changes/abc/confirm", nil},
+				{"POST", "/api/v1/diag/ping", map[string]any{"host": "127.0.0.1"}},
+				{"POST", "/api/v1/diag/traceroute", map[string]any{"host": "127.0.0.1"}},
+				{"POST", "/api/v1/diag/dns", map[string]any{"name": "example.com"}},
+				{"GET", "/api/v1/diag/neighbors", nil},
+				{"GET", "/api/v1/dhcp/leases", nil},
+			} {
+				r := c.api(rq.method, rq.path, rq.body)
+				if r.status != http.StatusServiceUnavailable || decode[apiError](t, r).Error != agentDownMessage {
+					t.Errorf("%s %s = %d %s, want 503 with the agent-down message", rq.method, rq.path, r.status, r.body)
+				}
+			}
+			// The rest of the console keeps working.
+			for _, p := range []string{"/", "/users", "/audit", "/api/v1/me"} {
+				if r := c.get(p); r.status != http.StatusOK {
+					t.Errorf("GET %s with the agent down = %d", p, r.status)
+				}
+			}
+		})
+	}
+}
+
+// TestNetworkPagesFake checks the console's side with a fake agent: who
+// sees what, what is passed as the actor, and the field errors of its own
+// JSON decoding.
+func TestNetworkPagesFake(t *testing.T) {
+	fa := &fakeAgent{}
+	cfg := testConfig(t.TempDir())
+	cfg.AP.Interface, cfg.LAN = "wlan0", []string{"eth1"}
+	h := newAgentHarness(t, cfg, fa)
+	h.addUser("vera", auth.Viewer, userPassword)
+	h.addUser("olga", auth.Operator, userPassword)
+	h.addUser("alice", auth.Admin, userPassword)
+	viewer, operator, admin := h.newClient(), h.newClient(), h.newClient()
+	viewer.mustLogin("vera", userPassword)
+	operator.mustLogin("olga", userPassword)
+	admin.mustLogin("alice", userPassword)
+
+	page := admin.get("/network")
+	for _, want := range []string{`data-iface="eth1"`, `id="form-eth1"`, `data-mark="ap"`, `data-mark="lan"`, `id="change-panel"`, `/static/network.js?v=`, `id="nav-network"`, `id="nav-diagnostics"`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("admin's network page lacks %s", want)
+		}
+	}
+	// eth1 is in DHCP mode: its lease is shown, the static fields hidden.
+	for _, want := range []string{"198.51.100.254", "2h 0m", "2030-01-02 03:04:05 UTC", `<option value="dhcp" selected>`, `class="col-sm-8 static-only d-none"`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("admin's network page lacks %s (DHCP lease, mode)", want)
+		}
+	}
+	if strings.Contains(page.body, `id="form-wlan0"`) {
+		t.Errorf("the AP interface has a form")
+	}
+	vpage := viewer.get("/network")
+	if vpage.status != http.StatusOK || strings.Contains(vpage.body, `id="form-eth1"`) || strings.Contains(vpage.body, "change-panel") {
+		t.Errorf("viewer's network page = %d, with admin controls", vpage.status)
+	}
+	if strings.Contains(vpage.body, `id="nav-diagnostics"`) {
+		t.Errorf("viewer sees the Diagnostics link")
+	}
+	if r := viewer.get("/diagnostics"); r.status != http.StatusForbidden {
+		t.Errorf("viewer's diagnostics = %d, want 403", r.status)
+	}
+	dpage := operator.get("/diagnostics")
+	for _, want := range []string{`id="ping-form"`, `id="traceroute-form"`, `id="dns-form"`, "192.0.2.9", "No leases.", `/static/diagnostics.js?v=`} {
+		if !strings.Contains(dpage.body, want) {
+			t.Errorf("diagnostics page lacks %s", want)
+		}
+	}
+	for _, p := range []string{"/network", "/diagnostics"} {
+		if body := admin.get(p).body; regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|style="|onclick=|onload=`).MatchString(body) {
+			t.Errorf("GET %s has inline script or style", p)
+		}
+	}
+
+	// The console's own decoding names the field, like the agent.
+	for _, tc := range []struct {
+		body  string
+		field string
+	}{
+		{`{"mode":"static","vlan":5}`, "vlan"},
+		{`{"mode":"static","mtu":"1500"}`, "mtu"},
+		{`{"mode":"static","addresses":"10.0.0.2/24"}`, "addresses"},
+	} {
+		r := admin.api("PUT", "/api/v1/interfaces/eth1/config", tc.body)
+		if r.status != http.StatusBadRequest || decode[apiError](t, r).Field != tc.field {
+			t.Errorf("PUT %s = %d %s, want 400 naming %s", tc.body, r.status, r.body, tc.field)
+		}
+	}
+	if r := admin.request("PUT", "/api/v1/interfaces/eth1/config", strings.NewReader(`{"mode":"dhcp"}`), map[string]string{"X-CSRF-Token": admin.csrf}); r.status != http.StatusUnsupportedMediaType {
+		t.Errorf("PUT without JSON content type = %d, want 415", r.status)
+	}
+	if r := admin.request("PUT", "/api/v1/interfaces/eth1/config", strings.NewReader(`{"mode":"dhcp"}`), map[string]string{"Content-Type": "application/json"}); r.status != http.StatusForbidden {
+		t.Errorf("PUT with the session and no form token = %d, want 403", r.status)
+	}
+	r := admin.api("PUT", "/api/v1/interfaces/eth1/config", map[string]any{"mode": "dhcp"})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("PUT = %d %s", r.status, r.body)
+	}
+	var ch struct {
+		ID         string    `json:"change_id"`
+		RollbackAt time.Time `json:"rollback_at"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &ch); err != nil || ch.ID == "" || ch.RollbackAt.IsZero() {
+		t.Errorf("202 body %s: %v", r.body, err)
+	}
+	// The ping stream is relayed as NDJSON events.
+	r = operator.api("POST", "/api/v1/diag/ping", map[string]any{"host": "192.0.2.9", "count": 1})
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/x-ndjson" ||
+		r.body != "{\"type\":\"line\",\"text\":\"reply from 192.0.2.9\"}\n{\"type\":\"done\",\"exit_code\":0}\n" {
+		t.Errorf("ping = %d %q %q", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	fa.mu.Lock()
+	defer fa.mu.Unlock()
+	if !slices.Contains(fa.calls, "config eth1 alice admin") || !slices.Contains(fa.calls, "ping 192.0.2.9") {
+		t.Errorf("agent calls %q", fa.calls)
+	}
+}
+
+// labConsole is a console talking to a real agent (agent.Run) that
+// manages the lab's device namespace.
+type labConsole struct {
+	*harness
+	lab    *lab.Lab
+	audit  *agentAudit
+	socket string
+	client *agent.Client
+}
+
+type agentAudit struct {
+	mu      sync.Mutex
+	entries []agent.AuditEntry
+}
+
+func (a *agentAudit) Audit(_ context.Context, e agent.AuditEntry) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.entries = append(a.entries, e)
+	return nil
+}
+
+func (a *agentAudit) has(user, action, result string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range a.entries {
+		if e.User == user && e.Action == action && e.Result == result {
+			return true
+		}
+	}
+	return false
+}
+
+// startLabConsole builds a lab, runs the agent in-process on its device
+// namespace with rollback after rollback, and a console on its socket.
+func startLabConsole(t *testing.T, rollback time.Duration) *labConsole {
+	t.Helper()
+	testutil.RequireRoot(t)
+	testutil.RequireBinary(t, "ip", "ping")
+	l := lab.NewT(t, lab.Options{NoServers: true})
+	// A short path: unix socket names are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "devmgr-web-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	acfg := l.Config(filepath.Join(dir, "agent"))
+	acfg.Network.RollbackTimeout = rollback
+	acfg.Web.User = "" // root-only socket, whatever accounts this machine has
+	if err := os.MkdirAll(acfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	audit := &agentAudit{}
+	alog := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- agent.Run(ctx, agent.Options{
+			Config: acfg, Audit: audit, Log: slog.New(slog.NewTextHandler(alog, nil)),
+			Version: "test", NetNS: l.NSPath(lab.Device), LeaseFile: filepath.Join(dir, "no-leases"),
+			Ready: func() { close(ready) },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", alog.String())
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("agent exited at start: %v\n%s", err, alog.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("agent not ready after 20 s\n%s", alog.String())
+	}
+	wcfg := acfg
+	wcfg.DataDir = filepath.Join(dir, "web")
+	wcfg.Web.Listen = "127.0.0.1:0"
+	ac := agent.NewClient(acfg.Agent.Socket)
+	t.Cleanup(ac.Close)
+	h := newAgentHarness(t, wcfg, ac)
+	return &labConsole{harness: h, lab: l, audit: audit, socket: acfg.Agent.Socket, client: ac}
+}
+
+// ndjson splits a streamed answer into its events.
+func ndjson(t *testing.T, body string) []agent.StreamEvent {
+	t.Helper()
+	var out []agent.StreamEvent
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		var ev agent.StreamEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("stream line %q: %v", sc.Text(), err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// TestNetworkAPIWithAgent drives the public API against the real agent in
+// the lab: the list, roles, field errors, a static config confirmed, a
+// second change refused while one is pending, an unconfirmed change rolled
+// back, and a streamed ping.
+func TestNetworkAPIWithAgent(t *testing.T) {
+	const rollback = 3 * time.Second
+	lc := startLabConsole(t, rollback)
+	h := lc.harness
+	h.addUser("vera", auth.Viewer, userPassword)
+	h.addUser("olga", auth.Operator, userPassword)
+	h.addUser("alice", auth.Admin, userPassword)
+	viewer, operator, admin := h.newClient(), h.newClient(), h.newClient()
+	viewer.mustLogin("vera", userPassword)
+	operator.mustLogin("olga", userPassword)
+	admin.mustLogin("alice", userPassword)
+	ctx := context.Background()
+
+	// The list matches the device namespace.
+	r := viewer.get("/api/v1/interfaces")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /api/v1/interfaces = %d %s", r.status, r.body)
+	}
+	ifs := decode[[]agent.Interface](t, r)
+	links, err := lc.lab.Handle(lab.Device).LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, l := range links {
+		want = append(want, l.Attrs().Name)
+	}
+	roles := map[string]string{}
+	for _, i := range ifs {
+		got = append(got, i.Name)
+		roles[i.Name] = i.Role
+		if i.Name == "wlan0" && !slices.Contains(i.Addresses, lab.APAddress) {
+			t.Errorf("wlan0 addresses %v lack %s", i.Addresses, lab.APAddress)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("interfaces (-netlink +api):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"lo": "", "wlan0": agent.RoleAP, "eth0": agent.RoleUplink, "eth1": agent.RoleLAN}, roles); diff != "" {
+		t.Errorf("roles (-want +got):\n%s", diff)
+	}
+	if r := viewer.get("/api/v1/interfaces/eth1"); r.status != http.StatusOK || decode[agent.Interface](t, r).Name != "eth1" {
+		t.Errorf("GET eth1 = %d %s", r.status, r.body)
+	}
+	if r := viewer.get("/api/v1/interfaces/eth9"); r.status != http.StatusNotFound || decode[apiError](t, r).Field != "name" {
+		t.Errorf("GET eth9 = %d %s, want 404 naming name", r.status, r.body)
+	}
+
+	// The page shows them, with the marks from the config.
+	page := admin.get("/network")
+	for _, want := range []string{`data-iface="lo"`, `data-iface="wlan0"`, `data-iface="eth0"`, `data-iface="eth1"`, `data-mark="ap"`, `data-mark="uplink"`, `id="form-eth1"`, "192.0.2.1/24"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("network page lacks %s", want)
+		}
+	}
+	if !strings.Contains(page.body, `d-none" role="alert" id="agent-down"`) {
+		t.Errorf("network page says the agent is down")
+	}
+
+	static := map[string]any{"mode": "static", "addresses": []string{lab.LANDeviceAddr}}
+	for who, c := range map[string]*client{"viewer": viewer, "operator": operator} {
+		if r := c.api("PUT", "/api/v1/interfaces/eth1/config", static); r.status != http.StatusForbidden {
+			t.Errorf("%s PUT = %d, want 403", who, r.status)
+		}
+		if r := c.api("POST", "/api/v1/interfaces/eth1/down", nil); r.status != http.StatusForbidden {
+			t.Errorf("%s down = %d, want 403", who, r.status)
+		}
+	}
+
+	// Invalid input: a 4xx naming the field, from the agent's validation.
+	for _, tc := range []struct {
+		path   string
+		body   any
+		status int
+		field  string
+	}{
+		{"eth1", map[string]any{"mode": "static", "addresses": []string{"203.0.113.0/24"}}, 400, "addresses[0]"},
+		{"eth1", map[string]any{"mode": "static", "addresses": []string{"203.0.113.1"}}, 400, "addresses[0]"},
+		{"eth1", map[string]any{"mode": "static", "addresses": []string{"192.0.2.50/24"}}, 400, "addresses[0]"},
+		{"eth1", map[string]any{"mode": "static", "addresses": []string{lab.LANDeviceAddr}, "gateway": "10.9.9.9"}, 400, "gateway"},
+		{"eth1", map[string]any{"mode": "static", "addresses": []string{lab.LANDeviceAddr}, "dns": []string{"dns.example"}}, 400, "dns[0]"},
+		{"eth1", map[string]any{"mode": "static", "addresses": []string{lab.LANDeviceAddr}, "mtu": 100}, 400, "mtu"},
+		{"eth1", map[string]any{"mode": "bridge"}, 400, "mode"},
+		{"eth0", static, 400, "name"},
+		{"wlan0", static, 403, "name"},
+	} {
+		r := admin.api("PUT", "/api/v1/interfaces/"+tc.path+"/config", tc.body)
+		if e := decode[apiError](t, r); r.status != tc.status || e.Field != tc.field || e.Error == "" {
+			t.Errorf("PUT %s %v = %d %s, want %d naming %s", tc.path, tc.body, r.status, r.body, tc.status, tc.field)
+		}
+	}
+
+	// A static address: 202, pending, the LAN host answers, a second
+	// change is refused, the confirm keeps it.
+	r = admin.api("PUT", "/api/v1/interfaces/eth1/config", static)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("PUT static = %d %s", r.status, r.body)
+	}
+	ch := decode[agent.Change](t, r)
+	if ch.ID == "" || ch.Status != agent.StatusPending || !ch.RollbackAt.After(time.Now()) {
+		t.Errorf("change %+v", ch)
+	}
+	if got := decode[agent.Change](t, viewer.get("/api/v1/changes/"+ch.ID)); got.Status != agent.StatusPending {
+		t.Errorf("change status %q, want pending", got.Status)
+	}
+	if out, err := lc.lab.Exec(ctx, lab.Device, "ping", "-n", "-c", "1", "-W", "2", lab.LANHostIP); err != nil {
+		t.Errorf("LAN host unreachable after the static config: %v\n%s", err, out)
+	}
+	if r := admin.api("POST", "/api/v1/interfaces/eth1/down", nil); r.status != http.StatusConflict || !strings.Contains(decode[apiError](t, r).Error, "pending") {
+		t.Errorf("second change = %d %s, want 409 saying a change is pending", r.status, r.body)
+	}
+	if r := admin.get("/network"); !strings.Contains(r.body, `data-change-id="`+ch.ID+`"`) {
+		t.Errorf("network page does not show the pending change")
+	}
+	if r := viewer.api("POST", "/api/v1/changes/"+ch.ID+"/confirm", nil); r.status != http.StatusForbidden {
+		t.Errorf("viewer confirm = %d, want 403", r.status)
+	}
+	r = admin.api("POST", "/api/v1/changes/"+ch.ID+"/confirm", nil)
+	if r.status != http.StatusOK || decode[agent.Change](t, r).Status != agent.StatusConfirmed {
+		t.Fatalf("confirm = %d %s", r.status, r.body)
+	}
+	if got := decode[agent.Change](t, viewer.get("/api/v1/changes/"+ch.ID)); got.Status != agent.StatusConfirmed {
+		t.Errorf("change status %q, want confirmed", got.Status)
+	}
+	if r := admin.api("POST", "/api/v1/changes/"+ch.ID+"/confirm", nil); r.status != http.StatusConflict {
+		t.Errorf("confirming twice = %d, want 409", r.status)
+	}
+	if r := viewer.get("/api/v1/changes/nonexistent"); r.status != http.StatusNotFound {
+		t.Errorf("unknown change = %d, want 404", r.status)
+	}
+	eth1 := decode[agent.Interface](t, viewer.get("/api/v1/interfaces/eth1"))
+	if eth1.Mode != "static" || !slices.Contains(eth1.Addresses, lab.LANDeviceAddr) {
+		t.Errorf("eth1 after confirm: %+v", eth1)
+	}
+	if !lc.audit.has("alice", "network.config", "ok") || !lc.audit.has("alice", "network.confirm", "ok") {
+		t.Errorf("the agent did not record alice's change and confirm")
+	}
+
+	// Down, never confirmed: rolled back within the timeout plus 2 s.
+	r = admin.api("POST", "/api/v1/interfaces/eth1/down", nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("down = %d %s", r.status, r.body)
+	}
+	down := decode[agent.Change](t, r)
+	deadline := time.Now().Add(rollback + 2*time.Second)
+	for {
+		got := decode[agent.Change](t, viewer.get("/api/v1/changes/"+down.ID))
+		if got.Status == agent.StatusRolledBack {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("change still %s after %v", got.Status, rollback+2*time.Second)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if eth1 := decode[agent.Interface](t, viewer.get("/api/v1/interfaces/eth1")); !eth1.AdminUp {
+		t.Errorf("eth1 still down after the rollback")
+	}
+
+	// Diagnostics: operator and up, streamed.
+	if r := viewer.api("POST", "/api/v1/diag/ping", map[string]any{"host": "127.0.0.1"}); r.status != http.StatusForbidden {
+		t.Errorf("viewer ping = %d, want 403", r.status)
+	}
+	for _, tc := range []struct {
+		path  string
+		body  any
+		field string
+	}{
+		{"ping", map[string]any{"host": "-f"}, "host"},
+		{"ping", map[string]any{"host": "127.0.0.1", "count": 11}, "count"},
+		{"ping", map[string]any{"host": "a b"}, "host"},
+		{"traceroute", map[string]any{"host": "127.0.0.1", "max_hops": 31}, "max_hops"},
+		{"dns", map[string]any{"name": "example.com", "type": "ANY"}, "type"},
+		{"dns", map[string]any{"name": "example.com", "server": "dns.example"}, "server"},
+	} {
+		r := operator.api("POST", "/api/v1/diag/"+tc.path, tc.body)
+		if r.status != http.StatusBadRequest || decode[apiError](t, r).Field != tc.field {
+			t.Errorf("%s %v = %d %s, want 400 naming %s", tc.path, tc.body, r.status, r.body, tc.field)
+		}
+	}
+	r = operator.api("POST", "/api/v1/diag/ping", map[string]any{"host": "127.0.0.1", "count": 2})
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("ping = %d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	evs := ndjson(t, r.body)
+	var replies int
+	for _, ev := range evs {
+		if ev.Type == agent.EventLine && strings.Contains(ev.Text, "bytes from 127.0.0.1") {
+			replies++
+		}
+	}
+	if last := evs[len(evs)-1]; replies != 2 || last.Type != agent.EventDone || last.ExitCode == nil || *last.ExitCode != 0 {
+		t.Errorf("ping stream: %d replies, last %+v\n%s", replies, last, r.body)
+	}
+	if _, err := testutil.LookPath("traceroute"); err == nil {
+		r = operator.api("POST", "/api/v1/diag/traceroute", map[string]any{"host": "127.0.0.1", "max_hops": 2})
+		evs := ndjson(t, r.body)
+		if r.status != http.StatusOK || len(evs) < 2 || evs[len(evs)-1].Type != agent.EventDone || !strings.Contains(r.body, "127.0.0.1") {
+			t.Errorf("traceroute = %d %s", r.status, r.body)
+		}
+	}
+	if r := operator.get("/api/v1/diag/neighbors"); r.status != http.StatusOK {
+		t.Errorf("neighbours = %d %s", r.status, r.body)
+	}
+	if r := operator.get("/api/v1/dhcp/leases"); r.status != http.StatusOK || strings.TrimSpace(r.body) != "[]" {
+		t.Errorf("leases = %d %s, want an empty list", r.status, r.body)
+	}
+	if r := operator.get("/diagnostics"); r.status != http.StatusOK || !strings.Contains(r.body, `id="ping-form"`) || !strings.Contains(r.body, `d-none" role="alert" id="agent-down"`) {
+		t.Errorf("diagnostics page = %d", r.status)
+	}
+	if !lc.audit.has("olga", "diag.ping", "ok") {
+		t.Errorf("the agent did not record olga's ping")
+	}
+
+	// The agent stops: the pages say so, the API answers 503.
+	if err := os.Remove(lc.socket); err != nil {
+		t.Fatal(err)
+	}
+	lc.client.Close() // no idle connection to the old socket
+	if r := viewer.get("/network"); !strings.Contains(r.body, `class="alert alert-warning" role="alert" id="agent-down"`) {
+		t.Errorf("network page does not say the agent is down")
+	}
+	if r := viewer.get("/api/v1/interfaces"); r.status != http.StatusServiceUnavailable || decode[apiError](t, r).Error != agentDownMessage {
+		t.Errorf("interfaces with the agent gone = %d %s", r.status, r.body)
+	}
+}
