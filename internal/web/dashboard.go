@@ -1,9 +1,13 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/devmgr/devmgr/internal/agent"
+)
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	sys, err := s.sys.Snapshot(r.Context())
+	sys, err := s.system(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -13,10 +17,46 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 
 // dashboardLive is the fragment htmx polls to refresh the dashboard.
 func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
-	sys, err := s.sys.Snapshot(r.Context())
+	sys, err := s.system(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	s.renderFragment(w, r, "dashboard", "system", sys)
+}
+
+// system is the dashboard's state. With an agent configured, the interfaces
+// are the agent's (it may run in another network namespace, and every
+// interface read goes through it); without one, this host's.
+func (s *Server) system(r *http.Request) (System, error) {
+	sys, err := s.sys.Snapshot(r.Context())
+	if _, none := s.agent.(noAgent); err != nil || none {
+		return sys, err
+	}
+	ifs, err := s.agent.Interfaces(r.Context(), s.actor(r))
+	if err != nil {
+		sys.Interfaces = nil
+		_, sys.InterfacesNote = s.pageAgentError(r, err)
+		return sys, nil
+	}
+	sys.Interfaces = dashboardInterfaces(ifs)
+	return sys, nil
+}
+
+func dashboardInterfaces(ifs []agent.Interface) []Interface {
+	out := make([]Interface, 0, len(ifs))
+	for _, i := range ifs {
+		d := Interface{Name: i.Name, MAC: i.MAC, MTU: i.MTU, Addrs: i.Addresses, State: "up"}
+		switch {
+		case !i.AdminUp:
+			d.State = "down"
+		case !i.Carrier:
+			d.State = "no-carrier"
+		}
+		if d.Addrs == nil {
+			d.Addrs = []string{}
+		}
+		out = append(out, d)
+	}
+	return out
 }

@@ -649,3 +649,26 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 		t.Errorf("interfaces with the agent gone = %d %s", r.status, r.body)
 	}
 }
+
+// With an agent, the dashboard's interfaces are the agent's (which may live
+// in another namespace), and a down agent is said in their place.
+func TestDashboardInterfacesFromAgent(t *testing.T) {
+	h := newAgentHarness(t, testConfig(t.TempDir()), &fakeAgent{})
+	h.addUser("alice", auth.Admin, userPassword)
+	c := h.newClient()
+	c.mustLogin("alice", userPassword)
+	page := c.get("/")
+	for _, want := range []string{`data-iface="eth1"`, `data-iface="wlan0"`, "198.51.100.77/24", "192.168.4.1/24"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("dashboard lacks %s from the agent", want)
+		}
+	}
+
+	down := newAgentHarness(t, testConfig(t.TempDir()), agent.NewClient(filepath.Join(t.TempDir(), "agent.sock")))
+	down.addUser("alice", auth.Admin, userPassword)
+	dc := down.newClient()
+	dc.mustLogin("alice", userPassword)
+	if r := dc.get("/"); r.status != http.StatusOK || !strings.Contains(r.body, agentDownMessage) {
+		t.Errorf("dashboard with the agent down = %d, without %q", r.status, agentDownMessage)
+	}
+}
