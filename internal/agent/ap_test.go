@@ -342,3 +342,42 @@ func rawBody(t *testing.T, socket, method, path string, a *Actor, body string) s
 	}
 	return string(b)
 }
+
+// An AP change pending when the agent stopped is rolled back at the next
+// start, and the audit log says so.
+func TestAPRecoverAudited(t *testing.T) {
+	dev := apmgrtest.New(t, apmgrtest.Options{})
+	ch, err := dev.Manager.Update(context.Background(), apmgr.Settings{
+		SSID: "Crashed", Security: "wpa2-wpa3", Band: "2.4ghz", Channel: 6, Country: "US",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.Manager.Close() // the agent stops; the change stays journaled
+	if s := dev.Hostapd.SSID(); s != "Crashed" {
+		t.Fatalf("hostapd broadcasts %q", s)
+	}
+	m, err := apmgr.New(apmgr.Config{Cfg: dev.Config, Root: dev.Root, RollbackTimeout: time.Minute, Log: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	audit := &auditLog{}
+	recoverAP(context.Background(), m, audit, discard())
+	if got, err := m.Change(ch.ID); err != nil || got.Status != apmgr.StatusRolledBack {
+		t.Errorf("change after the restart: %+v %v", got, err)
+	}
+	if s := dev.Hostapd.SSID(); s != "DeviceManager" {
+		t.Errorf("after the restart hostapd broadcasts %q", s)
+	}
+	e, ok := audit.find(actAPRollback, "ok")
+	if !ok || e.User != "agent" || !strings.Contains(e.Detail, ch.ID) || !strings.Contains(e.Detail, "pending when the agent stopped") {
+		t.Errorf("audit %+v %v", audit.all(), ok)
+	}
+	// A second start has nothing to roll back.
+	audit2 := &auditLog{}
+	recoverAP(context.Background(), m, audit2, discard())
+	if n := len(audit2.all()); n != 0 {
+		t.Errorf("second start audited %d entries", n)
+	}
+}

@@ -124,6 +124,14 @@ func startAP(ctx context.Context, o Options, log *slog.Logger) *apmgr.Manager {
 		log.Error("starting the access point module; AP management is unavailable", "err", err)
 		return nil
 	}
+	recoverAP(ctx, m, o.Audit, log)
+	return m
+}
+
+// recoverAP rolls back an AP change a crash left pending, recording the
+// rollback in the audit log, and re-installs the settings confirmed in the
+// console.
+func recoverAP(ctx context.Context, m *apmgr.Manager, audit Auditor, log *slog.Logger) {
 	known := map[string]bool{}
 	for _, ch := range m.Changes() {
 		known[ch.ID] = true
@@ -138,7 +146,7 @@ func startAP(ctx context.Context, o Options, log *slog.Logger) *apmgr.Manager {
 			if ch.Error != "" {
 				result, detail = "failed", detail+": "+ch.Error
 			}
-			if err := o.Audit.Audit(ctx, AuditEntry{User: "agent", Source: "local", Action: actAPRollback, Target: apTarget, Result: result, Detail: detail}); err != nil {
+			if err := audit.Audit(ctx, AuditEntry{User: "agent", Source: "local", Action: actAPRollback, Target: apTarget, Result: result, Detail: detail}); err != nil {
 				log.Error("writing audit entry", "action", actAPRollback, "err", err)
 			}
 		}
@@ -148,5 +156,4 @@ func startAP(ctx context.Context, o Options, log *slog.Logger) *apmgr.Manager {
 	} else if changed {
 		log.Info("re-installed the access point settings saved from the console")
 	}
-	return m
 }

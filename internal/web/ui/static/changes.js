@@ -125,7 +125,8 @@
     panel.setAttribute('data-change-id', opts.id);
     show('info', 'Applied ' + opts.what + '; waiting for confirmation.',
       opts.auto ? 'This page confirms the change as soon as it reaches the device again. If it cannot, the change is undone when the countdown ends.'
-        : 'A change is pending. Keep it, or it is undone when the countdown ends.');
+        : btn ? 'A change is pending. Keep it, or it is undone when the countdown ends.'
+          : 'A change is pending: it is undone when the countdown ends unless an admin confirms it.');
     if (btn) {
       btn.classList.remove('d-none');
       btn.disabled = false;
