@@ -70,6 +70,9 @@ func TestRoles(t *testing.T) {
 	if _, err := c.Interfaces(ctx, viewer); err != nil {
 		t.Errorf("viewer list: %v", err)
 	}
+	if _, err := c.Leases(ctx, viewer); err != nil { // shown on the AP page
+		t.Errorf("viewer leases: %v", err)
+	}
 	if _, err := c.SetConfig(ctx, viewer, "eth1", LinkConfig{Mode: "dhcp"}); !IsStatus(err, http.StatusForbidden) {
 		t.Errorf("viewer PUT config: %v, want 403", err)
 	}

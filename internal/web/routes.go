@@ -61,7 +61,7 @@ func (s *Server) routeTable() []route {
 		{"POST /api/v1/diag/traceroute", role, auth.Operator, s.apiTraceroute},
 		{"POST /api/v1/diag/dns", role, auth.Operator, s.apiDNS},
 		{"GET /api/v1/diag/neighbors", role, auth.Operator, s.apiNeighbors},
-		{"GET /api/v1/dhcp/leases", role, auth.Operator, s.apiLeases},
+		{"GET /api/v1/dhcp/leases", role, auth.Viewer, s.apiLeases},
 
 		// Access point: everyone reads, admins change; the agent checks again.
 		{"GET /ap", role, auth.Viewer, s.apPage},
