@@ -10,6 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
 )
@@ -23,6 +26,7 @@ func newAPCmd() *cobra.Command {
 
 // apStatusOptions are the flags of `devmgr ap status`.
 type apStatusOptions struct {
+	direct  bool
 	ctrlDir string
 	iface   string
 	leases  string
@@ -35,24 +39,83 @@ func newAPStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "print the AP's state and its stations, joined with their DHCP leases",
-		Long: `Print the access point's state from hostapd's control socket, then one line
-per associated station:
+		Long: `Print the access point's state as the agent reports it (over agent.socket of
+the config), then one line per associated station:
 
   <mac> <ip> <hostname> signal=<dBm> connected=<duration> rx_bytes=<n> tx_bytes=<n>
 
-with "-" for an IP or hostname that dnsmasq's leases file does not know.`,
+with "-" for an IP or hostname that dnsmasq's leases file does not know.
+With --direct it reads hostapd's control socket and the leases file itself,
+for when the agent is not running.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAPStatus(cmd.Context(), cmd.OutOrStdout(), o)
+			if o.direct {
+				return runAPStatus(cmd.Context(), cmd.OutOrStdout(), o)
+			}
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return runAPStatusAgent(cmd.Context(), cmd.OutOrStdout(), agent.NewClient(cfg.Agent.Socket), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.ctrlDir, "ctrl-dir", hostapd.DefaultCtrlInterface, "hostapd's control socket directory")
-	f.StringVar(&o.iface, "iface", "wlan0", "the AP interface")
-	f.StringVar(&o.leases, "leases", dnsmasq.DefaultLeaseFile, "dnsmasq's leases file")
+	f.BoolVar(&o.direct, "direct", false, "read hostapd and the leases file directly instead of asking the agent")
+	f.StringVar(&o.ctrlDir, "ctrl-dir", hostapd.DefaultCtrlInterface, "with --direct: hostapd's control socket directory")
+	f.StringVar(&o.iface, "iface", "wlan0", "with --direct: the AP interface")
+	f.StringVar(&o.leases, "leases", dnsmasq.DefaultLeaseFile, "with --direct: dnsmasq's leases file")
 	f.BoolVar(&o.json, "json", false, "print JSON")
-	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for hostapd")
+	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for an answer")
 	return cmd
+}
+
+// apAgent is what `ap status` asks of the agent.
+type apAgent interface {
+	AP(ctx context.Context, a agent.Actor) (agent.APInfo, error)
+	APClients(ctx context.Context, a agent.Actor) ([]apmgr.Client, error)
+}
+
+// runAPStatusAgent prints the AP status the agent reports, as root (or the
+// console's user) on this machine.
+func runAPStatusAgent(ctx context.Context, w io.Writer, ag apAgent, o apStatusOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	actor := agent.Actor{User: "cli", Role: auth.Viewer, Source: "local"}
+	info, err := ag.AP(ctx, actor)
+	if err != nil {
+		return fmt.Errorf("asking the agent for the AP status: %w", err)
+	}
+	clients, err := ag.APClients(ctx, actor)
+	if err != nil {
+		return fmt.Errorf("asking the agent for the AP's stations: %w", err)
+	}
+	if o.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			agent.APInfo
+			Clients []apmgr.Client `json:"clients"`
+		}{info, clients}); err != nil {
+			return fmt.Errorf("writing AP status: %w", err)
+		}
+		return nil
+	}
+	st := info.Status
+	out := apStatus{Interface: st.Interface, AP: hostapd.Status{State: st.State, SSID: st.SSID, Channel: st.Channel, Freq: st.Frequency}}
+	if !st.Running && st.Problem != "" {
+		out.AP.State = "not running: " + st.Problem
+	}
+	for _, c := range clients {
+		out.Stations = append(out.Stations, apStation{
+			Station: hostapd.Station{Addr: c.MAC, Signal: c.Signal, ConnectedTime: time.Duration(c.ConnectedSeconds) * time.Second,
+				RxBytes: c.RxBytes, TxBytes: c.TxBytes},
+			IP: c.IP, Hostname: c.Hostname,
+		})
+	}
+	return writeAPStatus(w, out)
 }
 
 // apStation is a station joined with its lease.

@@ -233,11 +233,15 @@ run_case() {
 	say "$FQDN is $got"
 	n=0
 	while :; do
-		st=$(timeout 10 devmgr ap status --ctrl-dir "$CTRL_DIR" --iface "$AP_IF" --leases "$LEASES" 2>&1)
+		if [ "$SETUP" = direct ]; then # no agent runs: read hostapd itself
+			st=$(timeout 10 devmgr ap status --direct --ctrl-dir "$CTRL_DIR" --iface "$AP_IF" --leases "$LEASES" 2>&1)
+		else # the agent's AP status, over its socket
+			st=$(timeout 10 devmgr ap status 2>&1)
+		fi
 		echo "$st" | grep -qi "^$STA_MAC $IP $STA_NAME " && break
 		n=$((n + 1))
 		if [ $n -ge 10 ]; then
-			REASON="devmgr ap status does not list '$STA_MAC $IP $STA_NAME': $(echo "$st" | tr '\n' ' ')"
+			REASON="the agent's AP status (devmgr ap status) does not list '$STA_MAC $IP $STA_NAME': $(echo "$st" | tr '\n' ' ')"
 			return 1
 		fi
 		sleep 0.5
