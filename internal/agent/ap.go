@@ -137,6 +137,12 @@ func (s *Server) apUpdate(w http.ResponseWriter, r *http.Request, a Actor) error
 		s.auditErr(r, a, actAPUpdate, apTarget, err)
 		return err
 	}
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	if err := s.otherPending("ap"); err != nil {
+		s.auditErr(r, a, actAPUpdate, apTarget, err)
+		return err
+	}
 	ch, err := ap.Update(r.Context(), u.over(ap.Settings()))
 	if err != nil {
 		s.auditErr(r, a, actAPUpdate, apTarget, err)

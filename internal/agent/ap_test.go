@@ -381,3 +381,42 @@ func TestAPRecoverAudited(t *testing.T) {
 		t.Errorf("second start audited %d entries", n)
 	}
 }
+
+// The device has one pending change at a time, across the network and AP
+// modules: each refuses to begin while the other waits for confirmation.
+func TestOnePendingChangeAcrossModules(t *testing.T) {
+	ta, dev := startAPAgent(t, apmgrtest.Options{})
+	ta.net.allowSet = true
+	ctx := context.Background()
+	c := ta.client
+
+	nch, err := c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "dhcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.APUpdate(ctx, admin, APUpdate{SSID: ptr("Workshop")}); !IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "network change "+nch.ID) {
+		t.Errorf("AP update with a network change pending: %v, want 409 naming it", err)
+	}
+	if got := dev.Hostapd.SSID(); got == "Workshop" {
+		t.Errorf("the refused AP change reached hostapd")
+	}
+	if _, err := c.Confirm(ctx, admin, nch.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	ach, err := c.APUpdate(ctx, admin, APUpdate{SSID: ptr("Workshop")})
+	if err != nil {
+		t.Fatalf("AP update after the network change was confirmed: %v", err)
+	}
+	for _, try := range []func() error{
+		func() error { _, err := c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "dhcp"}); return err },
+		func() error { _, err := c.SetUp(ctx, admin, "eth1", false); return err },
+	} {
+		if err := try(); !IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "access-point change "+ach.ID) {
+			t.Errorf("network change with an AP change pending: %v, want 409 naming it", err)
+		}
+	}
+	if n := len(ta.net.setCalls); n != 1 {
+		t.Errorf("network changes made: %v, want only the first", ta.net.setCalls)
+	}
+}

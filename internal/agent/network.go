@@ -80,6 +80,12 @@ func (s *Server) setConfig(w http.ResponseWriter, r *http.Request, a Actor) erro
 		s.auditErr(r, a, actConfig, name, err)
 		return err
 	}
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	if err := s.otherPending("network"); err != nil {
+		s.auditErr(r, a, actConfig, name, err)
+		return err
+	}
 	ch, err := n.SetConfig(r.Context(), name, lc)
 	if err != nil {
 		s.auditErr(r, a, actConfig, name, err)
@@ -117,6 +123,12 @@ func (s *Server) setUp(up bool) handler {
 		name, err := pathName(r)
 		if err != nil {
 			s.auditErr(r, a, action, r.PathValue("name"), err)
+			return err
+		}
+		s.changeMu.Lock()
+		defer s.changeMu.Unlock()
+		if err := s.otherPending("network"); err != nil {
+			s.auditErr(r, a, action, name, err)
 			return err
 		}
 		ch, err := n.SetUp(r.Context(), name, up)

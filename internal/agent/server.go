@@ -138,6 +138,27 @@ type Server struct {
 	diagSem chan struct{}
 	handler http.Handler
 	apOpen  openChanges // AP changes made here, not yet confirmed or rolled back
+	// changeMu makes "nothing else pending, then begin" one step across the
+	// network and AP modules: the device has one pending change at a time.
+	changeMu sync.Mutex
+}
+
+// otherPending refuses a change of one module while the other module has
+// a change waiting for confirmation (409). The caller holds changeMu.
+func (s *Server) otherPending(kind string) error {
+	if kind != "network" && s.cfg.Network != nil {
+		if ch, ok := s.cfg.Network.Pending(); ok {
+			return errorf(http.StatusConflict, "", "network change %s is pending until %s: confirm it or wait for its rollback first",
+				ch.ID, ch.RollbackAt.Format(time.RFC3339))
+		}
+	}
+	if kind != "ap" && s.cfg.AP != nil {
+		if ch, ok := s.cfg.AP.Pending(); ok {
+			return errorf(http.StatusConflict, "", "access-point change %s is pending until %s: confirm it or wait for its rollback first",
+				ch.ID, ch.RollbackAt.Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 // New checks cfg and resolves the web user.
