@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -35,25 +36,21 @@ func newTokenCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := openCLIStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.db.Close()
-			ctx := cmd.Context()
-			plain, hash := auth.NewToken()
-			_, err = s.db.CreateToken(ctx, name, role, hash)
-			s.audit(ctx, "token.create", name, err)
-			if errors.Is(err, store.ErrExists) {
-				return fmt.Errorf("token %q already exists (revoke it first)", name)
-			}
-			if err != nil {
-				return err
-			}
-			// The token alone on stdout, so that scripts can capture it.
-			fmt.Fprintln(cmd.OutOrStdout(), plain)
-			fmt.Fprintf(cmd.ErrOrStderr(), "created token %q with role %s; it is shown only this once\n", name, role)
-			return nil
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				plain, hash := auth.NewToken()
+				_, err := s.db.CreateToken(ctx, name, role, hash)
+				s.audit(ctx, "token.create", name, err)
+				if errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("token %q already exists (revoke it first)", name)
+				}
+				if err != nil {
+					return err
+				}
+				// The token alone on stdout, so that scripts can capture it.
+				fmt.Fprintln(cmd.OutOrStdout(), plain)
+				fmt.Fprintf(cmd.ErrOrStderr(), "created token %q with role %s; it is shown only this once\n", name, role)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the token's name")
@@ -69,25 +66,22 @@ func newTokenListCmd() *cobra.Command {
 		Short: "list API tokens, revoked ones too",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openCLIStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.db.Close()
-			toks, err := s.db.ListTokens(cmd.Context())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tLAST-USED\tREVOKED")
-			for _, t := range toks {
-				used := "never"
-				if t.LastUsedAt != nil {
-					used = t.LastUsedAt.Local().Format(time.DateTime)
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				toks, err := s.db.ListTokens(ctx)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), used, yesNo(t.Revoked))
-			}
-			return tw.Flush()
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tLAST-USED\tREVOKED")
+				for _, t := range toks {
+					used := "never"
+					if t.LastUsedAt != nil {
+						used = t.LastUsedAt.Local().Format(time.DateTime)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), used, yesNo(t.Revoked))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -99,22 +93,18 @@ func newTokenRevokeCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			s, err := openCLIStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.db.Close()
-			ctx := cmd.Context()
-			err = s.db.RevokeToken(ctx, name)
-			s.audit(ctx, "token.revoke", name, err)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("token %q does not exist or is already revoked", name)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked token %q\n", name)
-			return nil
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				err := s.db.RevokeToken(ctx, name)
+				s.audit(ctx, "token.revoke", name, err)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("token %q does not exist or is already revoked", name)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked token %q\n", name)
+				return nil
+			})
 		},
 	}
 }

@@ -49,6 +49,26 @@ func openCLIStore(cmd *cobra.Command) (*cliStore, error) {
 	return &cliStore{db: db, log: log, dataDir: cfg.DataDir}, nil
 }
 
+// withCLIStore runs f on the database of the config that --config names
+// and closes the database afterwards.
+func withCLIStore(cmd *cobra.Command, f func(ctx context.Context, s *cliStore) error) error {
+	s, err := openCLIStore(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.db.Close()
+	return f(cmd.Context(), s)
+}
+
+// user looks up the user called name; the error of a missing one says so.
+func (s *cliStore) user(ctx context.Context, name string) (store.User, error) {
+	u, err := s.db.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("user %q does not exist", name)
+	}
+	return u, err
+}
+
 // audit records what a command did; err decides the result. The change
 // itself has happened (or not) already, so a failure to record it is
 // reported but does not fail the command.
@@ -81,6 +101,19 @@ func readPassword(r io.Reader) (string, error) {
 	return pw, nil
 }
 
+// readPasswordHash reads the password from stdin, which --password-stdin
+// (pwStdin) must allow, and returns its hash.
+func readPasswordHash(cmd *cobra.Command, pwStdin bool) (string, error) {
+	if !pwStdin {
+		return "", errNeedPasswordStdin
+	}
+	pw, err := readPassword(cmd.InOrStdin())
+	if err != nil {
+		return "", err
+	}
+	return auth.HashPassword(pw)
+}
+
 var errNeedPasswordStdin = errors.New("--password-stdin is required: devmgr never takes a password as an argument, where other users could see it")
 
 func newUserCmd() *cobra.Command {
@@ -108,33 +141,22 @@ func newUserAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !pwStdin {
-				return errNeedPasswordStdin
-			}
-			pw, err := readPassword(cmd.InOrStdin())
+			hash, err := readPasswordHash(cmd, pwStdin)
 			if err != nil {
 				return err
 			}
-			hash, err := auth.HashPassword(pw)
-			if err != nil {
-				return err
-			}
-			s, err := openCLIStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.db.Close()
-			ctx := cmd.Context()
-			_, err = s.db.CreateUser(ctx, name, role, hash, false)
-			s.audit(ctx, "user.add", name, err)
-			if errors.Is(err, store.ErrExists) {
-				return fmt.Errorf("user %q already exists", name)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "added user %q with role %s\n", name, role)
-			return nil
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				_, err := s.db.CreateUser(ctx, name, role, hash, false)
+				s.audit(ctx, "user.add", name, err)
+				if errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("user %q already exists", name)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "added user %q with role %s\n", name, role)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&roleFlag, "role", "", "the user's role: admin, operator or viewer")
@@ -149,21 +171,18 @@ func newUserListCmd() *cobra.Command {
 		Short: "list users with their role and whether they must change their password",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openCLIStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.db.Close()
-			users, err := s.db.ListUsers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tMUST-CHANGE-PASSWORD")
-			for _, u := range users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, yesNo(u.MustChangePassword))
-			}
-			return tw.Flush()
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				users, err := s.db.ListUsers(ctx)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tROLE\tMUST-CHANGE-PASSWORD")
+				for _, u := range users {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, yesNo(u.MustChangePassword))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -176,38 +195,24 @@ func newUserPasswdCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if !pwStdin {
-				return errNeedPasswordStdin
-			}
-			pw, err := readPassword(cmd.InOrStdin())
+			hash, err := readPasswordHash(cmd, pwStdin)
 			if err != nil {
 				return err
 			}
-			hash, err := auth.HashPassword(pw)
-			if err != nil {
-				return err
-			}
-			s, err := openCLIStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.db.Close()
-			ctx := cmd.Context()
-			u, err := s.db.UserByName(ctx, name)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("user %q does not exist", name)
-			}
-			if err != nil {
-				return err
-			}
-			_, err = s.db.SetPassword(ctx, u.ID, hash, false)
-			s.audit(ctx, "user.passwd", name, err)
-			if err != nil {
-				return err
-			}
-			s.removeInitialPassword(name)
-			fmt.Fprintf(cmd.OutOrStdout(), "set the password of user %q\n", name)
-			return nil
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				u, err := s.user(ctx, name)
+				if err != nil {
+					return err
+				}
+				_, err = s.db.SetPassword(ctx, u.ID, hash, false)
+				s.audit(ctx, "user.passwd", name, err)
+				if err != nil {
+					return err
+				}
+				s.removeInitialPassword(name)
+				fmt.Fprintf(cmd.OutOrStdout(), "set the password of user %q\n", name)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of stdin")
@@ -233,29 +238,22 @@ func newUserDelCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			s, err := openCLIStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.db.Close()
-			ctx := cmd.Context()
-			u, err := s.db.UserByName(ctx, name)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("user %q does not exist", name)
-			}
-			if err != nil {
-				return err
-			}
-			err = s.db.DeleteUser(ctx, u.ID)
-			s.audit(ctx, "user.del", name, err)
-			if errors.Is(err, store.ErrLastAdmin) {
-				return fmt.Errorf("cannot delete user %q: it is the last admin", name)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted user %q\n", name)
-			return nil
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				u, err := s.user(ctx, name)
+				if err != nil {
+					return err
+				}
+				err = s.db.DeleteUser(ctx, u.ID)
+				s.audit(ctx, "user.del", name, err)
+				if errors.Is(err, store.ErrLastAdmin) {
+					return fmt.Errorf("cannot delete user %q: it is the last admin", name)
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted user %q\n", name)
+				return nil
+			})
 		},
 	}
 }

@@ -137,21 +137,15 @@ func (s *Server) apUpdate(w http.ResponseWriter, r *http.Request, a Actor) error
 		s.auditErr(r, a, actAPUpdate, apTarget, err)
 		return err
 	}
-	s.changeMu.Lock()
-	defer s.changeMu.Unlock()
-	if err := s.otherPending("ap"); err != nil {
-		s.auditErr(r, a, actAPUpdate, apTarget, err)
-		return err
-	}
-	ch, err := ap.Update(r.Context(), u.over(ap.Settings()))
-	if err != nil {
-		s.auditErr(r, a, actAPUpdate, apTarget, err)
-		return err
-	}
-	s.apOpen.add(ch.ID)
-	s.audit(r.Context(), a, actAPUpdate, apTarget, "ok", describeAPUpdate(u)+"; change "+ch.ID)
-	writeJSON(w, http.StatusAccepted, ch)
-	return nil
+	return startChange(s, w, r, a, "ap", actAPUpdate, apTarget,
+		func() (apmgr.Change, error) {
+			ch, err := ap.Update(r.Context(), u.over(ap.Settings()))
+			if err == nil {
+				s.apOpen.add(ch.ID)
+			}
+			return ch, err
+		},
+		func(ch apmgr.Change) string { return describeAPUpdate(u) + "; change " + ch.ID })
 }
 
 // describeAPUpdate names what an update sets, never the passphrase.

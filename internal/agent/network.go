@@ -80,20 +80,9 @@ func (s *Server) setConfig(w http.ResponseWriter, r *http.Request, a Actor) erro
 		s.auditErr(r, a, actConfig, name, err)
 		return err
 	}
-	s.changeMu.Lock()
-	defer s.changeMu.Unlock()
-	if err := s.otherPending("network"); err != nil {
-		s.auditErr(r, a, actConfig, name, err)
-		return err
-	}
-	ch, err := n.SetConfig(r.Context(), name, lc)
-	if err != nil {
-		s.auditErr(r, a, actConfig, name, err)
-		return err
-	}
-	s.audit(r.Context(), a, actConfig, name, "ok", describeConfig(lc)+"; change "+ch.ID)
-	writeJSON(w, http.StatusAccepted, ch)
-	return nil
+	return startChange(s, w, r, a, "network", actConfig, name,
+		func() (Change, error) { return n.SetConfig(r.Context(), name, lc) },
+		func(ch Change) string { return describeConfig(lc) + "; change " + ch.ID })
 }
 
 func describeConfig(lc LinkConfig) string {
@@ -125,20 +114,9 @@ func (s *Server) setUp(up bool) handler {
 			s.auditErr(r, a, action, r.PathValue("name"), err)
 			return err
 		}
-		s.changeMu.Lock()
-		defer s.changeMu.Unlock()
-		if err := s.otherPending("network"); err != nil {
-			s.auditErr(r, a, action, name, err)
-			return err
-		}
-		ch, err := n.SetUp(r.Context(), name, up)
-		if err != nil {
-			s.auditErr(r, a, action, name, err)
-			return err
-		}
-		s.audit(r.Context(), a, action, name, "ok", "change "+ch.ID)
-		writeJSON(w, http.StatusAccepted, ch)
-		return nil
+		return startChange(s, w, r, a, "network", action, name,
+			func() (Change, error) { return n.SetUp(r.Context(), name, up) },
+			func(ch Change) string { return "change " + ch.ID })
 	}
 }
 

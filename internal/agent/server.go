@@ -143,6 +143,27 @@ type Server struct {
 	changeMu sync.Mutex
 }
 
+// startChange starts a change of module kind ("network" or "ap") with
+// start unless the other module has one pending, audits the outcome (an ok
+// entry's detail is describe(ch)) and answers 202 with the change. All of
+// it happens under changeMu.
+func startChange[C any](s *Server, w http.ResponseWriter, r *http.Request, a Actor, kind, action, target string, start func() (C, error), describe func(C) string) error {
+	s.changeMu.Lock()
+	defer s.changeMu.Unlock()
+	if err := s.otherPending(kind); err != nil {
+		s.auditErr(r, a, action, target, err)
+		return err
+	}
+	ch, err := start()
+	if err != nil {
+		s.auditErr(r, a, action, target, err)
+		return err
+	}
+	s.audit(r.Context(), a, action, target, "ok", describe(ch))
+	writeJSON(w, http.StatusAccepted, ch)
+	return nil
+}
+
 // otherPending refuses a change of one module while the other module has
 // a change waiting for confirmation (409). The caller holds changeMu.
 func (s *Server) otherPending(kind string) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netns"
 )
@@ -342,7 +343,7 @@ func inNetns(t *testing.T, f func()) {
 }
 
 func nftPath(t *testing.T) string {
-	p, err := lookPath("nft")
+	p, err := toolrun.LookPath("nft")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 // CheckTimeout bounds one run of hostapd by Check.
@@ -59,7 +60,7 @@ func Check(ctx context.Context, conf []byte) error {
 // CheckWithDenyList is Check with the contents of the deny_mac_file the
 // config will use (nil: the named file if it exists, else an empty list).
 func CheckWithDenyList(ctx context.Context, conf, denyList []byte) error {
-	bin, err := lookPath("hostapd")
+	bin, err := toolrun.LookPath("hostapd")
 	if err != nil {
 		return fmt.Errorf("checking hostapd config: %w", err)
 	}
@@ -101,7 +102,7 @@ func CheckWithDenyList(ctx context.Context, conf, denyList []byte) error {
 		return fmt.Errorf("checking hostapd config: %w", err)
 	}
 	argv := []string{bin, path}
-	out, runErr := run(ctx, argv, true)
+	out, runErr := toolrun.Run(ctx, toolrun.Options{Timeout: CheckTimeout, NewNetns: true}, argv...)
 	if errorsFound.Match(out) || lineMsg.Match(out) {
 		return &ParseError{Argv: argv, Lines: lineMsg.FindAllString(string(out), -1), Output: string(out)}
 	}
@@ -117,51 +118,4 @@ func CheckWithDenyList(ctx context.Context, conf, denyList []byte) error {
 		}
 	}
 	return fmt.Errorf("checking hostapd config: %w", runErr)
-}
-
-// run executes argv with LC_ALL=C and CheckTimeout, optionally in a new
-// network namespace (a new user namespace too when not root), and returns
-// the combined output. Errors carry argv and output.
-func run(ctx context.Context, argv []string, newNetns bool) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.WaitDelay = time.Second
-	if newNetns {
-		cmd.SysProcAttr = netnsAttr()
-	}
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err := cmd.Run()
-	if err != nil {
-		return out.Bytes(), fmt.Errorf("running %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
-	}
-	return out.Bytes(), nil
-}
-
-func netnsAttr() *syscall.SysProcAttr {
-	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	if os.Geteuid() != 0 {
-		attr.Cloneflags |= syscall.CLONE_NEWUSER
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
-	}
-	return attr
-}
-
-// lookPath finds a daemon on PATH or in the sbin directories, which a
-// non-login shell's PATH may lack.
-func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("program %s not found on PATH or in /usr/sbin, /sbin", name)
 }

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/nsrun"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -484,42 +485,7 @@ func (l *Lab) Do(role string, fn func() error) error {
 	if !ok {
 		return fmt.Errorf("lab has no namespace role %q", role)
 	}
-	return doIn(ns, fn)
-}
-
-func doIn(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("getting current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering network namespace: %w", err)
-			return
-		}
-		var ferr error
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					ferr = fmt.Errorf("panic in lab namespace: %v", r)
-				}
-			}()
-			ferr = fn()
-		}()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("returning to network namespace: %w", err))
-			return // thread stays locked and is discarded
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return nsrun.Do(ns, fn)
 }
 
 // Exec runs argv in a role's namespace (ip netns exec) with LC_ALL=C and

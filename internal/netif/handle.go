@@ -7,6 +7,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/devmgr/devmgr/internal/nsrun"
 )
 
 // ErrNotFound is returned for an interface that does not exist.
@@ -65,45 +67,7 @@ func (h *Handle) Netlink() *netlink.Handle { return h.nl }
 // opens belong to that namespace. The thread is discarded if it cannot be
 // moved back.
 func (h *Handle) Do(fn func() error) error {
-	return DoIn(h.ns, fn)
-}
-
-// DoIn runs fn on a locked OS thread inside ns and returns fn's error.
-func DoIn(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("getting current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering network namespace: %w", err)
-			return
-		}
-		var ferr error
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					ferr = fmt.Errorf("panic in namespace: %v", r)
-				}
-			}()
-			ferr = fn()
-		}()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it exits with this goroutine, so no
-			// other goroutine ever runs in the wrong namespace.
-			errc <- errors.Join(ferr, fmt.Errorf("returning to network namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return nsrun.Do(h.ns, fn)
 }
 
 func (h *Handle) link(name string) (netlink.Link, error) {

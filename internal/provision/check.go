@@ -16,6 +16,7 @@ import (
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/firewall"
 	"github.com/devmgr/devmgr/internal/hostapd"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 // CheckError is a rendered file that its tool rejected.
@@ -87,17 +88,7 @@ const toolTimeout = 30 * time.Second
 // runTool runs argv with LC_ALL=C and a timeout and returns the combined
 // output; the error carries argv and output.
 func runTool(ctx context.Context, argv ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, toolTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}
-	cmd.WaitDelay = time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("running %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
-	}
-	return out.Bytes(), nil
+	return toolrun.Run(ctx, toolrun.Options{Timeout: toolTimeout, Env: []string{"SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}}, argv...)
 }
 
 // lookTool finds a program; tests replace it to hide one.

@@ -1,14 +1,14 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 // Runner runs argv and returns its combined output; the error of a
@@ -35,17 +35,7 @@ func (s *Systemd) run(ctx context.Context, argv ...string) ([]byte, error) {
 	if t == 0 {
 		t = 90 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, t)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}
-	cmd.WaitDelay = time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("running %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
-	}
-	return out.Bytes(), nil
+	return toolrun.Run(ctx, toolrun.Options{Timeout: t, Env: []string{"SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"}}, argv...)
 }
 
 func (s *Systemd) verb(ctx context.Context, verb, name string) error {

@@ -69,23 +69,12 @@ func (noAgent) APAllow(context.Context, agent.Actor, string) ([]string, error) {
 
 func (s *Server) apiAP(w http.ResponseWriter, r *http.Request) {
 	info, err := s.apAgent().AP(r.Context(), s.actor(r))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, info)
+	s.agentReply(w, r, http.StatusOK, info, err)
 }
 
 func (s *Server) apiAPClients(w http.ResponseWriter, r *http.Request) {
 	cl, err := s.apAgent().APClients(r.Context(), s.actor(r))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	if cl == nil {
-		cl = []apmgr.Client{}
-	}
-	writeJSON(w, http.StatusOK, cl)
+	agentList(s, w, r, cl, err)
 }
 
 // apiAPSettings changes the AP's settings: 202 with the pending change,
@@ -96,29 +85,17 @@ func (s *Server) apiAPSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch, err := s.apAgent().APUpdate(r.Context(), s.actor(r), u)
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, ch)
+	s.agentReply(w, r, http.StatusAccepted, ch, err)
 }
 
 func (s *Server) apiAPChange(w http.ResponseWriter, r *http.Request) {
 	ch, err := s.apAgent().APChange(r.Context(), s.actor(r), r.PathValue("id"))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ch)
+	s.agentReply(w, r, http.StatusOK, ch, err)
 }
 
 func (s *Server) apiAPConfirm(w http.ResponseWriter, r *http.Request) {
 	ch, err := s.apAgent().APConfirm(r.Context(), s.actor(r), r.PathValue("id"))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ch)
+	s.agentReply(w, r, http.StatusOK, ch, err)
 }
 
 func (s *Server) apiAPDenied(w http.ResponseWriter, r *http.Request) {
@@ -141,14 +118,10 @@ func (s *Server) apiAPAllow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeDenyList(w http.ResponseWriter, r *http.Request, l []string, err error) {
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
 	if l == nil {
 		l = []string{}
 	}
-	writeJSON(w, http.StatusOK, agent.APDenyList{Denied: l})
+	s.agentReply(w, r, http.StatusOK, agent.APDenyList{Denied: l}, err)
 }
 
 // apData is the Access point page.

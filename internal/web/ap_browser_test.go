@@ -1,24 +1,17 @@
 package web
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/devmgr/devmgr/internal/apmgr/apmgrtest"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/hostapd/hostapdtest"
-	"github.com/devmgr/devmgr/internal/testutil"
 )
 
 // TestAPBrowser drives headless Chromium through the Access point page of
@@ -29,7 +22,6 @@ import (
 // a client is blocked and allowed again; a viewer sees no controls.
 // Screenshots go to testout/.
 func TestAPBrowser(t *testing.T) {
-	chromium := testutil.RequireBinary(t, "chromium")
 	ac := startAPConsole(t, apmgrtest.Options{RollbackTimeout: 10 * time.Second, Leases: []string{
 		"02:00:00:00:01:00 192.168.4.10 phone",
 		"02:00:00:00:02:00 192.168.4.11 laptop",
@@ -39,86 +31,14 @@ func TestAPBrowser(t *testing.T) {
 	ac.addUser("vera", auth.Viewer, userPassword)
 	addr, _, _ := serveReal(t, ac.harness, false)
 	base := "https://" + addr
-	outDir := testOutDir(t)
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.IgnoreCertErrors,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("password-store", "basic"),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelTimeout()
-
-	// Every CSP violation or script error fails the test.
-	var mu sync.Mutex
-	var problems []string
-	if err := chromedp.Listen(ctx, func(ev any) {
-		var msg string
-		switch ev := ev.(type) {
-		case *log.EventEntryAdded:
-			// The field error's 400 and the requests while offline are expected.
-			if ev.Entry.Level == log.EntryLevelError && !strings.Contains(ev.Entry.Text, "favicon") &&
-				!strings.Contains(ev.Entry.Text, "the server responded with a status of 4") &&
-				!strings.Contains(ev.Entry.Text, "ERR_INTERNET_DISCONNECTED") {
-				msg = "console: " + ev.Entry.Text
-			}
-		case *runtime.EventExceptionThrown:
-			msg = "exception: " + ev.ExceptionDetails.Text
-			if ev.ExceptionDetails.Exception != nil {
-				msg += " " + ev.ExceptionDetails.Exception.Description
-			}
-		}
-		if msg != "" {
-			mu.Lock()
-			problems = append(problems, msg)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	// Every CSP violation or script error fails the test; the field error's
+	// 400 and the requests while offline are expected.
+	b := startBrowser(t, base, "ERR_INTERNET_DISCONNECTED")
+	ctx := b.ctx
+	do, eval, exists, screenshot := b.do, b.evalBool, b.exists, b.screenshot
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
-	eval := func(js string) bool {
-		t.Helper()
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return ok
-	}
-	exists := func(sel string) bool {
-		t.Helper()
-		return eval(fmt.Sprintf(`document.querySelector(%q) !== null`, sel))
+		return strings.TrimSpace(b.text(sel))
 	}
 	waitFor := func(what, js string, within time.Duration) {
 		t.Helper()
@@ -130,34 +50,9 @@ func TestAPBrowser(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	screenshot := func(name string, width int64) {
-		t.Helper()
-		do("resize to "+name, chromedp.EmulateViewport(width, 900))
-		if width < 500 {
-			do("emulate phone", chromedp.EmulateViewport(width, 812, chromedp.EmulateMobile))
-		}
-		do("settle", chromedp.Sleep(300*time.Millisecond))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(outDir, name+".png")
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-		do("back to desktop", chromedp.EmulateReset(), chromedp.EmulateViewport(1280, 900))
-	}
 	login := func(name string) {
 		t.Helper()
-		do("login as "+name,
-			chromedp.Navigate(base+"/login"),
-			chromedp.WaitVisible(chromedp.ID("username")),
-			chromedp.SendKeys(chromedp.ID("username"), name),
-			chromedp.SendKeys(chromedp.ID("password"), userPassword),
-			chromedp.Click(chromedp.ID("login-submit")),
-			chromedp.WaitVisible(chromedp.ID("nav-ap")),
-		)
+		b.login(name, userPassword, chromedp.WaitVisible(chromedp.ID("nav-ap")))
 	}
 	row := func(mac string) string { return fmt.Sprintf(`#ap-clients tr[data-mac="%s"]`, mac) }
 
@@ -324,9 +219,5 @@ func TestAPBrowser(t *testing.T) {
 	}
 	screenshot("ap-viewer-375", 375)
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
-		t.Errorf("browser reported %s", p)
-	}
+	b.reportProblems()
 }

@@ -1,146 +1,32 @@
 package web
 
 import (
-	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-
-	"github.com/devmgr/devmgr/internal/testutil"
 )
 
 // TestBrowser drives headless Chromium through the first start, the
 // dashboard, the Users page and a viewer's view of the console, against the
 // real server on a real TLS listener. Screenshots go to testout/.
 func TestBrowser(t *testing.T) {
-	chromium := testutil.RequireBinary(t, "chromium")
 	cfg := testConfig(t.TempDir())
 	h := startHarnessWith(t, cfg, newFakeClock(), HostSysInfo{DiskPath: cfg.DataDir})
 	addr, _, _ := serveReal(t, h, false)
 	base := "https://" + addr
-	outDir := testOutDir(t)
+	// Every CSP violation or script error fails the test; 4xx answers (wrong
+	// password, a form error, the viewer's 403) are expected.
+	b := startBrowser(t, base)
+	ctx := b.ctx
+	do, text, location, exists, screenshot, login := b.do, b.text, b.location, b.exists, b.screenshot, b.login
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.IgnoreCertErrors,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("password-store", "basic"),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelTimeout()
-
-	// Every CSP violation or script error fails the test.
-	var mu sync.Mutex
-	var problems []string
-	if err := chromedp.Listen(ctx, func(ev any) {
-		var msg string
-		switch ev := ev.(type) {
-		case *log.EventEntryAdded:
-			// 4xx answers (wrong password, a form error, the viewer's 403) are expected.
-			if ev.Entry.Level == log.EntryLevelError && !strings.Contains(ev.Entry.Text, "favicon") &&
-				!strings.Contains(ev.Entry.Text, "the server responded with a status of 4") {
-				msg = "console: " + ev.Entry.Text
-			}
-		case *runtime.EventExceptionThrown:
-			msg = "exception: " + ev.ExceptionDetails.Text
-			if ev.ExceptionDetails.Exception != nil {
-				msg += " " + ev.ExceptionDetails.Exception.Description
-			}
-		}
-		if msg != "" {
-			mu.Lock()
-			problems = append(problems, msg)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
-	location := func() string {
-		t.Helper()
-		l, err := chromedp.Run(ctx, chromedp.Location())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimPrefix(l, base)
-	}
-	exists := func(sel string) bool {
-		t.Helper()
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q) !== null`, sel)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	screenshot := func(name string, width int64) {
-		t.Helper()
-		do("resize to "+name, chromedp.EmulateViewport(width, 900))
-		if width < 500 {
-			do("emulate phone", chromedp.EmulateViewport(width, 812, chromedp.EmulateMobile))
-		}
-		do("settle", chromedp.Sleep(300*time.Millisecond))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(outDir, name+".png")
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-		do("back to desktop", chromedp.EmulateReset(), chromedp.EmulateViewport(1280, 900))
-	}
-	login := func(name, password string) {
-		t.Helper()
-		do("login as "+name,
-			chromedp.Navigate(base+"/login"),
-			chromedp.WaitVisible(chromedp.ID("username")),
-			chromedp.SendKeys(chromedp.ID("username"), name),
-			chromedp.SendKeys(chromedp.ID("password"), password),
-			chromedp.Click(chromedp.ID("login-submit")),
-		)
-	}
 	changePassword := func(current, next string) {
 		t.Helper()
 		do("forced change",
@@ -301,33 +187,5 @@ func TestBrowser(t *testing.T) {
 	screenshot("dashboard-dark-desktop", 1280)
 	logout()
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
-		t.Errorf("browser reported %s", p)
-	}
-}
-
-// testOutDir is testout/ at the repository root.
-func testOutDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	out := filepath.Join(dir, "testout")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	b.reportProblems()
 }

@@ -103,33 +103,15 @@ func (s *Server) apiDNS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.agent.DNS(r.Context(), s.actor(r), req)
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.agentReply(w, r, http.StatusOK, res, err)
 }
 
 func (s *Server) apiNeighbors(w http.ResponseWriter, r *http.Request) {
 	ns, err := s.agent.Neighbors(r.Context(), s.actor(r))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	if ns == nil {
-		ns = []diag.Neighbor{}
-	}
-	writeJSON(w, http.StatusOK, ns)
+	agentList(s, w, r, ns, err)
 }
 
 func (s *Server) apiLeases(w http.ResponseWriter, r *http.Request) {
 	ls, err := s.agent.Leases(r.Context(), s.actor(r))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	if ls == nil {
-		ls = []dnsmasq.Lease{}
-	}
-	writeJSON(w, http.StatusOK, ls)
+	agentList(s, w, r, ls, err)
 }

@@ -112,6 +112,24 @@ func (s *Server) agentError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// agentReply answers an API request with what the agent returned, or with
+// its error as agentError does.
+func (s *Server) agentReply(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
+		s.agentError(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+// agentList is agentReply for a list: an empty one is [], not null.
+func agentList[T any](s *Server, w http.ResponseWriter, r *http.Request, l []T, err error) {
+	if l == nil {
+		l = []T{}
+	}
+	s.agentReply(w, r, http.StatusOK, l, err)
+}
+
 // pageAgentError turns an agent error into the text a page shows.
 func (s *Server) pageAgentError(r *http.Request, err error) (down bool, msg string) {
 	var ae *agent.Error
@@ -163,23 +181,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 
 func (s *Server) apiInterfaces(w http.ResponseWriter, r *http.Request) {
 	ifs, err := s.agent.Interfaces(r.Context(), s.actor(r))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	if ifs == nil {
-		ifs = []agent.Interface{}
-	}
-	writeJSON(w, http.StatusOK, ifs)
+	agentList(s, w, r, ifs, err)
 }
 
 func (s *Server) apiInterface(w http.ResponseWriter, r *http.Request) {
 	i, err := s.agent.Interface(r.Context(), s.actor(r), r.PathValue("name"))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, i)
+	s.agentReply(w, r, http.StatusOK, i, err)
 }
 
 // apiSetConfig applies a LAN interface's config: 202 with the pending
@@ -190,40 +197,24 @@ func (s *Server) apiSetConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch, err := s.agent.SetConfig(r.Context(), s.actor(r), r.PathValue("name"), lc)
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, ch)
+	s.agentReply(w, r, http.StatusAccepted, ch, err)
 }
 
 func (s *Server) apiSetUp(up bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ch, err := s.agent.SetUp(r.Context(), s.actor(r), r.PathValue("name"), up)
-		if err != nil {
-			s.agentError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusAccepted, ch)
+		s.agentReply(w, r, http.StatusAccepted, ch, err)
 	}
 }
 
 func (s *Server) apiChange(w http.ResponseWriter, r *http.Request) {
 	ch, err := s.agent.Change(r.Context(), s.actor(r), r.PathValue("id"))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ch)
+	s.agentReply(w, r, http.StatusOK, ch, err)
 }
 
 func (s *Server) apiConfirm(w http.ResponseWriter, r *http.Request) {
 	ch, err := s.agent.Confirm(r.Context(), s.actor(r), r.PathValue("id"))
-	if err != nil {
-		s.agentError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ch)
+	s.agentReply(w, r, http.StatusOK, ch, err)
 }
 
 // ifaceView is one interface on the Network page.

@@ -3,23 +3,17 @@ package web
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/lab"
-	"github.com/devmgr/devmgr/internal/testutil"
 )
 
 // TestBrowserNetwork drives the Network and Diagnostics pages in headless
@@ -28,97 +22,26 @@ import (
 // the page itself, another confirmed with "Confirm now", and a ping whose
 // lines arrive while it runs. Screenshots go to testout/.
 func TestBrowserNetwork(t *testing.T) {
-	chromium := testutil.RequireBinary(t, "chromium")
 	lc := startLabConsole(t, time.Minute)
 	h := lc.harness
 	h.addUser("alice", auth.Admin, userPassword)
 	addr, _, _ := serveReal(t, h, false)
-	base := "https://" + addr
-	outDir := testOutDir(t)
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.IgnoreCertErrors,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("password-store", "basic"),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	defer cancelCtx()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelTimeout()
-
-	var mu sync.Mutex
-	var problems []string
-	if err := chromedp.Listen(ctx, func(ev any) {
-		var msg string
-		switch ev := ev.(type) {
-		case *log.EventEntryAdded:
-			// The field error below is a 400, expected.
-			if ev.Entry.Level == log.EntryLevelError && !strings.Contains(ev.Entry.Text, "favicon") &&
-				!strings.Contains(ev.Entry.Text, "the server responded with a status of 4") {
-				msg = "console: " + ev.Entry.Text
-			}
-		case *runtime.EventExceptionThrown:
-			msg = "exception: " + ev.ExceptionDetails.Text
-			if ev.ExceptionDetails.Exception != nil {
-				msg += " " + ev.ExceptionDetails.Exception.Description
-			}
-		}
-		if msg != "" {
-			mu.Lock()
-			problems = append(problems, msg)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-
+	// The field error below is a 400, expected.
+	b := startBrowser(t, "https://"+addr)
+	ctx := b.ctx
 	// dump reports what the page shows and what the browser said, on failure.
 	dump := func() {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		state, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`[...document.querySelectorAll('.alert:not(.d-none), .invalid-feedback, .diag-status')].map(e => e.id + ': ' + e.textContent.trim()).join('\n')`))
 		t.Logf("page state:\n%s", state)
-		mu.Lock()
-		defer mu.Unlock()
-		for _, p := range problems {
-			t.Logf("browser reported %s", p)
-		}
+		b.logProblems()
 	}
+	b.stepTimeout, b.onFail = 30*time.Second, dump
+	do, eval, screenshot := b.do, b.evalString, b.screenshot
 	// clear empties an input (chromedp.Clear and SetValue "" leave it as it was).
 	clear := func(id string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(document.getElementById(%q).value = '', true)`, id))
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, steps...); err != nil {
-			dump()
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-		return s
 	}
 	waitFor := func(what, js string, timeout time.Duration) {
 		t.Helper()
@@ -127,32 +50,8 @@ func TestBrowserNetwork(t *testing.T) {
 			t.Fatalf("waiting for %s (%s): %v", what, js, err)
 		}
 	}
-	screenshot := func(name string, width int64) {
-		t.Helper()
-		if width < 500 {
-			do("emulate phone", chromedp.EmulateViewport(width, 812, chromedp.EmulateMobile))
-		} else {
-			do("resize", chromedp.EmulateViewport(width, 900))
-		}
-		do("settle", chromedp.Sleep(300*time.Millisecond))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(outDir, name+".png")
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-		do("back to desktop", chromedp.EmulateReset(), chromedp.EmulateViewport(1280, 900))
-	}
 
-	do("login",
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(chromedp.ID("username")),
-		chromedp.SendKeys(chromedp.ID("username"), "alice"),
-		chromedp.SendKeys(chromedp.ID("password"), userPassword),
-		chromedp.Click(chromedp.ID("login-submit")),
+	b.login("alice", userPassword,
 		chromedp.WaitVisible(chromedp.ID("interfaces")),
 		chromedp.Click(chromedp.ID("nav-network")),
 		chromedp.WaitVisible(chromedp.ID("form-eth1")),
@@ -264,9 +163,5 @@ func TestBrowserNetwork(t *testing.T) {
 	screenshot("diagnostics-desktop", 1280)
 	screenshot("diagnostics-375", 375)
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
-		t.Errorf("browser reported %s", p)
-	}
+	b.reportProblems()
 }

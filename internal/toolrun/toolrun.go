@@ -1,0 +1,76 @@
+// Package toolrun runs the external tools devmgr checks and applies
+// configuration with: argv (never a shell string), LC_ALL=C and a minimal
+// PATH, a timeout, stdout and stderr combined, and errors that carry argv
+// and output. A run can be put in a fresh, empty network namespace so a
+// check never sees or changes the host's network state.
+package toolrun
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options says how Run runs a tool.
+type Options struct {
+	// Timeout bounds the run (0: only ctx bounds it).
+	Timeout time.Duration
+	// NewNetns runs the tool in a new, empty network namespace, and a new
+	// user namespace too when not root.
+	NewNetns bool
+	// Env is added to LC_ALL=C and PATH.
+	Env []string
+}
+
+// Run executes argv as opts says and returns the combined output, also on
+// failure. The error of a tool that ran and failed wraps an *exec.ExitError.
+func Run(ctx context.Context, opts Options, argv ...string) ([]byte, error) {
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append([]string{"LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, opts.Env...)
+	cmd.WaitDelay = time.Second
+	if opts.NewNetns {
+		cmd.SysProcAttr = netnsAttr()
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("running %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.Bytes(), nil
+}
+
+func netnsAttr() *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() != 0 {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+	}
+	return attr
+}
+
+// LookPath finds a program on PATH or in the sbin directories, which a
+// non-login shell's PATH may lack.
+func LookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("program %s not found on PATH or in /usr/sbin, /sbin", name)
+}
