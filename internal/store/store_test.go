@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -138,7 +139,8 @@ func TestOpenRefusesNewerDatabase(t *testing.T) {
 	if !errors.Is(err, ErrTooNew) {
 		t.Fatalf("Open of a newer database: err = %v, want ErrTooNew", err)
 	}
-	if !strings.Contains(err.Error(), "999") || !strings.Contains(err.Error(), "up to 1") {
+	migs, _ := loadMigrations()
+	if !strings.Contains(err.Error(), "999") || !strings.Contains(err.Error(), fmt.Sprintf("up to %d", migs[len(migs)-1].version)) {
 		t.Errorf("error %q does not name both versions", err)
 	}
 	after, err := os.ReadFile(path)
@@ -530,5 +532,29 @@ func TestLastAdminConcurrent(t *testing.T) {
 	}
 	if ok != 1 || refused != 1 {
 		t.Errorf("%d demotions succeeded and %d were refused; want 1 and 1", ok, refused)
+	}
+}
+
+// A session names its user by ID: a deleted user's ID is never given to
+// a new user.
+func TestUserIDsNotReused(t *testing.T) {
+	db := openTest(t, t.TempDir())
+	ctx := context.Background()
+	if _, err := db.CreateUser(ctx, "admin", auth.Admin, "h", false); err != nil {
+		t.Fatal(err)
+	}
+	old, err := db.CreateUser(ctx, "mallory", auth.Viewer, "h", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteUser(ctx, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	nu, err := db.CreateUser(ctx, "bob", auth.Admin, "h", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nu.ID == old.ID {
+		t.Errorf("new user got the deleted user's ID %d", nu.ID)
 	}
 }

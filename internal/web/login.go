@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
@@ -78,6 +79,10 @@ const badLoginMessage = "Invalid username or password."
 func (s *Server) checkLogin(r *http.Request, name, password string) (u store.User, retry time.Duration, err error) {
 	ctx := r.Context()
 	src := s.clientAddr(r)
+	// Parallel guesses must not all pass the check before the first
+	// failure is recorded. Always the user's lock first, then the source's.
+	defer s.loginLocks.lock("user:" + strings.ToLower(name))()
+	defer s.loginLocks.lock("source:" + src)()
 	retry, err = s.throttle.Check(ctx, name, src)
 	if err != nil {
 		return u, 0, fmt.Errorf("checking login throttle: %w", err)
@@ -226,10 +231,30 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, fmt.Errorf("loading user %d: %w", id.UserID, err))
 		return
 	}
+	// Guesses of the current password count against the login throttle:
+	// a borrowed session must not be a way around it.
+	src := s.clientAddr(r)
+	defer s.loginLocks.lock("user:" + strings.ToLower(u.Name))()
+	defer s.loginLocks.lock("source:" + src)()
+	retry, err := s.throttle.Check(ctx, u.Name, src)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if retry > 0 {
+		s.audit(r, "", actPasswordChange, id.Name, resultFail, "throttled")
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		f.fail("current", retryMessage(retry))
+		s.render(w, r, http.StatusTooManyRequests, "password", "Change password", passwordData{Form: f})
+		return
+	}
 	if current == "" {
 		f.fail("current", "Enter your current password.")
 	} else if ok, err := auth.VerifyPassword(u.PasswordHash, current); err != nil || !ok {
 		f.fail("current", "This is not your current password.")
+		if err := s.throttle.Failure(ctx, u.Name, src); err != nil {
+			s.log.Error("recording password failure", "user", u.Name, "err", err)
+		}
 	}
 	if err := auth.CheckPassword(next); err != nil {
 		f.fail("new", sentence(err))
@@ -278,4 +303,40 @@ func sentence(err error) string {
 		msg += "."
 	}
 	return msg
+}
+
+// keyedLocks is a mutex per key, kept only while someone holds or waits
+// for it. The zero value is ready to use.
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyedLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }

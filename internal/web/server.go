@@ -57,8 +57,11 @@ type Server struct {
 	agent    Agent
 	sessions *scs.SessionManager
 	throttle *auth.Throttle
-	views    *views
-	handler  http.Handler
+	// loginLocks makes a login's throttle check, password check and
+	// recorded failure one step per username and per source address.
+	loginLocks keyedLocks
+	views      *views
+	handler    http.Handler
 }
 
 // SessionCookie is the name of the session cookie. The __Host- prefix makes
@@ -108,8 +111,9 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	sm := scs.New()
-	sm.Store = s.db.SessionStore()
-	sm.IdleTimeout = s.cfg.Web.Session.IdleTimeout
+	// No sm.IdleTimeout: it would write the session on every request;
+	// idleStore and sessionIdentity keep the idle expiry instead.
+	sm.Store = idleStore{SessionStore: s.db.SessionStore(), idle: s.cfg.Web.Session.IdleTimeout}
 	sm.Lifetime = s.cfg.Web.Session.Lifetime
 	sm.Cookie.Name = SessionCookie
 	sm.Cookie.HttpOnly = true
