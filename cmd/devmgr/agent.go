@@ -25,8 +25,11 @@ func newAgentCmd() *cobra.Command {
 	}
 	cmd.Flags().String("leases", dnsmasq.DefaultLeaseFile, "dnsmasq leases file of the access point")
 	cmd.Flags().String("hostapd-ctrl", hostapd.DefaultCtrlInterface, "hostapd control socket directory")
-	_ = cmd.Flags().MarkHidden("leases")
-	_ = cmd.Flags().MarkHidden("hostapd-ctrl")
+	cmd.Flags().String("dns-servers", dnsmasq.DefaultServersFile, "dnsmasq servers-file the LAN interfaces' DNS servers are written to")
+	cmd.Flags().String("dnsmasq-pid", dnsmasq.DefaultPIDFile, "pid file of the access point's dnsmasq, signalled when the servers change")
+	for _, f := range []string{"leases", "hostapd-ctrl", "dns-servers", "dnsmasq-pid"} {
+		_ = cmd.Flags().MarkHidden(f)
+	}
 	return cmd
 }
 
@@ -40,6 +43,8 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	}
 	leases, _ := cmd.Flags().GetString("leases")
 	ctrl, _ := cmd.Flags().GetString("hostapd-ctrl")
+	dnsServers, _ := cmd.Flags().GetString("dns-servers")
+	dnsmasqPID, _ := cmd.Flags().GetString("dnsmasq-pid")
 	ctx := cmd.Context()
 	log := newLogger()
 	db, err := store.Open(ctx, cfg.DataDir, log)
@@ -57,5 +62,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 		Version:        version,
 		LeaseFile:      leases,
 		HostapdCtrlDir: ctrl,
+		DNSServersFile: dnsServers,
+		DnsmasqPIDFile: dnsmasqPID,
 	})
 }

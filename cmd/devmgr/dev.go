@@ -222,6 +222,8 @@ func (r *devRun) runLab(ctx context.Context) error {
 		"--config", cfgPath,
 		"--leases", filepath.Join(r.runDir, "ap.leases"), // the lab has no AP dnsmasq
 		"--hostapd-ctrl", filepath.Join(r.runDir, "hostapd"), // nor hostapd
+		"--dns-servers", filepath.Join(r.runDir, "dns-servers"),
+		"--dnsmasq-pid", filepath.Join(r.runDir, "dnsmasq.pid"),
 	), nil)
 	if err != nil {
 		return err

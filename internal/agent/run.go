@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dhcp"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
 	"github.com/devmgr/devmgr/internal/service"
 )
@@ -26,6 +28,13 @@ type Options struct {
 	LeaseFile string
 	// HostapdCtrlDir is hostapd's ctrl_interface; "": hostapd.DefaultCtrlInterface.
 	HostapdCtrlDir string
+	// DNSServersFile is the AP dnsmasq's servers-file, where the agent
+	// writes the LAN interfaces' DNS servers (`devmgr agent` passes
+	// dnsmasq.DefaultServersFile); "": they are not passed on.
+	DNSServersFile string
+	// DnsmasqPIDFile names the dnsmasq to signal when that file changes;
+	// "": dnsmasq.DefaultPIDFile.
+	DnsmasqPIDFile string
 	// NetNS is the path of the network namespace whose interfaces the agent
 	// manages (tests); "" is the agent's own, as on a device and under
 	// `ip netns exec`. Diagnostic programs always run in the agent's own.
@@ -54,14 +63,18 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer h.Close()
-	dm, err := dhcp.NewManager(dhcp.Config{Handle: h, Log: o.Log.With("component", "dhcp")})
+	dns := newLANDNS(o.DNSServersFile, cmp.Or(o.DnsmasqPIDFile, dnsmasq.DefaultPIDFile), o.Log.With("component", "landns"))
+	dm, err := dhcp.NewManager(dhcp.Config{
+		Handle: h, Log: o.Log.With("component", "dhcp"),
+		OnLease: func(name string, l dhcp.Lease, ok bool) { dns.setLease(name, l.DNS, ok) },
+	})
 	if err != nil {
 		return err
 	}
 	defer dm.Close()
 	ch, err := netif.NewChanger(netif.Config{
 		Handle: h, AppConfig: cfg, JournalDir: filepath.Join(cfg.DataDir, "network"),
-		DHCP: dm, Log: o.Log.With("component", "netif"),
+		DHCP: dm, Log: o.Log.With("component", "netif"), OnApplied: dns.setApplied,
 	})
 	if err != nil {
 		return err

@@ -21,18 +21,24 @@ type Options struct {
 	LeaseFile string
 	// PIDFile is dnsmasq's pid-file; "" leaves dnsmasq's default.
 	PIDFile string
+	// ServersFile is a servers-file of more upstream DNS servers (the
+	// agent's: see DefaultServersFile); "": none.
+	ServersFile string
 }
 
 // Default locations on a device.
 const (
 	DefaultLeaseFile = "/var/lib/misc/dnsmasq.devmgr.leases"
-	DefaultPIDFile   = "/run/dnsmasq-devmgr.pid" // /run needs no directory made first
+	// DefaultPIDFile is where the agent finds dnsmasq to signal it;
+	// provision's tmpfiles.d entry makes its directory.
+	DefaultPIDFile = "/run/devmgr/dnsmasq.pid"
 )
 
 // Render returns the dnsmasq config serving DHCP and DNS on the AP
 // interface only. It is pure and re-validates every value it writes.
 //
-// Upstream DNS comes from the system's resolv.conf. /etc/hosts is not read
+// Upstream DNS comes from the system's resolv.conf and from ServersFile,
+// which dnsmasq reads again on SIGHUP. /etc/hosts is not read
 // (no-hosts), so the device's own host entries (127.0.1.1) never leak to AP
 // clients; <hostname>.<domain> and the bare <hostname> are a host-record
 // for the AP address, which also answers the reverse lookup.
@@ -70,6 +76,7 @@ func Render(c config.Config, o Options) ([]byte, error) {
 	}
 	add("lease file", checkPath(o.LeaseFile, true))
 	add("pid file", checkPath(o.PIDFile, false))
+	add("servers file", checkPath(o.ServersFile, false))
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("rendering dnsmasq config: %w", err)
 	}
@@ -93,6 +100,9 @@ func Render(c config.Config, o Options) ([]byte, error) {
 	line("domain=%s", ap.Domain)
 	line("local=/%s/", ap.Domain)
 	line("host-record=%s,%s,%s", c.FQDN(), ap.Hostname, addr)
+	if o.ServersFile != "" {
+		line("servers-file=%s", o.ServersFile)
+	}
 	line("")
 	line("# DHCP")
 	line("dhcp-authoritative")

@@ -17,7 +17,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
-var defaultOpts = Options{LeaseFile: DefaultLeaseFile, PIDFile: DefaultPIDFile}
+var defaultOpts = Options{LeaseFile: DefaultLeaseFile, PIDFile: DefaultPIDFile, ServersFile: DefaultServersFile}
 
 var renderCases = []struct {
 	name string
@@ -115,6 +115,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"lease too short", func(c *config.Config) { c.AP.DHCP.Lease = time.Minute }, defaultOpts, "ap.dhcp.lease"},
 		{"no lease file", func(*config.Config) {}, Options{}, "lease file"},
 		{"relative pid file", func(*config.Config) {}, Options{LeaseFile: "/l", PIDFile: "x.pid"}, "pid file"},
+		{"servers file with a comma", func(*config.Config) {}, Options{LeaseFile: "/l", ServersFile: "/run/a,b"}, "servers file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,11 +208,16 @@ func intended(c config.Config, o Options) []option {
 		{"interface", c.AP.Interface}, {"except-interface", "lo"}, {"listen-address", a}, {"bind-dynamic", ""},
 		{"domain-needed", ""}, {"bogus-priv", ""}, {"stop-dns-rebind", ""}, {"no-hosts", ""},
 		{"domain", c.AP.Domain}, {"local", "/" + c.AP.Domain + "/"}, {"host-record", c.AP.Hostname + "." + c.AP.Domain + "," + c.AP.Hostname + "," + a},
+	}
+	if o.ServersFile != "" {
+		opts = append(opts, option{"servers-file", o.ServersFile})
+	}
+	opts = append(opts, []option{
 		{"dhcp-authoritative", ""},
 		{"dhcp-range", c.AP.DHCP.Start + "," + c.AP.DHCP.End + "," + mask + "," + leaseTime(c.AP.DHCP.Lease)},
 		{"dhcp-option", "option:router," + a}, {"dhcp-option", "option:dns-server," + a},
 		{"dhcp-leasefile", o.LeaseFile},
-	}
+	}...)
 	if o.PIDFile != "" {
 		opts = append(opts, option{"pid-file", o.PIDFile})
 	}

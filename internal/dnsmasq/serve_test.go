@@ -20,7 +20,9 @@ import (
 // TestRenderedConfigServes runs real dnsmasq with a rendered config in a
 // pair of throwaway namespaces joined by a veth (the AP interface stand-in):
 // a real DHCP client gets a lease inside the range, the leases file parses,
-// and <hostname>.<domain> resolves to the AP address.
+// and <hostname>.<domain> resolves to the AP address. A name only a LAN DNS
+// server knows resolves once that server is in the servers-file and
+// dnsmasq got Reload's SIGHUP.
 func TestRenderedConfigServes(t *testing.T) {
 	testutil.RequireRoot(t)
 	dnsmasqBin := testutil.RequireBinary(t, "dnsmasq")
@@ -45,9 +47,14 @@ func TestRenderedConfigServes(t *testing.T) {
 	ipCmd("-n", cl, "link", "set", "sta0", "up")
 
 	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} { // dnsmasq reads the servers-file as nobody
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := config.Default()
 	c.AP.DHCP.Start, c.AP.DHCP.End = "192.168.4.50", "192.168.4.60"
-	o := Options{LeaseFile: filepath.Join(dir, "leases"), PIDFile: filepath.Join(dir, "pid")}
+	o := Options{LeaseFile: filepath.Join(dir, "leases"), PIDFile: filepath.Join(dir, "pid"), ServersFile: filepath.Join(dir, "servers")}
 	conf, err := Render(c, o)
 	if err != nil {
 		t.Fatal(err)
@@ -94,19 +101,68 @@ func TestRenderedConfigServes(t *testing.T) {
 	if got := strings.TrimSpace(lastLine(string(res))); got != "device.local=192.168.4.1 device=192.168.4.1 ptr=device.local." {
 		t.Errorf("lookups = %q", got)
 	}
+
+	// A LAN DNS server: another dnsmasq on 127.0.0.2 in the AP namespace
+	// that alone knows lan-only.test (a TXT record: stop-dns-rebind would
+	// drop a private A record).
+	var lanLog bytes.Buffer
+	lanDNS := exec.Command(ipBin, "netns", "exec", ap, dnsmasqBin, "--keep-in-foreground", "--log-facility=-",
+		"--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces", "--listen-address=127.0.0.2",
+		"--pid-file=", "--txt-record=lan-only.test,from the LAN DNS")
+	lanDNS.Stdout, lanDNS.Stderr = &lanLog, &lanLog
+	if err := lanDNS.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = lanDNS.Process.Kill()
+		_ = lanDNS.Wait()
+		if t.Failed() {
+			t.Logf("LAN dnsmasq output:\n%s", lanLog.String())
+		}
+	})
+	txt := func() string {
+		t.Helper()
+		h := exec.CommandContext(ctx, ipBin, "netns", "exec", cl, os.Args[0], "-test.run=^TestHelperResolve$")
+		h.Env = append(os.Environ(), "DEVMGR_RESOLVE_HELPER=txt")
+		out, _ := h.CombinedOutput()
+		return strings.TrimSpace(lastLine(string(out)))
+	}
+	if got := txt(); got != "txt=" {
+		t.Fatalf("lan-only.test before the servers-file names its server: %q, want no answer", got)
+	}
+	servers := RenderServers([]Server{{Addr: netip.MustParseAddr("127.0.0.2"), Interface: "eth1"}})
+	if err := os.WriteFile(o.ServersFile, servers, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Reload(o.PIDFile); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for got := txt(); got != "txt=from the LAN DNS"; got = txt() {
+		if time.Now().After(deadline) {
+			t.Fatalf("lan-only.test after Reload: %q, want the LAN server's TXT", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestHelperResolve is run by TestRenderedConfigServes inside the client
 // namespace; it prints the answers of dnsmasq at 192.168.4.1.
 func TestHelperResolve(t *testing.T) {
-	if os.Getenv("DEVMGR_RESOLVE_HELPER") != "1" {
+	mode := os.Getenv("DEVMGR_RESOLVE_HELPER")
+	if mode == "" {
 		return // only a helper for TestRenderedConfigServes, which sets the variable
 	}
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "udp", "192.168.4.1:53")
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	if mode == "txt" {
+		txt, _ := r.LookupTXT(ctx, "lan-only.test")
+		fmt.Println("txt=" + strings.Join(txt, ","))
+		return
+	}
 	var parts []string
 	for _, n := range []string{"device.local", "device"} {
 		a, err := r.LookupHost(ctx, n)

@@ -57,6 +57,12 @@ type Config struct {
 	Now        func() time.Time
 	// AfterFunc schedules f after d and returns a stop function; nil: time.AfterFunc.
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+	// OnApplied, when set, is given the LAN configs in force (the
+	// confirmed ones, and a pending change's in place of its interface's)
+	// each time they may have changed: after a change is applied or rolled
+	// back, and after ApplyDesired. It runs with the Changer locked and
+	// must not call it (the agent writes the LAN DNS servers from it).
+	OnApplied func(applied map[string]LinkConfig)
 }
 
 // Change is one applied change as the API shows it.
@@ -279,6 +285,7 @@ func (c *Changer) begin(ctx context.Context, name string, newCfg *LinkConfig, ap
 		c.rollbackLocked(context.WithoutCancel(ctx), "apply failed")
 		return Change{}, fmt.Errorf("applying change to %s (rolled back): %w", name, err)
 	}
+	c.notifyLocked()
 	id := j.Change.ID
 	c.stop = c.cfg.AfterFunc(c.cfg.Timeout, func() {
 		c.mu.Lock()
@@ -357,6 +364,22 @@ func (c *Changer) rollbackLocked(ctx context.Context, why string) {
 	now := c.cfg.Now()
 	ch.Status, ch.FinishedAt = StatusRolledBack, &now
 	c.finishLocked(ch)
+	c.notifyLocked()
+}
+
+// notifyLocked gives OnApplied the configs in force.
+func (c *Changer) notifyLocked() {
+	if c.cfg.OnApplied == nil {
+		return
+	}
+	applied := make(map[string]LinkConfig, len(c.desired)+1)
+	for k, v := range c.desired {
+		applied[k] = v
+	}
+	if j := c.pending; j != nil && j.NewConfig != nil {
+		applied[j.Change.Interface] = *j.NewConfig
+	}
+	c.cfg.OnApplied(applied)
 }
 
 // restore puts the link and its DHCP client back as the journal recorded.
@@ -419,6 +442,9 @@ func (c *Changer) ApplyDesired(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	c.mu.Lock()
+	c.notifyLocked()
+	c.mu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -26,9 +26,9 @@
 //	c.Desired(name)                     // the confirmed LinkConfig of a LAN interface
 //	c.Close()                           // stops timers; a pending change stays in the journal
 //
-// DNS servers of a static config are kept in the desired config only;
-// writing resolv.conf is the caller's business (dhcp.Config.OnLease gives
-// a lease's DNS servers).
+// DNS servers of a static config are not applied here: Config.OnApplied
+// reports the configs in force and dhcp.Config.OnLease a lease's servers;
+// the agent passes both to the AP's dnsmasq as upstream servers.
 //
 // Errors map to HTTP codes: *FieldError 400 (field in Field), ErrProtected 403,
 // ErrNotFound 404, ErrPending 409, ErrUnknownChange 404, ErrNotPending 409

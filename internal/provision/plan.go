@@ -52,7 +52,7 @@ const (
 	DefaultHostapd   = "/usr/sbin/hostapd"
 	DefaultDnsmasq   = "/usr/sbin/dnsmasq"
 	DefaultNft       = "/usr/sbin/nft"
-	DnsmasqPIDFile   = "/run/devmgr/dnsmasq.pid"
+	DnsmasqPIDFile   = dnsmasq.DefaultPIDFile
 	NginxCertDefault = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 	NginxKeyDefault  = "/etc/ssl/private/ssl-cert-snakeoil.key"
 )
@@ -113,7 +113,7 @@ func Plan(c config.Config, o Options) ([]File, error) {
 	if err := add(File{Path: HostapdDeny, Mode: 0o644, Content: deny, Check: CheckDenyList, Units: []string{UnitHostapd}}, err); err != nil {
 		return nil, err
 	}
-	dconf, err := dnsmasq.Render(c, dnsmasq.Options{LeaseFile: dnsmasq.DefaultLeaseFile, PIDFile: DnsmasqPIDFile})
+	dconf, err := dnsmasq.Render(c, dnsmasq.Options{LeaseFile: dnsmasq.DefaultLeaseFile, PIDFile: DnsmasqPIDFile, ServersFile: dnsmasq.DefaultServersFile})
 	if err := add(File{Path: DnsmasqConf, Mode: 0o644, Content: dconf, Check: CheckDnsmasq, Units: []string{UnitDnsmasq}}, err); err != nil {
 		return nil, err
 	}
