@@ -24,8 +24,8 @@ import (
 // takes about a minute on an idle machine; the full console is saved as
 // testout/wifivm-console.log.
 func TestRealWiFi(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM for about a minute; skipped with -short")
+	if testing.Short() && !testutil.InCI() {
+		t.Skip("boots a VM for about a minute; skipped with -short (never under CI)")
 	}
 	testutil.RequireRoot(t)
 	qemu := testutil.RequireBinary(t, "qemu-system-x86_64")

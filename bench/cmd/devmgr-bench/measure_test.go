@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/devmgr/devmgr/internal/testutil"
 )
 
 func TestParseWrk(t *testing.T) {
@@ -41,7 +43,7 @@ Transfer/sec:    633.00KB
 func TestReadStatInit(t *testing.T) {
 	st, err := readStat(1)
 	if err != nil {
-		t.Skip("no /proc/1/stat:", err)
+		testutil.Missing(t, "no /proc/1/stat: %v", err)
 	}
 	if st.ppid != 0 {
 		t.Errorf("ppid of pid 1 = %d, want 0", st.ppid)
