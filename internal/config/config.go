@@ -26,6 +26,7 @@ type Config struct {
 	LAN      []string `yaml:"lan"`
 	Network  Network  `yaml:"network"`
 	Firewall Firewall `yaml:"firewall"`
+	Audit    Audit    `yaml:"audit"`
 }
 
 // Web configures the console (devmgr serve).
@@ -57,6 +58,18 @@ type Session struct {
 // Agent configures the privileged agent.
 type Agent struct {
 	Socket string `yaml:"socket"`
+	// StateDir is the agent's own directory (root:root 0700): its journals
+	// and its audit log. The console account must not be able to write it.
+	StateDir string `yaml:"state_dir"`
+}
+
+// Audit configures how long the audit logs (the console's and the
+// agent's) keep their entries.
+type Audit struct {
+	// Keep is the age after which entries are removed ("90d", "2160h").
+	Keep Age `yaml:"keep"`
+	// MaxRows caps each log; the oldest entries go first.
+	MaxRows int `yaml:"max_rows"`
 }
 
 // AP configures the WiFi access point.
@@ -117,7 +130,7 @@ func Default() Config {
 			Session: Session{IdleTimeout: 15 * time.Minute, Lifetime: 8 * time.Hour},
 			User:    "devmgr",
 		},
-		Agent: Agent{Socket: "/run/devmgr/agent.sock"},
+		Agent: Agent{Socket: "/run/devmgr/agent.sock", StateDir: "/var/lib/devmgr-agent"},
 		AP: AP{
 			Interface:   "wlan0",
 			SSID:        "DeviceManager",
@@ -134,6 +147,7 @@ func Default() Config {
 		Uplinks: []string{"eth0"},
 		LAN:     []string{"eth1"},
 		Network: Network{RollbackTimeout: 60 * time.Second},
+		Audit:   Audit{Keep: Age(90 * 24 * time.Hour), MaxRows: 100_000},
 	}
 }
 

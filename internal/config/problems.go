@@ -92,7 +92,51 @@ func (c Channel) String() string {
 	return strconv.Itoa(int(c))
 }
 
+// Age is a duration that may also be written in whole days ("90d").
+type Age time.Duration
+
+// ParseAge reads "90d" or anything time.ParseDuration reads.
+func ParseAge(s string) (Age, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 100_000 {
+			return 0, fmt.Errorf("%q is not a number of days such as 90d", s)
+		}
+		return Age(time.Duration(n) * 24 * time.Hour), nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 90d or 720h", s)
+	}
+	return Age(v), nil
+}
+
+// UnmarshalYAML accepts "90d" as well as Go durations.
+func (a *Age) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: must be a duration such as 90d", n.Line)
+	}
+	v, err := ParseAge(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*a = v
+	return nil
+}
+
+// MarshalYAML writes whole days as "Nd".
+func (a Age) MarshalYAML() (any, error) { return a.String(), nil }
+
+func (a Age) String() string {
+	d := time.Duration(a)
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return d.String()
+}
+
 var (
+	typeOfAge      = reflect.TypeOf(Age(0))
 	typeOfConfig   = reflect.TypeOf(Config{})
 	typeOfDuration = reflect.TypeOf(time.Duration(0))
 	typeOfChannel  = reflect.TypeOf(Channel(0))
@@ -103,6 +147,14 @@ var (
 func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
+	}
+	if t == typeOfAge {
+		if n.Kind != yaml.ScalarNode {
+			probs.List = append(probs.List, Problem{Path: pathOr(path), Line: n.Line, Message: "must be a single value"})
+		} else if _, err := ParseAge(n.Value); err != nil {
+			probs.List = append(probs.List, Problem{Path: path, Line: n.Line, Message: err.Error()})
+		}
+		return
 	}
 	if t == typeOfChannel {
 		if n.Kind != yaml.ScalarNode || (n.Value != "auto" && !isInt(n.Value)) {

@@ -24,6 +24,21 @@ func (c Config) Validate() error {
 	} else if !filepath.IsAbs(c.Agent.Socket) && !strings.HasPrefix(c.Agent.Socket, ".") {
 		ps.add("agent.socket", "%q must be an absolute path or start with ./", c.Agent.Socket)
 	}
+	switch {
+	case c.Agent.StateDir == "":
+		ps.add("agent.state_dir", "must not be empty")
+	case !filepath.IsAbs(c.Agent.StateDir) && !strings.HasPrefix(c.Agent.StateDir, "."):
+		ps.add("agent.state_dir", "%q must be an absolute path or start with ./", c.Agent.StateDir)
+	case filepath.Clean(c.Agent.StateDir) == filepath.Clean(c.DataDir) ||
+		strings.HasPrefix(filepath.Clean(c.Agent.StateDir)+"/", filepath.Clean(c.DataDir)+"/"):
+		ps.add("agent.state_dir", "%q must not be inside data_dir, which the console account owns", c.Agent.StateDir)
+	}
+	if k := time.Duration(c.Audit.Keep); k < 24*time.Hour {
+		ps.add("audit.keep", "%s is shorter than 1d", c.Audit.Keep)
+	}
+	if c.Audit.MaxRows < 1000 || c.Audit.MaxRows > 10_000_000 {
+		ps.add("audit.max_rows", "%d is outside 1000..10000000", c.Audit.MaxRows)
+	}
 	c.validateAP(&ps)
 	c.validateInterfaces(&ps)
 	if t := c.Network.RollbackTimeout; t < 10*time.Second || t > 10*time.Minute {
