@@ -1,18 +1,23 @@
 package apmgr
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/config"
@@ -31,13 +36,15 @@ const (
 	DefaultService     = "devmgr-hostapd.service"
 )
 
-// Files under DataDir.
+// Files under StateDir.
 const (
 	settingsFile = "ap-settings.json"
 	denyFile     = "ap-deny.json"
 	journalFile  = "ap-pending.json"
 	changesFile  = "ap-changes.json"
 	maxChanges   = 50
+	// maxDenied bounds the deny list read back from disk.
+	maxDenied = 4096
 )
 
 // Errors of the Manager.
@@ -92,10 +99,17 @@ type statuser interface {
 // Config configures a Manager.
 type Config struct {
 	// Cfg is the loaded configuration: its ap section (overridden by the
-	// settings saved under DataDir), data_dir and network.rollback_timeout.
+	// settings saved under StateDir), agent.state_dir and
+	// network.rollback_timeout.
 	Cfg config.Config
-	// DataDir holds apmgr's state files; default Cfg.DataDir.
-	DataDir string
+	// StateDir holds apmgr's state files; default Cfg.Agent.StateDir. It
+	// must be the agent's own directory: what is read back from it is
+	// validated again, but nobody else should be able to write it.
+	StateDir string
+	// OnRejected, if set, is told of a state file that failed validation
+	// when it was read back; the file has been set aside (renamed to
+	// NAME.rejected-TIME) and was not used.
+	OnRejected func(file, reason string)
 	// Root prefixes the system paths below when they are read or written
 	// ("" is "/"); the rendered config names them without it. Tests use a
 	// temporary directory.
@@ -147,11 +161,11 @@ type Manager struct {
 // New checks cfg and loads the saved settings, deny list and change log.
 // It changes nothing on the system; call Recover at start.
 func New(cfg Config) (*Manager, error) {
-	if cfg.DataDir == "" {
-		cfg.DataDir = cfg.Cfg.DataDir
+	if cfg.StateDir == "" {
+		cfg.StateDir = cfg.Cfg.Agent.StateDir
 	}
-	if cfg.DataDir == "" {
-		return nil, errors.New("apmgr.New: DataDir or Cfg.DataDir is required")
+	if cfg.StateDir == "" {
+		return nil, errors.New("apmgr.New: StateDir or Cfg.Agent.StateDir is required")
 	}
 	if cfg.Root == "" {
 		cfg.Root = "/"
@@ -192,19 +206,37 @@ func New(cfg Config) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
 	m := &Manager{cfg: cfg, log: log, changes: map[string]Change{}}
 	var err error
-	if m.settings, err = loadSettings(cfg.DataDir, cfg.Cfg.AP); err != nil {
+	m.settings, err = loadSettings(cfg.StateDir, cfg.Cfg.AP)
+	if errors.Is(err, errInvalid) {
+		m.reject(settingsFile, err)
+		m.settings, err = fromAP(cfg.Cfg.AP), nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	if m.deny, err = m.loadDeny(); err != nil {
+	m.deny, err = m.loadDeny()
+	if errors.Is(err, errInvalid) {
+		m.reject(denyFile, err)
+		m.deny, err = m.loadDeny() // the installed deny file, then
+	}
+	if err != nil {
 		return nil, err
 	}
 	var list []Change
-	if _, err := m.readJSON(changesFile, &list); err != nil {
+	_, err = m.readJSON(changesFile, &list)
+	if err == nil {
+		err = validChanges(list)
+	}
+	if errors.Is(err, errInvalid) {
+		m.reject(changesFile, err)
+		list, err = nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, ch := range list {
@@ -213,22 +245,102 @@ func New(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// errInvalid marks a state file that did not pass validation when read
+// back: it is set aside and never used.
+var errInvalid = errors.New("failed validation")
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
+}
+
+// reject sets a state file aside (NAME.rejected-UNIXTIME) and reports it.
+func (m *Manager) reject(name string, why error) {
+	aside := fmt.Sprintf("%s.rejected-%d", m.data(name), m.cfg.Now().Unix())
+	if err := os.Rename(m.data(name), aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		m.log.Error("setting aside a state file that failed validation", "file", m.data(name), "err", err)
+	}
+	m.log.Error("state file failed validation; set aside, not used", "file", m.data(name), "moved_to", aside, "reason", why)
+	if m.cfg.OnRejected != nil {
+		m.cfg.OnRejected(name, why.Error())
+	}
+}
+
+// validChanges checks a change log read back from disk.
+func validChanges(list []Change) error {
+	if len(list) > 10*maxChanges {
+		return invalidf("%d changes listed, at most %d kept", len(list), maxChanges)
+	}
+	for _, ch := range list {
+		if err := ch.valid(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// valid checks a change read back from disk: an ID of newID's form, a
+// known status, known field names.
+func (ch Change) valid() error {
+	if len(ch.ID) != 16 || strings.Trim(ch.ID, "0123456789abcdef") != "" {
+		return invalidf("change ID %q is not 16 hex digits", clip(ch.ID))
+	}
+	switch ch.Status {
+	case StatusPending, StatusConfirmed, StatusRolledBack:
+	default:
+		return invalidf("change %s: status %q is unknown", ch.ID, clip(ch.Status))
+	}
+	for _, f := range ch.Fields {
+		if !slices.Contains(settingNames, f) {
+			return invalidf("change %s: field %q is not a setting", ch.ID, clip(f))
+		}
+	}
+	if len(ch.Error) > 4096 {
+		return invalidf("change %s: error text of %d bytes", ch.ID, len(ch.Error))
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
 // sys returns a system path under Root.
 func (m *Manager) sys(p string) string { return filepath.Join(m.cfg.Root, p) }
 
-func (m *Manager) data(name string) string { return filepath.Join(m.cfg.DataDir, name) }
+func (m *Manager) data(name string) string { return filepath.Join(m.cfg.StateDir, name) }
 
-// readJSON decodes DataDir/name into v and reports whether it existed.
+// readJSON strictly decodes StateDir/name into v and reports whether it
+// existed. A file that does not decode is errInvalid.
 func (m *Manager) readJSON(name string, v any) (bool, error) {
-	b, err := os.ReadFile(m.data(name))
+	return readJSONFile(m.data(name), v)
+}
+
+// maxStateFile bounds what is read back of a state file.
+const maxStateFile = 1 << 20
+
+func readJSONFile(p string, v any) (bool, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", m.data(name), err)
+		return false, fmt.Errorf("reading %s: %w", p, err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("parsing %s: %w", m.data(name), err)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if len(b) > maxStateFile {
+		return true, invalidf("%s is larger than %d bytes", p, maxStateFile)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return true, invalidf("parsing %s: %v", p, err)
 	}
 	return true, nil
 }
@@ -254,20 +366,6 @@ func readFile(p string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("reading %s: %w", p, err)
 	}
 	return b, true, nil
-}
-
-// restoreFile puts back a file as it was: content, or absent.
-func restoreFile(p string, b []byte, existed bool, mode os.FileMode) error {
-	if !existed {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing %s: %w", p, err)
-		}
-		return nil
-	}
-	if err := writeFile(p, b, mode); err != nil {
-		return err
-	}
-	return nil
 }
 
 // writeFile writes p atomically, making its directory if needed.

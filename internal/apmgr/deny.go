@@ -11,7 +11,7 @@ import (
 	"github.com/devmgr/devmgr/internal/hostapd"
 )
 
-// loadDeny reads DataDir/ap-deny.json or, the first time, the installed
+// loadDeny reads StateDir/ap-deny.json or, the first time, the installed
 // deny file, so that stations refused before keep being refused.
 func (m *Manager) loadDeny() ([]string, error) {
 	var list []string
@@ -19,7 +19,16 @@ func (m *Manager) loadDeny() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if ok {
+		if len(list) > maxDenied {
+			return nil, invalidf("%d addresses on the deny list, at most %d", len(list), maxDenied)
+		}
+		for _, mac := range list {
+			if _, err := hostapd.NormalizeMAC(mac); err != nil {
+				return nil, invalidf("the deny list: %v", err)
+			}
+		}
+	} else {
 		b, _, err := readFile(m.sys(m.cfg.DenyFile))
 		if err != nil {
 			return nil, err

@@ -26,7 +26,7 @@
 // # Settings made in the console
 //
 // The settings an admin changes (ssid, passphrase, security, band,
-// channel, country, isolate, hidden) are kept in DataDir/ap-settings.json
+// channel, country, isolate, hidden) are kept in StateDir/ap-settings.json
 // (0600: it holds the passphrase) once the first change is made. They
 // override the ap section of the config file, so a confirmed change
 // survives an agent restart and a reboot; the config file itself is never
@@ -36,13 +36,13 @@
 // when Sync installs them again). Deleting ap-settings.json
 // returns the AP to the config file's values at the next provision.
 //
-// A change is journaled in DataDir/ap-pending.json before anything is
+// A change is journaled in StateDir/ap-pending.json before anything is
 // written: the previous hostapd config and settings file, byte for byte.
 // Unless Confirm comes within the rollback timeout (network.rollback_timeout),
 // both are restored and hostapd reloaded; a journal found by Recover at start
 // (the agent crashed or was restarted mid-change) is rolled back the same way.
-// The last changes are listed in DataDir/ap-changes.json.
+// The last changes are listed in StateDir/ap-changes.json.
 //
-// The deny list is DataDir/ap-deny.json (seeded from the installed deny
+// The deny list is StateDir/ap-deny.json (seeded from the installed deny
 // file the first time), rendered into the hostapd deny_mac_file.
 package apmgr

@@ -194,7 +194,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, root: t.TempDir(), data: t.TempDir(), services: &fakeServices{}, timeout: time.Minute}
 	e.cfg = config.Default()
 	e.cfg.AP.Passphrase = testPassphrase
-	e.cfg.DataDir = e.data
+	e.cfg.Agent.StateDir = e.data
 	// What devmgr provision installs.
 	conf, err := hostapd.Render(e.cfg.AP, hostapd.Options{CtrlInterface: hostapd.DefaultCtrlInterface, DenyFile: DefaultDenyFile})
 	if err != nil {

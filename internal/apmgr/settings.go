@@ -64,6 +64,9 @@ func (s saved) public() Settings {
 	}
 }
 
+// settingNames are the fields a change may name.
+var settingNames = []string{"ssid", "passphrase", "security", "band", "channel", "country", "isolate", "hidden"}
+
 // changedFields names the settings that differ between a and b.
 func changedFields(a, b saved) []string {
 	var f []string
@@ -83,29 +86,45 @@ func changedFields(a, b saved) []string {
 	return f
 }
 
-func loadSettings(dataDir string, ap config.AP) (saved, error) {
-	p := filepath.Join(dataDir, settingsFile)
-	b, ok, err := readFile(p)
+// loadSettings reads stateDir/ap-settings.json, the config file's values
+// when there is none. What it reads passes the API's validation again, or
+// is errInvalid.
+func loadSettings(stateDir string, ap config.AP) (saved, error) {
+	p := filepath.Join(stateDir, settingsFile)
+	var s saved
+	ok, err := readJSONFile(p, &s)
 	if err != nil || !ok {
 		return fromAP(ap), err
 	}
-	var s saved
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return saved{}, fmt.Errorf("parsing %s: %w", p, err)
+	if err := s.valid(); err != nil {
+		return saved{}, invalidf("%s: %v", p, err)
 	}
 	return s, nil
 }
 
-// Effective returns cfg's ap section with the settings saved from the
-// console (DataDir/ap-settings.json, dataDir "" is cfg.DataDir) applied:
-// what hostapd's config must be rendered from.
-func Effective(cfg config.Config, dataDir string) (config.AP, error) {
-	if dataDir == "" {
-		dataDir = cfg.DataDir
+// valid checks settings read back from disk with the API's rules.
+func (s saved) valid() error {
+	in := s.public()
+	in.Passphrase = s.Passphrase
+	next, err := validate(in, saved{})
+	if err != nil {
+		return err
 	}
-	s, err := loadSettings(dataDir, cfg.AP)
+	if next != s {
+		return errors.New("settings do not survive validation unchanged")
+	}
+	return nil
+}
+
+// Effective returns cfg's ap section with the settings saved from the
+// console (STATEDIR/ap-settings.json; stateDir "" is agent.state_dir)
+// applied: what hostapd's config must be rendered from. Settings that fail
+// validation are an error.
+func Effective(cfg config.Config, stateDir string) (config.AP, error) {
+	if stateDir == "" {
+		stateDir = cfg.Agent.StateDir
+	}
+	s, err := loadSettings(stateDir, cfg.AP)
 	if err != nil {
 		return config.AP{}, err
 	}
@@ -177,15 +196,31 @@ func (m *Manager) renderOptions() hostapd.Options {
 	return hostapd.Options{CtrlInterface: m.cfg.CtrlDir, DenyFile: m.cfg.DenyFile}
 }
 
-// journal is ap-pending.json: a pending change and what it replaced.
+// journal is ap-pending.json: a pending change and the settings it
+// replaced. A rollback re-renders hostapd's config from those settings,
+// after validating them as the API does: no file content is ever copied
+// back from a journal.
 type journal struct {
-	Change         Change `json:"change"`
-	PrevConf       []byte `json:"prev_conf"`
-	PrevConfExists bool   `json:"prev_conf_exists"`
-	PrevSettings   []byte `json:"prev_settings"`
-	// PrevSettingsExists is false when the config file's values were in
-	// effect (no ap-settings.json).
-	PrevSettingsExists bool `json:"prev_settings_exists"`
+	Change Change `json:"change"`
+	// PrevSettings is nil when the config file's values were in effect
+	// (no ap-settings.json).
+	PrevSettings *saved `json:"prev_settings"`
+}
+
+// valid checks a journal read back from disk.
+func (j *journal) valid() error {
+	if err := j.Change.valid(); err != nil {
+		return err
+	}
+	if j.Change.Status != StatusPending {
+		return invalidf("change %s is %s, not pending", j.Change.ID, j.Change.Status)
+	}
+	if j.PrevSettings != nil {
+		if err := j.PrevSettings.valid(); err != nil {
+			return invalidf("previous settings of change %s: %v", j.Change.ID, err)
+		}
+	}
+	return nil
 }
 
 // Update validates s, renders hostapd's config from it, has hostapd's
@@ -226,9 +261,11 @@ func (m *Manager) Update(ctx context.Context, s Settings) (Change, error) {
 	if err := m.cfg.Check(ctx, conf, denyList); err != nil {
 		return Change{}, fmt.Errorf("checking the new hostapd config: %w", err)
 	}
-	prevSet, setExists, err := readFile(setPath)
-	if err != nil {
+	var prevSet *saved
+	if _, ok, err := readFile(setPath); err != nil {
 		return Change{}, err
+	} else if ok {
+		prevSet = &cur
 	}
 	setBytes, err := json.MarshalIndent(next, "", "  ")
 	if err != nil {
@@ -241,8 +278,7 @@ func (m *Manager) Update(ctx context.Context, s Settings) (Change, error) {
 			ID: newID(), Status: StatusPending, Fields: changedFields(cur, next),
 			CreatedAt: now, RollbackAt: now.Add(m.cfg.RollbackTimeout),
 		},
-		PrevConf: prevConf, PrevConfExists: confExists,
-		PrevSettings: prevSet, PrevSettingsExists: setExists,
+		PrevSettings: prevSet,
 	}
 	if err := m.writeJSON(journalFile, j); err != nil {
 		return Change{}, err
@@ -337,15 +373,13 @@ func (m *Manager) rollbackLocked(ctx context.Context, why string) {
 	ch := j.Change
 	m.log.Warn("rolling back access point change", "id", ch.ID, "reason", why)
 	var errs []error
-	if err := restoreFile(m.sys(m.cfg.HostapdConf), j.PrevConf, j.PrevConfExists, 0o600); err != nil {
-		errs = append(errs, err)
+	prev, loadErr := fromAP(m.cfg.Cfg.AP), error(nil)
+	if j.PrevSettings != nil {
+		prev = *j.PrevSettings
 	}
-	if err := restoreFile(m.data(settingsFile), j.PrevSettings, j.PrevSettingsExists, 0o600); err != nil {
+	if err := m.install(ctx, prev, j.PrevSettings != nil); err != nil {
 		errs = append(errs, err)
-	}
-	prev, loadErr := loadSettings(m.cfg.DataDir, m.cfg.Cfg.AP)
-	if loadErr != nil {
-		errs = append(errs, loadErr)
+		loadErr = err
 	}
 	restored := len(errs) == 0
 	if err := m.reload(ctx); err != nil {
@@ -373,16 +407,57 @@ func (m *Manager) rollbackLocked(ctx context.Context, why string) {
 	m.recordLocked(ch)
 }
 
+// install writes the settings file (or removes it, when the config
+// file's values are to be in effect) and hostapd's config rendered from s,
+// once hostapd's parser accepts it.
+func (m *Manager) install(ctx context.Context, s saved, keepFile bool) error {
+	m.mu.Lock()
+	deny := append([]string(nil), m.deny...)
+	m.mu.Unlock()
+	conf, err := hostapd.Render(s.apply(m.cfg.Cfg.AP), m.renderOptions())
+	if err != nil {
+		return err
+	}
+	denyList, err := hostapd.RenderDenyList(deny)
+	if err != nil {
+		return err
+	}
+	if err := m.cfg.Check(ctx, conf, denyList); err != nil {
+		return fmt.Errorf("checking the hostapd config of the previous settings: %w", err)
+	}
+	if keepFile {
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding settings: %w", err)
+		}
+		if err := writeFile(m.data(settingsFile), append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+	} else if err := os.Remove(m.data(settingsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", m.data(settingsFile), err)
+	}
+	return writeFile(m.sys(m.cfg.HostapdConf), conf, 0o600)
+}
+
 // Recover rolls back a change that a crash left pending and makes the
 // installed deny file match the saved deny list. Call it once at start.
+// A journal that fails validation is set aside, reported through
+// OnRejected and returned as an error; nothing of it is applied.
 func (m *Manager) Recover(ctx context.Context) error {
 	m.op.Lock()
 	defer m.op.Unlock()
 	var errs []error
 	var j journal
-	if ok, err := m.readJSON(journalFile, &j); err != nil {
+	ok, err := m.readJSON(journalFile, &j)
+	if err == nil && ok {
+		err = j.valid()
+	}
+	if errors.Is(err, errInvalid) {
+		m.reject(journalFile, err)
+		errs = append(errs, fmt.Errorf("access point journal set aside: %w", err))
+	} else if err != nil {
 		errs = append(errs, err)
-	} else if ok && j.Change.ID != "" {
+	} else if ok {
 		m.mu.Lock()
 		m.pending = &j
 		m.changes[j.Change.ID] = j.Change
@@ -417,6 +492,7 @@ func (m *Manager) Sync(ctx context.Context) (bool, error) {
 	if _, ok, err := readFile(m.data(settingsFile)); err != nil || !ok {
 		return false, err
 	}
+	// m.settings passed validation when New read it.
 	conf, err := hostapd.Render(cur.apply(m.cfg.Cfg.AP), m.renderOptions())
 	if err != nil {
 		return false, err

@@ -25,16 +25,24 @@ func withSSID(m *Manager, ssid string) Settings {
 func TestUpdateRollsBackUnlessConfirmed(t *testing.T) {
 	e := newEnv(t)
 	e.timeout = 200 * time.Millisecond
-	// Settings saved by an earlier, confirmed change, in a layout of
-	// their own: the rollback must restore them byte for byte.
-	prevSettings := []byte(`{"ssid":"Earlier","passphrase":"` + testPassphrase + `","security":"wpa2","band":"2.4ghz","channel":11,"country":"DE","isolate":true,"hidden":false}` + "\n")
-	if err := os.WriteFile(filepath.Join(e.data, settingsFile), prevSettings, 0o600); err != nil {
+	// Settings saved by an earlier, confirmed change, installed: the
+	// rollback renders the same files from them again.
+	prev := saved{SSID: "Earlier", Passphrase: testPassphrase, Security: "wpa2", Band: "2.4ghz", Channel: 11, Country: "DE", Isolate: true}
+	prevSettings, _ := json.MarshalIndent(prev, "", "  ")
+	if err := os.WriteFile(filepath.Join(e.data, settingsFile), append(prevSettings, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m := e.new()
 	before := m.Settings()
 	if before.SSID != "Earlier" || before.Channel != 11 || before.Country != "DE" || !before.Isolate {
 		t.Fatalf("Settings() = %+v, want the saved settings", before)
+	}
+	prevConf, err := hostapd.Render(prev.apply(e.cfg.AP), m.renderOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.root, DefaultHostapdConf), prevConf, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	snap := e.snapshot()
 
@@ -449,7 +457,7 @@ func TestNewRequires(t *testing.T) {
 		t.Error("New without data dir succeeded")
 	}
 	c := config.Default()
-	c.DataDir = t.TempDir()
+	c.Agent.StateDir = t.TempDir()
 	c.Network.RollbackTimeout = 0
 	if _, err := New(Config{Cfg: c}); err == nil {
 		t.Error("New without a rollback timeout succeeded")

@@ -84,7 +84,7 @@ func TestStatusNotRunning(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Default()
 			cfg.AP.Passphrase = testPassphrase
-			cfg.DataDir = t.TempDir()
+			cfg.Agent.StateDir = t.TempDir()
 			c := Config{Cfg: cfg, Root: t.TempDir(), RollbackTimeout: time.Minute}
 			if tt.svc != nil {
 				c.Services = tt.svc

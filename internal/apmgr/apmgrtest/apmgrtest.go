@@ -41,11 +41,11 @@ type Options struct {
 
 // Device is a manager with its files and fake hostapd.
 type Device struct {
-	Root    string // prefixes /etc/hostapd, /run/hostapd, /var/lib/misc
-	DataDir string
-	Config  config.Config
-	Hostapd *hostapdtest.Server // nil with NoHostapd
-	Manager *apmgr.Manager
+	Root     string // prefixes /etc/hostapd, /run/hostapd, /var/lib/misc
+	StateDir string
+	Config   config.Config
+	Hostapd  *hostapdtest.Server // nil with NoHostapd
+	Manager  *apmgr.Manager
 }
 
 var names = []string{"phone", "laptop", "tablet", "printer"}
@@ -55,10 +55,10 @@ var names = []string{"phone", "laptop", "tablet", "printer"}
 func New(t testing.TB, o Options) *Device {
 	t.Helper()
 	testutil.RequireBinary(t, "hostapd")
-	d := &Device{Root: t.TempDir(), DataDir: t.TempDir()}
+	d := &Device{Root: t.TempDir(), StateDir: t.TempDir()}
 	d.Config = config.Default()
 	d.Config.AP.Passphrase = Passphrase
-	d.Config.DataDir = d.DataDir
+	d.Config.Agent.StateDir = d.StateDir
 	conf, err := hostapd.Render(d.Config.AP, hostapd.Options{CtrlInterface: hostapd.DefaultCtrlInterface, DenyFile: apmgr.DefaultDenyFile})
 	if err != nil {
 		t.Fatal(err)

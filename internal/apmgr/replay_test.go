@@ -1,0 +1,157 @@
+package apmgr
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// newRejecting is e.new with the rejections it reports recorded.
+func (e *env) newRejecting() (*Manager, *[]string) {
+	e.t.Helper()
+	if e.check == nil {
+		e.realCheck()
+	}
+	var got []string
+	m, err := New(Config{
+		Cfg: e.cfg, Root: e.root, Services: e.services, Check: e.check,
+		Log: slog.New(slog.NewTextHandler(e.t.Output(), nil)), RollbackTimeout: e.timeout,
+		OnRejected: func(file, reason string) { got = append(got, file+": "+reason) },
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(m.Close)
+	return m, &got
+}
+
+func (e *env) writeState(name, content string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.data, name), []byte(content), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// setAside reports whether name was moved to NAME.rejected-*.
+func (e *env) setAside(name string) bool {
+	e.t.Helper()
+	if _, err := os.Stat(filepath.Join(e.data, name)); err == nil {
+		return false
+	}
+	m, _ := filepath.Glob(filepath.Join(e.data, name+".rejected-*"))
+	return len(m) == 1
+}
+
+// A forged AP journal is never applied: hostapd's config, the settings
+// and the deny file stay as they were, the journal is set aside and the
+// rejection reported.
+func TestRecoverRefusesForgedJournal(t *testing.T) {
+	for name, j := range map[string]string{
+		// The journal of an older devmgr carried the previous config
+		// verbatim: an open network with a control socket for anyone.
+		"verbatim config": `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["ssid"]},
+			"prev_conf":"aW50ZXJmYWNlPXdsYW4wCnNzaWQ9b3Blbgp3cGE9MApjdHJsX2ludGVyZmFjZV9ncm91cD0wCg==","prev_conf_exists":true}`,
+		"open network": `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["security"]},
+			"prev_settings":{"ssid":"x","passphrase":"","security":"none","band":"2.4ghz","channel":6,"country":"US"}}`,
+		"injected ssid": `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["ssid"]},
+			"prev_settings":{"ssid":"x\nbridge=br0","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US"}}`,
+		"bad id":   `{"change":{"change_id":"../../etc","status":"pending","fields":["ssid"]},"prev_settings":null}`,
+		"not json": `{"change":`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.writeState(journalFile, j)
+			m, rejected := e.newRejecting()
+			snap := e.snapshot()
+			delete(snap, filepath.Join(e.data, journalFile))
+			err := m.Recover(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "set aside") {
+				t.Errorf("Recover = %v, want the journal set aside", err)
+			}
+			if diff := cmp.Diff(snap, e.snapshot(), cmpIgnoreRejected(e)); diff != "" {
+				t.Errorf("files changed (-before +after):\n%s", diff)
+			}
+			if !e.setAside(journalFile) {
+				t.Error("the journal was not set aside")
+			}
+			if len(*rejected) != 1 || !strings.HasPrefix((*rejected)[0], journalFile) {
+				t.Errorf("rejections reported: %q", *rejected)
+			}
+			if e.fake.count("RELOAD") != 0 {
+				t.Errorf("hostapd reloaded: %q", e.fake.commands())
+			}
+		})
+	}
+}
+
+func cmpIgnoreRejected(e *env) cmp.Option {
+	return cmp.FilterPath(func(p cmp.Path) bool {
+		if mi, ok := p.Last().(cmp.MapIndex); ok {
+			return strings.Contains(mi.Key().String(), ".rejected-")
+		}
+		return false
+	}, cmp.Ignore())
+}
+
+// A genuine journal is rolled back by rendering its previous settings.
+func TestRecoverRendersPreviousSettings(t *testing.T) {
+	e := newEnv(t)
+	e.writeState(journalFile, `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["ssid"]},
+		"prev_settings":{"ssid":"Before","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US","isolate":false,"hidden":false}}`)
+	e.writeState(settingsFile, `{"ssid":"During","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US","isolate":false,"hidden":false}`)
+	m, rejected := e.newRejecting()
+	if err := m.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if conf := string(e.read(DefaultHostapdConf)); !strings.Contains(conf, "\nssid=Before\n") {
+		t.Errorf("hostapd config after rollback:\n%s", conf)
+	}
+	if got := m.Settings().SSID; got != "Before" {
+		t.Errorf("SSID = %q", got)
+	}
+	if len(*rejected) != 0 {
+		t.Errorf("rejections: %q", *rejected)
+	}
+}
+
+// A settings file that fails the API's validation is set aside: the
+// config file's values stay in effect and nothing is installed from it.
+func TestNewRefusesForgedSettings(t *testing.T) {
+	e := newEnv(t)
+	e.writeState(settingsFile, `{"ssid":"Open","passphrase":"short","security":"wpa2","band":"2.4ghz","channel":6,"country":"US","isolate":false,"hidden":false}`)
+	m, rejected := e.newRejecting()
+	if got := m.Settings().SSID; got != e.cfg.AP.SSID {
+		t.Errorf("SSID = %q, want the config file's %q", got, e.cfg.AP.SSID)
+	}
+	if changed, err := m.Sync(context.Background()); err != nil || changed {
+		t.Errorf("Sync = %v, %v; want nothing installed", changed, err)
+	}
+	if string(e.read(DefaultHostapdConf)) != string(e.origConf) {
+		t.Error("hostapd config changed")
+	}
+	if !e.setAside(settingsFile) || len(*rejected) != 1 {
+		t.Errorf("set aside %v, rejections %q", e.setAside(settingsFile), *rejected)
+	}
+	if _, err := Effective(e.cfg, ""); err != nil {
+		t.Errorf("Effective after the file went aside: %v", err)
+	}
+}
+
+// A forged deny list or change log is set aside too.
+func TestNewRefusesForgedDenyAndChanges(t *testing.T) {
+	e := newEnv(t)
+	e.writeState(denyFile, `["02:00:00:00:00:01", "not a mac\nbridge=br0"]`)
+	e.writeState(changesFile, `[{"change_id":"zz","status":"pending"}]`)
+	m, rejected := e.newRejecting()
+	if len(m.Denied()) != 0 || len(m.Changes()) != 0 {
+		t.Errorf("denied %q, changes %v", m.Denied(), m.Changes())
+	}
+	if !e.setAside(denyFile) || !e.setAside(changesFile) || len(*rejected) != 2 {
+		t.Errorf("rejections %q", *rejected)
+	}
+}
