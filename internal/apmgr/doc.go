@@ -36,11 +36,17 @@
 // when Sync installs them again). Deleting ap-settings.json
 // returns the AP to the config file's values at the next provision.
 //
+// StateDir is the agent's own (agent.state_dir, root:root 0700). Even so,
+// everything read back from it passes the API's validation again; a file
+// that fails is renamed NAME.rejected-TIME, reported through OnRejected and
+// never used.
+//
 // A change is journaled in StateDir/ap-pending.json before anything is
-// written: the previous hostapd config and settings file, byte for byte.
-// Unless Confirm comes within the rollback timeout (network.rollback_timeout),
-// both are restored and hostapd reloaded; a journal found by Recover at start
-// (the agent crashed or was restarted mid-change) is rolled back the same way.
+// written: the previous settings (never file contents). Unless Confirm
+// comes within the rollback timeout (network.rollback_timeout), hostapd's
+// config is rendered from those settings again, checked by hostapd's parser,
+// installed and reloaded; a journal found by Recover at start (the agent
+// crashed or was restarted mid-change) is rolled back the same way.
 // The last changes are listed in StateDir/ap-changes.json.
 //
 // The deny list is StateDir/ap-deny.json (seeded from the installed deny
