@@ -49,8 +49,12 @@ type Config struct {
 	Handle    *Handle       // required: the namespace whose links change
 	AppConfig config.Config // ap.interface and lan, for policy and validation
 	// JournalDir holds pending.json, desired.json and changes.json;
-	// default AppConfig.DataDir/network.
+	// default AppConfig.Agent.StateDir/network. What is read back from it
+	// is validated again (replay.go).
 	JournalDir string
+	// OnRejected, if set, is told of a journal file that failed
+	// validation; it was set aside and not applied.
+	OnRejected func(file, reason string)
 	Timeout    time.Duration  // rollback timeout; 0: AppConfig.Network.RollbackTimeout
 	DHCP       DHCPController // nil: mode dhcp is refused
 	Log        *slog.Logger   // nil: discard
@@ -103,10 +107,10 @@ func NewChanger(cfg Config) (*Changer, error) {
 		return nil, errors.New("netif.NewChanger: Handle is required")
 	}
 	if cfg.JournalDir == "" {
-		if cfg.AppConfig.DataDir == "" {
-			return nil, errors.New("netif.NewChanger: JournalDir or AppConfig.DataDir is required")
+		if cfg.AppConfig.Agent.StateDir == "" {
+			return nil, errors.New("netif.NewChanger: JournalDir or AppConfig.Agent.StateDir is required")
 		}
-		cfg.JournalDir = filepath.Join(cfg.AppConfig.DataDir, "network")
+		cfg.JournalDir = filepath.Join(cfg.AppConfig.Agent.StateDir, "network")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = cfg.AppConfig.Network.RollbackTimeout
@@ -128,11 +132,27 @@ func NewChanger(cfg Config) (*Changer, error) {
 		return nil, fmt.Errorf("creating journal directory: %w", err)
 	}
 	c := &Changer{cfg: cfg, log: log, changes: map[string]Change{}, desired: map[string]LinkConfig{}}
-	if err := c.readJSON("desired.json", &c.desired); err != nil {
+	err := c.readJSON("desired.json", &c.desired)
+	if err == nil {
+		err = c.validDesired(c.desired)
+	}
+	if errors.Is(err, errInvalid) {
+		c.reject("desired.json", err)
+		c.desired, err = map[string]LinkConfig{}, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	var list []Change
-	if err := c.readJSON("changes.json", &list); err != nil {
+	err = c.readJSON("changes.json", &list)
+	if err == nil {
+		err = validChanges(list)
+	}
+	if errors.Is(err, errInvalid) {
+		c.reject("changes.json", err)
+		list, err = nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, ch := range list {
@@ -144,17 +164,8 @@ func NewChanger(cfg Config) (*Changer, error) {
 func (c *Changer) path(name string) string { return filepath.Join(c.cfg.JournalDir, name) }
 
 func (c *Changer) readJSON(name string, v any) error {
-	b, err := os.ReadFile(c.path(name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.path(name), err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("parsing %s: %w", c.path(name), err)
-	}
-	return nil
+	_, err := readJSONFile(c.path(name), v)
+	return err
 }
 
 func (c *Changer) writeJSON(name string, v any) error {
@@ -404,14 +415,21 @@ func (c *Changer) restore(ctx context.Context, j *journal) error {
 }
 
 // Recover rolls back a change that a crash left pending. Call it once at
-// start, before ApplyDesired.
+// start, before ApplyDesired. A journal that fails validation is set
+// aside, reported through OnRejected and returned as an error; nothing of
+// it is applied.
 func (c *Changer) Recover(ctx context.Context) error {
 	var j journal
-	if err := c.readJSON("pending.json", &j); err != nil {
-		return err
+	ok, err := readJSONFile(c.path("pending.json"), &j)
+	if err == nil && ok {
+		err = c.validJournal(&j)
 	}
-	if j.Change.ID == "" {
-		return nil
+	if errors.Is(err, errInvalid) {
+		c.reject("pending.json", err)
+		return fmt.Errorf("network journal set aside: %w", err)
+	}
+	if err != nil || !ok {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
