@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
-	"github.com/devmgr/devmgr/internal/store"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -45,20 +43,11 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	ctrl, _ := cmd.Flags().GetString("hostapd-ctrl")
 	dnsServers, _ := cmd.Flags().GetString("dns-servers")
 	dnsmasqPID, _ := cmd.Flags().GetString("dnsmasq-pid")
-	ctx := cmd.Context()
-	log := newLogger()
-	db, err := store.Open(ctx, cfg.DataDir, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return agent.Run(ctx, agent.Options{
-		Config: cfg,
-		Audit: agent.AuditorFunc(func(ctx context.Context, e agent.AuditEntry) error {
-			return db.Audit(ctx, store.AuditEntry{User: e.User, Source: e.Source, Action: e.Action,
-				Target: e.Target, Result: e.Result, Detail: e.Detail})
-		}),
-		Log:            log,
+	// The agent keeps its journals and audit log in agent.state_dir and
+	// never opens the console's database.
+	return agent.Run(cmd.Context(), agent.Options{
+		Config:         cfg,
+		Log:            newLogger(),
 		Version:        version,
 		LeaseFile:      leases,
 		HostapdCtrlDir: ctrl,

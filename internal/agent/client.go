@@ -11,10 +11,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -297,4 +299,27 @@ func (c *Client) APDeny(ctx context.Context, a Actor, mac string) ([]string, err
 func (c *Client) APAllow(ctx context.Context, a Actor, mac string) ([]string, error) {
 	var out APDenyList
 	return out.Denied, c.call(ctx, &a, http.MethodDelete, "/v1/ap/deny/"+url.PathEscape(mac), nil, &out)
+}
+
+// Audit lists the agent's own audit log (admin), newest first: f's user,
+// action prefix, result, since, until and limit (offset is not supported:
+// ask for offset+limit and skip).
+func (c *Client) Audit(ctx context.Context, a Actor, f auditlog.Filter) ([]AuditRecord, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"user": f.User, "action": f.Action, "result": f.Result} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.Format(time.RFC3339Nano))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(min(f.Limit, auditlog.MaxLimit)))
+	}
+	var out []AuditRecord
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
 }

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -54,7 +56,19 @@ func (s *Server) toError(err error) *Error {
 	case errors.Is(err, apmgr.ErrNotRunning):
 		return errorf(http.StatusServiceUnavailable, "", "%s", err.Error())
 	}
-	return errorf(http.StatusInternalServerError, "", "%s", err.Error())
+	// The rest are the agent's own failures: their text names files and
+	// commands of the device, which is for the agent's log, not for a
+	// browser.
+	ref := newRef()
+	s.log.Error("request failed", "ref", ref, "err", err)
+	return errorf(http.StatusInternalServerError, "", "the agent could not do this (reference %s in its log)", ref)
+}
+
+// newRef is a short random reference that ties an answer to a log line.
+func newRef() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // jsonError names the field of a JSON decoding error where it can.

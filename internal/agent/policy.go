@@ -15,6 +15,7 @@ const (
 	readRole   = auth.Viewer   // interface list, change status
 	diagRole   = auth.Operator // ping, traceroute, DNS, neighbours, leases
 	changeRole = auth.Admin    // interface config, up/down, confirm
+	auditRole  = auth.Admin    // the agent's audit log, as the console's Audit page
 )
 
 // Header value limits.

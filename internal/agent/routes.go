@@ -31,11 +31,13 @@ const (
 	actAPRollback = "ap.rollback"
 	actAPDeny     = "ap.deny"
 	actAPAllow    = "ap.allow"
+	actRejected   = "agent.journal_rejected"
 )
 
 func (s *Server) routeTable() []route {
 	return []route{
 		{"GET /v1/health", "", "", s.health},
+		{"GET /v1/audit", auditRole, "", s.listAudit},
 
 		{"GET /v1/interfaces", readRole, "", s.listInterfaces},
 		{"GET /v1/interfaces/{name}", readRole, "", s.getInterface},

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dhcp"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
@@ -19,9 +21,11 @@ import (
 
 // Options configure Run, the whole agent process.
 type Options struct {
-	Config config.Config // required: socket, web user, ap, lan, data_dir, rollback timeout
-	Audit  Auditor       // required
-	Log    *slog.Logger  // required
+	Config config.Config // required: socket, web user, ap, lan, state_dir, rollback timeout
+	// Audit records what the agent does; nil: the agent's own audit log in
+	// agent.state_dir (auditlog), also served as GET /v1/audit.
+	Audit Auditor
+	Log   *slog.Logger // required
 	// Version is reported by /v1/health.
 	Version string
 	// LeaseFile is the AP dnsmasq's leases file; "": dnsmasq.DefaultLeaseFile.
@@ -43,15 +47,41 @@ type Options struct {
 	Ready func()
 }
 
-// Run is `devmgr agent`: it rolls back a change a crash left pending
-// (network and AP), applies the confirmed LAN configs and AP settings
-// again, and serves the API until ctx is done. The network journal lives in
-// data_dir/network, the AP's files in data_dir (see apmgr).
+// Run is `devmgr agent`: it checks its state directory (agent.state_dir,
+// root:root 0700; it refuses to start otherwise), rolls back a change a
+// crash left pending (network and AP), applies the confirmed LAN configs
+// and AP settings again, and serves the API until ctx is done. The network
+// journal lives in state_dir/network, the AP's files in state_dir (see
+// apmgr), the agent's audit log in state_dir/audit.db. It never opens a
+// file of the console's data_dir.
 func Run(ctx context.Context, o Options) error {
-	if o.Audit == nil || o.Log == nil {
-		return errors.New("agent.Run: Audit and Log are required")
+	if o.Log == nil {
+		return errors.New("agent.Run: Log is required")
 	}
 	cfg := o.Config
+	if err := PrepareStateDir(cfg.Agent.StateDir); err != nil {
+		return err
+	}
+	var auditLog AuditLog
+	if o.Audit == nil {
+		l, err := auditlog.Open(ctx, auditlog.Path(cfg.Agent.StateDir), auditlog.Retention{
+			Keep: time.Duration(cfg.Audit.Keep), MaxRows: cfg.Audit.MaxRows,
+		})
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		auditLog = logAuditor{l}
+		o.Audit = auditLog
+	}
+	rejected := func(module string) func(file, reason string) {
+		return func(file, reason string) {
+			if err := o.Audit.Audit(ctx, AuditEntry{User: "agent", Source: "local", Action: actRejected,
+				Target: module + ":" + file, Result: "failed", Detail: "set aside, not applied: " + reason}); err != nil {
+				o.Log.Error("writing audit entry", "action", actRejected, "err", err)
+			}
+		}
+	}
 	var h *netif.Handle
 	var err error
 	if o.NetNS == "" {
@@ -73,8 +103,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer dm.Close()
 	ch, err := netif.NewChanger(netif.Config{
-		Handle: h, AppConfig: cfg, JournalDir: filepath.Join(cfg.DataDir, "network"),
+		Handle: h, AppConfig: cfg, JournalDir: filepath.Join(cfg.Agent.StateDir, "network"),
 		DHCP: dm, Log: o.Log.With("component", "netif"), OnApplied: dns.setApplied,
+		OnRejected: rejected("network"),
 	})
 	if err != nil {
 		return err
@@ -90,20 +121,21 @@ func Run(ctx context.Context, o Options) error {
 		log.Error("applying the saved LAN configuration", "err", err)
 	}
 	var ap AccessPoint
-	if m := startAP(ctx, o, log); m != nil {
+	if m := startAP(ctx, o, log, rejected("ap")); m != nil {
 		defer m.Close()
 		ap = m
 	}
 	srv, err := New(Config{
-		AP:      ap,
-		Socket:  cfg.Agent.Socket,
-		WebUser: cfg.Web.User,
-		Network: &NetifNetwork{Handle: h, Changer: ch, Leases: dm, Config: cfg},
-		Diag:    Tools{Netlink: h.Netlink(), LeaseFile: o.LeaseFile},
-		WiFi:    HostapdWiFi{CtrlDir: o.HostapdCtrlDir, Interface: cfg.AP.Interface},
-		Audit:   o.Audit,
-		Log:     log,
-		Version: o.Version,
+		AP:       ap,
+		Socket:   cfg.Agent.Socket,
+		WebUser:  cfg.Web.User,
+		Network:  &NetifNetwork{Handle: h, Changer: ch, Leases: dm, Config: cfg},
+		Diag:     Tools{Netlink: h.Netlink(), LeaseFile: o.LeaseFile},
+		WiFi:     HostapdWiFi{CtrlDir: o.HostapdCtrlDir, Interface: cfg.AP.Interface},
+		Audit:    o.Audit,
+		AuditLog: auditLog,
+		Log:      log,
+		Version:  o.Version,
 	})
 	if err != nil {
 		return fmt.Errorf("starting agent: %w", err)
@@ -122,7 +154,7 @@ func Run(ctx context.Context, o Options) error {
 // pending (recording it in the audit log) and re-installs the settings
 // confirmed in the console. A module that cannot start is logged and left
 // out: the AP routes answer 503 and the rest of the agent serves.
-func startAP(ctx context.Context, o Options, log *slog.Logger) *apmgr.Manager {
+func startAP(ctx context.Context, o Options, log *slog.Logger, onRejected func(file, reason string)) *apmgr.Manager {
 	var svc apmgr.Restarter
 	if service.SystemdRunning() {
 		// Without systemd, hostapd is a child of devmgr provision's
@@ -131,7 +163,7 @@ func startAP(ctx context.Context, o Options, log *slog.Logger) *apmgr.Manager {
 	}
 	m, err := apmgr.New(apmgr.Config{
 		Cfg: o.Config, CtrlDir: o.HostapdCtrlDir, LeaseFile: o.LeaseFile, Services: svc,
-		Log: o.Log.With("component", "apmgr"),
+		Log: o.Log.With("component", "apmgr"), OnRejected: onRejected,
 	})
 	if err != nil {
 		log.Error("starting the access point module; AP management is unavailable", "err", err)

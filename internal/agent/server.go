@@ -8,6 +8,7 @@
 // API (JSON in and out; errors {"error","field"} with a 4xx status):
 //
 //	GET  /v1/health                          any allowed peer, no actor needed
+//	GET  /v1/audit?user&action&result&since&until&limit   admin: the agent's own audit log
 //	GET  /v1/interfaces, /v1/interfaces/{name}         viewer
 //	PUT  /v1/interfaces/{name}/config        admin  → 202 Change
 //	POST /v1/interfaces/{name}/up|down       admin  → 202 Change
@@ -116,7 +117,9 @@ type Config struct {
 	Diag Diagnostics
 	// Audit records changes and diagnostics. Required.
 	Audit Auditor
-	Log   *slog.Logger // required
+	// AuditLog serves GET /v1/audit; nil answers 503 there.
+	AuditLog AuditLog
+	Log      *slog.Logger // required
 	// Version is reported by /v1/health.
 	Version string
 	// MaxDiagnostics bounds diagnostics running at once (default 4); more get 429.
@@ -237,6 +240,9 @@ func (s *Server) Listen() (net.Listener, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating socket directory: %w", err)
 	}
+	if err := checkSocketDir(dir); err != nil {
+		return nil, err
+	}
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
@@ -272,6 +278,27 @@ func (s *Server) Listen() (net.Listener, error) {
 	}
 	s.log.Info("agent listening", "socket", path, "mode", fmt.Sprintf("%04o", mode), "gid", s.gid, "web_user", s.allowed.webUser)
 	return credListener{ln}, nil
+}
+
+// checkSocketDir refuses a socket directory that another user could
+// change: the socket is made in a root-only directory inside it and given
+// its group and mode there, then renamed into place, which is safe only
+// when nobody else can rename or replace entries of dir.
+func checkSocketDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("checking socket directory: %w", err)
+	}
+	uid, _ := owner(st)
+	switch {
+	case !st.IsDir():
+		return fmt.Errorf("socket directory %s is not a directory (%s)", dir, st.Mode().Type())
+	case uid != uint32(os.Geteuid()):
+		return fmt.Errorf("socket directory %s is owned by uid %d, not by the agent's (%d): another user could replace the socket", dir, uid, os.Geteuid())
+	case st.Mode().Perm()&0o022 != 0 && st.Mode()&fs.ModeSticky == 0:
+		return fmt.Errorf("socket directory %s has mode %04o: others could replace the socket; make it 0755", dir, st.Mode().Perm())
+	}
+	return nil
 }
 
 // removeStale removes a socket nobody answers on; a live socket is

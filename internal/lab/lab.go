@@ -252,6 +252,8 @@ func (l *Lab) Config(dataDir string) config.Config {
 	c := config.Default()
 	c.DataDir = dataDir
 	c.Agent.Socket = filepath.Join(dataDir, "agent.sock")
+	// Beside data_dir, never in it: the agent's own (root:root 0700).
+	c.Agent.StateDir = filepath.Clean(dataDir) + ".agent"
 	c.AP.Interface = "wlan0"
 	c.AP.Passphrase = "lab-passphrase"
 	c.AP.Address = APAddress
