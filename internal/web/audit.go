@@ -1,12 +1,16 @@
 package web
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/store"
 )
 
@@ -19,7 +23,9 @@ type auditData struct {
 	Actions      []string
 	Results      []string
 	Entries      []store.AuditEntry
-	Page         int
+	// AgentNote says why the agent's entries are missing, when they are.
+	AgentNote string
+	Page      int
 	PrevURL      string
 	NextURL      string
 }
@@ -64,11 +70,12 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	if len(errs) == 0 {
-		entries, err := s.db.ListAudit(r.Context(), f)
+		entries, note, err := s.listAudit(r, f)
 		if err != nil {
 			s.serverError(w, r, err)
 			return
 		}
+		d.AgentNote = note
 		if len(entries) > auditPageSize {
 			entries = entries[:auditPageSize]
 			d.NextURL = pageURL(q, page+1)
@@ -98,7 +105,7 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg, field)
 		return
 	}
-	entries, err := s.db.ListAudit(r.Context(), f)
+	entries, _, err := s.listAudit(r, f)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -110,4 +117,51 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
 		entries = []store.AuditEntry{}
 	}
 	writeJSON(w, http.StatusOK, entries)
+}
+
+// AuditAgent is the part of the agent that serves its own audit log.
+type AuditAgent interface {
+	Audit(ctx context.Context, a agent.Actor, f auditlog.Filter) ([]agent.AuditRecord, error)
+}
+
+var _ AuditAgent = (*agent.Client)(nil)
+
+// listAudit returns the page f selects of both audit logs, the console's
+// and the agent's, merged newest first. When the agent's cannot be read,
+// note says so and the console's entries come alone.
+func (s *Server) listAudit(r *http.Request, f store.AuditFilter) (entries []store.AuditEntry, note string, err error) {
+	// Both logs give everything up to the end of the page; the merge
+	// then skips the offset.
+	window := f
+	window.Offset, window.Limit = 0, min(f.Offset+f.Limit, auditlog.MaxLimit)
+	mine, err := s.db.ListAudit(r.Context(), window)
+	if err != nil {
+		return nil, "", err
+	}
+	aa, ok := s.agent.(AuditAgent)
+	if !ok {
+		return pageOf(mine, f), "", nil
+	}
+	theirs, err := aa.Audit(r.Context(), s.actor(r), auditlog.Filter{
+		User: f.User, Action: f.Action, Result: f.Result, Since: f.Since, Until: f.Until, Limit: window.Limit,
+	})
+	if err != nil {
+		_, msg := s.pageAgentError(r, err)
+		return pageOf(mine, f), "The agent's entries are not shown. " + msg, nil
+	}
+	all := make([]store.AuditEntry, 0, len(mine)+len(theirs))
+	all = append(all, mine...)
+	for _, e := range theirs {
+		all = append(all, store.AuditEntry{Time: e.Time, User: e.User, Source: e.Source, Action: e.Action,
+			Target: e.Target, Result: e.Result, Detail: e.Detail})
+	}
+	slices.SortStableFunc(all, func(a, b store.AuditEntry) int { return b.Time.Compare(a.Time) })
+	return pageOf(all, f), "", nil
+}
+
+// pageOf is entries[f.Offset : f.Offset+f.Limit], clamped.
+func pageOf(entries []store.AuditEntry, f store.AuditFilter) []store.AuditEntry {
+	lo := min(max(f.Offset, 0), len(entries))
+	hi := min(lo+f.Limit, len(entries))
+	return entries[lo:hi]
 }

@@ -30,7 +30,9 @@ const (
 	resultFail = "fail"
 )
 
-var auditActions = []string{actLogin, actLogout, actPasswordChange, actUserAdd, actUserRole, actUserReset, actUserDelete}
+var auditActions = []string{actLogin, actLogout, actPasswordChange, actUserAdd, actUserRole, actUserReset, actUserDelete,
+	// The agent's, by family (the filter matches a prefix).
+	"network.", "ap.", "diag.", "agent."}
 
 // audit records one entry; a failure to record is logged, not shown.
 func (s *Server) audit(r *http.Request, user, action, target, result, detail string) {
