@@ -382,7 +382,14 @@ type nginxValues struct {
 	HTTPS       bool
 	Cert, Key   string
 	Listen      string
+	Ciphers     string
 }
+
+// NginxCiphers are the TLS 1.2 suites the nginx site offers: ECDHE with
+// AEAD only, the list of Mozilla's "intermediate" profile.
+const NginxCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" +
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" +
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 // renderNginx renders the reverse-proxy site: nginx terminates TLS on 443
 // (80 redirects) and proxies to the console's listener.
@@ -407,7 +414,7 @@ func renderNginx(c config.Config, o Options) ([]byte, error) {
 		Upstream:    scheme + "://" + net.JoinHostPort(host, port),
 		HTTPS:       !c.Web.TLS.Disable,
 		Cert:        cert, Key: key,
-		Listen: c.Web.Listen,
+		Listen: c.Web.Listen, Ciphers: NginxCiphers,
 	})
 }
 
@@ -431,15 +438,24 @@ server {
 
 	ssl_certificate {{.Cert}};
 	ssl_certificate_key {{.Key}};
+	# TLS 1.2 and 1.3 only, AEAD ciphers only (as the console's own TLS);
+	# TLS 1.3's suites are all AEAD. Session tickets off: their key would
+	# break forward secrecy until nginx restarts.
 	ssl_protocols TLSv1.2 TLSv1.3;
+	ssl_ciphers {{.Ciphers}};
 	ssl_prefer_server_ciphers off;
 	ssl_session_cache shared:devmgr:1m;
 	ssl_session_timeout 1h;
+	ssl_session_tickets off;
+
+	add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;
 
 	client_max_body_size 1m;
 
 	location / {
 		proxy_pass {{.Upstream}};
+		# nginx sends HSTS itself; the console's own would make two.
+		proxy_hide_header Strict-Transport-Security;
 {{- if .HTTPS}}
 		# The console's own certificate is self-signed on loopback.
 		proxy_ssl_verify off;
