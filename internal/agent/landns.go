@@ -90,8 +90,9 @@ func (d *lanDNS) flushLocked() {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		d.log.Warn("reading the LAN DNS servers file", "file", d.file, "err", err)
 	}
-	// 0644: dnsmasq reads it again after dropping root.
-	if err := renameio.WriteFile(d.file, b, 0o644); err != nil {
+	// 0644 whatever the umask (the agent's unit has UMask=0077): dnsmasq
+	// reads it again after dropping root.
+	if err := renameio.WriteFile(d.file, b, 0o644, renameio.WithStaticPermissions(0o644)); err != nil {
 		d.log.Error("writing the LAN DNS servers for dnsmasq", "file", d.file, "err", err)
 		return
 	}

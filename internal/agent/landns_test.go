@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/lab"
+	"github.com/devmgr/devmgr/internal/netif"
 	"github.com/devmgr/devmgr/internal/testutil"
 )
 
@@ -136,4 +138,22 @@ func TestLabLANDNS(t *testing.T) {
 	}
 	run()
 	wait("after a restart", "server="+lab.LANHostIP+" # eth1; server=2001:db8::53 # eth1")
+}
+
+// The servers-file is readable by dnsmasq (nobody) under the agent's
+// UMask=0077. Not parallel: the umask is the process's.
+func TestLANDNSFileModeIgnoresUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	t.Cleanup(func() { syscall.Umask(old) })
+	dir := t.TempDir()
+	file := filepath.Join(dir, "servers")
+	d := newLANDNS(file, filepath.Join(dir, "dnsmasq.pid"), slog.New(slog.DiscardHandler))
+	d.setApplied(map[string]netif.LinkConfig{"eth1": {Mode: netif.ModeStatic, DNS: []string{"192.0.2.53"}}})
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("servers-file mode %v, want 0644", fi.Mode().Perm())
+	}
 }

@@ -14,9 +14,12 @@ import (
 
 // DefaultServersFile is the servers-file the agent writes: the DNS servers
 // of the LAN interfaces, which dnsmasq forwards to beside those of the
-// system's resolv.conf. It sits in /run itself because dnsmasq reads it
-// again on SIGHUP, after dropping root, and may not traverse /run/devmgr.
-const DefaultServersFile = "/run/dnsmasq-devmgr.servers"
+// system's resolv.conf. Its directory is world-readable because dnsmasq
+// reads the file again on SIGHUP, after dropping root, and may not traverse
+// /run/devmgr; it is a directory of its own, not /run itself, so that the
+// sandboxed agent can replace the file atomically (temp file and rename)
+// without write access to all of /run.
+const DefaultServersFile = "/run/devmgr-dns/servers"
 
 // Server is one upstream DNS server and the interface whose config or
 // lease named it.

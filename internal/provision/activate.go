@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	osuser "os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/firewall"
@@ -60,6 +64,9 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 	if err := accountAndDirs(ctx, o); err != nil {
 		return err
 	}
+	if err := makeStateDir(c.Agent.StateDir); err != nil {
+		return err
+	}
 	if err := shareConfig(o.ConfigPath, c.Web.User, o); err != nil {
 		return err
 	}
@@ -98,6 +105,35 @@ func accountAndDirs(ctx context.Context, o Options) error {
 		if _, err := runTool(ctx, append([]string{bin}, argv[1:]...)...); err != nil {
 			return fmt.Errorf("creating the console's account and directories: %w", err)
 		}
+	}
+	return nil
+}
+
+// makeStateDir makes the agent's state directory root:root 0700, or
+// corrects the owner and mode of one that exists, as tmpfiles.d/devmgr.conf
+// does, also where systemd-tmpfiles is missing. The agent refuses to start
+// with a state directory others can open. A symlink in its place is
+// refused, never followed.
+func makeStateDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("creating the agent's state directory %s: %w", dir, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating the agent's state directory %s: %w", dir, err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if st, lerr := os.Lstat(dir); lerr == nil && !st.IsDir() {
+			return fmt.Errorf("the agent's state directory %s is not a directory (%s); move it away first", dir, st.Mode().Type())
+		}
+		return fmt.Errorf("opening the agent's state directory %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchown(fd, 0, 0); err != nil {
+		return fmt.Errorf("making the agent's state directory %s root's: %w", dir, err)
+	}
+	if err := unix.Fchmod(fd, 0o700); err != nil {
+		return fmt.Errorf("setting mode 0700 on the agent's state directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -119,10 +119,13 @@ func TestDeviceHelper(t *testing.T) {
 	if st, err := os.Stat(conf); err != nil || st.Mode().Perm() != 0o640 {
 		t.Errorf("config not shared with the console: %v %v", st.Mode(), err)
 	}
-	for _, d := range []string{"/var/lib/devmgr", "/run/devmgr"} {
+	for _, d := range []string{"/var/lib/devmgr", "/run/devmgr", "/run/devmgr-dns"} {
 		if _, err := os.Stat(d); err != nil {
 			t.Errorf("directory not created: %v", err)
 		}
+	}
+	if got := statDir(t, c.Agent.StateDir); got != (dirState{os.ModeDir | 0o700, 0, 0}) {
+		t.Errorf("agent state directory %s: %+v, want root:root 0700", c.Agent.StateDir, got)
 	}
 
 	// Again: no file changes, dnsmasq not restarted.

@@ -186,7 +186,7 @@ func Requirements(c config.Config, o Options) error {
 		add("ap.passphrase", "must be set to provision an access point (8 to 63 characters)")
 	}
 	for _, p := range []struct{ key, val string }{
-		{"data_dir", c.DataDir}, {"agent.socket", c.Agent.Socket},
+		{"data_dir", c.DataDir}, {"agent.socket", c.Agent.Socket}, {"agent.state_dir", c.Agent.StateDir},
 	} {
 		if err := checkUnitPath(p.val); err != nil {
 			add(p.key, "%v", err)

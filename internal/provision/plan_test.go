@@ -49,6 +49,7 @@ var planCases = []struct {
 			c.Firewall.AllowAPToLAN = true
 			c.DataDir = "/srv/devmgr"
 			c.Agent.Socket = "/run/devmgr-agent/agent.sock"
+			c.Agent.StateDir = "/srv/devmgr-agent"
 			c.Web.User = "devmgr-web"
 		},
 		opts: func(o *Options) {

@@ -10,12 +10,13 @@ import (
 	"text/template"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
 )
 
 const header = "# Rendered by devmgr from its config; changes here are overwritten.\n"
 
 func renderTemplate(name, text string, data any) ([]byte, error) {
-	t, err := template.New(name).Option("missingkey=error").Parse(text)
+	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{"base": filepath.Base}).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("parsing template %s: %w", name, err)
 	}
@@ -89,7 +90,12 @@ func renderTmpfiles(c config.Config) []byte {
 	if dir := filepath.Dir(DnsmasqPIDFile); dir != filepath.Dir(c.Agent.Socket) {
 		fmt.Fprintf(&b, "d %s 0750 root %s -\n", dir, c.Web.User)
 	}
-	b.WriteString("d /var/lib/misc 0755 root root -\n")
+	// The agent's own state: root only. tmpfiles also corrects the owner
+	// and mode of a directory that exists.
+	fmt.Fprintf(&b, "d %s 0700 root root -\n", c.Agent.StateDir)
+	// dnsmasq reads its servers-file after dropping root.
+	fmt.Fprintf(&b, "d %s 0755 root root -\n", filepath.Dir(dnsmasq.DefaultServersFile))
+	fmt.Fprintf(&b, "d %s 0755 root root -\n", filepath.Dir(dnsmasq.DefaultLeaseFile))
 	return []byte(b.String())
 }
 
@@ -99,6 +105,14 @@ type unitValues struct {
 	Interface, User, DataDir                  string
 	// Device is the systemd device unit of the AP interface.
 	Device string
+	// Directories the sandboxed units may write (ReadWritePaths=).
+	HostapdDir, SocketDir, ServersDir, PIDDir, LeaseDir string
+	// StateDir is agent.state_dir; StateDirectory is its name under
+	// /var/lib when it is directly there ("" otherwise), so systemd makes
+	// it and keeps it root:root 0700 as well.
+	StateDir, StateDirectory string
+	// AgentTmp is the agent's TMPDIR (see unitAgent).
+	AgentTmp string
 }
 
 // DeviceUnit is the systemd device unit of a network interface, escaped
@@ -121,10 +135,39 @@ func unitData(c config.Config, o Options) unitValues {
 		Binary: o.Binary, ConfigPath: o.ConfigPath, Hostapd: o.Hostapd, Dnsmasq: o.Dnsmasq, Nft: o.Nft,
 		HostapdConf: HostapdConf, DnsmasqConf: DnsmasqConf, NftRuleset: NftRuleset,
 		Interface: c.AP.Interface, User: c.Web.User, DataDir: c.DataDir,
-		Device: DeviceUnit(c.AP.Interface),
+		Device:     DeviceUnit(c.AP.Interface),
+		HostapdDir: filepath.Dir(HostapdConf), SocketDir: filepath.Dir(c.Agent.Socket),
+		ServersDir: filepath.Dir(dnsmasq.DefaultServersFile), PIDDir: filepath.Dir(DnsmasqPIDFile),
+		LeaseDir: filepath.Dir(dnsmasq.DefaultLeaseFile),
+		StateDir: c.Agent.StateDir, StateDirectory: stateDirectory(c.Agent.StateDir),
+		AgentTmp: AgentTmpDir,
 	}
 }
 
+// AgentTmpDir is the agent's TMPDIR, a RuntimeDirectory= of its unit.
+const AgentTmpDir = "/run/devmgr-agent-tmp"
+
+// stateDirectory is dir's name for StateDirectory= when dir is directly
+// under /var/lib, else "".
+func stateDirectory(dir string) string {
+	if rest, ok := strings.CutPrefix(dir, "/var/lib/"); ok && rest != "" && !strings.Contains(rest, "/") {
+		return rest
+	}
+	return ""
+}
+
+// The agent is root and keeps only the capabilities its work needs:
+// NET_ADMIN (netlink: links, addresses, routes), NET_RAW and
+// NET_BIND_SERVICE (the DHCP client's packet socket and port 68; ping and
+// traceroute), KILL (SIGHUP to dnsmasq, which runs as nobody), CHOWN (its
+// socket's group) and SYS_ADMIN (setns into its network namespace, and the
+// empty network namespace hostapd's parser runs in: RestrictNamespaces=net).
+// It writes only the hostapd config and deny list, its socket directory,
+// dnsmasq's servers-file and agent.state_dir. ProtectProc stays default: it
+// reads /proc/PID/comm of dnsmasq (another user) before signalling it.
+// PrivateTmp would hide the agent's hostapd control socket (bound in TMPDIR)
+// from hostapd, which replies to its path: TMPDIR is a directory in /run
+// that only root can enter.
 const unitAgent = header + `[Unit]
 Description=devmgr agent (privileged: network, firewall, commands, reset)
 Documentation=https://github.com/devmgr/devmgr
@@ -136,8 +179,37 @@ Type=simple
 ExecStart={{.Binary}} agent --config {{.ConfigPath}}
 Restart=on-failure
 RestartSec=2
+UMask=0077
+Environment=TMPDIR={{.AgentTmp}}
+RuntimeDirectory={{base .AgentTmp}}
+RuntimeDirectoryMode=0700
+{{- if .StateDirectory}}
+StateDirectory={{.StateDirectory}}
+StateDirectoryMode=0700
+{{- end}}
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_KILL CAP_CHOWN CAP_SYS_ADMIN
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths={{.HostapdDir}} {{.SocketDir}} {{.ServersDir}}{{if not .StateDirectory}} {{.StateDir}}{{end}}
 ProtectHome=yes
 PrivateTmp=yes
+PrivateDevices=yes
+PrivateMounts=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictNamespaces=net
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6 AF_PACKET
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
@@ -187,6 +259,12 @@ SystemCallFilter=~@privileged
 WantedBy=multi-user.target
 `
 
+// hostapd stays root (it never drops privileges) with NET_ADMIN (nl80211)
+// and NET_RAW (EAPOL on a packet socket). It writes only its control
+// socket directory, which systemd makes (RuntimeDirectory=); it chowns
+// that to ctrl_interface_group, so ~@privileged (holding @chown) cannot be
+// filtered. /dev/rfkill is its only device: it follows the radio's kill
+// switch.
 const unitHostapd = header + `[Unit]
 Description=devmgr access point (hostapd on {{.Interface}})
 Documentation=https://github.com/devmgr/devmgr
@@ -199,11 +277,43 @@ Type=simple
 ExecStart={{.Hostapd}} {{.HostapdConf}}
 Restart=on-failure
 RestartSec=2
+UMask=0077
+RuntimeDirectory=hostapd
+RuntimeDirectoryMode=0750
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateMounts=yes
+DevicePolicy=closed
+DeviceAllow=/dev/rfkill r
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_PACKET AF_INET AF_INET6
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
 `
 
+// dnsmasq answers every device on the WiFi. It starts as root, writes its
+// pid file and opens its leases file, then drops to nobody keeping
+// NET_ADMIN (ARP entries), NET_RAW (ICMP probes before an address is
+// offered) and NET_BIND_SERVICE (bind-dynamic binds 53 and 67 as the
+// address appears); SETUID and SETGID are for that drop.
 const unitDnsmasq = header + `[Unit]
 Description=devmgr DHCP and DNS for the access point (dnsmasq on {{.Interface}})
 Documentation=https://github.com/devmgr/devmgr
@@ -216,6 +326,31 @@ ExecStartPre={{.Dnsmasq}} --test --conf-file={{.DnsmasqConf}}
 ExecStart={{.Dnsmasq}} --keep-in-foreground --log-facility=- --conf-file={{.DnsmasqConf}}
 Restart=on-failure
 RestartSec=2
+UMask=0077
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths={{.PIDDir}} {{.LeaseDir}}
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+PrivateMounts=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_PACKET AF_INET AF_INET6
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
@@ -247,7 +382,14 @@ type nginxValues struct {
 	HTTPS       bool
 	Cert, Key   string
 	Listen      string
+	Ciphers     string
 }
+
+// NginxCiphers are the TLS 1.2 suites the nginx site offers: ECDHE with
+// AEAD only, the list of Mozilla's "intermediate" profile.
+const NginxCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" +
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" +
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 // renderNginx renders the reverse-proxy site: nginx terminates TLS on 443
 // (80 redirects) and proxies to the console's listener.
@@ -272,7 +414,7 @@ func renderNginx(c config.Config, o Options) ([]byte, error) {
 		Upstream:    scheme + "://" + net.JoinHostPort(host, port),
 		HTTPS:       !c.Web.TLS.Disable,
 		Cert:        cert, Key: key,
-		Listen: c.Web.Listen,
+		Listen: c.Web.Listen, Ciphers: NginxCiphers,
 	})
 }
 
@@ -296,15 +438,24 @@ server {
 
 	ssl_certificate {{.Cert}};
 	ssl_certificate_key {{.Key}};
+	# TLS 1.2 and 1.3 only, AEAD ciphers only (as the console's own TLS);
+	# TLS 1.3's suites are all AEAD. Session tickets off: their key would
+	# break forward secrecy until nginx restarts.
 	ssl_protocols TLSv1.2 TLSv1.3;
+	ssl_ciphers {{.Ciphers}};
 	ssl_prefer_server_ciphers off;
 	ssl_session_cache shared:devmgr:1m;
 	ssl_session_timeout 1h;
+	ssl_session_tickets off;
+
+	add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;
 
 	client_max_body_size 1m;
 
 	location / {
 		proxy_pass {{.Upstream}};
+		# nginx sends HSTS itself; the console's own would make two.
+		proxy_hide_header Strict-Transport-Security;
 {{- if .HTTPS}}
 		# The console's own certificate is self-signed on loopback.
 		proxy_ssl_verify off;
