@@ -195,6 +195,7 @@ func (r *devRun) runLab(ctx context.Context) error {
 
 	cfg := l.Config(r.dataDir)
 	cfg.Agent.Socket = filepath.Join(r.runDir, "agent.sock")
+	cfg.Agent.StateDir = filepath.Join(r.dir, "agent") // root:root 0700, made by the agent
 	cfg.Web.Listen = r.listen
 	cfg.Web.User = r.user
 	cfgPath := filepath.Join(r.dir, "lab.yaml")
@@ -202,9 +203,8 @@ func (r *devRun) runLab(ctx context.Context) error {
 		return err
 	}
 
-	// The console first: it creates the database as the web user, so that
-	// the agent (root, which opens it for the audit log) never leaves root's
-	// files in the web user's data directory.
+	// The console first: the agent's own state is apart (agent.state_dir),
+	// and the console is to answer before the agent is probed.
 	serve, err := r.start("serve", exec.Command(r.exe, "serve", "--config", cfgPath), cred)
 	if err != nil {
 		return err

@@ -33,14 +33,18 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("config", "", "config file (default $DEVMGR_CONFIG or "+config.DefaultPath+")")
+	userCmd, tokenCmd := newUserCmd(), newTokenCmd()
+	// Run by root, they switch to web.user before the database is opened.
+	asWebUser(userCmd)
+	asWebUser(tokenCmd)
 	root.AddCommand(
 		newServeCmd(),
 		newAgentCmd(),
 		newProvisionCmd(),
 		newAPCmd(),
 		newConfigCmd(),
-		newUserCmd(),
-		newTokenCmd(),
+		userCmd,
+		tokenCmd,
 		newVersionCmd(),
 		newDevCmd(),
 	)
@@ -50,6 +54,9 @@ func newRootCmd() *cobra.Command {
 // loadConfig loads the file named by --config, DEVMGR_CONFIG or the default path.
 func loadConfig(cmd *cobra.Command) (config.Config, error) {
 	flag, _ := cmd.Flags().GetString("config")
+	if flag == configFromParent && os.Getenv(asWebUserEnv) != "" {
+		return parentConfig()
+	}
 	return config.Load(config.Path(flag))
 }
 

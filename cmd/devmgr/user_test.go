@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,15 +25,43 @@ type cliEnv struct {
 	dataDir string
 }
 
+// As root, the commands run as web.user (here nobody), as on a device:
+// data_dir's parent is theirs, as provision leaves /var/lib/devmgr; the
+// config file stays root's 0600, passed on by the root process.
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "devmgr.yaml")
-	if err := os.WriteFile(cfg, []byte("data_dir: "+data+"\n"), 0o600); err != nil {
+	yaml := "data_dir: " + data + "\n"
+	if os.Geteuid() == 0 {
+		yaml += "web: {user: nobody}\n"
+		giveToNobody(t, dir)
+	}
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return &cliEnv{t: t, config: cfg, dataDir: data}
+}
+
+// giveToNobody makes dir nobody's, and every directory above it that
+// t.TempDir made enterable.
+func giveToNobody(t *testing.T, dir string) {
+	t.Helper()
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (e *cliEnv) run(stdin string, args ...string) (string, string, error) {

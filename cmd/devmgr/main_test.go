@@ -1,0 +1,17 @@
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for devmgr when a command run as
+// root starts itself again as web.user (asWebUser): the child is this
+// binary, with devmgr's arguments.
+func TestMain(m *testing.M) {
+	if os.Getenv(asWebUserEnv) != "" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
