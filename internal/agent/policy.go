@@ -9,8 +9,13 @@ import (
 )
 
 // Who may do what. The web server checked the role already; the agent
-// checks again so that a compromised web process gets no more than a
-// viewer's reads for a viewer's session.
+// checks the role the web passes again per route. That guards against a
+// mistake in the web's routing (a route that forgot its check), not
+// against a compromised web process: whoever holds the socket can claim
+// any role, admin included. The real limit is the API itself: it offers
+// nothing beyond what an admin may do from the console (LAN interfaces
+// only, never the AP's; validated settings; no free-form commands), and
+// the agent never trusts a file the console account can write.
 const (
 	readRole   = auth.Viewer   // interface list, change status
 	diagRole   = auth.Operator // ping, traceroute, DNS, neighbours, leases

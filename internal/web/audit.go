@@ -3,8 +3,8 @@ package web
 import (
 	"context"
 	"net/http"
-	"slices"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,8 +26,8 @@ type auditData struct {
 	// AgentNote says why the agent's entries are missing, when they are.
 	AgentNote string
 	Page      int
-	PrevURL      string
-	NextURL      string
+	PrevURL   string
+	NextURL   string
 }
 
 // auditFilter reads the filter and page from the query string.
