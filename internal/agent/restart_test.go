@@ -105,13 +105,13 @@ func TestLabRestart(t *testing.T) {
 	socket := filepath.Join(dir, "agent.sock")
 	cfgPath := filepath.Join(dir, "devmgr.yaml")
 	yaml := fmt.Sprintf(`data_dir: %s
-agent: {socket: %s}
+agent: {socket: %s, state_dir: %s}
 web: {user: nobody}
 ap: {interface: wlan0, passphrase: lab-passphrase, address: %q, dhcp: {start: 192.0.2.100, end: 192.0.2.150, lease: 1h}}
 uplinks: [eth0]
 lan: [eth1]
 network: {rollback_timeout: 10m}
-`, filepath.Join(dir, "data"), socket, lab.APAddress)
+`, filepath.Join(dir, "data"), socket, filepath.Join(dir, "state"), lab.APAddress)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
