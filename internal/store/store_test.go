@@ -3,6 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -283,9 +286,23 @@ func TestSessionStore(t *testing.T) {
 	if err := s.Commit("tok1", []byte("uno"), clock.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.AllCtx(ctx)
-	if diff := cmp.Diff(map[string][]byte{"tok1": []byte("uno"), "tok2": []byte("two")}, all); err != nil || diff != "" {
-		t.Errorf("All: %v (-want +got):\n%s", err, diff)
+	// Rows are keyed by the tokens' SHA-256, never the tokens.
+	got := map[string]string{}
+	rows, err := db.SQL().Query(`SELECT hash, data FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var h, d []byte
+		if err := rows.Scan(&h, &d); err != nil {
+			t.Fatal(err)
+		}
+		got[hex.EncodeToString(h)] = string(d)
+	}
+	rows.Close()
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	if diff := cmp.Diff(map[string]string{sum("tok1"): "uno", sum("tok2"): "two"}, got); diff != "" {
+		t.Errorf("sessions rows by hash (-want +got):\n%s", diff)
 	}
 
 	clock = clock.Add(2 * time.Minute) // tok1 expires now
@@ -307,6 +324,45 @@ func TestSessionStore(t *testing.T) {
 	}
 	if err := s.DeleteCtx(ctx, "tok2"); err != nil {
 		t.Errorf("deleting a missing session: %v", err)
+	}
+}
+
+// TestMigrationEndsSessions: sessions stored before tokens were hashed
+// (their rows hold usable tokens) are all deleted by the migration.
+func TestMigrationEndsSessions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	migs, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []migration
+	for _, m := range migs {
+		if m.name < "0004" {
+			before = append(before, m)
+		}
+	}
+	sdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &DB{sql: sdb, log: testLogger(), now: time.Now}
+	if err := old.migrate(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec(`INSERT INTO sessions (token, data, expiry) VALUES ('raw-token', x'00', ?)`, time.Now().Add(time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+
+	db := openTest(t, dir)
+	var n int
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("sessions after migration: %d, %v; want 0", n, err)
+	}
+	if _, found, err := db.SessionStore().Find("raw-token"); found || err != nil {
+		t.Errorf("Find(raw-token) after migration = %v, %v; want not found", found, err)
 	}
 }
 
