@@ -373,12 +373,12 @@ func TestTokens(t *testing.T) {
 	db := openClock(t, "", fc.Now)
 
 	plain, hash := auth.NewToken()
-	tok, err := db.CreateToken(ctx, "ci", auth.Operator, hash)
+	tok, err := db.CreateToken(ctx, "ci", auth.Operator, hash, 0)
 	want := Token{ID: tok.ID, Name: "ci", Role: auth.Operator, CreatedAt: clock}
 	if diff := cmp.Diff(want, tok); err != nil || diff != "" {
 		t.Errorf("CreateToken: %v (-want +got):\n%s", err, diff)
 	}
-	if _, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("other")); !errors.Is(err, ErrExists) {
+	if _, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("other"), 0); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate name: err = %v, want ErrExists", err)
 	}
 	got, err := db.TokenByHash(ctx, auth.HashToken(plain))
@@ -409,7 +409,7 @@ func TestTokens(t *testing.T) {
 		t.Errorf("revoking twice: err = %v, want ErrNotFound", err)
 	}
 	// A revoked token's name may be reused.
-	tok2, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("again"))
+	tok2, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("again"), 0)
 	if err != nil {
 		t.Fatalf("reusing a revoked token's name: %v", err)
 	}
@@ -612,5 +612,44 @@ func TestUserIDsNotReused(t *testing.T) {
 	}
 	if nu.ID == old.ID {
 		t.Errorf("new user got the deleted user's ID %d", nu.ID)
+	}
+}
+
+// TestTokenExpiry: a token with an expiry is found until then, and
+// afterwards no more, by the store's clock; list still shows it.
+func TestTokenExpiry(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fc := newClock(clock)
+	db := openClock(t, "", fc.Now)
+
+	tok, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("a"), time.Hour)
+	expires := clock.Add(time.Hour)
+	want := Token{ID: tok.ID, Name: "ci", Role: auth.Viewer, CreatedAt: clock, ExpiresAt: &expires}
+	if diff := cmp.Diff(want, tok); err != nil || diff != "" {
+		t.Fatalf("CreateToken: %v (-want +got):\n%s", err, diff)
+	}
+	never, err := db.CreateToken(ctx, "forever", auth.Viewer, auth.HashToken("b"), 0)
+	if err != nil || never.ExpiresAt != nil {
+		t.Fatalf("CreateToken without expiry = %+v, %v", never, err)
+	}
+	if _, err := db.CreateToken(ctx, "past", auth.Viewer, auth.HashToken("c"), -time.Second); err == nil {
+		t.Error("CreateToken with a negative lifetime succeeded")
+	}
+
+	fc.Set(expires.Add(-time.Nanosecond))
+	if got, err := db.TokenByHash(ctx, auth.HashToken("a")); err != nil || got.ID != tok.ID {
+		t.Errorf("TokenByHash just before expiry = %+v, %v", got, err)
+	}
+	fc.Set(expires)
+	if _, err := db.TokenByHash(ctx, auth.HashToken("a")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("TokenByHash at expiry: err = %v, want ErrNotFound", err)
+	}
+	if _, err := db.TokenByHash(ctx, auth.HashToken("b")); err != nil {
+		t.Errorf("TokenByHash of a token without expiry: %v", err)
+	}
+	list, err := db.ListTokens(ctx)
+	if diff := cmp.Diff([]Token{want, never}, list); err != nil || diff != "" {
+		t.Errorf("ListTokens: %v (-want +got):\n%s", err, diff)
 	}
 }

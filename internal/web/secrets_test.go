@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
 )
@@ -82,4 +84,28 @@ func printable(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestExpiredTokenRefused: an API token past its expiry authenticates as
+// nothing, like a revoked one.
+func TestExpiredTokenRefused(t *testing.T) {
+	h := newHarness(t)
+	const plain = "dmt_expiring0123456789abcdef0123456789"
+	h.addTokenTTL("ci", auth.Viewer, plain, time.Hour)
+	bearer := map[string]string{"Authorization": "Bearer " + plain}
+	c := h.newClient()
+	if r := c.request(http.MethodGet, "/api/v1/me", nil, bearer); r.status != http.StatusOK {
+		t.Fatalf("me with an unexpired token = %d %s", r.status, r.body)
+	}
+	// The store reads the real clock here: move the expiry into the past.
+	if _, err := h.db.SQL().Exec(`UPDATE api_tokens SET expires_at = ? WHERE name = 'ci'`, time.Now().Add(-time.Second).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	r := c.request(http.MethodGet, "/api/v1/me", nil, bearer)
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("me with an expired token = %d, want 401", r.status)
+	}
+	if e := decode[apiError](t, r); !strings.Contains(e.Error, "expired") {
+		t.Errorf("401 error %q does not mention expiry", e.Error)
+	}
 }
