@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/store"
 )
 
@@ -22,10 +23,36 @@ func newTokenCmd() *cobra.Command {
 	return cmd
 }
 
+// Bounds of a token's lifetime (--expires).
+const (
+	minTokenTTL = time.Minute
+	maxTokenTTL = 3650 * 24 * time.Hour // 10 years
+)
+
+// parseTokenTTL reads --expires: "" for never, else days ("90d") or a Go
+// duration between minTokenTTL and maxTokenTTL.
+func parseTokenTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	a, err := config.ParseAge(s)
+	if err != nil {
+		return 0, fmt.Errorf("--expires: %w", err)
+	}
+	switch d := time.Duration(a); {
+	case d < minTokenTTL:
+		return 0, fmt.Errorf("--expires: %q is less than the shortest lifetime, 1m", s)
+	case d > maxTokenTTL:
+		return 0, fmt.Errorf("--expires: %q is more than the longest lifetime, 3650d (10 years)", s)
+	default:
+		return d, nil
+	}
+}
+
 func newTokenCreateCmd() *cobra.Command {
-	var name, roleFlag string
+	var name, roleFlag, expires string
 	cmd := &cobra.Command{
-		Use:   "create --name N --role admin|operator|viewer",
+		Use:   "create --name N --role admin|operator|viewer [--expires 90d]",
 		Short: "create an API token and print it once; only its hash is kept",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,9 +63,13 @@ func newTokenCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ttl, err := parseTokenTTL(expires)
+			if err != nil {
+				return err
+			}
 			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
 				plain, hash := auth.NewToken()
-				_, err := s.db.CreateToken(ctx, name, role, hash)
+				tok, err := s.db.CreateToken(ctx, name, role, hash, ttl)
 				s.audit(ctx, "token.create", name, err)
 				if errors.Is(err, store.ErrExists) {
 					return fmt.Errorf("token %q already exists (revoke it first)", name)
@@ -48,7 +79,8 @@ func newTokenCreateCmd() *cobra.Command {
 				}
 				// The token alone on stdout, so that scripts can capture it.
 				fmt.Fprintln(cmd.OutOrStdout(), plain)
-				fmt.Fprintf(cmd.ErrOrStderr(), "created token %q with role %s; it is shown only this once\n", name, role)
+				fmt.Fprintf(cmd.ErrOrStderr(), "created token %q with role %s, expiring %s; it is shown only this once\n",
+					name, role, formatExpiry(tok, time.Now()))
 				return nil
 			})
 		},
@@ -56,6 +88,7 @@ func newTokenCreateCmd() *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "the token's name")
 	cmd.Flags().StringVar(&roleFlag, "role", "", "the token's role: admin, operator or viewer")
 	cmd.MarkFlagRequired("name")
+	cmd.Flags().StringVar(&expires, "expires", "", "lifetime of the token, in days (90d) or as a duration (720h); default never")
 	cmd.MarkFlagRequired("role")
 	return cmd
 }
@@ -63,7 +96,7 @@ func newTokenCreateCmd() *cobra.Command {
 func newTokenListCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "list API tokens, revoked ones too",
+		Short: "list API tokens, revoked and expired ones too, with their expiry and last use",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
@@ -72,18 +105,33 @@ func newTokenListCmd() *cobra.Command {
 					return err
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tLAST-USED\tREVOKED")
+				fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tEXPIRES\tLAST-USED\tREVOKED")
+				now := time.Now()
 				for _, t := range toks {
 					used := "never"
 					if t.LastUsedAt != nil {
 						used = t.LastUsedAt.Local().Format(time.DateTime)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime), used, yesNo(t.Revoked))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.Local().Format(time.DateTime),
+						formatExpiry(t, now), used, yesNo(t.Revoked))
 				}
 				return tw.Flush()
 			})
 		},
 	}
+}
+
+// formatExpiry is a token's expiry in local time, "never", or marked
+// "(expired)" once past.
+func formatExpiry(t store.Token, now time.Time) string {
+	if t.ExpiresAt == nil {
+		return "never"
+	}
+	s := t.ExpiresAt.Local().Format(time.DateTime)
+	if t.Expired(now) {
+		s += " (expired)"
+	}
+	return s
 }
 
 func newTokenRevokeCmd() *cobra.Command {

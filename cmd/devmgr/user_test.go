@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -232,14 +233,39 @@ func TestTokenCLI(t *testing.T) {
 	e.fails(`role "god"`, "", "token", "create", "--name", "x", "--role", "god")
 	e.fails("token name must be", "", "token", "create", "--name", "Bad!", "--role", "viewer")
 	e.fails(`"name" not set`, "", "token", "create", "--role", "viewer")
-	e.must("", "token", "create", "--name", "backup", "--role", "viewer")
+	e.must("", "token", "create", "--name", "backup", "--role", "viewer", "--expires", "90d")
+	for _, bad := range []struct{ value, want string }{
+		{"x", `--expires: "x" is not a duration`},
+		{"30s", `--expires: "30s" is less than`},
+		{"-5m", `--expires: "-5m" is less than`},
+		{"3651d", `--expires: "3651d" is more than`},
+		{"1000000h", `--expires: "1000000h" is more than`},
+	} {
+		e.fails(bad.want, "", "token", "create", "--name", "bad", "--role", "viewer", "--expires", bad.value)
+	}
 
 	out = e.must("", "token", "list")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
+	cols := func(i int) []string {
+		if i >= len(lines) {
+			return nil
+		}
+		return strings.Fields(lines[i])
+	}
+	// Times are "date time": NAME ROLE CREATED(2) EXPIRES(2 or never) LAST-USED(2 or never) REVOKED.
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") ||
-		!strings.HasPrefix(lines[1], "backup") || !strings.Contains(lines[1], "never") ||
-		!strings.HasPrefix(lines[2], "ci") || strings.Contains(lines[2], "never") || !strings.HasSuffix(lines[2], "no") {
-		t.Errorf("token list:\n%s", out)
+		!strings.Contains(lines[0], "EXPIRES") || !strings.Contains(lines[0], "LAST-USED") {
+		t.Fatalf("token list:\n%s", out)
+	}
+	backup, ci := cols(1), cols(2)
+	if len(backup) != 8 || backup[0] != "backup" || backup[6] != "never" || backup[7] != "no" {
+		t.Errorf("token list: backup (expires in 90 days, never used):\n%s", out)
+	} else if exp, err := time.ParseInLocation(time.DateTime, backup[4]+" "+backup[5], time.Local); err != nil ||
+		time.Until(exp) < 90*24*time.Hour-time.Minute || time.Until(exp) > 90*24*time.Hour {
+		t.Errorf("token list: backup expires %v (%v), want in 90 days", exp, err)
+	}
+	if len(ci) != 8 || ci[0] != "ci" || ci[4] != "never" || ci[5] == "never" || ci[7] != "no" {
+		t.Errorf("token list: ci (never expires, used):\n%s", out)
 	}
 
 	e.must("", "token", "revoke", "ci")

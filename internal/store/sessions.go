@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,16 +12,25 @@ import (
 )
 
 // SessionStore keeps scs sessions in the sessions table, so that they
-// survive a restart of the server.
+// survive a restart of the server. A row is keyed by the SHA-256 of the
+// session's token, never the token: a copy of the database (a backup, a
+// stolen file) holds no cookie that signs anyone in. It therefore cannot
+// list sessions by token (scs.IterableCtxStore).
 type SessionStore struct {
 	db *DB
 }
 
 var (
-	_ scs.Store            = (*SessionStore)(nil)
-	_ scs.CtxStore         = (*SessionStore)(nil)
-	_ scs.IterableCtxStore = (*SessionStore)(nil)
+	_ scs.Store    = (*SessionStore)(nil)
+	_ scs.CtxStore = (*SessionStore)(nil)
 )
+
+// sessionKey is the stored form of a session token. The token carries 256
+// random bits (scs), so a fast hash suffices.
+func sessionKey(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
 
 // SessionStore returns the scs store backed by this database. Expired
 // sessions are removed in the background until Close.
@@ -29,8 +39,8 @@ func (db *DB) SessionStore() *SessionStore { return db.sessions }
 // FindCtx returns the data of an unexpired session.
 func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
 	var b []byte
-	err := s.db.sql.QueryRowContext(ctx, `SELECT data FROM sessions WHERE token = ? AND expiry > ?`,
-		token, toNanos(s.db.now())).Scan(&b)
+	err := s.db.sql.QueryRowContext(ctx, `SELECT data FROM sessions WHERE hash = ? AND expiry > ?`,
+		sessionKey(token), toNanos(s.db.now())).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -45,9 +55,9 @@ func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 	if b == nil {
 		b = []byte{} // data is NOT NULL
 	}
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?)
-		ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
-		token, b, toNanos(expiry))
+	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO sessions (hash, data, expiry) VALUES (?, ?, ?)
+		ON CONFLICT (hash) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
+		sessionKey(token), b, toNanos(expiry))
 	if err != nil {
 		return fmt.Errorf("storing session: %w", err)
 	}
@@ -56,32 +66,10 @@ func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 
 // DeleteCtx removes a session; a missing one is not an error.
 func (s *SessionStore) DeleteCtx(ctx context.Context, token string) error {
-	if _, err := s.db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE token = ?`, token); err != nil {
+	if _, err := s.db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, sessionKey(token)); err != nil {
 		return fmt.Errorf("deleting session: %w", err)
 	}
 	return nil
-}
-
-// AllCtx returns every unexpired session by token.
-func (s *SessionStore) AllCtx(ctx context.Context) (map[string][]byte, error) {
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT token, data FROM sessions WHERE expiry > ?`, toNanos(s.db.now()))
-	if err != nil {
-		return nil, fmt.Errorf("listing sessions: %w", err)
-	}
-	defer rows.Close()
-	all := map[string][]byte{}
-	for rows.Next() {
-		var tok string
-		var b []byte
-		if err := rows.Scan(&tok, &b); err != nil {
-			return nil, fmt.Errorf("listing sessions: %w", err)
-		}
-		all[tok] = b
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing sessions: %w", err)
-	}
-	return all, nil
 }
 
 // Find is FindCtx without a context, for scs.Store.

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
@@ -66,7 +65,9 @@ type DB struct {
 }
 
 // Open opens (creating if needed) dataDir/devmgr.db, creating dataDir with
-// mode 0700, and brings its schema up to date. A database written by a
+// mode 0700, and brings its schema up to date. The database and its -wal
+// and -shm files are 0600; one that is a symlink or not a regular file is
+// refused (see prepareFiles). A database written by a
 // newer devmgr is refused with ErrTooNew and left untouched. Expired
 // sessions and old login failures are removed in the background until
 // ctx is done or Close is called.
@@ -92,8 +93,11 @@ func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
 	path := filepath.Join(dataDir, FileName)
-	_, statErr := os.Stat(path)
-	existed := statErr == nil
+	created, err := prepareFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	existed := !created
 
 	// Look at an existing database read-only first: switching it to WAL or
 	// migrating it would write to a file a newer devmgr owns.
@@ -110,9 +114,6 @@ func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
-	}
-	if !existed {
-		chownLikeDir(path, dataDir, log)
 	}
 	db := &DB{sql: sdb, log: log, now: now, done: make(chan struct{})}
 	if err := db.migrate(ctx, migs); err != nil {
@@ -257,27 +258,6 @@ func (db *DB) migrate(ctx context.Context, migs []migration) error {
 		}
 	}
 	return nil
-}
-
-// chownLikeDir gives a database that root just created to the owner of the
-// data directory, so that `devmgr user add` run as root during
-// installation leaves a database the unprivileged server can still open.
-// SQLite itself gives the -wal and -shm files the database's owner.
-func chownLikeDir(path, dir string, log *slog.Logger) {
-	if os.Geteuid() != 0 {
-		return
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok || sys.Uid == 0 {
-		return
-	}
-	if err := os.Chown(path, int(sys.Uid), int(sys.Gid)); err != nil {
-		log.Warn("cannot give database to data directory owner", "path", path, "uid", sys.Uid, "err", err)
-	}
 }
 
 // Close stops the background cleanup and closes the database.

@@ -3,6 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -283,9 +286,23 @@ func TestSessionStore(t *testing.T) {
 	if err := s.Commit("tok1", []byte("uno"), clock.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.AllCtx(ctx)
-	if diff := cmp.Diff(map[string][]byte{"tok1": []byte("uno"), "tok2": []byte("two")}, all); err != nil || diff != "" {
-		t.Errorf("All: %v (-want +got):\n%s", err, diff)
+	// Rows are keyed by the tokens' SHA-256, never the tokens.
+	got := map[string]string{}
+	rows, err := db.SQL().Query(`SELECT hash, data FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var h, d []byte
+		if err := rows.Scan(&h, &d); err != nil {
+			t.Fatal(err)
+		}
+		got[hex.EncodeToString(h)] = string(d)
+	}
+	rows.Close()
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	if diff := cmp.Diff(map[string]string{sum("tok1"): "uno", sum("tok2"): "two"}, got); diff != "" {
+		t.Errorf("sessions rows by hash (-want +got):\n%s", diff)
 	}
 
 	clock = clock.Add(2 * time.Minute) // tok1 expires now
@@ -310,6 +327,45 @@ func TestSessionStore(t *testing.T) {
 	}
 }
 
+// TestMigrationEndsSessions: sessions stored before tokens were hashed
+// (their rows hold usable tokens) are all deleted by the migration.
+func TestMigrationEndsSessions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	migs, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []migration
+	for _, m := range migs {
+		if m.name < "0004" {
+			before = append(before, m)
+		}
+	}
+	sdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &DB{sql: sdb, log: testLogger(), now: time.Now}
+	if err := old.migrate(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec(`INSERT INTO sessions (token, data, expiry) VALUES ('raw-token', x'00', ?)`, time.Now().Add(time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+
+	db := openTest(t, dir)
+	var n int
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("sessions after migration: %d, %v; want 0", n, err)
+	}
+	if _, found, err := db.SessionStore().Find("raw-token"); found || err != nil {
+		t.Errorf("Find(raw-token) after migration = %v, %v; want not found", found, err)
+	}
+}
+
 func TestTokens(t *testing.T) {
 	ctx := context.Background()
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -317,12 +373,12 @@ func TestTokens(t *testing.T) {
 	db := openClock(t, "", fc.Now)
 
 	plain, hash := auth.NewToken()
-	tok, err := db.CreateToken(ctx, "ci", auth.Operator, hash)
+	tok, err := db.CreateToken(ctx, "ci", auth.Operator, hash, 0)
 	want := Token{ID: tok.ID, Name: "ci", Role: auth.Operator, CreatedAt: clock}
 	if diff := cmp.Diff(want, tok); err != nil || diff != "" {
 		t.Errorf("CreateToken: %v (-want +got):\n%s", err, diff)
 	}
-	if _, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("other")); !errors.Is(err, ErrExists) {
+	if _, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("other"), 0); !errors.Is(err, ErrExists) {
 		t.Errorf("duplicate name: err = %v, want ErrExists", err)
 	}
 	got, err := db.TokenByHash(ctx, auth.HashToken(plain))
@@ -353,7 +409,7 @@ func TestTokens(t *testing.T) {
 		t.Errorf("revoking twice: err = %v, want ErrNotFound", err)
 	}
 	// A revoked token's name may be reused.
-	tok2, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("again"))
+	tok2, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("again"), 0)
 	if err != nil {
 		t.Fatalf("reusing a revoked token's name: %v", err)
 	}
@@ -556,5 +612,44 @@ func TestUserIDsNotReused(t *testing.T) {
 	}
 	if nu.ID == old.ID {
 		t.Errorf("new user got the deleted user's ID %d", nu.ID)
+	}
+}
+
+// TestTokenExpiry: a token with an expiry is found until then, and
+// afterwards no more, by the store's clock; list still shows it.
+func TestTokenExpiry(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	fc := newClock(clock)
+	db := openClock(t, "", fc.Now)
+
+	tok, err := db.CreateToken(ctx, "ci", auth.Viewer, auth.HashToken("a"), time.Hour)
+	expires := clock.Add(time.Hour)
+	want := Token{ID: tok.ID, Name: "ci", Role: auth.Viewer, CreatedAt: clock, ExpiresAt: &expires}
+	if diff := cmp.Diff(want, tok); err != nil || diff != "" {
+		t.Fatalf("CreateToken: %v (-want +got):\n%s", err, diff)
+	}
+	never, err := db.CreateToken(ctx, "forever", auth.Viewer, auth.HashToken("b"), 0)
+	if err != nil || never.ExpiresAt != nil {
+		t.Fatalf("CreateToken without expiry = %+v, %v", never, err)
+	}
+	if _, err := db.CreateToken(ctx, "past", auth.Viewer, auth.HashToken("c"), -time.Second); err == nil {
+		t.Error("CreateToken with a negative lifetime succeeded")
+	}
+
+	fc.Set(expires.Add(-time.Nanosecond))
+	if got, err := db.TokenByHash(ctx, auth.HashToken("a")); err != nil || got.ID != tok.ID {
+		t.Errorf("TokenByHash just before expiry = %+v, %v", got, err)
+	}
+	fc.Set(expires)
+	if _, err := db.TokenByHash(ctx, auth.HashToken("a")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("TokenByHash at expiry: err = %v, want ErrNotFound", err)
+	}
+	if _, err := db.TokenByHash(ctx, auth.HashToken("b")); err != nil {
+		t.Errorf("TokenByHash of a token without expiry: %v", err)
+	}
+	list, err := db.ListTokens(ctx)
+	if diff := cmp.Diff([]Token{want, never}, list); err != nil || diff != "" {
+		t.Errorf("ListTokens: %v (-want +got):\n%s", err, diff)
 	}
 }

@@ -17,22 +17,32 @@ type Token struct {
 	Name       string
 	Role       auth.Role
 	CreatedAt  time.Time
+	ExpiresAt  *time.Time // nil if it never expires
 	LastUsedAt *time.Time // nil if never used
 	Revoked    bool
 }
 
-const tokenColumns = `id, name, role, created_at, last_used_at, revoked_at`
+// Expired reports whether the token has expired at now.
+func (t Token) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
+}
+
+const tokenColumns = `id, name, role, created_at, expires_at, last_used_at, revoked_at`
 
 func scanToken(s scanner) (Token, error) {
 	var t Token
 	var role string
 	var created int64
-	var used, revoked sql.NullInt64
-	if err := s.Scan(&t.ID, &t.Name, &role, &created, &used, &revoked); err != nil {
+	var expires, used, revoked sql.NullInt64
+	if err := s.Scan(&t.ID, &t.Name, &role, &created, &expires, &used, &revoked); err != nil {
 		return Token{}, err
 	}
 	t.Role = auth.Role(role)
 	t.CreatedAt = fromNanos(created)
+	if expires.Valid {
+		e := fromNanos(expires.Int64)
+		t.ExpiresAt = &e
+	}
 	if used.Valid {
 		u := fromNanos(used.Int64)
 		t.LastUsedAt = &u
@@ -41,16 +51,26 @@ func scanToken(s scanner) (Token, error) {
 	return t, nil
 }
 
-// CreateToken stores a new token's hash; ErrExists if a live token has the name.
-func (db *DB) CreateToken(ctx context.Context, name string, role auth.Role, hash []byte) (Token, error) {
+// CreateToken stores a new token's hash; it expires ttl after now, or
+// never if ttl is 0. ErrExists if a live (unrevoked) token has the name,
+// expired or not.
+func (db *DB) CreateToken(ctx context.Context, name string, role auth.Role, hash []byte, ttl time.Duration) (Token, error) {
 	if !role.Valid() {
 		return Token{}, fmt.Errorf("creating token %q: invalid role %q", name, role)
 	}
 	if len(hash) == 0 {
 		return Token{}, fmt.Errorf("creating token %q: empty hash", name)
 	}
-	t, err := scanToken(db.sql.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at)
-		VALUES (?, ?, ?, ?) RETURNING `+tokenColumns, name, string(role), hash, toNanos(db.now())))
+	if ttl < 0 {
+		return Token{}, fmt.Errorf("creating token %q: negative lifetime %s", name, ttl)
+	}
+	now := db.now()
+	var expires sql.NullInt64
+	if ttl > 0 {
+		expires = sql.NullInt64{Int64: toNanos(now.Add(ttl)), Valid: true}
+	}
+	t, err := scanToken(db.sql.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?) RETURNING `+tokenColumns, name, string(role), hash, toNanos(now), expires))
 	if isUnique(err) {
 		return Token{}, fmt.Errorf("creating token %q: token %w", name, ErrExists)
 	}
@@ -60,11 +80,11 @@ func (db *DB) CreateToken(ctx context.Context, name string, role auth.Role, hash
 	return t, nil
 }
 
-// TokenByHash finds a live token by its hash; ErrNotFound if there is none
-// or it was revoked.
+// TokenByHash finds a live token by its hash; ErrNotFound if there is none,
+// it was revoked or it has expired.
 func (db *DB) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
 	t, err := scanToken(db.sql.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens
-		WHERE hash = ? AND revoked_at IS NULL`, hash))
+		WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, hash, toNanos(db.now())))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, fmt.Errorf("token: %w", ErrNotFound)
 	}

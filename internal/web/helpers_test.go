@@ -328,7 +328,13 @@ func (h *harness) adminClient() (*client, string) {
 // addToken stores an API token whose plain text is plain.
 func (h *harness) addToken(name string, role auth.Role, plain string) {
 	h.t.Helper()
-	if _, err := h.db.CreateToken(context.Background(), name, role, auth.HashToken(plain)); err != nil {
+	h.addTokenTTL(name, role, plain, 0)
+}
+
+// addTokenTTL stores an API token that expires ttl from now (0: never).
+func (h *harness) addTokenTTL(name string, role auth.Role, plain string, ttl time.Duration) {
+	h.t.Helper()
+	if _, err := h.db.CreateToken(context.Background(), name, role, auth.HashToken(plain), ttl); err != nil {
 		h.t.Fatalf("creating token %s: %v", name, err)
 	}
 }

@@ -101,7 +101,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			if err != nil {
 				if errors.Is(err, errBadToken) {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="devmgr"`)
-					writeError(w, http.StatusUnauthorized, "invalid or revoked API token", "")
+					writeError(w, http.StatusUnauthorized, "invalid, expired or revoked API token", "")
 					return
 				}
 				s.serverError(w, r, err)

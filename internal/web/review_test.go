@@ -103,7 +103,7 @@ func TestSessionReadWritesNothing(t *testing.T) {
 	rows := func() string {
 		t.Helper()
 		var out []string
-		r, err := h.db.SQL().Query(`SELECT hex(data), expiry FROM sessions ORDER BY token`)
+		r, err := h.db.SQL().Query(`SELECT hex(data), expiry FROM sessions ORDER BY hash`)
 		if err != nil {
 			t.Fatal(err)
 		}

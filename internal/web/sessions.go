@@ -22,9 +22,8 @@ type idleStore struct {
 }
 
 var (
-	_ scs.Store            = idleStore{}
-	_ scs.CtxStore         = idleStore{}
-	_ scs.IterableCtxStore = idleStore{}
+	_ scs.Store    = idleStore{}
+	_ scs.CtxStore = idleStore{}
 )
 
 // expiry is scs's row expiry with IdleTimeout set. Like scs it reads the

@@ -21,6 +21,13 @@ type usersData struct {
 	Roles []auth.Role
 	Form  *form
 	Error string
+	Reset *oneTimePassword // just made by a reset, shown in this answer only
+}
+
+// oneTimePassword is the password an admin's reset gave a user.
+type oneTimePassword struct {
+	Name     string
+	Password string
 }
 
 func (s *Server) usersPage(w http.ResponseWriter, r *http.Request) {
@@ -28,6 +35,11 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int, f *form, errMsg string) {
+	s.renderUsersData(w, r, status, usersData{Form: f, Error: errMsg})
+}
+
+// renderUsersData renders the users page with d, filling in the users.
+func (s *Server) renderUsersData(w http.ResponseWriter, r *http.Request, status int, d usersData) {
 	users, err := s.db.ListUsers(r.Context())
 	if err != nil {
 		s.serverError(w, r, fmt.Errorf("listing users: %w", err))
@@ -38,7 +50,8 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 	for i, u := range users {
 		rows[i] = userRow{User: u, Self: u.ID == self.UserID}
 	}
-	s.render(w, r, status, "users", "Users", usersData{Users: rows, Roles: auth.Roles, Form: f, Error: errMsg})
+	d.Users, d.Roles = rows, auth.Roles
+	s.render(w, r, status, "users", "Users", d)
 }
 
 func (s *Server) userAdd(w http.ResponseWriter, r *http.Request) {
@@ -176,8 +189,10 @@ func (s *Server) userReset(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, "", actUserReset, u.Name, resultOK, "")
 	s.removeInitialPassword(u.Name)
-	s.setFlash(r, "warning", fmt.Sprintf("New one-time password for %s: %s — it is shown only now; %s must change it at sign-in.", u.Name, pw, u.Name))
-	http.Redirect(w, r, "/users", http.StatusSeeOther)
+	// Shown in this answer, not by a flash after a redirect: a flash is
+	// session data, and the session row, the WAL and freed database pages
+	// would keep the password after it was shown. The page is no-store.
+	s.renderUsersData(w, r, http.StatusOK, usersData{Form: s.emptyAddForm(), Reset: &oneTimePassword{Name: u.Name, Password: pw}})
 }
 
 func (s *Server) userDelete(w http.ResponseWriter, r *http.Request) {

@@ -672,19 +672,11 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	if me := decode[meResponse](t, a.get("/api/v1/me")); me.Role != "operator" {
 		t.Errorf("role after change = %q", me.Role)
 	}
-	admin.get("/users")
-	if r := admin.post("/users/"+strconv.FormatInt(u.ID, 10)+"/reset", nil); r.status != http.StatusSeeOther {
-		t.Fatalf("reset = %d", r.status)
-	}
+	_, resetPW := resetPassword(t, admin, u.ID, "vera")
 	if r := a.get("/"); r.status != http.StatusSeeOther {
 		t.Errorf("session after reset = %d, want 303", r.status)
 	}
-	page := admin.get("/users")
-	m := regexp.MustCompile(`New one-time password for vera: (\S+) `).FindStringSubmatch(page.body)
-	if m == nil {
-		t.Fatalf("reset password not shown:\n%s", page.body)
-	}
-	if r := a.login("vera", m[1]); r.status != http.StatusSeeOther || r.location() != "/account/password" {
+	if r := a.login("vera", resetPW); r.status != http.StatusSeeOther || r.location() != "/account/password" {
 		t.Errorf("login with reset password = %d %q, want 303 /account/password", r.status, r.location())
 	}
 }

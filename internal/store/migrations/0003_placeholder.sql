@@ -1,0 +1,1 @@
+-- 0003: placeholder, reserved for the login-throttle work; it changes nothing.
