@@ -36,12 +36,18 @@ var (
 // FileName is the database's name inside the data directory.
 const FileName = "devmgr.db"
 
-// cleanupInterval is how often expired sessions and old login failures go.
+// cleanupInterval is how often expired sessions, old login failures and
+// audit entries beyond the retention go.
 const cleanupInterval = 5 * time.Minute
 
 // failureRetention is how long login failures are kept: far longer than
 // the throttle's window, short enough that the table stays small.
 const failureRetention = 24 * time.Hour
+
+// successRetention is how long a source's successful login is remembered:
+// while the global failure budget is spent, sources remembered here are
+// not slowed down.
+const successRetention = 30 * 24 * time.Hour
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -58,6 +64,10 @@ type DB struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *SessionStore
+
+	retention    sync.Mutex // guards auditKeep and auditMaxRows
+	auditKeep    time.Duration
+	auditMaxRows int
 
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -114,7 +124,8 @@ func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time
 	if !existed {
 		chownLikeDir(path, dataDir, log)
 	}
-	db := &DB{sql: sdb, log: log, now: now, done: make(chan struct{})}
+	db := &DB{sql: sdb, log: log, now: now, done: make(chan struct{}),
+		auditKeep: DefaultAuditKeep, auditMaxRows: DefaultAuditMaxRows}
 	if err := db.migrate(ctx, migs); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("migrating database %s: %w", path, err)
@@ -315,6 +326,12 @@ func (db *DB) cleanup(ctx context.Context) {
 	}
 	if err := db.pruneLoginFailures(ctx, now.Add(-failureRetention)); err != nil && ctx.Err() == nil {
 		db.log.Warn("removing old login failures", "err", err)
+	}
+	if err := db.pruneLoginSuccesses(ctx, now.Add(-successRetention)); err != nil && ctx.Err() == nil {
+		db.log.Warn("removing old login successes", "err", err)
+	}
+	if err := db.pruneAudit(ctx, now); err != nil && ctx.Err() == nil {
+		db.log.Warn("pruning audit log", "err", err)
 	}
 }
 
