@@ -115,20 +115,16 @@ func (db *DB) AuditRepeat(ctx context.Context, e AuditEntry, since time.Time) er
 	return nil
 }
 
-// SetAuditRetention sets how long audit entries are kept and how many at
-// most; the cleanup loop removes the rest, oldest first. Zero or less
-// means no limit of that kind. Open starts with DefaultAuditKeep and
-// DefaultAuditMaxRows.
-func (db *DB) SetAuditRetention(keep time.Duration, maxRows int) {
-	db.retention.Lock()
-	db.auditKeep, db.auditMaxRows = keep, maxRows
-	db.retention.Unlock()
+// AuditRetention sets how long audit entries are kept and how many at
+// most (config's audit.keep and audit.max_rows); the cleanup loop removes
+// the rest, oldest first. Zero or less means no limit of that kind.
+// Without it Open keeps DefaultAuditKeep and DefaultAuditMaxRows.
+func AuditRetention(keep time.Duration, maxRows int) Option {
+	return func(db *DB) { db.auditKeep, db.auditMaxRows = keep, maxRows }
 }
 
 func (db *DB) pruneAudit(ctx context.Context, now time.Time) error {
-	db.retention.Lock()
 	keep, maxRows := db.auditKeep, db.auditMaxRows
-	db.retention.Unlock()
 	if keep > 0 {
 		if _, err := db.sql.ExecContext(ctx, `DELETE FROM audit WHERE time < ?`, toNanos(now.Add(-keep))); err != nil {
 			return fmt.Errorf("removing audit entries older than %v: %w", keep, err)

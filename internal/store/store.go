@@ -65,7 +65,6 @@ type DB struct {
 	now      func() time.Time
 	sessions *SessionStore
 
-	retention    sync.Mutex // guards auditKeep and auditMaxRows
 	auditKeep    time.Duration
 	auditMaxRows int
 
@@ -80,12 +79,15 @@ type DB struct {
 // newer devmgr is refused with ErrTooNew and left untouched. Expired
 // sessions and old login failures are removed in the background until
 // ctx is done or Close is called.
-func Open(ctx context.Context, dataDir string, log *slog.Logger) (*DB, error) {
-	return open(ctx, dataDir, log, time.Now)
+func Open(ctx context.Context, dataDir string, log *slog.Logger, opts ...Option) (*DB, error) {
+	return open(ctx, dataDir, log, time.Now, opts...)
 }
 
+// Option changes a default of Open.
+type Option func(*DB)
+
 // open is Open with a clock, for tests.
-func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time.Time) (*DB, error) {
+func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time.Time, opts ...Option) (*DB, error) {
 	if log == nil {
 		return nil, errors.New("store: logger is required")
 	}
@@ -126,6 +128,9 @@ func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time
 	}
 	db := &DB{sql: sdb, log: log, now: now, done: make(chan struct{}),
 		auditKeep: DefaultAuditKeep, auditMaxRows: DefaultAuditMaxRows}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx, migs); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("migrating database %s: %w", path, err)

@@ -50,12 +50,12 @@ func (c *fakeClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-func openClock(t *testing.T, dir string, now func() time.Time) *DB {
+func openClock(t *testing.T, dir string, now func() time.Time, opts ...Option) *DB {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	db, err := open(context.Background(), dir, testLogger(), now)
+	db, err := open(context.Background(), dir, testLogger(), now, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -444,8 +444,10 @@ func TestAuditLimits(t *testing.T) {
 func TestLoginFailuresPersist(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := openTest(t, dir)
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	// The clock is t0's: by the real one the cleanup that starts with Open
+	// would prune these failures as they are added.
+	db := openClock(t, dir, newClock(t0).Now)
 	add := func(user, src string, at time.Time) {
 		t.Helper()
 		if err := db.AddLoginFailure(ctx, user, src, at); err != nil {
@@ -666,7 +668,8 @@ func TestAuditRepeat(t *testing.T) {
 func TestAuditRetention(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	db := openClock(t, "", newClock(t0).Now)
+	dir := t.TempDir()
+	db := openClock(t, dir, newClock(t0).Now)
 	for i := range 10 {
 		db.Audit(ctx, AuditEntry{Time: t0.Add(-time.Duration(i) * 24 * time.Hour), User: fmt.Sprint("d", i), Action: "x", Result: "ok"})
 	}
@@ -687,7 +690,8 @@ func TestAuditRetention(t *testing.T) {
 	if got, want := names(), "d0 d1 d2 d3 d4 d5 d6 d7 d8 d9"; got != want {
 		t.Errorf("after default cleanup: %s, want %s", got, want)
 	}
-	db.SetAuditRetention(7*24*time.Hour, 5)
+	db.Close()
+	db = openClock(t, dir, newClock(t0).Now, AuditRetention(7*24*time.Hour, 5))
 	db.cleanup(ctx)
 	if got, want := names(), "d0 d1 d2 d3 d4"; got != want {
 		t.Errorf("after keep 7d, max 5 rows: %s, want %s", got, want)
