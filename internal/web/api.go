@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/devmgr/devmgr/internal/auth"
 )
 
 // apiError is the body of every API error.
@@ -81,6 +83,10 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "username is required", "username")
 		return
 	}
+	if len(req.Username) > auth.MaxUsernameLen {
+		writeError(w, http.StatusBadRequest, usernameTooLong, "username")
+		return
+	}
 	if req.Password == "" {
 		writeError(w, http.StatusBadRequest, "password is required", "password")
 		return
@@ -90,6 +96,10 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errThrottled):
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
 		writeError(w, http.StatusTooManyRequests, retryMessage(retry), "")
+		return
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		writeError(w, http.StatusServiceUnavailable, busyMessage, "")
 		return
 	case errors.Is(err, errBadLogin):
 		writeError(w, http.StatusUnauthorized, badLoginMessage, "")

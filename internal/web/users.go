@@ -175,6 +175,9 @@ func (s *Server) userReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "", actUserReset, u.Name, resultOK, "")
+	if err := s.throttle.Unlock(r.Context(), u.Name); err != nil {
+		s.log.Error("clearing login failures", "user", u.Name, "err", err)
+	}
 	s.removeInitialPassword(u.Name)
 	s.setFlash(r, "warning", fmt.Sprintf("New one-time password for %s: %s — it is shown only now; %s must change it at sign-in.", u.Name, pw, u.Name))
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
