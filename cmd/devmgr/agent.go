@@ -47,7 +47,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	dnsmasqPID, _ := cmd.Flags().GetString("dnsmasq-pid")
 	ctx := cmd.Context()
 	log := newLogger()
-	db, err := store.Open(ctx, cfg.DataDir, log)
+	db, err := store.Open(ctx, cfg.DataDir, log, auditRetention(cfg))
 	if err != nil {
 		return err
 	}
