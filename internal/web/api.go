@@ -104,6 +104,8 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errBadLogin):
 		writeError(w, http.StatusUnauthorized, badLoginMessage, "")
 		return
+	case err != nil && r.Context().Err() != nil:
+		return // the client left while waiting: nobody to answer
 	case err != nil:
 		s.serverError(w, r, err)
 		return

@@ -242,6 +242,8 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		f.Error = badLoginMessage
 		s.renderLogin(w, r, http.StatusUnauthorized, f)
 		return
+	case err != nil && r.Context().Err() != nil:
+		return // the client left while waiting: nobody to answer
 	case err != nil:
 		s.serverError(w, r, err)
 		return
