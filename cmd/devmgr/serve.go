@@ -37,7 +37,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	ctx := cmd.Context()
 	log := newLogger()
-	db, err := store.Open(ctx, cfg.DataDir, log)
+	db, err := store.Open(ctx, cfg.DataDir, log, auditRetention(cfg))
 	if err != nil {
 		return err
 	}

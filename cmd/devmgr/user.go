@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/store"
 	"github.com/devmgr/devmgr/internal/web"
 )
@@ -42,11 +44,17 @@ func openCLIStore(cmd *cobra.Command) (*cliStore, error) {
 	}
 	// Only warnings: the commands' own output is what scripts read.
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := store.Open(cmd.Context(), cfg.DataDir, log)
+	db, err := store.Open(cmd.Context(), cfg.DataDir, log, auditRetention(cfg))
 	if err != nil {
 		return nil, err
 	}
 	return &cliStore{db: db, log: log, dataDir: cfg.DataDir}, nil
+}
+
+// auditRetention is the store option of the config's audit.keep and
+// audit.max_rows: every process that opens the database prunes by them.
+func auditRetention(cfg config.Config) store.Option {
+	return store.AuditRetention(time.Duration(cfg.Audit.Keep), cfg.Audit.MaxRows)
 }
 
 // withCLIStore runs f on the database of the config that --config names
@@ -121,7 +129,7 @@ func newUserCmd() *cobra.Command {
 		Use:   "user",
 		Short: "manage console users in the database directly",
 	}
-	cmd.AddCommand(newUserAddCmd(), newUserListCmd(), newUserPasswdCmd(), newUserDelCmd())
+	cmd.AddCommand(newUserAddCmd(), newUserListCmd(), newUserPasswdCmd(), newUserDelCmd(), newUserUnlockCmd())
 	return cmd
 }
 
@@ -191,7 +199,7 @@ func newUserPasswdCmd() *cobra.Command {
 	var pwStdin bool
 	cmd := &cobra.Command{
 		Use:   "passwd NAME --password-stdin",
-		Short: "set a user's password, reading it from stdin; ends the user's sessions",
+		Short: "set a user's password, reading it from stdin; ends the user's sessions and clears its failed logins",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -208,6 +216,10 @@ func newUserPasswdCmd() *cobra.Command {
 				s.audit(ctx, "user.passwd", name, err)
 				if err != nil {
 					return err
+				}
+				// The failures were guesses of a password that no longer works.
+				if err := auth.NewThrottle(s.db, nil).Unlock(ctx, u.Name); err != nil {
+					s.log.Warn("cannot clear the user's failed logins; run devmgr user unlock", "user", name, "err", err)
 				}
 				s.removeInitialPassword(name)
 				fmt.Fprintf(cmd.OutOrStdout(), "set the password of user %q\n", name)
@@ -252,6 +264,30 @@ func newUserDelCmd() *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted user %q\n", name)
+				return nil
+			})
+		},
+	}
+}
+
+func newUserUnlockCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unlock NAME",
+		Short: "forget a user's failed logins from every address, ending its login throttling",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
+				u, err := s.user(ctx, name)
+				if err != nil {
+					return err
+				}
+				err = auth.NewThrottle(s.db, nil).Unlock(ctx, u.Name)
+				s.audit(ctx, "user.unlock", name, err)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "unlocked user %q\n", name)
 				return nil
 			})
 		},

@@ -35,12 +35,18 @@ var (
 // FileName is the database's name inside the data directory.
 const FileName = "devmgr.db"
 
-// cleanupInterval is how often expired sessions and old login failures go.
+// cleanupInterval is how often expired sessions, old login failures and
+// audit entries beyond the retention go.
 const cleanupInterval = 5 * time.Minute
 
 // failureRetention is how long login failures are kept: far longer than
 // the throttle's window, short enough that the table stays small.
 const failureRetention = 24 * time.Hour
+
+// successRetention is how long a source's successful login is remembered:
+// while the global failure budget is spent, sources remembered here are
+// not slowed down.
+const successRetention = 30 * 24 * time.Hour
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -58,6 +64,9 @@ type DB struct {
 	now      func() time.Time
 	sessions *SessionStore
 
+	auditKeep    time.Duration
+	auditMaxRows int
+
 	stop      context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -71,12 +80,15 @@ type DB struct {
 // newer devmgr is refused with ErrTooNew and left untouched. Expired
 // sessions and old login failures are removed in the background until
 // ctx is done or Close is called.
-func Open(ctx context.Context, dataDir string, log *slog.Logger) (*DB, error) {
-	return open(ctx, dataDir, log, time.Now)
+func Open(ctx context.Context, dataDir string, log *slog.Logger, opts ...Option) (*DB, error) {
+	return open(ctx, dataDir, log, time.Now, opts...)
 }
 
+// Option changes a default of Open.
+type Option func(*DB)
+
 // open is Open with a clock, for tests.
-func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time.Time) (*DB, error) {
+func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time.Time, opts ...Option) (*DB, error) {
 	if log == nil {
 		return nil, errors.New("store: logger is required")
 	}
@@ -115,7 +127,11 @@ func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time
 		sdb.Close()
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	db := &DB{sql: sdb, log: log, now: now, done: make(chan struct{})}
+	db := &DB{sql: sdb, log: log, now: now, done: make(chan struct{}),
+		auditKeep: DefaultAuditKeep, auditMaxRows: DefaultAuditMaxRows}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.migrate(ctx, migs); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("migrating database %s: %w", path, err)
@@ -295,6 +311,12 @@ func (db *DB) cleanup(ctx context.Context) {
 	}
 	if err := db.pruneLoginFailures(ctx, now.Add(-failureRetention)); err != nil && ctx.Err() == nil {
 		db.log.Warn("removing old login failures", "err", err)
+	}
+	if err := db.pruneLoginSuccesses(ctx, now.Add(-successRetention)); err != nil && ctx.Err() == nil {
+		db.log.Warn("removing old login successes", "err", err)
+	}
+	if err := db.pruneAudit(ctx, now); err != nil && ctx.Err() == nil {
+		db.log.Warn("pruning audit log", "err", err)
 	}
 }
 

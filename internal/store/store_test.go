@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -52,12 +53,12 @@ func (c *fakeClock) Set(t time.Time) {
 	c.mu.Unlock()
 }
 
-func openClock(t *testing.T, dir string, now func() time.Time) *DB {
+func openClock(t *testing.T, dir string, now func() time.Time, opts ...Option) *DB {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	db, err := open(context.Background(), dir, testLogger(), now)
+	db, err := open(context.Background(), dir, testLogger(), now, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -499,8 +500,10 @@ func TestAuditLimits(t *testing.T) {
 func TestLoginFailuresPersist(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := openTest(t, dir)
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	// The clock is t0's: by the real one the cleanup that starts with Open
+	// would prune these failures as they are added.
+	db := openClock(t, dir, newClock(t0).Now)
 	add := func(user, src string, at time.Time) {
 		t.Helper()
 		if err := db.AddLoginFailure(ctx, user, src, at); err != nil {
@@ -514,22 +517,39 @@ func TestLoginFailuresPersist(t *testing.T) {
 	db.Close()
 
 	db = openClock(t, dir, newClock(t0).Now)
-	byUser, bySource, err := db.LoginFailures(ctx, "alice", "10.0.0.1", t0.Add(-time.Minute))
+	byUserSource, bySource, err := db.LoginFailures(ctx, "alice", "10.0.0.1", t0.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]time.Time{t0, t0.Add(2 * time.Minute)}, byUser); diff != "" {
-		t.Errorf("byUser (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]time.Time{t0.Add(2 * time.Minute)}, byUserSource); diff != "" {
+		t.Errorf("byUserSource (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]time.Time{t0.Add(time.Minute), t0.Add(2 * time.Minute)}, bySource); diff != "" {
 		t.Errorf("bySource (-want +got):\n%s", diff)
 	}
+	count := func(user string) int {
+		t.Helper()
+		n, err := db.CountLoginFailures(ctx, user, t0.Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n, all := count("alice"), count(""); n != 2 || all != 3 {
+		t.Errorf("counts: alice %d, everyone %d; want 2 and 3", n, all)
+	}
+	if err := db.ClearLoginFailuresFrom(ctx, "alice", "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("alice"); n != 1 {
+		t.Errorf("after clearing alice's from 10.0.0.1: %d left, want 1", n)
+	}
 	if err := db.ClearLoginFailures(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	byUser, bySource, _ = db.LoginFailures(ctx, "alice", "10.0.0.1", t0.Add(-time.Minute))
-	if len(byUser) != 0 || len(bySource) != 1 {
-		t.Errorf("after clear: byUser %v, bySource %v; want none and bob's one", byUser, bySource)
+	byUserSource, bySource, _ = db.LoginFailures(ctx, "alice", "10.0.0.1", t0.Add(-time.Minute))
+	if len(byUserSource) != 0 || len(bySource) != 1 || count("alice") != 0 {
+		t.Errorf("after clear: byUserSource %v, bySource %v; want none and bob's one", byUserSource, bySource)
 	}
 	// Pruning drops rows older than a day.
 	add("old", "x", t0.Add(-25*time.Hour))
@@ -651,5 +671,124 @@ func TestTokenExpiry(t *testing.T) {
 	list, err := db.ListTokens(ctx)
 	if diff := cmp.Diff([]Token{want, never}, list); err != nil || diff != "" {
 		t.Errorf("ListTokens: %v (-want +got):\n%s", err, diff)
+	}
+}
+
+func TestLoginSuccesses(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	db := openClock(t, "", newClock(t0).Now)
+	if last, err := db.LastLoginSuccess(ctx, "10.0.0.1"); err != nil || !last.IsZero() {
+		t.Fatalf("unknown source: %v, %v", last, err)
+	}
+	for _, at := range []time.Time{t0, t0.Add(-time.Hour)} { // an older one does not move it back
+		if err := db.AddLoginSuccess(ctx, "10.0.0.1", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last, err := db.LastLoginSuccess(ctx, "10.0.0.1"); err != nil || !last.Equal(t0) {
+		t.Errorf("last = %v, %v; want %v", last, err, t0)
+	}
+	db.AddLoginSuccess(ctx, "old", t0.Add(-31*24*time.Hour))
+	db.cleanup(ctx)
+	if last, _ := db.LastLoginSuccess(ctx, "old"); !last.IsZero() {
+		t.Error("a month-old success not pruned")
+	}
+}
+
+// Every field is clipped, on a character boundary; a long entry costs
+// at most a few KiB.
+func TestAuditClipped(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, "")
+	huge := strings.Repeat("é", 40_000) // 2 bytes each
+	if err := db.Audit(ctx, AuditEntry{User: huge, Source: huge, Action: "login", Target: huge, Result: "fail", Detail: huge + "\xff"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.ListAudit(ctx, AuditFilter{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ListAudit: %v, %v", got, err)
+	}
+	e := got[0]
+	for name, tt := range map[string]struct {
+		v   string
+		max int
+	}{"user": {e.User, MaxAuditField}, "source": {e.Source, MaxAuditField}, "target": {e.Target, MaxAuditField}, "detail": {e.Detail, MaxAuditDetail}} {
+		if len(tt.v) > tt.max || len(tt.v) < tt.max-4 || !utf8.ValidString(tt.v) || !strings.HasSuffix(tt.v, "…") {
+			t.Errorf("%s: %d bytes, valid UTF-8 %v, ends %q; want at most %d, clipped with …", name, len(tt.v), utf8.ValidString(tt.v), tt.v[len(tt.v)-4:], tt.max)
+		}
+	}
+}
+
+// Repeated entries from one source within the window share a row.
+func TestAuditRepeat(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock(time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC))
+	db := openClock(t, "", clk.Now)
+	throttled := func(user, src string) {
+		t.Helper()
+		now := clk.Now()
+		e := AuditEntry{User: user, Source: src, Action: "login", Target: user, Result: "throttled", Detail: "throttled"}
+		if err := db.AuditRepeat(ctx, e, now.Add(-15*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		throttled(fmt.Sprint("u", i), "10.0.0.1")
+	}
+	throttled("x", "10.0.0.2")
+	db.Audit(ctx, AuditEntry{User: "vera", Source: "10.0.0.1", Action: "login", Result: "ok"})
+	clk.Set(clk.Now().Add(16 * time.Minute))
+	throttled("u", "10.0.0.1") // a new window, a new row
+	got, err := db.ListAudit(ctx, AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range got {
+		rows = append(rows, e.User+" "+e.Source+" "+e.Result+" "+e.Detail)
+	}
+	want := []string{
+		"u 10.0.0.1 throttled throttled",
+		"vera 10.0.0.1 ok ",
+		"x 10.0.0.2 throttled throttled",
+		"u0 10.0.0.1 throttled throttled (100 attempts)",
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("audit rows (-want +got):\n%s", diff)
+	}
+}
+
+// The cleanup keeps audit.keep's age and audit.max_rows's count.
+func TestAuditRetention(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	db := openClock(t, dir, newClock(t0).Now)
+	for i := range 10 {
+		db.Audit(ctx, AuditEntry{Time: t0.Add(-time.Duration(i) * 24 * time.Hour), User: fmt.Sprint("d", i), Action: "x", Result: "ok"})
+	}
+	db.Audit(ctx, AuditEntry{Time: t0.Add(-100 * 24 * time.Hour), User: "ancient", Action: "x", Result: "ok"})
+	names := func() string {
+		t.Helper()
+		got, err := db.ListAudit(ctx, AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, e := range got {
+			n = append(n, e.User)
+		}
+		return strings.Join(n, " ")
+	}
+	db.cleanup(ctx) // the defaults: 90 days, 100,000 rows
+	if got, want := names(), "d0 d1 d2 d3 d4 d5 d6 d7 d8 d9"; got != want {
+		t.Errorf("after default cleanup: %s, want %s", got, want)
+	}
+	db.Close()
+	db = openClock(t, dir, newClock(t0).Now, AuditRetention(7*24*time.Hour, 5))
+	db.cleanup(ctx)
+	if got, want := names(), "d0 d1 d2 d3 d4"; got != want {
+		t.Errorf("after keep 7d, max 5 rows: %s, want %s", got, want)
 	}
 }

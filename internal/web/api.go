@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/devmgr/devmgr/internal/auth"
 )
 
 // apiError is the body of every API error.
@@ -81,6 +83,10 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "username is required", "username")
 		return
 	}
+	if len(req.Username) > auth.MaxUsernameLen {
+		writeError(w, http.StatusBadRequest, usernameTooLong, "username")
+		return
+	}
 	if req.Password == "" {
 		writeError(w, http.StatusBadRequest, "password is required", "password")
 		return
@@ -91,9 +97,15 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
 		writeError(w, http.StatusTooManyRequests, retryMessage(retry), "")
 		return
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		writeError(w, http.StatusServiceUnavailable, busyMessage, "")
+		return
 	case errors.Is(err, errBadLogin):
 		writeError(w, http.StatusUnauthorized, badLoginMessage, "")
 		return
+	case err != nil && r.Context().Err() != nil:
+		return // the client left while waiting: nobody to answer
 	case err != nil:
 		s.serverError(w, r, err)
 		return

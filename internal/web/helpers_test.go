@@ -69,6 +69,30 @@ type harness struct {
 	ts      *httptest.Server
 	logBuf  *syncBuffer
 	closeDB func()
+	sleeps  *fakeSleep
+}
+
+// fakeSleep stands in for the server's login delays: it records them and
+// returns at once.
+type fakeSleep struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (f *fakeSleep) sleep(_ context.Context, d time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.d = append(f.d, d)
+	return nil
+}
+
+// take returns the delays so far and forgets them.
+func (f *fakeSleep) take() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.d
+	f.d = nil
+	return d
 }
 
 type syncBuffer struct {
@@ -132,6 +156,8 @@ func startHarnessAgent(t testing.TB, cfg config.Config, clock *fakeClock, sys Sy
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}
+	h.sleeps = &fakeSleep{}
+	h.srv.sleep = h.sleeps.sleep
 	h.ts = httptest.NewTLSServer(h.srv.Handler())
 	t.Cleanup(h.ts.Close)
 	t.Cleanup(func() {

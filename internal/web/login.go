@@ -26,8 +26,9 @@ const (
 	actUserReset      = "user.reset"
 	actUserDelete     = "user.delete"
 
-	resultOK   = "ok"
-	resultFail = "fail"
+	resultOK        = "ok"
+	resultFail      = "fail"
+	resultThrottled = "throttled" // refused unchecked; one row counts a source's repeats
 )
 
 var auditActions = []string{actLogin, actLogout, actPasswordChange, actUserAdd, actUserRole, actUserReset, actUserDelete,
@@ -49,72 +50,127 @@ func (s *Server) audit(r *http.Request, user, action, target, result, detail str
 
 type loginData struct {
 	Form         *form
+	CSRF         string // the login form's token, also in LoginCSRFCookie
 	FirstStart   bool
 	PasswordFile string
 }
 
+// loginPage shows the sign-in form. It stores nothing on the server: the
+// form's token is a signed cookie (LoginCSRFCookie), not session data.
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	if me(r) != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	s.ensureCSRF(r)
 	s.renderLogin(w, r, http.StatusOK, &form{Values: map[string]string{}, Errors: map[string]string{}})
 }
 
+// renderLogin shows the sign-in form with a fresh form token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, f *form) {
 	_, err := os.Stat(s.initialPasswordPath())
-	s.render(w, r, status, "login", "Sign in", loginData{Form: f, FirstStart: err == nil, PasswordFile: s.initialPasswordPath()})
+	tok := s.setLoginToken(w)
+	s.render(w, r, status, "login", "Sign in", loginData{Form: f, CSRF: tok, FirstStart: err == nil, PasswordFile: s.initialPasswordPath()})
 }
 
 // Errors of checkLogin.
 var (
 	errBadLogin  = errors.New("invalid username or password")
 	errThrottled = errors.New("too many failed logins")
+	errBusy      = errors.New("too many logins in progress")
 )
 
-const badLoginMessage = "Invalid username or password."
+const (
+	badLoginMessage = "Invalid username or password."
+	busyMessage     = "The console is busy. Try again in a few seconds."
+)
+
+// usernameTooLong is the message for a submitted username longer than any
+// user's: refused before the throttle and the audit log see it.
+var usernameTooLong = fmt.Sprintf("username: at most %d characters", auth.MaxUsernameLen)
+
+// auditThrottled records a refused login attempt. All those of one source
+// within a throttle window share one audit row, which counts them.
+func (s *Server) auditThrottled(r *http.Request, action, user, target string) {
+	if user == "" {
+		if id := me(r); id != nil {
+			user = id.Name
+		}
+	}
+	now := s.now()
+	e := store.AuditEntry{Time: now, User: user, Source: auth.SourceKey(s.clientAddr(r)), Action: action, Target: target,
+		Result: resultThrottled, Detail: "throttled"}
+	if err := s.db.AuditRepeat(context.WithoutCancel(r.Context()), e, now.Add(-auth.ThrottleWindow)); err != nil {
+		s.log.Error("writing audit entry", "action", action, "user", user, "err", err)
+	}
+}
 
 // checkLogin verifies name and password under the throttle. Unknown users
 // cost the same hash verification as known ones and fail the same way.
-// On errThrottled, retry says when to try again.
+// On errThrottled and errBusy, retry says when to try again. name must be
+// at most auth.MaxUsernameLen long.
 func (s *Server) checkLogin(r *http.Request, name, password string) (u store.User, retry time.Duration, err error) {
 	ctx := r.Context()
-	src := s.clientAddr(r)
+	addr := s.clientAddr(r)
+	dec, err := s.throttle.Check(ctx, name, addr)
+	if err != nil {
+		return u, 0, fmt.Errorf("checking login throttle: %w", err)
+	}
+	if dec.RetryAfter > 0 {
+		s.auditThrottled(r, actLogin, name, name)
+		return u, dec.RetryAfter, errThrottled
+	}
+	// The delay is waited out before taking a place in the hash queue:
+	// waiting requests hold no worker and no lock.
+	if dec.Delay > 0 {
+		if err := s.sleep(ctx, dec.Delay); err != nil {
+			return u, 0, fmt.Errorf("waiting out the login delay: %w", err)
+		}
+	}
+	leave, ok := s.hashes.enter()
+	if !ok {
+		return u, hashBusyRetry, errBusy
+	}
+	defer leave()
 	// Parallel guesses must not all pass the check before the first
 	// failure is recorded. Always the user's lock first, then the source's.
 	defer s.loginLocks.lock("user:" + strings.ToLower(name))()
-	defer s.loginLocks.lock("source:" + src)()
-	retry, err = s.throttle.Check(ctx, name, src)
+	defer s.loginLocks.lock("source:" + auth.SourceKey(addr))()
+	retry, err = s.throttle.Blocked(ctx, name, addr)
 	if err != nil {
 		return u, 0, fmt.Errorf("checking login throttle: %w", err)
 	}
 	if retry > 0 {
-		s.audit(r, name, actLogin, name, resultFail, "throttled")
+		s.auditThrottled(r, actLogin, name, name)
 		return u, retry, errThrottled
 	}
 	u, err = s.db.UserByName(ctx, name)
-	var ok bool
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		auth.VerifyDummy(password)
-	case err != nil:
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return u, 0, fmt.Errorf("looking up user: %w", err)
-	default:
-		ok, err = auth.VerifyPassword(u.PasswordHash, password)
-		if err != nil {
-			s.log.Error("verifying password", "user", name, "err", err)
-			ok = false
-		}
 	}
-	if !ok {
-		if err := s.throttle.Failure(ctx, name, src); err != nil {
+	var verified bool
+	err = s.hashes.do(ctx, func() {
+		if !known {
+			s.verifyDummy(password)
+			return
+		}
+		var err error
+		if verified, err = s.verify(u.PasswordHash, password); err != nil {
+			s.log.Error("verifying password", "user", name, "err", err)
+			verified = false
+		}
+	})
+	if err != nil {
+		return store.User{}, 0, fmt.Errorf("waiting to verify the password: %w", err)
+	}
+	if !verified {
+		if err := s.throttle.Failure(ctx, name, addr); err != nil {
 			s.log.Error("recording login failure", "user", name, "err", err)
 		}
 		s.audit(r, name, actLogin, name, resultFail, "bad username or password")
 		return store.User{}, 0, errBadLogin
 	}
-	if err := s.throttle.Success(ctx, name); err != nil {
+	if err := s.throttle.Success(ctx, name, addr); err != nil {
 		s.log.Error("clearing login failures", "user", name, "err", err)
 	}
 	s.audit(r, name, actLogin, name, resultOK, "")
@@ -158,8 +214,12 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(f.Values["username"])
 	f.Values["username"] = name
 	password := r.PostFormValue("password")
-	if name == "" {
+	switch {
+	case name == "":
 		f.fail("username", "Enter your username.")
+	case len(name) > auth.MaxUsernameLen:
+		f.Values["username"] = ""
+		f.fail("username", sentence(errors.New(usernameTooLong)))
 	}
 	if password == "" {
 		f.fail("password", "Enter your password.")
@@ -175,10 +235,17 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		f.Error = retryMessage(retry)
 		s.renderLogin(w, r, http.StatusTooManyRequests, f)
 		return
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		f.Error = busyMessage
+		s.renderLogin(w, r, http.StatusServiceUnavailable, f)
+		return
 	case errors.Is(err, errBadLogin):
 		f.Error = badLoginMessage
 		s.renderLogin(w, r, http.StatusUnauthorized, f)
 		return
+	case err != nil && r.Context().Err() != nil:
+		return // the client left while waiting: nobody to answer
 	case err != nil:
 		s.serverError(w, r, err)
 		return
@@ -187,6 +254,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	clearLoginToken(w)
 	if u.MustChangePassword {
 		http.Redirect(w, r, "/account/password", http.StatusSeeOther)
 		return
@@ -237,14 +305,14 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	// a borrowed session must not be a way around it.
 	src := s.clientAddr(r)
 	defer s.loginLocks.lock("user:" + strings.ToLower(u.Name))()
-	defer s.loginLocks.lock("source:" + src)()
-	retry, err := s.throttle.Check(ctx, u.Name, src)
+	defer s.loginLocks.lock("source:" + auth.SourceKey(src))()
+	retry, err := s.throttle.Blocked(ctx, u.Name, src)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	if retry > 0 {
-		s.audit(r, "", actPasswordChange, id.Name, resultFail, "throttled")
+		s.auditThrottled(r, actPasswordChange, "", id.Name)
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
 		f.fail("current", retryMessage(retry))
 		s.render(w, r, http.StatusTooManyRequests, "password", "Change password", passwordData{Form: f})
@@ -289,6 +357,10 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sessions.Put(ctx, keyEpoch, u.SessionEpoch)
 	s.audit(r, "", actPasswordChange, id.Name, resultOK, "")
+	// The failures were guesses of a password that no longer works.
+	if err := s.throttle.Unlock(ctx, u.Name); err != nil {
+		s.log.Error("clearing login failures", "user", u.Name, "err", err)
+	}
 	s.removeInitialPassword(u.Name)
 	s.setFlash(r, "success", "Your password has been changed. Other sessions of yours have been signed out.")
 	http.Redirect(w, r, "/", http.StatusSeeOther)

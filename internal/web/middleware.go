@@ -273,13 +273,6 @@ func (s *Server) csrfToken(r *http.Request) string {
 	return s.sessions.GetString(r.Context(), keyCSRF)
 }
 
-// ensureCSRF gives the session a form token if it has none yet.
-func (s *Server) ensureCSRF(r *http.Request) {
-	if s.sessions.GetString(r.Context(), keyCSRF) == "" {
-		s.sessions.Put(r.Context(), keyCSRF, newToken())
-	}
-}
-
 func newToken() string {
 	b := make([]byte, 32)
 	rand.Read(b) // never fails (crypto/rand panics instead)

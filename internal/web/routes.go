@@ -11,10 +11,11 @@ import (
 type access int
 
 const (
-	public   access = iota // anyone, no session: health check, static files
-	guest                  // anyone, with a session: the login page
-	loggedIn               // any authenticated caller, even one who must change the password first
-	role                   // authenticated, password changed, and at least the route's role
+	public    access = iota // anyone, no session: health check, static files
+	guest                   // anyone, with a session: the login page
+	loginForm               // anyone; the form carries its own signed token instead of the session's
+	loggedIn                // any authenticated caller, even one who must change the password first
+	role                    // authenticated, password changed, and at least the route's role
 )
 
 // route is one entry of the route table.
@@ -34,7 +35,7 @@ func (s *Server) routeTable() []route {
 		{"GET /static/", public, "", s.static},
 
 		{"GET /login", guest, "", s.loginPage},
-		{"POST /login", guest, "", s.loginSubmit},
+		{"POST /login", loginForm, "", s.loginSubmit},
 		{"POST /api/v1/login", guest, "", s.apiLogin},
 		{"/", guest, "", s.notFound},
 
@@ -102,6 +103,9 @@ func (s *Server) wrap(rt route) http.Handler {
 	case public:
 		return h
 	case guest:
+	case loginForm:
+		h = s.checkLoginCSRF(h)
+		return s.sessions.LoadAndSave(s.authenticate(h))
 	case loggedIn:
 		h = s.requireLogin(h)
 	case role:

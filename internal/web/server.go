@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -60,8 +61,18 @@ type Server struct {
 	// loginLocks makes a login's throttle check, password check and
 	// recorded failure one step per username and per source address.
 	loginLocks keyedLocks
-	views      *views
-	handler    http.Handler
+	// hashes is the queue of login attempts' password checks.
+	hashes *hashQueue
+	// loginKey signs the login form's tokens (per process).
+	loginKey []byte
+	// sleep waits out a login delay; tests replace it.
+	sleep func(context.Context, time.Duration) error
+	// verify and verifyDummy check a login's password (auth's by
+	// default); tests replace them.
+	verify      func(hash, password string) (bool, error)
+	verifyDummy func(password string)
+	views       *views
+	handler     http.Handler
 }
 
 // SessionCookie is the name of the session cookie. The __Host- prefix makes
@@ -104,6 +115,11 @@ func New(cfg Config) (*Server, error) {
 		s.agent = noAgent{}
 	}
 	s.throttle = auth.NewThrottle(s.db, s.now)
+	s.hashes = newHashQueue(2*runtime.GOMAXPROCS(0), hashQueueDepth)
+	s.loginKey = newLoginKey()
+	s.sleep = sleepCtx
+	s.verify = auth.VerifyPassword
+	s.verifyDummy = auth.VerifyDummy
 
 	var err error
 	if s.views, err = parseViews(); err != nil {

@@ -188,6 +188,9 @@ func (s *Server) userReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "", actUserReset, u.Name, resultOK, "")
+	if err := s.throttle.Unlock(r.Context(), u.Name); err != nil {
+		s.log.Error("clearing login failures", "user", u.Name, "err", err)
+	}
 	s.removeInitialPassword(u.Name)
 	// Shown in this answer, not by a flash after a redirect: a flash is
 	// session data, and the session row, the WAL and freed database pages

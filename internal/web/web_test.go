@@ -184,16 +184,18 @@ func TestLoginLogout(t *testing.T) {
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
 	c.get("/login")
-	before := c.sessionCookie()
-	if before == nil {
-		t.Fatal("no session cookie from the login page")
+	if c.sessionCookie() != nil {
+		t.Fatal("a session cookie from the login page: an anonymous visit must store no session")
 	}
+	// A session cookie planted before login (session fixation) is not kept.
+	u, _ := url.Parse(h.ts.URL)
+	c.c.Jar.SetCookies(u, []*http.Cookie{{Name: SessionCookie, Value: "planted-by-an-attacker", Path: "/"}})
 	r := c.post("/login", url.Values{"username": {"vera"}, "password": {userPassword}})
 	if r.status != http.StatusSeeOther || r.location() != "/" {
 		t.Fatalf("login = %d %q", r.status, r.location())
 	}
 	after := c.sessionCookie()
-	if after == nil || after.Value == before.Value {
+	if after == nil || after.Value == "planted-by-an-attacker" {
 		t.Errorf("session token not renewed at login")
 	}
 	// Cookie attributes, as sent.
@@ -475,13 +477,14 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/audit", 401, 403, 403, ok, 403, ok},
 		// State-changing routes: checked with harmless bodies.
 		// Tokens open only /api/: elsewhere their requests are anonymous and
-		// carry no form token.
-		{"POST /users", 401, 403, 403, 422, 403, 403},
-		{"POST /users/{id}/role", 401, 403, 403, 422, 403, 403},
-		{"POST /users/{id}/reset", 401, 403, 403, ok, 403, 403},
-		{"POST /users/{id}/delete", 401, 403, 403, ok, 403, 403},
-		{"POST /account/password", 401, 422, 422, 422, 403, 403},
-		{"POST /logout", 401, ok, ok, ok, 403, 403},
+		// carry no form token. Anonymous visitors have no session (the login
+		// page stores none), so no form token either.
+		{"POST /users", 403, 403, 403, 422, 403, 403},
+		{"POST /users/{id}/role", 403, 403, 403, 422, 403, 403},
+		{"POST /users/{id}/reset", 403, 403, 403, ok, 403, 403},
+		{"POST /users/{id}/delete", 403, 403, 403, ok, 403, 403},
+		{"POST /account/password", 403, 422, 422, 422, 403, 403},
+		{"POST /logout", 403, ok, ok, ok, 403, 403},
 		// API changes get the login body: allowed callers get 400 (unknown
 		// field) where a body is read.
 		{"PUT /api/v1/interfaces/{name}/config", 401, 403, 403, 400, 403, 400},

@@ -1,1 +1,0 @@
--- 0003: placeholder, reserved for the login-throttle work; it changes nothing.
