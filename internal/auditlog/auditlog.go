@@ -39,9 +39,10 @@ type Entry struct {
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
-	// Field caps: an entry never grows past a few KiB, whatever a request held.
-	maxShort  = 256
-	maxDetail = 2048
+	// Caps of an entry's fields, in bytes: whatever a caller passes (an
+	// anonymous login's username, an error text), a row stays small.
+	MaxField  = 256  // User, Source, Action, Target, Result
+	MaxDetail = 1024 // Detail
 )
 
 // Schema is the audit table; Open creates it in the agent's database, the
@@ -59,28 +60,36 @@ const Schema = `CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
 CREATE INDEX IF NOT EXISTS audit_user ON audit (user, time);`
 
-// Clip cuts s to at most n bytes on a rune boundary, marking the cut.
+// Clip cuts s to at most n bytes of valid UTF-8, ending in "…" when cut.
 func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
 	}
-	cut := n - len("…")
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + "…"
+	return s[:cut] + ellipsis
 }
 
-func (e Entry) clipped() Entry {
-	e.User, e.Source = Clip(e.User, maxShort), Clip(e.Source, maxShort)
-	e.Action, e.Target = Clip(e.Action, maxShort), Clip(e.Target, maxShort)
-	e.Result, e.Detail = Clip(e.Result, maxShort), Clip(e.Detail, maxDetail)
+// Clipped returns e with every field cut to its cap.
+func (e Entry) Clipped() Entry {
+	e.User, e.Source = Clip(e.User, MaxField), Clip(e.Source, MaxField)
+	e.Action, e.Target = Clip(e.Action, MaxField), Clip(e.Target, MaxField)
+	e.Result, e.Detail = Clip(e.Result, MaxField), Clip(e.Detail, MaxDetail)
 	return e
 }
 
+// Execer is a database or a transaction.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // Insert appends e to the audit table of db; its fields are clipped.
-func Insert(ctx context.Context, db *sql.DB, e Entry) error {
-	e = e.clipped()
+func Insert(ctx context.Context, db Execer, e Entry) error {
+	e = e.Clipped()
 	_, err := db.ExecContext(ctx, `INSERT INTO audit (time, user, source, action, target, result, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.Time.UnixNano(), e.User, e.Source, e.Action, e.Target, e.Result, e.Detail)
 	if err != nil {
@@ -163,8 +172,9 @@ type Retention struct {
 	MaxRows int           // at most this many stay, the newest; 0 is no cap
 }
 
-// Prune removes the entries r no longer keeps and reports how many.
-func Prune(ctx context.Context, db *sql.DB, r Retention, now time.Time) (int64, error) {
+// Prune removes the entries r no longer keeps, oldest first, and reports
+// how many.
+func Prune(ctx context.Context, db Execer, r Retention, now time.Time) (int64, error) {
 	var n int64
 	if r.Keep > 0 {
 		res, err := db.ExecContext(ctx, `DELETE FROM audit WHERE time < ?`, now.Add(-r.Keep).UnixNano())
@@ -175,8 +185,8 @@ func Prune(ctx context.Context, db *sql.DB, r Retention, now time.Time) (int64, 
 		n += k
 	}
 	if r.MaxRows > 0 {
-		res, err := db.ExecContext(ctx, `DELETE FROM audit WHERE id <= (
-			SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)`, r.MaxRows)
+		res, err := db.ExecContext(ctx, `DELETE FROM audit WHERE id IN
+			(SELECT id FROM audit ORDER BY time DESC, id DESC LIMIT -1 OFFSET ?)`, r.MaxRows)
 		if err != nil {
 			return n, fmt.Errorf("capping the audit log at %d entries: %w", r.MaxRows, err)
 		}

@@ -66,11 +66,11 @@ func TestClip(t *testing.T) {
 	got, _ := l.List(ctx, Filter{})
 	e := got[0]
 	for name, v := range map[string]string{"user": e.User, "source": e.Source, "target": e.Target} {
-		if len(v) > maxShort || !utf8.ValidString(v) || !strings.HasSuffix(v, "…") {
+		if len(v) > MaxField || !utf8.ValidString(v) || !strings.HasSuffix(v, "…") {
 			t.Errorf("%s: %d bytes, valid %v", name, len(v), utf8.ValidString(v))
 		}
 	}
-	if len(e.Detail) > maxDetail || !utf8.ValidString(e.Detail) {
+	if len(e.Detail) > MaxDetail || !utf8.ValidString(e.Detail) {
 		t.Errorf("detail: %d bytes", len(e.Detail))
 	}
 }
