@@ -1,7 +1,6 @@
 package nsrun
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -49,79 +48,21 @@ func prepareRunDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("making %s: %w", dir, err)
 	}
-	mounted, err := isMountPoint(dir)
-	if err != nil {
-		return err
-	}
-	if !mounted {
+	// Only the root of a mount can change propagation: EINVAL says dir is
+	// not a mount point yet (a mount hidden by one over its parent, which
+	// /proc/self/mountinfo still lists at the same path, does not count).
+	err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) {
 		if err := unix.Mount(dir, dir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind-mounting %s onto itself: %w", dir, err)
 		}
+		err = unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
 	}
-	if err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+	if err != nil {
 		return fmt.Errorf("making mount %s shared: %w", dir, err)
 	}
 	return nil
 }
-
-// isMountPoint reports whether dir is a mount point in this process's mount
-// namespace, from /proc/self/mountinfo (field 5, octal-escaped).
-func isMountPoint(dir string) (bool, error) {
-	mps, err := MountPoints()
-	if err != nil {
-		return false, err
-	}
-	for _, mp := range mps {
-		if mp == dir {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// MountPoints lists the mount points of this process's mount namespace, in
-// /proc/self/mountinfo's order (a path mounted over twice appears twice).
-func MountPoints() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			return nil, fmt.Errorf("parsing mountinfo line %q", sc.Text())
-		}
-		out = append(out, unescapeMountinfo(fields[4]))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
-	}
-	return out, nil
-}
-
-// unescapeMountinfo undoes the kernel's \ooo escapes (space, tab, newline,
-// backslash) in a mountinfo path.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // NewNamed creates a network namespace bound at RunDir/name (as `ip netns
 // add` does) and returns an open handle on it; no thread is left in it.

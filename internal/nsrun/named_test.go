@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,17 +54,76 @@ func TestNewNamedOnFreshRunDir(t *testing.T) {
 // runMounts lists the mounts at /run and /run/netns.
 func runMounts(t *testing.T) string {
 	t.Helper()
-	mps, err := MountPoints()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, mp := range mps {
-		if mp == "/run" || mp == RunDir {
-			out = append(out, mp)
+	for _, m := range mountTable(t) {
+		if m.point == "/run" || m.point == RunDir {
+			out = append(out, fmt.Sprintf("%d:%s", m.id, m.point))
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// mount is one line of /proc/self/mountinfo.
+type mount struct {
+	id, parent int
+	point      string
+}
+
+func mountTable(t *testing.T) []mount {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []mount
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			t.Fatalf("mountinfo line %q", line)
+		}
+		id, err1 := strconv.Atoi(f[0])
+		parent, err2 := strconv.Atoi(f[1])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("mountinfo line %q", line)
+		}
+		out = append(out, mount{id: id, parent: parent, point: unescapeMountinfo(f[4])})
+	}
+	return out
+}
+
+// unescapeMountinfo undoes the kernel's \ooo escapes in a mountinfo path.
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
+
+// under lists the mounts that hang, directly or through others, off the
+// mount with ID root (the child's own /run: the mounts it inherited stay
+// listed beneath it, hidden).
+func under(ms []mount, root int) []mount {
+	in := map[int]bool{root: true}
+	var out []mount
+	for changed := true; changed; {
+		changed = false
+		for _, m := range ms {
+			if !in[m.id] && in[m.parent] {
+				in[m.id] = true
+				out = append(out, m)
+				changed = true
+			}
+		}
+	}
+	return out
 }
 
 func freshRunDirChild(t *testing.T) {
@@ -71,11 +131,17 @@ func freshRunDirChild(t *testing.T) {
 	if err := unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		t.Fatalf("mounting a tmpfs on /run: %v", err)
 	}
+	var run0 int
+	for _, m := range mountTable(t) {
+		if m.point == "/run" {
+			run0 = m.id // the last one listed is the one just mounted
+		}
+	}
 	if err := os.Mkdir(RunDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := isMountPoint(RunDir); err != nil || m {
-		t.Fatalf("%s is a mount point (%v) before the test: %v", RunDir, m, err)
+	if ms := under(mountTable(t), run0); len(ms) > 0 {
+		t.Fatalf("mounts on the new /run before the test: %v", ms)
 	}
 
 	name := fmt.Sprintf("nsrun-fresh-%d", os.Getpid())
@@ -84,17 +150,17 @@ func freshRunDirChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns.Close()
-	run := func(args ...string) {
+	ipRun := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	run("netns", "exec", name, "true")
+	ipRun("netns", "exec", name, "true")
 	// iproute2 bind-mounts /run/netns over itself unless it is a mount point already.
 	other := name + "-ip"
-	run("netns", "add", other)
-	run("netns", "del", other)
+	ipRun("netns", "add", other)
+	ipRun("netns", "del", other)
 
 	if err := DeleteNamed(name); err != nil {
 		t.Error(err)
@@ -102,34 +168,16 @@ func freshRunDirChild(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(RunDir, name)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s still exists after DeleteNamed: %v", filepath.Join(RunDir, name), err)
 	}
-	mps, err := MountPoints()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mp := range mps {
-		if strings.HasPrefix(mp, RunDir+"/") {
-			t.Errorf("still mounted: %s", mp)
-		}
-	}
 	if err := DeleteNamed(name); err != nil {
 		t.Errorf("deleting a deleted namespace: %v", err)
 	}
-
 	// Preparing again (as another process would) stacks no second bind mount.
 	if err := prepareRunDir(RunDir); err != nil {
 		t.Fatal(err)
 	}
-	if mps, err = MountPoints(); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, mp := range mps {
-		if mp == RunDir {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("%s is mounted %d times, want once", RunDir, n)
+	ms := under(mountTable(t), run0)
+	if len(ms) != 1 || ms[0].point != RunDir {
+		t.Errorf("mounts on the new /run at the end: %v, want only %s itself", ms, RunDir)
 	}
 }
 
