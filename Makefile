@@ -6,8 +6,18 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 export PATH := $(PATH):/usr/local/go/bin
+# Go 1.26.8's standard library has known vulnerabilities (net/http, crypto/tls, html/template,
+# ...; govulncheck lists them); the go command fetches this toolchain from the module proxy.
+GOTOOLCHAIN ?= go1.27.3
+export GOTOOLCHAIN
+# staticcheck and govulncheck, pinned in their own module so the product's go.mod stays small.
+TOOL    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod
+# The Go vulnerability database, built offline from the golang.org/x/vulndb module
+# (tools/vulndb); VULNDB_VERSION=latest takes the newest reports at every run.
+VULNDB         ?= $(CURDIR)/bin/vulndb
+VULNDB_VERSION ?= latest
 
-.PHONY: all build run test bench vet vendor-ui clean
+.PHONY: all build run test lint bench vet vendor-ui clean
 
 all: build
 
@@ -18,9 +28,16 @@ build:
 run: build
 	./scripts/run.sh
 
-# The WiFi VM runs last and alone: qemu under TCG needs a core to itself to boot in time.
-test: build
+# Static checks first: go vet, staticcheck, govulncheck against the local database, and the
+# tools module's own tests.
+lint:
 	$(GO) vet ./...
+	$(TOOL) staticcheck ./...
+	cd tools && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) run ./vulndb -out $(VULNDB) -version $(VULNDB_VERSION)
+	$(TOOL) govulncheck -db file://$(VULNDB) ./...
+
+# The WiFi VM runs last and alone: qemu under TCG needs a core to itself to boot in time.
+test: lint build
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/wifivm)
 	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/wifivm/
 

@@ -16,7 +16,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,11 +152,7 @@ func buildDevmgr(t *testing.T) (string, string) {
 		testutil.Missing(t, "a temporary directory other users may enter (%s is %04o)", bad, mode)
 	}
 	bin := filepath.Join(work, "devmgr")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goTool, "build", "-trimpath", "-o", bin, ".")
+	cmd := exec.Command(testutil.GoTool(t), "build", "-trimpath", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building devmgr: %v\n%s", err, out)

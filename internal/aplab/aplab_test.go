@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -79,7 +78,7 @@ func TestProvisionedDevice(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireBinary(t, "ip", "unshare", "udhcpc", "dnsmasq", "nft", "hostapd",
 		"systemd-analyze", "nginx", "systemd-sysusers", "systemd-tmpfiles")
-	goBin := findGo(t)
+	goBin := testutil.GoTool(t)
 	start := time.Now()
 	step := func(what string) { t.Logf("[%5.1fs] %s", time.Since(start).Seconds(), what) }
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
@@ -735,16 +734,4 @@ func buildDevmgr(ctx context.Context, t *testing.T, goBin, out string) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building devmgr: %v\n%s", err, b)
 	}
-}
-
-func findGo(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err != nil {
-		testutil.Missing(t, "the go command (to build devmgr): %v", err)
-	}
-	return p
 }

@@ -197,7 +197,7 @@ func TestLeaseRenewRelease(t *testing.T) {
 	// Rebinding: the clock passes T2 without a renewal; the client asks
 	// any server for its address again.
 	discovers := countLog(t, l, "DHCPDISCOVER")
-	clock.skip(again.T2.Sub(time.Now()) + time.Second)
+	clock.skip(time.Until(again.T2) + time.Second)
 	for timers.fire() == 0 {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/nsrun"
 	"github.com/devmgr/devmgr/internal/testutil"
 )
 
@@ -36,10 +37,18 @@ func TestRenderedConfigServes(t *testing.T) {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	ipCmd("netns", "add", ap)
-	t.Cleanup(func() { _ = exec.Command(ipBin, "netns", "del", ap).Run() })
-	ipCmd("netns", "add", cl)
-	t.Cleanup(func() { _ = exec.Command(ipBin, "netns", "del", cl).Run() })
+	for _, name := range []string{ap, cl} {
+		ns, err := nsrun.NewNamed(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Close()
+		t.Cleanup(func() {
+			if err := nsrun.DeleteNamed(name); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 	ipCmd("link", "add", "wlan0", "netns", ap, "type", "veth", "peer", "name", "sta0", "netns", cl)
 	ipCmd("-n", ap, "addr", "add", "192.168.4.1/24", "dev", "wlan0")
 	ipCmd("-n", ap, "link", "set", "wlan0", "up")

@@ -35,7 +35,8 @@ func WriteConfig(path string, c config.Config) error {
 		return fmt.Errorf("writing config: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err == nil {
+	_, err = tmp.Write(b)
+	if err == nil {
 		err = tmp.Chmod(0o644)
 	}
 	if err == nil {

@@ -107,16 +107,14 @@ type Lab struct {
 	opts Options
 	id   string
 
-	mu       sync.Mutex
-	ns       map[string]netns.NsHandle
-	handles  map[string]*netlink.Handle
-	dnsmasq  *exec.Cmd
-	dnsDone  chan struct{}
-	http     *http.Server
-	spawn    chan func()
-	closed   bool
-	dnsLog   string
-	leaseDir string
+	mu      sync.Mutex
+	ns      map[string]netns.NsHandle
+	handles map[string]*netlink.Handle
+	dnsmasq *exec.Cmd
+	dnsDone chan struct{}
+	http    *http.Server
+	spawn   chan func()
+	closed  bool
 }
 
 type owner struct {
@@ -235,7 +233,7 @@ func (l *Lab) ID() string { return l.id }
 func (l *Lab) NS(role string) string { return l.base() + "-" + role }
 
 // NSPath is the bind-mount path of a role's namespace.
-func (l *Lab) NSPath(role string) string { return filepath.Join("/run/netns", l.NS(role)) }
+func (l *Lab) NSPath(role string) string { return filepath.Join(nsrun.RunDir, l.NS(role)) }
 
 // HTTPURL is the upstream HTTP server; its body is the client address it saw.
 func (l *Lab) HTTPURL() string { return fmt.Sprintf("http://%s:%d/", UpstreamIP, HTTPPort) }
@@ -268,7 +266,7 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ns, err := newNamed(l.NS(role))
+		ns, err := nsrun.NewNamed(l.NS(role))
 		if err != nil {
 			return err
 		}
@@ -444,42 +442,6 @@ func (l *Lab) Handle(role string) *netlink.Handle { return l.handles[role] }
 
 // NSHandle is the lab's open handle on a role's namespace (owned by the lab).
 func (l *Lab) NSHandle(role string) netns.NsHandle { return l.ns[role] }
-
-// newNamed creates a named namespace without leaving any thread in it.
-func newNamed(name string) (netns.NsHandle, error) {
-	type res struct {
-		ns  netns.NsHandle
-		err error
-	}
-	c := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			c <- res{err: fmt.Errorf("getting current network namespace: %w", err)}
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.NewNamed(name)
-		if serr := netns.Set(orig); serr != nil {
-			// Keep the thread locked: it dies with this goroutine.
-			c <- res{err: fmt.Errorf("returning to network namespace: %w", serr)}
-			if err == nil {
-				ns.Close()
-			}
-			return
-		}
-		runtime.UnlockOSThread()
-		if err != nil {
-			c <- res{err: fmt.Errorf("creating network namespace %s: %w", name, err)}
-			return
-		}
-		c <- res{ns: ns}
-	}()
-	r := <-c
-	return r.ns, r.err
-}
 
 // Do runs fn on a locked OS thread inside a role's namespace.
 func (l *Lab) Do(role string, fn func() error) error {
@@ -714,7 +676,7 @@ func (l *Lab) Close() error {
 
 // removeNS kills every process still in the namespace and deletes it.
 func removeNS(name string) error {
-	path := filepath.Join("/run/netns", name)
+	path := filepath.Join(nsrun.RunDir, name)
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
 		if errors.Is(err, syscall.ENOENT) {
@@ -723,10 +685,7 @@ func removeNS(name string) error {
 		return fmt.Errorf("inspecting namespace %s: %w", name, err)
 	}
 	killIn(st.Dev, st.Ino)
-	if err := netns.DeleteNamed(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("deleting namespace %s: %w", name, err)
-	}
-	return nil
+	return nsrun.DeleteNamed(name)
 }
 
 // killIn SIGKILLs the processes whose network namespace is dev/ino.
@@ -778,7 +737,7 @@ func CleanStaleIn(stateDir, prefix string) error {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	ents, err := os.ReadDir("/run/netns")
+	ents, err := os.ReadDir(nsrun.RunDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

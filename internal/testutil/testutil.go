@@ -5,6 +5,7 @@ package testutil
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -59,4 +60,25 @@ func LookPath(name string) (string, error) {
 		}
 	}
 	return exec.LookPath(name)
+}
+
+// GoTool finds the go command: on PATH (go test puts its own GOROOT/bin
+// first), in $GOROOT/bin, or where .ci/run's Go lives.
+func GoTool(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	dirs := []string{"/usr/local/go/bin"}
+	if root := os.Getenv("GOROOT"); root != "" {
+		dirs = append([]string{filepath.Join(root, "bin")}, dirs...)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, "go")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p
+		}
+	}
+	Missing(t, "the go command")
+	return ""
 }
