@@ -81,7 +81,7 @@ func (e *Engine) newJournal(p Plan) (*journal, error) {
 func (e *Engine) applyFailed(ctx context.Context, m Module, j *journal, err error) error {
 	ch := e.rollback(ctx, m, j, ReasonApplyFailed)
 	if ch.Error != "" {
-		return fmt.Errorf("applying %s change %s (undo incomplete: %s): %w", ch.Kind, ch.ID, ch.Error, err)
+		return fmt.Errorf("applying %s change %s (rolled back, but incompletely: %s): %w", ch.Kind, ch.ID, ch.Error, err)
 	}
 	return fmt.Errorf("applying %s change %s (rolled back): %w", ch.Kind, ch.ID, err)
 }

@@ -229,7 +229,7 @@ func TestFailedApplyUndoneAtOnce(t *testing.T) {
 	}
 	// An undo that fails too is in the error.
 	m.undoErr = errors.New("link gone")
-	if _, err := e.Begin(t.Context(), plan("ap", "", &applied, boom)); err == nil || !strings.Contains(err.Error(), "undo incomplete: link gone") {
+	if _, err := e.Begin(t.Context(), plan("ap", "", &applied, boom)); err == nil || !strings.Contains(err.Error(), "incompletely: link gone") {
 		t.Errorf("Begin = %v, want the undo's error too", err)
 	}
 }
