@@ -426,6 +426,16 @@ func TestOnePendingChangeAcrossModules(t *testing.T) {
 			t.Errorf("network change with an AP change pending: %v, want 409 naming it", err)
 		}
 	}
+	// Each module's routes find only its own changes.
+	if _, err := c.Change(ctx, viewer, ach.ID); !IsStatus(err, http.StatusNotFound) {
+		t.Errorf("GET /v1/changes/{AP change}: %v, want 404", err)
+	}
+	if _, err := c.APChange(ctx, viewer, nch.ID); !IsStatus(err, http.StatusNotFound) {
+		t.Errorf("GET /v1/ap/changes/{network change}: %v, want 404", err)
+	}
+	if _, err := c.Confirm(ctx, admin, ach.ID); !IsStatus(err, http.StatusNotFound) {
+		t.Errorf("confirming an AP change as a network change: %v, want 404", err)
+	}
 	if n := len(ta.net.setCalls); n != 1 {
 		t.Errorf("network changes made: %v, want only the first", ta.net.setCalls)
 	}

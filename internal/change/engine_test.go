@@ -363,35 +363,37 @@ func TestRecoverLeavesUnknownKind(t *testing.T) {
 }
 
 func TestChangeLogValidatedAndCapped(t *testing.T) {
-	v := newEnv(t)
-	forged := `[{"change_id":"0123456789abcdef","kind":"net","status":"pending","fields":["ssid\nbridge=br0"]}]`
-	if err := os.WriteFile(filepath.Join(v.dir, changesFile), []byte(forged), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := newFake(t, "keep")
-	e := v.engine(map[string]Module{"net": m})
-	if len(e.Changes()) != 0 || len(v.rejected) != 1 {
-		t.Fatalf("changes %+v, rejected %q", e.Changes(), v.rejected)
-	}
-	var ids []string
-	for range 5 {
-		applied := 0
-		ch, err := e.Begin(t.Context(), plan("net", "eth1", &applied, nil))
-		if err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		v := newEnv(t)
+		forged := `[{"change_id":"0123456789abcdef","kind":"net","status":"pending","fields":["ssid\nbridge=br0"]}]`
+		if err := os.WriteFile(filepath.Join(v.dir, changesFile), []byte(forged), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Confirm(t.Context(), ch.ID); err != nil {
-			t.Fatal(err)
+		e := v.engine(map[string]Module{"net": newFake(t, "keep")})
+		if len(e.Changes()) != 0 || len(v.rejected) != 1 {
+			t.Fatalf("changes %+v, rejected %q", e.Changes(), v.rejected)
 		}
-		ids = append(ids, ch.ID)
-	}
-	var got []string
-	for _, ch := range e.Changes() {
-		got = append(got, ch.ID)
-	}
-	// Newest first, at most MaxChanges; the same times sort by ID, so
-	// compare as sets of the last three.
-	if len(got) != 3 {
-		t.Errorf("log holds %q, want 3 of %q", got, ids)
-	}
+		var ids []string
+		for range 5 {
+			time.Sleep(time.Second)
+			applied := 0
+			ch, err := e.Begin(t.Context(), plan("net", "eth1", &applied, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.Confirm(t.Context(), ch.ID); err != nil {
+				t.Fatal(err)
+			}
+			ids = append([]string{ch.ID}, ids...)
+		}
+		e.Close()
+		// Newest first, at most MaxChanges, after a restart too.
+		var got []string
+		for _, ch := range v.engine(nil).Changes() {
+			got = append(got, ch.ID)
+		}
+		if diff := cmp.Diff(ids[:3], got); diff != "" {
+			t.Errorf("logged changes (-want +got):\n%s", diff)
+		}
+	})
 }
