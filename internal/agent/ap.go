@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -19,7 +17,7 @@ type AccessPoint interface {
 	Settings() apmgr.Settings
 	Update(ctx context.Context, s apmgr.Settings) (apmgr.Change, error)
 	Change(id string) (apmgr.Change, error)
-	Confirm(id string) (apmgr.Change, error)
+	Confirm(ctx context.Context, id string) (apmgr.Change, error)
 	Pending() (apmgr.Change, bool)
 	Deny(ctx context.Context, mac string) error
 	Allow(ctx context.Context, mac string) error
@@ -137,15 +135,8 @@ func (s *Server) apUpdate(w http.ResponseWriter, r *http.Request, a Actor) error
 		s.auditErr(r, a, actAPUpdate, apTarget, err)
 		return err
 	}
-	return startChange(s, w, r, a, "ap", actAPUpdate, apTarget,
-		func() (apmgr.Change, error) {
-			ch, err := ap.Update(r.Context(), u.over(ap.Settings()))
-			if err == nil {
-				s.apOpen.add(ch.ID)
-			}
-			return ch, err
-		},
-		func(ch apmgr.Change) string { return describeAPUpdate(u) + "; change " + ch.ID })
+	ch, err := ap.Update(r.Context(), u.over(ap.Settings()))
+	return s.changed(w, r, a, actAPUpdate, apTarget, ch, describeAPUpdate(u)+"; change "+ch.ID, err)
 }
 
 // describeAPUpdate names what an update sets, never the passphrase.
@@ -207,7 +198,7 @@ func (s *Server) apConfirm(w http.ResponseWriter, r *http.Request, a Actor) erro
 		s.auditErr(r, a, actAPConfirm, r.PathValue("id"), err)
 		return err
 	}
-	ch, err := ap.Confirm(id)
+	ch, err := ap.Confirm(r.Context(), id)
 	if err != nil {
 		s.auditErr(r, a, actAPConfirm, id, err)
 		return err
@@ -262,37 +253,6 @@ func (s *Server) apAllow(w http.ResponseWriter, r *http.Request, a Actor) error 
 	return nil
 }
 
-// openChanges are the ids of changes that may still end in a rollback.
-type openChanges struct {
-	mu  sync.Mutex
-	ids map[string]bool
-}
-
-func (o *openChanges) add(id string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.ids == nil {
-		o.ids = map[string]bool{}
-	}
-	o.ids[id] = true
-}
-
-func (o *openChanges) list() []string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out := make([]string, 0, len(o.ids))
-	for id := range o.ids {
-		out = append(out, id)
-	}
-	return out
-}
-
-func (o *openChanges) remove(id string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.ids, id)
-}
-
 // macTarget is a MAC address as the audit log names it: normalised when it
 // is one, else the input, clipped.
 func macTarget(mac string) string {
@@ -300,46 +260,4 @@ func macTarget(mac string) string {
 		return n
 	}
 	return clip(mac)
-}
-
-// watchAPChanges records in the audit log an AP change that nobody
-// confirmed in time: the rollback is the agent's own action. It follows
-// the changes made through this server and any change it sees pending.
-func (s *Server) watchAPChanges(ctx context.Context, every time.Duration) {
-	if s.cfg.AP == nil {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if ch, ok := s.cfg.AP.Pending(); ok {
-			s.apOpen.add(ch.ID)
-		}
-		for _, id := range s.apOpen.list() {
-			ch, err := s.cfg.AP.Change(id)
-			switch {
-			case err != nil:
-				s.apOpen.remove(id) // dropped from the change log
-			case ch.Status == apmgr.StatusRolledBack:
-				s.apOpen.remove(id)
-				s.auditAPRollback(ctx, ch)
-			case ch.Status != apmgr.StatusPending:
-				s.apOpen.remove(id)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (s *Server) auditAPRollback(ctx context.Context, ch apmgr.Change) {
-	result := "ok"
-	detail := "change " + ch.ID + " (" + strings.Join(ch.Fields, ", ") + ") not confirmed before " + ch.RollbackAt.UTC().Format(time.RFC3339)
-	if ch.Error != "" {
-		result, detail = "failed", detail+": "+ch.Error
-	}
-	s.audit(ctx, Actor{User: "agent", Source: "local"}, actAPRollback, apTarget, result, detail)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/apmgr/apmgrtest"
+	"github.com/devmgr/devmgr/internal/change"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -22,8 +24,10 @@ func ptr[T any](v T) *T { return &v }
 // with a fake hostapd reporting two stations.
 func startAPAgent(t *testing.T, o apmgrtest.Options) (*testAgent, *apmgrtest.Device) {
 	t.Helper()
+	ta := newTestAgent(t)
+	o.Changes = ta.changes
 	dev := apmgrtest.New(t, o)
-	ta := startAgent(t, func(c *Config) { c.AP = dev.Manager })
+	ta.start(func(c *Config) { c.AP = dev.Manager })
 	return ta, dev
 }
 
@@ -242,21 +246,15 @@ func TestAPFieldErrors(t *testing.T) {
 }
 
 func TestAPRollbackAudited(t *testing.T) {
-	ta, dev := startAPAgent(t, apmgrtest.Options{RollbackTimeout: 300 * time.Millisecond})
+	ta, dev := startAPAgent(t, apmgrtest.Options{})
 	ctx := context.Background()
 	ch, err := ta.client.APUpdate(ctx, admin, APUpdate{SSID: ptr("Unconfirmed")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok := ta.audit.find(actAPRollback, "ok"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no ap.rollback audited: %+v", ta.audit.all())
-		}
-		time.Sleep(50 * time.Millisecond)
+	ta.timers.fire(t) // the rollback time comes; the audit is written with the rollback
+	if _, ok := ta.audit.find(actAPRollback, "ok"); !ok {
+		t.Fatalf("no ap.rollback audited: %+v", ta.audit.all())
 	}
 	got, err := ta.client.APChange(ctx, viewer, ch.ID)
 	if err != nil || got.Status != apmgr.StatusRolledBack {
@@ -353,17 +351,28 @@ func TestAPRecoverAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev.Manager.Close() // the agent stops; the change stays journaled
+	dev.Changes.Close() // the agent stops; the change stays journaled
 	if s := dev.Hostapd.SSID(); s != "Crashed" {
 		t.Fatalf("hostapd broadcasts %q", s)
 	}
-	m, err := apmgr.New(apmgr.Config{Cfg: dev.Config, Root: dev.Root, RollbackTimeout: time.Minute, Log: discard()})
-	if err != nil {
-		t.Fatal(err)
+	start := func(audit *auditLog) (*change.Engine, *apmgr.Manager) {
+		eng, err := change.New(change.Config{Dir: filepath.Join(dev.StateDir, "changes"), Timeout: time.Minute,
+			OnFinish: AuditChanges(audit, discard())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(eng.Close)
+		m, err := apmgr.New(apmgr.Config{Cfg: dev.Config, Root: dev.Root, Changes: eng, Log: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.Recover(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return eng, m
 	}
-	defer m.Close()
 	audit := &auditLog{}
-	recoverAP(context.Background(), m, audit, discard())
+	eng, m := start(audit)
 	if got, err := m.Change(ch.ID); err != nil || got.Status != apmgr.StatusRolledBack {
 		t.Errorf("change after the restart: %+v %v", got, err)
 	}
@@ -375,8 +384,9 @@ func TestAPRecoverAudited(t *testing.T) {
 		t.Errorf("audit %+v %v", audit.all(), ok)
 	}
 	// A second start has nothing to roll back.
+	eng.Close()
 	audit2 := &auditLog{}
-	recoverAP(context.Background(), m, audit2, discard())
+	start(audit2)
 	if n := len(audit2.all()); n != 0 {
 		t.Errorf("second start audited %d entries", n)
 	}
@@ -415,6 +425,16 @@ func TestOnePendingChangeAcrossModules(t *testing.T) {
 		if err := try(); !IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "access-point change "+ach.ID) {
 			t.Errorf("network change with an AP change pending: %v, want 409 naming it", err)
 		}
+	}
+	// Each module's routes find only its own changes.
+	if _, err := c.Change(ctx, viewer, ach.ID); !IsStatus(err, http.StatusNotFound) {
+		t.Errorf("GET /v1/changes/{AP change}: %v, want 404", err)
+	}
+	if _, err := c.APChange(ctx, viewer, nch.ID); !IsStatus(err, http.StatusNotFound) {
+		t.Errorf("GET /v1/ap/changes/{network change}: %v, want 404", err)
+	}
+	if _, err := c.Confirm(ctx, admin, ach.ID); !IsStatus(err, http.StatusNotFound) {
+		t.Errorf("confirming an AP change as a network change: %v, want 404", err)
 	}
 	if n := len(ta.net.setCalls); n != 1 {
 		t.Errorf("network changes made: %v, want only the first", ta.net.setCalls)

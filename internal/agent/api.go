@@ -85,13 +85,23 @@ const (
 	EventError = "error"
 )
 
-// Error is an error answer of the agent, {"error": ..., "field": ...}, and
+// Error is an error answer of the agent, {"error": ..., "field": ...,
+// "fields": [...]}, and
 // what the client returns for one: Status is the HTTP status, Field the
 // JSON field (or header, or path value) at fault, if any.
 type Error struct {
 	Status  int    `json:"-"`
 	Message string `json:"error"`
 	Field   string `json:"field,omitempty"`
+	// Fields lists every bad field of a request that has several (the
+	// first is Field and Message), for a form to mark them all.
+	Fields []FieldProblem `json:"fields,omitempty"`
+}
+
+// FieldProblem is one bad field of a request.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Message string `json:"error"`
 }
 
 func (e *Error) Error() string {

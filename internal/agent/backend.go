@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 
@@ -91,14 +89,9 @@ func (n *NetifNetwork) Change(_ context.Context, id string) (Change, error) {
 	return n.Changer.Get(id)
 }
 
-// Confirm implements Network; a change that is no longer pending is
-// errNotPending (409).
-func (n *NetifNetwork) Confirm(_ context.Context, id string) (Change, error) {
-	ch, err := n.Changer.Confirm(id)
-	if err != nil && !errors.Is(err, netif.ErrUnknownChange) && ch.ID != "" && ch.Status != StatusPending {
-		return ch, fmt.Errorf("%w: change %s is %s", errNotPending, id, ch.Status)
-	}
-	return ch, err
+// Confirm implements Network.
+func (n *NetifNetwork) Confirm(ctx context.Context, id string) (Change, error) {
+	return n.Changer.Confirm(ctx, id)
 }
 
 // Pending implements Network.

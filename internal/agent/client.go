@@ -19,7 +19,6 @@ import (
 	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
-	"github.com/devmgr/devmgr/internal/hostapd"
 )
 
 // ErrUnavailable is returned (wrapped) when the agent's socket is missing,
@@ -237,13 +236,6 @@ func (c *Client) Neighbors(ctx context.Context, a Actor) ([]diag.Neighbor, error
 func (c *Client) Leases(ctx context.Context, a Actor) ([]dnsmasq.Lease, error) {
 	var out []dnsmasq.Lease
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/dhcp/leases", nil, &out)
-}
-
-// WiFiClients lists the stations associated with the AP (viewer); 503 when
-// hostapd is not running.
-func (c *Client) WiFiClients(ctx context.Context, a Actor) ([]hostapd.Station, error) {
-	var out []hostapd.Station
-	return out, c.call(ctx, &a, http.MethodGet, "/v1/wifi/clients", nil, &out)
 }
 
 // AP returns the access point's status, settings (never the passphrase)

@@ -8,22 +8,49 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/netif"
 )
 
 // Errors of the agent's own making.
 var (
-	errNoNetwork  = errorf(http.StatusServiceUnavailable, "", "network interfaces are not available in this agent")
-	errNotPending = errors.New("change is not pending")
-	errBusy       = errorf(http.StatusTooManyRequests, "", "too many diagnostics running; try again shortly")
+	errNoNetwork = errorf(http.StatusServiceUnavailable, "", "network interfaces are not available in this agent")
+	errBusy      = errorf(http.StatusTooManyRequests, "", "too many diagnostics running; try again shortly")
 )
+
+// changeNouns name the modules' changes in a refusal while one is pending.
+var changeNouns = map[string]string{netif.Kind: "network", apmgr.Kind: "access-point"}
+
+// pendingError is the 409 of a change refused while another is pending.
+func pendingError(pe *change.PendingError) *Error {
+	ch := pe.Change
+	noun := changeNouns[ch.Kind]
+	if noun == "" {
+		noun = ch.Kind
+	}
+	return errorf(http.StatusConflict, "", "%s change %s is pending until %s: confirm it or wait for its rollback first",
+		noun, ch.ID, ch.RollbackAt.UTC().Format(time.RFC3339))
+}
+
+// fieldErrors is the 400 of a request with bad fields: the first as Field,
+// all of them in Fields.
+func fieldErrors(es netif.FieldErrors) *Error {
+	e := errorf(http.StatusBadRequest, es[0].Field, "%s", es[0].Message)
+	for _, f := range es {
+		e.Fields = append(e.Fields, FieldProblem{Field: f.Field, Message: f.Message})
+	}
+	return e
+}
 
 // toError maps an error to its HTTP answer.
 func (s *Server) toError(err error) *Error {
 	var e *Error
+	var pe *change.PendingError
+	var nfs netif.FieldErrors
 	var nf *netif.FieldError
 	var df *diag.FieldError
 	var af *apmgr.FieldError
@@ -31,6 +58,10 @@ func (s *Server) toError(err error) *Error {
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &pe):
+		return pendingError(pe)
+	case errors.As(err, &nfs) && len(nfs) > 0:
+		return fieldErrors(nfs)
 	case errors.As(err, &nf):
 		return errorf(http.StatusBadRequest, nf.Field, "%s", nf.Message)
 	case errors.As(err, &df):
@@ -43,16 +74,12 @@ func (s *Server) toError(err error) *Error {
 		return errorf(http.StatusForbidden, "name", "%s", strings.TrimPrefix(err.Error(), "applying change: "))
 	case errors.Is(err, netif.ErrNotFound):
 		return errorf(http.StatusNotFound, "name", "%s", err.Error())
-	case errors.Is(err, netif.ErrUnknownChange):
+	case errors.Is(err, change.ErrUnknownChange):
 		return errorf(http.StatusNotFound, "id", "%s", err.Error())
-	case errors.Is(err, netif.ErrPending), errors.Is(err, errNotPending):
+	case errors.Is(err, change.ErrPending), errors.Is(err, change.ErrNotPending), errors.Is(err, apmgr.ErrNoChange):
 		return errorf(http.StatusConflict, "", "%s", err.Error())
-	case errors.Is(err, apmgr.ErrUnknownChange):
-		return errorf(http.StatusNotFound, "id", "%s", err.Error())
 	case errors.Is(err, apmgr.ErrNotDenied):
 		return errorf(http.StatusNotFound, "mac", "%s", err.Error())
-	case errors.Is(err, apmgr.ErrPending), errors.Is(err, apmgr.ErrNoChange), errors.Is(err, apmgr.ErrNotPending):
-		return errorf(http.StatusConflict, "", "%s", err.Error())
 	case errors.Is(err, apmgr.ErrNotRunning):
 		return errorf(http.StatusServiceUnavailable, "", "%s", err.Error())
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
@@ -113,12 +115,14 @@ func (a *auditLog) find(action, result string) (AuditEntry, bool) {
 	return AuditEntry{}, false
 }
 
-// fakeNetwork fails the test on any call it was not told to expect.
+// fakeNetwork fails the test on any call it was not told to expect. Its
+// changes go through the agent's change engine as netif's do, with a
+// module that only records.
 type fakeNetwork struct {
 	t        *testing.T
+	eng      *change.Engine
 	mu       sync.Mutex
 	ifs      []Interface
-	pending  *Change
 	setCalls []string
 	allowSet bool
 }
@@ -134,65 +138,89 @@ func (f *fakeNetwork) Get(_ context.Context, name string) (Interface, error) {
 	return Interface{}, fmt.Errorf("interface %q: %w", name, netif.ErrNotFound)
 }
 
-func (f *fakeNetwork) change(name, what string) (Change, error) {
+func (f *fakeNetwork) change(ctx context.Context, name, what string) (Change, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.allowSet {
+	allowed := f.allowSet
+	f.mu.Unlock()
+	if !allowed {
 		f.t.Errorf("unexpected change %s on %s", what, name)
 		return Change{}, errors.New("unexpected")
 	}
 	if name == "wlan0" {
 		return Change{}, fmt.Errorf("%w: wlan0 is the access point interface", netif.ErrProtected)
 	}
-	if f.pending != nil {
-		return Change{}, netif.ErrPending
-	}
-	f.setCalls = append(f.setCalls, name+" "+what)
-	now := time.Now()
-	ch := Change{ID: "0123456789abcdef", Interface: name, Status: StatusPending, CreatedAt: now, RollbackAt: now.Add(time.Minute)}
-	f.pending = &ch
-	return ch, nil
+	ch, err := f.eng.Begin(ctx, func(context.Context) (change.Plan, error) {
+		return change.Plan{Kind: netif.Kind, Target: name, Apply: func(context.Context) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.setCalls = append(f.setCalls, name+" "+what)
+			return nil
+		}}, nil
+	})
+	return fromChange(ch), err
 }
 
-func (f *fakeNetwork) SetConfig(_ context.Context, name string, lc LinkConfig) (Change, error) {
+func fromChange(ch change.Change) Change {
+	return Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt}
+}
+
+func (f *fakeNetwork) SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error) {
 	if lc.MTU != 0 && (lc.MTU < 576 || lc.MTU > 9000) {
 		return Change{}, &netif.FieldError{Field: "mtu", Message: "out of range"}
 	}
-	return f.change(name, "config "+lc.Mode)
+	return f.change(ctx, name, "config "+lc.Mode)
 }
 
-func (f *fakeNetwork) SetUp(_ context.Context, name string, up bool) (Change, error) {
-	return f.change(name, fmt.Sprintf("up=%v", up))
+func (f *fakeNetwork) SetUp(ctx context.Context, name string, up bool) (Change, error) {
+	return f.change(ctx, name, fmt.Sprintf("up=%v", up))
 }
 
 func (f *fakeNetwork) Change(_ context.Context, id string) (Change, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.pending != nil && f.pending.ID == id {
-		return *f.pending, nil
+	ch, err := f.eng.Get(id)
+	if err == nil && ch.Kind != netif.Kind {
+		err = fmt.Errorf("change %q: %w", id, netif.ErrUnknownChange)
 	}
-	return Change{}, fmt.Errorf("change %q: %w", id, netif.ErrUnknownChange)
+	return fromChange(ch), err
 }
 
-func (f *fakeNetwork) Confirm(_ context.Context, id string) (Change, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.pending == nil || f.pending.ID != id {
-		return Change{}, fmt.Errorf("change %q: %w", id, netif.ErrUnknownChange)
+func (f *fakeNetwork) Confirm(ctx context.Context, id string) (Change, error) {
+	if _, err := f.Change(ctx, id); err != nil {
+		return Change{}, err
 	}
-	ch := *f.pending
-	ch.Status = StatusConfirmed
-	f.pending = nil
-	return ch, nil
+	ch, err := f.eng.Confirm(ctx, id)
+	return fromChange(ch), err
 }
 
 func (f *fakeNetwork) Pending() (Change, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.pending == nil {
+	ch, ok := f.eng.Pending()
+	if !ok || ch.Kind != netif.Kind {
 		return Change{}, false
 	}
-	return *f.pending, true
+	return fromChange(ch), true
+}
+
+// recordingModule is a change module that records its calls.
+type recordingModule struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (m *recordingModule) record(s string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, s)
+}
+
+func (m *recordingModule) Check(change.Change, json.RawMessage, json.RawMessage) error { return nil }
+
+func (m *recordingModule) Undo(_ context.Context, ch change.Change, _ json.RawMessage) error {
+	m.record("undo " + ch.ID)
+	return nil
+}
+
+func (m *recordingModule) Keep(_ context.Context, ch change.Change, _ json.RawMessage) error {
+	m.record("keep " + ch.ID)
+	return nil
 }
 
 // fakeDiag streams canned lines.
@@ -255,27 +283,91 @@ func (b *logBuffer) String() string {
 }
 
 type testAgent struct {
-	srv    *Server
-	client *Client
-	socket string
-	audit  *auditLog
-	logs   *logBuffer
-	net    *fakeNetwork
-	diag   *fakeDiag
+	t       *testing.T
+	srv     *Server
+	client  *Client
+	socket  string
+	audit   *auditLog
+	logs    *logBuffer
+	net     *fakeNetwork
+	diag    *fakeDiag
+	changes *change.Engine // the agent's, audited with AuditChanges
+	timers  *timers        // its rollback timers, fired by the test
+}
+
+// timers holds the rollback timers an engine armed, to fire by hand
+// instead of sleeping through a rollback window.
+type timers struct {
+	mu    sync.Mutex
+	armed []func()
+}
+
+func (ts *timers) after(_ time.Duration, f func()) func() bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.armed = append(ts.armed, f)
+	return func() bool { return true }
+}
+
+// fire runs the rollback timer armed last, as if its time had come.
+func (ts *timers) fire(t *testing.T) {
+	t.Helper()
+	ts.mu.Lock()
+	var f func()
+	if n := len(ts.armed); n > 0 {
+		f = ts.armed[n-1]
+	}
+	ts.mu.Unlock()
+	if f == nil {
+		t.Fatal("no rollback timer armed")
+	}
+	f()
+}
+
+// newEngine is a change engine whose rollbacks are audited in audit and
+// whose timers fire when the test says.
+func newEngine(t *testing.T, audit Auditor, ts *timers) *change.Engine {
+	t.Helper()
+	eng, err := change.New(change.Config{Dir: t.TempDir(), Timeout: time.Minute, AfterFunc: ts.after,
+		OnFinish: AuditChanges(audit, discard())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	return eng
+}
+
+// newTestAgent makes an agent's parts: audit log, change engine (with the
+// fake network's module registered) and fakes; start serves it.
+func newTestAgent(t *testing.T) *testAgent {
+	t.Helper()
+	ta := &testAgent{t: t, audit: &auditLog{}, logs: &logBuffer{}, diag: &fakeDiag{}, timers: &timers{}}
+	ta.changes = newEngine(t, ta.audit, ta.timers)
+	if err := ta.changes.Register(netif.Kind, &recordingModule{}); err != nil {
+		t.Fatal(err)
+	}
+	ta.net = &fakeNetwork{t: t, eng: ta.changes,
+		ifs: []Interface{{Interface: netif.Interface{Name: "eth1", Kind: "veth", Addresses: []string{}}, Role: RoleLAN}}}
+	return ta
 }
 
 // startAgent serves an agent on a socket in a fresh directory; mod may
 // change the config before New.
 func startAgent(t *testing.T, mod func(*Config)) *testAgent {
 	t.Helper()
+	return newTestAgent(t).start(mod)
+}
+
+// start serves ta; mod may change the config before New.
+func (ta *testAgent) start(mod func(*Config)) *testAgent {
+	t := ta.t
+	t.Helper()
 	dir, err := os.MkdirTemp("", "devmgr-agent-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ta := &testAgent{socket: filepath.Join(dir, "agent.sock"), audit: &auditLog{}, logs: &logBuffer{},
-		net:  &fakeNetwork{t: t, ifs: []Interface{{Interface: netif.Interface{Name: "eth1", Kind: "veth", Addresses: []string{}}, Role: RoleLAN}}},
-		diag: &fakeDiag{}}
+	ta.socket = filepath.Join(dir, "agent.sock")
 	cfg := Config{
 		Socket: ta.socket, Network: ta.net, Diag: ta.diag, Audit: ta.audit, Version: "test",
 		Log: slog.New(slog.NewTextHandler(ta.logs, nil)),

@@ -80,9 +80,8 @@ func (s *Server) setConfig(w http.ResponseWriter, r *http.Request, a Actor) erro
 		s.auditErr(r, a, actConfig, name, err)
 		return err
 	}
-	return startChange(s, w, r, a, "network", actConfig, name,
-		func() (Change, error) { return n.SetConfig(r.Context(), name, lc) },
-		func(ch Change) string { return describeConfig(lc) + "; change " + ch.ID })
+	ch, err := n.SetConfig(r.Context(), name, lc)
+	return s.changed(w, r, a, actConfig, name, ch, describeConfig(lc)+"; change "+ch.ID, err)
 }
 
 func describeConfig(lc LinkConfig) string {
@@ -114,9 +113,8 @@ func (s *Server) setUp(up bool) handler {
 			s.auditErr(r, a, action, r.PathValue("name"), err)
 			return err
 		}
-		return startChange(s, w, r, a, "network", action, name,
-			func() (Change, error) { return n.SetUp(r.Context(), name, up) },
-			func(ch Change) string { return "change " + ch.ID })
+		ch, err := n.SetUp(r.Context(), name, up)
+		return s.changed(w, r, a, action, name, ch, "change "+ch.ID, err)
 	}
 }
 

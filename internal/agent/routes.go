@@ -52,7 +52,6 @@ func (s *Server) routeTable() []route {
 		{"POST /v1/diag/dns", diagRole, actDNS, s.dns},
 		{"GET /v1/diag/neighbors", diagRole, "", s.neighbors},
 		{"GET /v1/dhcp/leases", readRole, "", s.leases}, // the AP page shows them to everyone
-		{"GET /v1/wifi/clients", readRole, "", s.wifiClients},
 
 		{"GET /v1/ap", readRole, "", s.getAP},
 		{"GET /v1/ap/clients", readRole, "", s.apClients},

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/auditlog"
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dhcp"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
@@ -49,11 +49,12 @@ type Options struct {
 
 // Run is `devmgr agent`: it checks its state directory (agent.state_dir,
 // root:root 0700; it refuses to start otherwise), rolls back a change a
-// crash left pending (network and AP), applies the confirmed LAN configs
-// and AP settings again, and serves the API until ctx is done. The network
-// journal lives in state_dir/network, the AP's files in state_dir (see
-// apmgr), the agent's audit log in state_dir/audit.db. It never opens a
-// file of the console's data_dir.
+// crash left pending (network or AP), applies the confirmed LAN configs
+// and AP settings again, and serves the API until ctx is done. The change
+// engine's journal and log live in state_dir/changes, the confirmed LAN
+// configs in state_dir/network, the AP's files in state_dir (see apmgr),
+// the agent's audit log in state_dir/audit.db. It never opens a file of
+// the console's data_dir.
 func Run(ctx context.Context, o Options) error {
 	if o.Log == nil {
 		return errors.New("agent.Run: Log is required")
@@ -102,36 +103,43 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer dm.Close()
+	log := o.Log.With("component", "agent")
+	changes, err := change.New(change.Config{
+		Dir: filepath.Join(cfg.Agent.StateDir, "changes"), Timeout: cfg.Network.RollbackTimeout,
+		OnFinish: AuditChanges(o.Audit, log), OnRejected: rejected("changes"), Log: o.Log.With("component", "change"),
+	})
+	if err != nil {
+		return err
+	}
+	defer changes.Close()
 	ch, err := netif.NewChanger(netif.Config{
-		Handle: h, AppConfig: cfg, JournalDir: filepath.Join(cfg.Agent.StateDir, "network"),
+		Handle: h, AppConfig: cfg, Changes: changes, Dir: filepath.Join(cfg.Agent.StateDir, "network"),
 		DHCP: dm, Log: o.Log.With("component", "netif"), OnApplied: dns.setApplied,
 		OnRejected: rejected("network"),
 	})
 	if err != nil {
 		return err
 	}
-	defer ch.Close()
-	log := o.Log.With("component", "agent")
+	ap := newAP(o, changes, log, rejected("ap"))
 	// Failures here are logged and the agent serves anyway, so that the
 	// console can show the state and fix it.
-	if err := ch.Recover(ctx); err != nil {
+	if err := changes.Recover(ctx); err != nil {
 		log.Error("rolling back the change left pending", "err", err)
 	}
 	if err := ch.ApplyDesired(ctx); err != nil {
 		log.Error("applying the saved LAN configuration", "err", err)
 	}
-	var ap AccessPoint
-	if m := startAP(ctx, o, log, rejected("ap")); m != nil {
-		defer m.Close()
-		ap = m
+	var apm AccessPoint
+	if ap != nil {
+		syncAP(ctx, ap, log)
+		apm = ap
 	}
 	srv, err := New(Config{
-		AP:       ap,
+		AP:       apm,
 		Socket:   cfg.Agent.Socket,
 		WebUser:  cfg.Web.User,
 		Network:  &NetifNetwork{Handle: h, Changer: ch, Leases: dm, Config: cfg},
 		Diag:     Tools{Netlink: h.Netlink(), LeaseFile: o.LeaseFile},
-		WiFi:     HostapdWiFi{CtrlDir: o.HostapdCtrlDir, Interface: cfg.AP.Interface},
 		Audit:    o.Audit,
 		AuditLog: auditLog,
 		Log:      log,
@@ -150,11 +158,10 @@ func Run(ctx context.Context, o Options) error {
 	return srv.Serve(ctx, ln)
 }
 
-// startAP makes the AP module, rolls back an AP change a crash left
-// pending (recording it in the audit log) and re-installs the settings
-// confirmed in the console. A module that cannot start is logged and left
-// out: the AP routes answer 503 and the rest of the agent serves.
-func startAP(ctx context.Context, o Options, log *slog.Logger, onRejected func(file, reason string)) *apmgr.Manager {
+// newAP makes the AP module on the change engine. A module that cannot
+// start is logged and left out: the AP routes answer 503 and the rest of
+// the agent serves.
+func newAP(o Options, changes *change.Engine, log *slog.Logger, onRejected func(file, reason string)) *apmgr.Manager {
 	var svc apmgr.Restarter
 	if service.SystemdRunning() {
 		// Without systemd, hostapd is a child of devmgr provision's
@@ -162,40 +169,19 @@ func startAP(ctx context.Context, o Options, log *slog.Logger, onRejected func(f
 		svc = &service.Systemd{}
 	}
 	m, err := apmgr.New(apmgr.Config{
-		Cfg: o.Config, CtrlDir: o.HostapdCtrlDir, LeaseFile: o.LeaseFile, Services: svc,
+		Cfg: o.Config, Changes: changes, CtrlDir: o.HostapdCtrlDir, LeaseFile: o.LeaseFile, Services: svc,
 		Log: o.Log.With("component", "apmgr"), OnRejected: onRejected,
 	})
 	if err != nil {
 		log.Error("starting the access point module; AP management is unavailable", "err", err)
 		return nil
 	}
-	recoverAP(ctx, m, o.Audit, log)
 	return m
 }
 
-// recoverAP rolls back an AP change a crash left pending, recording the
-// rollback in the audit log, and re-installs the settings confirmed in the
-// console.
-func recoverAP(ctx context.Context, m *apmgr.Manager, audit Auditor, log *slog.Logger) {
-	known := map[string]bool{}
-	for _, ch := range m.Changes() {
-		known[ch.ID] = true
-	}
-	if err := m.Recover(ctx); err != nil {
-		log.Error("rolling back the access point change left pending", "err", err)
-	}
-	for _, ch := range m.Changes() {
-		if !known[ch.ID] && ch.Status == apmgr.StatusRolledBack {
-			detail := "change " + ch.ID + " (" + strings.Join(ch.Fields, ", ") + ") was pending when the agent stopped"
-			result := "ok"
-			if ch.Error != "" {
-				result, detail = "failed", detail+": "+ch.Error
-			}
-			if err := audit.Audit(ctx, AuditEntry{User: "agent", Source: "local", Action: actAPRollback, Target: apTarget, Result: result, Detail: detail}); err != nil {
-				log.Error("writing audit entry", "action", actAPRollback, "err", err)
-			}
-		}
-	}
+// syncAP repairs the deny file and re-installs the settings confirmed in
+// the console, after the engine's Recover.
+func syncAP(ctx context.Context, m *apmgr.Manager, log *slog.Logger) {
 	if changed, err := m.Sync(ctx); err != nil {
 		log.Error("installing the access point settings saved from the console", "err", err)
 	} else if changed {

@@ -19,7 +19,6 @@
 //	POST /v1/diag/dns {name,type,server}     operator
 //	GET  /v1/diag/neighbors                  operator
 //	GET  /v1/dhcp/leases                     operator
-//	GET  /v1/wifi/clients                    viewer (503 when hostapd is not running)
 //	GET  /v1/ap                              viewer: status, settings (no passphrase), deny list
 //	GET  /v1/ap/clients                      viewer: stations joined with DHCP leases (503 without hostapd)
 //	PUT  /v1/ap/settings {ssid,passphrase,security,band,channel,country,isolate,hidden}
@@ -30,8 +29,10 @@
 //	POST /v1/ap/deny {mac}                   admin: disconnect and keep out
 //	DELETE /v1/ap/deny/{mac}                 admin: let back in
 //
-// AP changes have their own pending slot (apmgr's), apart from network
-// changes: one AP change and one network change may be pending at once.
+// Network and AP changes go through one change engine (internal/change):
+// the device has one pending change at a time, and a change of either
+// module while the other's is pending is 409. The engine's OnFinish
+// (AuditChanges) records a rollback in the audit log as it happens.
 //
 // Every request but /v1/health carries X-Devmgr-User, X-Devmgr-Role and
 // X-Devmgr-Source.
@@ -51,7 +52,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -65,8 +65,8 @@ type Network interface {
 	List(ctx context.Context) ([]Interface, error)
 	Get(ctx context.Context, name string) (Interface, error)
 	// SetConfig and SetUp apply a change at once and roll it back unless
-	// confirmed in time; errors are *netif.FieldError, netif.ErrProtected,
-	// netif.ErrNotFound or netif.ErrPending (wrapped).
+	// confirmed in time; errors are netif.FieldErrors, netif.ErrProtected,
+	// netif.ErrNotFound or a *change.PendingError (wrapped).
 	SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error)
 	SetUp(ctx context.Context, name string, up bool) (Change, error)
 	Change(ctx context.Context, id string) (Change, error)
@@ -109,8 +109,6 @@ type Config struct {
 	WebUser string
 	// Network reads and changes interfaces; nil answers 503 on those routes.
 	Network Network
-	// WiFi lists the AP's stations; nil answers 503.
-	WiFi WiFi
 	// AP manages the access point (/v1/ap...); nil answers 503.
 	AP AccessPoint
 	// Diag runs diagnostics. Required.
@@ -140,48 +138,17 @@ type Server struct {
 	gid     int // socket group; -1: root's
 	diagSem chan struct{}
 	handler http.Handler
-	apOpen  openChanges // AP changes made here, not yet confirmed or rolled back
-	// changeMu makes "nothing else pending, then begin" one step across the
-	// network and AP modules: the device has one pending change at a time.
-	changeMu sync.Mutex
 }
 
-// startChange starts a change of module kind ("network" or "ap") with
-// start unless the other module has one pending, audits the outcome (an ok
-// entry's detail is describe(ch)) and answers 202 with the change. All of
-// it happens under changeMu.
-func startChange[C any](s *Server, w http.ResponseWriter, r *http.Request, a Actor, kind, action, target string, start func() (C, error), describe func(C) string) error {
-	s.changeMu.Lock()
-	defer s.changeMu.Unlock()
-	if err := s.otherPending(kind); err != nil {
-		s.auditErr(r, a, action, target, err)
-		return err
-	}
-	ch, err := start()
+// changed answers a change that began (202) or was refused, and audits
+// either: an ok entry's detail is detail.
+func (s *Server) changed(w http.ResponseWriter, r *http.Request, a Actor, action, target string, ch any, detail string, err error) error {
 	if err != nil {
 		s.auditErr(r, a, action, target, err)
 		return err
 	}
-	s.audit(r.Context(), a, action, target, "ok", describe(ch))
+	s.audit(r.Context(), a, action, target, "ok", detail)
 	writeJSON(w, http.StatusAccepted, ch)
-	return nil
-}
-
-// otherPending refuses a change of one module while the other module has
-// a change waiting for confirmation (409). The caller holds changeMu.
-func (s *Server) otherPending(kind string) error {
-	if kind != "network" && s.cfg.Network != nil {
-		if ch, ok := s.cfg.Network.Pending(); ok {
-			return errorf(http.StatusConflict, "", "network change %s is pending until %s: confirm it or wait for its rollback first",
-				ch.ID, ch.RollbackAt.Format(time.RFC3339))
-		}
-	}
-	if kind != "ap" && s.cfg.AP != nil {
-		if ch, ok := s.cfg.AP.Pending(); ok {
-			return errorf(http.StatusConflict, "", "access-point change %s is pending until %s: confirm it or wait for its rollback first",
-				ch.ID, ch.RollbackAt.Format(time.RFC3339))
-		}
-	}
 	return nil
 }
 
@@ -350,11 +317,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	wctx, stopWatch := context.WithCancel(ctx)
-	var watchers sync.WaitGroup
-	watchers.Go(func() { s.watchChanges(wctx, time.Second) })
-	watchers.Go(func() { s.watchAPChanges(wctx, time.Second) })
-	defer func() { stopWatch(); watchers.Wait() }()
 	var err error
 	select {
 	case err = <-errc:
@@ -378,37 +340,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("agent stopped")
 	return nil
-}
-
-// watchChanges records in the audit log how each pending change ended
-// when nobody confirmed it: the rollback is the agent's own action.
-func (s *Server) watchChanges(ctx context.Context, every time.Duration) {
-	if s.cfg.Network == nil {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var last string
-	for {
-		if ch, ok := s.cfg.Network.Pending(); ok {
-			last = ch.ID
-		} else if last != "" {
-			ch, err := s.cfg.Network.Change(ctx, last)
-			last = ""
-			if err == nil && ch.Status == StatusRolledBack {
-				result, detail := "ok", "change "+ch.ID+" not confirmed before "+ch.RollbackAt.UTC().Format(time.RFC3339)
-				if ch.Error != "" {
-					result, detail = "failed", detail+": "+ch.Error
-				}
-				s.audit(ctx, Actor{User: "agent", Source: "local"}, actRollback, ch.Interface, result, detail)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // handler is an API handler; a returned error becomes the error answer.

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/devmgr/devmgr/internal/auditlog"
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
 	"github.com/devmgr/devmgr/internal/testutil"
@@ -125,16 +126,16 @@ func TestLabForgedJournalAudited(t *testing.T) {
 	forged := before
 	forged.AdminUp, forged.Addresses, forged.Routes = false, []netif.AddrState{}, []netif.Route{}
 	j, _ := json.Marshal(map[string]any{
-		"change": netif.Change{ID: "0123456789abcdef", Interface: "eth0", Status: netif.StatusPending},
-		"prev":   forged,
+		"change": change.Change{ID: "0123456789abcdef", Kind: netif.Kind, Target: "eth0", Status: change.StatusPending},
+		"undo":   map[string]any{"prev": forged},
 	})
 	if err := PrepareStateDir(cfg.Agent.StateDir); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Agent.StateDir, "network"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.Agent.StateDir, "changes"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(cfg.Agent.StateDir, "network", "pending.json"), j, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg.Agent.StateDir, "changes", "pending.json"), j, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -174,8 +175,8 @@ func TestLabForgedJournalAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Target != "network:network/pending.json" || got[0].User != "agent" || got[0].Time.After(time.Now()) {
-		t.Errorf("audit = %+v, want one rejection of network/pending.json", got)
+	if len(got) != 1 || got[0].Target != "changes:changes/pending.json" || got[0].User != "agent" || got[0].Time.After(time.Now()) {
+		t.Errorf("audit = %+v, want one rejection of changes/pending.json", got)
 	}
 	if _, err := c.Audit(ctx, Actor{User: "v", Role: "viewer", Source: "local"}, auditlog.Filter{}); err == nil {
 		t.Error("a viewer read the agent's audit log")

@@ -1,25 +1,16 @@
 package apmgr
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -40,28 +31,28 @@ const (
 const (
 	settingsFile = "ap-settings.json"
 	denyFile     = "ap-deny.json"
-	journalFile  = "ap-pending.json"
-	changesFile  = "ap-changes.json"
-	maxChanges   = 50
 	// maxDenied bounds the deny list read back from disk.
 	maxDenied = 4096
 )
 
-// Errors of the Manager.
+// Kind is the AP module's kind of change in the change engine.
+const Kind = "ap"
+
+// Errors of the Manager; the change errors are the engine's.
 var (
-	ErrPending       = errors.New("another access point change is pending; confirm it or wait for its rollback")
-	ErrUnknownChange = errors.New("no such access point change")
-	ErrNotPending    = errors.New("access point change is not pending")
+	ErrPending       = change.ErrPending
+	ErrUnknownChange = change.ErrUnknownChange
+	ErrNotPending    = change.ErrNotPending
 	ErrNoChange      = errors.New("the new settings are the same as the current ones")
 	ErrNotDenied     = errors.New("the station is not on the deny list")
 	ErrNotRunning    = errors.New("hostapd is not running")
 )
 
-// Status of a change, as netif's.
+// Status of a change.
 const (
-	StatusPending    = "pending"
-	StatusConfirmed  = "confirmed"
-	StatusRolledBack = "rolled_back"
+	StatusPending    = change.StatusPending
+	StatusConfirmed  = change.StatusConfirmed
+	StatusRolledBack = change.StatusRolledBack
 )
 
 // FieldError is an invalid value in a request; Field names its JSON field.
@@ -99,9 +90,11 @@ type statuser interface {
 // Config configures a Manager.
 type Config struct {
 	// Cfg is the loaded configuration: its ap section (overridden by the
-	// settings saved under StateDir), agent.state_dir and
-	// network.rollback_timeout.
+	// settings saved under StateDir) and agent.state_dir.
 	Cfg config.Config
+	// Changes is the device's change engine (required); the Manager
+	// registers itself as Kind.
+	Changes *change.Engine
 	// StateDir holds apmgr's state files; default Cfg.Agent.StateDir. It
 	// must be the agent's own directory: what is read back from it is
 	// validated again, but nobody else should be able to write it.
@@ -138,28 +131,28 @@ type Config struct {
 	Check func(ctx context.Context, conf, denyList []byte) error
 	Log   *slog.Logger // nil: discard
 	Now   func() time.Time
-	// RollbackTimeout is how long a change waits for Confirm; 0:
-	// Cfg.Network.RollbackTimeout.
-	RollbackTimeout time.Duration
 }
 
 // Manager is the AP module. It is safe for concurrent use.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	reject change.Rejecter
 
-	op sync.Mutex // serialises changes: Update, Confirm, rollback, Deny, Allow
+	// op serialises the deny list's changes and Sync; settings change only
+	// through the engine, one change at a time.
+	op sync.Mutex
 
 	mu       sync.Mutex // guards the fields below
 	settings saved
 	deny     []string
-	pending  *journal
-	timer    *time.Timer
-	changes  map[string]Change
 }
 
-// New checks cfg and loads the saved settings, deny list and change log.
-// It changes nothing on the system; call Recover at start.
+var _ change.Module = (*Manager)(nil)
+
+// New checks cfg, loads the saved settings and deny list and registers
+// the Manager with the engine. It changes nothing on the system; call the
+// engine's Recover, then Sync, at start.
 func New(cfg Config) (*Manager, error) {
 	if cfg.StateDir == "" {
 		cfg.StateDir = cfg.Cfg.Agent.StateDir
@@ -184,11 +177,8 @@ func New(cfg Config) (*Manager, error) {
 			*d.p = d.def
 		}
 	}
-	if cfg.RollbackTimeout == 0 {
-		cfg.RollbackTimeout = cfg.Cfg.Network.RollbackTimeout
-	}
-	if cfg.RollbackTimeout <= 0 {
-		return nil, errors.New("apmgr.New: RollbackTimeout must be positive")
+	if cfg.Changes == nil {
+		return nil, errors.New("apmgr.New: Changes is required")
 	}
 	if cfg.Cfg.AP.Interface == "" {
 		return nil, errors.New("apmgr.New: Cfg.AP.Interface is required")
@@ -209,103 +199,39 @@ func New(cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
-	m := &Manager{cfg: cfg, log: log, changes: map[string]Change{}}
-	var err error
-	m.settings, err = loadSettings(cfg.StateDir, cfg.Cfg.AP)
-	if errors.Is(err, errInvalid) {
-		m.reject(settingsFile, err)
-		m.settings, err = fromAP(cfg.Cfg.AP), nil
-	}
-	if err != nil {
+	m := &Manager{cfg: cfg, log: log,
+		reject: change.Rejecter{Dir: cfg.StateDir, OnRejected: cfg.OnRejected, Now: cfg.Now, Log: log}}
+	if err := m.load(); err != nil {
 		return nil, err
 	}
-	m.deny, err = m.loadDeny()
-	if errors.Is(err, errInvalid) {
-		m.reject(denyFile, err)
-		m.deny, err = m.loadDeny() // the installed deny file, then
-	}
-	if err != nil {
+	if err := cfg.Changes.Register(Kind, m); err != nil {
 		return nil, err
-	}
-	var list []Change
-	_, err = m.readJSON(changesFile, &list)
-	if err == nil {
-		err = validChanges(list)
-	}
-	if errors.Is(err, errInvalid) {
-		m.reject(changesFile, err)
-		list, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, ch := range list {
-		m.changes[ch.ID] = ch
 	}
 	return m, nil
 }
 
-// errInvalid marks a state file that did not pass validation when read
-// back: it is set aside and never used.
-var errInvalid = errors.New("failed validation")
-
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
+// load reads the saved settings and deny list; a file that fails
+// validation is set aside and the config file's values (and the installed
+// deny file) are used instead.
+func (m *Manager) load() error {
+	var err error
+	m.settings, err = loadSettings(m.cfg.StateDir, m.cfg.Cfg.AP)
+	if errors.Is(err, change.ErrInvalid) {
+		m.reject.Reject(settingsFile, err)
+		m.settings, err = fromAP(m.cfg.Cfg.AP), nil
+	}
+	if err != nil {
+		return err
+	}
+	m.deny, err = m.loadDeny()
+	if errors.Is(err, change.ErrInvalid) {
+		m.reject.Reject(denyFile, err)
+		m.deny, err = m.loadDeny() // the installed deny file, then
+	}
+	return err
 }
 
-// reject sets a state file aside (NAME.rejected-UNIXTIME) and reports it.
-func (m *Manager) reject(name string, why error) {
-	aside := fmt.Sprintf("%s.rejected-%d", m.data(name), m.cfg.Now().Unix())
-	if err := os.Rename(m.data(name), aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		m.log.Error("setting aside a state file that failed validation", "file", m.data(name), "err", err)
-	}
-	m.log.Error("state file failed validation; set aside, not used", "file", m.data(name), "moved_to", aside, "reason", why)
-	if m.cfg.OnRejected != nil {
-		m.cfg.OnRejected(name, why.Error())
-	}
-}
-
-// validChanges checks a change log read back from disk.
-func validChanges(list []Change) error {
-	if len(list) > 10*maxChanges {
-		return invalidf("%d changes listed, at most %d kept", len(list), maxChanges)
-	}
-	for _, ch := range list {
-		if err := ch.valid(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// valid checks a change read back from disk: an ID of newID's form, a
-// known status, known field names.
-func (ch Change) valid() error {
-	if len(ch.ID) != 16 || strings.Trim(ch.ID, "0123456789abcdef") != "" {
-		return invalidf("change ID %q is not 16 hex digits", clip(ch.ID))
-	}
-	switch ch.Status {
-	case StatusPending, StatusConfirmed, StatusRolledBack:
-	default:
-		return invalidf("change %s: status %q is unknown", ch.ID, clip(ch.Status))
-	}
-	for _, f := range ch.Fields {
-		if !slices.Contains(settingNames, f) {
-			return invalidf("change %s: field %q is not a setting", ch.ID, clip(f))
-		}
-	}
-	if len(ch.Error) > 4096 {
-		return invalidf("change %s: error text of %d bytes", ch.ID, len(ch.Error))
-	}
-	return nil
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
-}
+var invalidf = change.Invalidf
 
 // sys returns a system path under Root.
 func (m *Manager) sys(p string) string { return filepath.Join(m.cfg.Root, p) }
@@ -313,53 +239,19 @@ func (m *Manager) sys(p string) string { return filepath.Join(m.cfg.Root, p) }
 func (m *Manager) data(name string) string { return filepath.Join(m.cfg.StateDir, name) }
 
 // readJSON strictly decodes StateDir/name into v and reports whether it
-// existed. A file that does not decode is errInvalid.
+// existed. A file that does not decode is change.ErrInvalid.
 func (m *Manager) readJSON(name string, v any) (bool, error) {
-	return readJSONFile(m.data(name), v)
-}
-
-// maxStateFile bounds what is read back of a state file.
-const maxStateFile = 1 << 20
-
-func readJSONFile(p string, v any) (bool, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", p, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", p, err)
-	}
-	if len(b) > maxStateFile {
-		return true, invalidf("%s is larger than %d bytes", p, maxStateFile)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return true, invalidf("parsing %s: %v", p, err)
-	}
-	return true, nil
+	return change.ReadJSON(m.data(name), v)
 }
 
 func (m *Manager) writeJSON(name string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", name, err)
-	}
-	if err := renameio.WriteFile(m.data(name), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("writing %s: %w", m.data(name), err)
-	}
-	return nil
+	return change.WriteJSON(m.data(name), v)
 }
 
 // readFile returns a file's bytes and whether it exists.
 func readFile(p string) ([]byte, bool, error) {
 	b, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -418,74 +310,49 @@ type Change struct {
 	Error      string     `json:"error,omitempty"` // why a rollback was incomplete
 }
 
-// Change returns a change by id.
-func (m *Manager) Change(id string) (Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ch, ok := m.changes[id]
-	if !ok {
-		return Change{}, fmt.Errorf("change %q: %w", id, ErrUnknownChange)
-	}
-	return ch, nil
+func fromChange(ch change.Change) Change {
+	return Change{ID: ch.ID, Status: ch.Status, Fields: ch.Fields, CreatedAt: ch.CreatedAt,
+		RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt, Error: ch.Error}
 }
 
-// Pending returns the pending change, if any.
+// Change returns an AP change by id (ErrUnknownChange for none, and for
+// other modules' changes).
+func (m *Manager) Change(id string) (Change, error) {
+	ch, err := m.cfg.Changes.Get(id)
+	if err == nil && ch.Kind != Kind {
+		err = fmt.Errorf("access point change %q: %w", id, ErrUnknownChange)
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	return fromChange(ch), nil
+}
+
+// Pending returns the pending change, if it is an AP change.
 func (m *Manager) Pending() (Change, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.pending == nil {
+	ch, ok := m.cfg.Changes.Pending()
+	if !ok || ch.Kind != Kind {
 		return Change{}, false
 	}
-	return m.pending.Change, true
+	return fromChange(ch), true
 }
 
-// Changes returns the recorded changes, newest first.
+// Changes returns the logged AP changes, newest first.
 func (m *Manager) Changes() []Change {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.changeListLocked()
-}
-
-func (m *Manager) changeListLocked() []Change {
-	list := make([]Change, 0, len(m.changes))
-	for _, c := range m.changes {
-		list = append(list, c)
-	}
-	sort.Slice(list, func(a, b int) bool { return list[a].CreatedAt.After(list[b].CreatedAt) })
-	return list
-}
-
-// recordLocked stores ch in the change log (bounded) and saves it.
-func (m *Manager) recordLocked(ch Change) {
-	m.changes[ch.ID] = ch
-	list := m.changeListLocked()
-	if len(list) > maxChanges {
-		for _, c := range list[maxChanges:] {
-			delete(m.changes, c.ID)
+	var out []Change
+	for _, ch := range m.cfg.Changes.Changes() {
+		if ch.Kind == Kind {
+			out = append(out, fromChange(ch))
 		}
-		list = list[:maxChanges]
 	}
-	if err := m.writeJSON(changesFile, list); err != nil {
-		m.log.Error("saving access point change log", "err", err)
-	}
+	return out
 }
 
-// Close stops the rollback timer; a pending change stays journaled and the
-// next Recover rolls it back.
-func (m *Manager) Close() {
-	m.op.Lock()
-	defer m.op.Unlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.timer != nil {
-		m.timer.Stop()
-		m.timer = nil
+// Confirm keeps a pending AP change.
+func (m *Manager) Confirm(ctx context.Context, id string) (Change, error) {
+	if _, err := m.Change(id); err != nil {
+		return Change{}, err
 	}
-	m.pending = nil
-}
-
-func newID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	ch, err := m.cfg.Changes.Confirm(ctx, id)
+	return fromChange(ch), err
 }

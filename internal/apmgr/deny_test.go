@@ -61,7 +61,7 @@ func TestDenyAndAllow(t *testing.T) {
 	}
 
 	// The list survives a restart.
-	m.Close()
+	e.eng.Close()
 	m = e.new()
 	if diff := cmp.Diff(want, m.Denied()); diff != "" {
 		t.Errorf("Denied() after restart (-want +got):\n%s", diff)
@@ -139,13 +139,13 @@ func TestDenySeededFromInstalledFile(t *testing.T) {
 	if diff := cmp.Diff(want, m.Denied()); diff != "" {
 		t.Errorf("Denied() (-want +got):\n%s", diff)
 	}
-	// Recover puts the file into our canonical form.
-	if err := m.Recover(context.Background()); err != nil {
+	// Sync puts the file into our canonical form.
+	if _, err := m.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	wantFile, _ := hostapd.RenderDenyList(want)
 	if got := string(e.read(DefaultDenyFile)); got != string(wantFile) {
-		t.Errorf("deny file after Recover = %q", got)
+		t.Errorf("deny file after Sync = %q", got)
 	}
 }
 
@@ -158,7 +158,7 @@ func TestClientsJoinLeases(t *testing.T) {
 		"1800000600 02:00:00:00:09:00 192.168.4.9 gone *",    // not associated
 		"",
 	}, "\n")))
-	m, err := New(Config{Cfg: e.cfg, Root: e.root, RollbackTimeout: time.Minute, Now: func() time.Time { return now }})
+	m, err := New(Config{Cfg: e.cfg, Root: e.root, Changes: e.newEngine(), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestClientsJoinLeases(t *testing.T) {
 
 func TestClientsWithoutHostapd(t *testing.T) {
 	e := newEnv(t)
-	m, err := New(Config{Cfg: e.cfg, Root: t.TempDir(), RollbackTimeout: time.Minute})
+	m, err := New(Config{Cfg: e.cfg, Root: t.TempDir(), Changes: e.newEngine()})
 	if err != nil {
 		t.Fatal(err)
 	}

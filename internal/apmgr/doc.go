@@ -5,16 +5,15 @@
 //
 // The API the agent mounts (JSON types throughout):
 //
-//	m, err := apmgr.New(apmgr.Config{Cfg: cfg, Services: mgr, Log: log})
-//	m.Recover(ctx)                  // at start: roll back a change a crash left pending
-//	m.Sync(ctx)                     // then: re-install the console's saved settings if a re-provision replaced them
+//	m, err := apmgr.New(apmgr.Config{Cfg: cfg, Changes: engine, Services: mgr, Log: log}) // registers as Kind "ap"
+//	engine.Recover(ctx)             // at start: roll back a change a crash left pending (change package)
+//	m.Sync(ctx)                     // then: repair the deny file, re-install the console's saved settings if a re-provision replaced them
 //	m.Status(ctx)                   // Status: running, state, ssid, channel, frequency, security, clients, problem
 //	m.Clients(ctx)                  // []Client: every station, joined with the DHCP leases by MAC
 //	m.Settings()                    // Settings: the effective settings, without the passphrase
-//	m.Update(ctx, s)                // Change (pending): validate, render, check, journal, write, reload
-//	m.Confirm(id) / m.Change(id) / m.Pending() / m.Changes()
+//	m.Update(ctx, s)                // Change (pending): a plan (validate, render, check) the engine journals and applies
+//	m.Confirm(ctx, id) / m.Change(id) / m.Pending() / m.Changes()   // AP changes only
 //	m.Deny(ctx, mac) / m.Allow(ctx, mac) / m.Denied()
-//	m.Close()                       // stops the rollback timer; a pending change stays journaled
 //
 // Errors map to HTTP codes: *FieldError 400 (its Field names the JSON
 // field: ssid, passphrase, security, band, channel, country, isolate,
@@ -41,13 +40,14 @@
 // that fails is renamed NAME.rejected-TIME, reported through OnRejected and
 // never used.
 //
-// A change is journaled in StateDir/ap-pending.json before anything is
-// written: the previous settings (never file contents). Unless Confirm
-// comes within the rollback timeout (network.rollback_timeout), hostapd's
-// config is rendered from those settings again, checked by hostapd's parser,
-// installed and reloaded; a journal found by Recover at start (the agent
-// crashed or was restarted mid-change) is rolled back the same way.
-// The last changes are listed in StateDir/ap-changes.json.
+// A change goes through the device's change engine (internal/change),
+// which journals it before anything is written: the previous settings
+// (never file contents). Unless Confirm comes within the rollback timeout
+// (network.rollback_timeout), the Manager's Undo renders hostapd's config
+// from those settings again, has hostapd's parser check it, installs it
+// and reloads hostapd; a journal the engine's Recover finds at start (the
+// agent crashed or was restarted mid-change) is rolled back the same way,
+// once Check has validated it as the API would.
 //
 // The deny list is StateDir/ap-deny.json (seeded from the installed deny
 // file the first time), rendered into the hostapd deny_mac_file.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/hostapd"
 	"github.com/devmgr/devmgr/internal/service"
@@ -177,6 +178,8 @@ func (s *fakeServices) restarted() []string {
 // /run/hostapd, data is the agent's data_dir.
 type env struct {
 	t        *testing.T
+	eng      *change.Engine // the last one e.new made
+	timers   timers
 	root     string
 	data     string
 	cfg      config.Config
@@ -245,20 +248,73 @@ func (e *env) read(p string) []byte {
 	return b
 }
 
-func (e *env) new() *Manager {
+// newEngine is the agent's change engine in the state directory; its
+// rollback timers fire when the test says (e.timers.fire).
+func (e *env) newEngine(mod ...func(*change.Config)) *change.Engine {
+	e.t.Helper()
+	cfg := change.Config{Dir: filepath.Join(e.data, "changes"), Timeout: e.timeout, AfterFunc: e.timers.after,
+		Log: slog.New(slog.NewTextHandler(e.t.Output(), nil))}
+	for _, f := range mod {
+		f(&cfg)
+	}
+	eng, err := change.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(eng.Close)
+	e.eng = eng
+	return eng
+}
+
+// new starts the module on a new engine, as an agent's start does.
+func (e *env) new(mod ...func(*change.Config, *Config)) *Manager {
 	e.t.Helper()
 	if e.check == nil {
 		e.realCheck()
 	}
-	m, err := New(Config{
-		Cfg: e.cfg, Root: e.root, Services: e.services, Check: e.check,
-		Log: slog.New(slog.NewTextHandler(e.t.Output(), nil)), RollbackTimeout: e.timeout,
+	cfg := Config{Cfg: e.cfg, Root: e.root, Services: e.services, Check: e.check,
+		Log: slog.New(slog.NewTextHandler(e.t.Output(), nil))}
+	eng := e.newEngine(func(c *change.Config) {
+		for _, f := range mod {
+			f(c, &cfg)
+		}
 	})
+	cfg.Changes = eng
+	m, err := New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(m.Close)
 	return m
+}
+
+// timers holds the rollback timers engines armed, to fire by hand instead
+// of waiting for them.
+type timers struct {
+	mu    sync.Mutex
+	armed []func()
+}
+
+func (ts *timers) after(_ time.Duration, f func()) func() bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.armed = append(ts.armed, f)
+	return func() bool { return true }
+}
+
+// fire runs the rollback timer armed last, as if its time had come.
+func (ts *timers) fire(t *testing.T) {
+	t.Helper()
+	ts.mu.Lock()
+	n := len(ts.armed)
+	var f func()
+	if n > 0 {
+		f = ts.armed[n-1]
+	}
+	ts.mu.Unlock()
+	if f == nil {
+		t.Fatal("no rollback timer armed")
+	}
+	f()
 }
 
 // snapshot is every file a change may touch, but the change log.
@@ -267,7 +323,7 @@ func (e *env) snapshot() map[string]string {
 	out := map[string]string{}
 	for _, dir := range []string{e.root, e.data} {
 		err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-			if err != nil || !fi.Mode().IsRegular() || fi.Name() == changesFile {
+			if err != nil || !fi.Mode().IsRegular() || fi.Name() == "changes.json" {
 				return err
 			}
 			b, err := os.ReadFile(p)
@@ -279,23 +335,4 @@ func (e *env) snapshot() map[string]string {
 		}
 	}
 	return out
-}
-
-// waitStatus polls a change until it has the status want.
-func waitStatus(t *testing.T, m *Manager, id, want string) Change {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ch, err := m.Change(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ch.Status == want {
-			return ch
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("change %s is %s, want %s", id, ch.Status, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -2,36 +2,33 @@ package apmgr
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/google/go-cmp/cmp"
 )
 
-// newRejecting is e.new with the rejections it reports recorded.
+// newRejecting is e.new with the rejections it and its engine report
+// recorded.
 func (e *env) newRejecting() (*Manager, *[]string) {
 	e.t.Helper()
-	if e.check == nil {
-		e.realCheck()
-	}
 	var got []string
-	m, err := New(Config{
-		Cfg: e.cfg, Root: e.root, Services: e.services, Check: e.check,
-		Log: slog.New(slog.NewTextHandler(e.t.Output(), nil)), RollbackTimeout: e.timeout,
-		OnRejected: func(file, reason string) { got = append(got, file+": "+reason) },
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(m.Close)
+	rejected := func(file, reason string) { got = append(got, file+": "+reason) }
+	m := e.new(func(ec *change.Config, c *Config) { ec.OnRejected, c.OnRejected = rejected, rejected })
 	return m, &got
 }
 
+// journalFile is the engine's journal, under the state directory.
+const journalFile = "changes/pending.json"
+
 func (e *env) writeState(name, content string) {
 	e.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(e.data, name)), 0o700); err != nil {
+		e.t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(e.data, name), []byte(content), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
@@ -51,25 +48,25 @@ func (e *env) setAside(name string) bool {
 // and the deny file stay as they were, the journal is set aside and the
 // rejection reported.
 func TestRecoverRefusesForgedJournal(t *testing.T) {
+	const head = `{"change":{"change_id":"0123456789abcdef","kind":"ap","status":"pending","fields":["ssid"]},`
 	for name, j := range map[string]string{
 		// The journal of an older devmgr carried the previous config
 		// verbatim: an open network with a control socket for anyone.
-		"verbatim config": `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["ssid"]},
-			"prev_conf":"aW50ZXJmYWNlPXdsYW4wCnNzaWQ9b3Blbgp3cGE9MApjdHJsX2ludGVyZmFjZV9ncm91cD0wCg==","prev_conf_exists":true}`,
-		"open network": `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["security"]},
-			"prev_settings":{"ssid":"x","passphrase":"","security":"none","band":"2.4ghz","channel":6,"country":"US"}}`,
-		"injected ssid": `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["ssid"]},
-			"prev_settings":{"ssid":"x\nbridge=br0","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US"}}`,
-		"bad id":   `{"change":{"change_id":"../../etc","status":"pending","fields":["ssid"]},"prev_settings":null}`,
-		"not json": `{"change":`,
+		"verbatim config": head + `"undo":{"prev_conf":"aW50ZXJmYWNlPXdsYW4wCnNzaWQ9b3Blbgp3cGE9MApjdHJsX2ludGVyZmFjZV9ncm91cD0wCg==","prev_conf_exists":true}}`,
+		"open network":    head + `"undo":{"prev_settings":{"ssid":"x","passphrase":"","security":"none","band":"2.4ghz","channel":6,"country":"US"}}}`,
+		"injected ssid":   head + `"undo":{"prev_settings":{"ssid":"x\nbridge=br0","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US"}}}`,
+		"not a setting":   `{"change":{"change_id":"0123456789abcdef","kind":"ap","status":"pending","fields":["bridge"]},"undo":{"prev_settings":null}}`,
+		"a target":        `{"change":{"change_id":"0123456789abcdef","kind":"ap","target":"eth0","status":"pending"},"undo":{"prev_settings":null}}`,
+		"bad id":          `{"change":{"change_id":"../../etc","kind":"ap","status":"pending","fields":["ssid"]},"undo":{"prev_settings":null}}`,
+		"not json":        `{"change":`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
 			e.writeState(journalFile, j)
-			m, rejected := e.newRejecting()
+			_, rejected := e.newRejecting()
 			snap := e.snapshot()
 			delete(snap, filepath.Join(e.data, journalFile))
-			err := m.Recover(context.Background())
+			err := e.eng.Recover(context.Background())
 			if err == nil || !strings.Contains(err.Error(), "set aside") {
 				t.Errorf("Recover = %v, want the journal set aside", err)
 			}
@@ -101,11 +98,11 @@ func cmpIgnoreRejected(e *env) cmp.Option {
 // A genuine journal is rolled back by rendering its previous settings.
 func TestRecoverRendersPreviousSettings(t *testing.T) {
 	e := newEnv(t)
-	e.writeState(journalFile, `{"change":{"change_id":"0123456789abcdef","status":"pending","fields":["ssid"]},
-		"prev_settings":{"ssid":"Before","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US","isolate":false,"hidden":false}}`)
+	e.writeState(journalFile, `{"change":{"change_id":"0123456789abcdef","kind":"ap","status":"pending","fields":["ssid"]},
+		"undo":{"prev_settings":{"ssid":"Before","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US","isolate":false,"hidden":false}}}`)
 	e.writeState(settingsFile, `{"ssid":"During","passphrase":"correct horse battery","security":"wpa2","band":"2.4ghz","channel":6,"country":"US","isolate":false,"hidden":false}`)
 	m, rejected := e.newRejecting()
-	if err := m.Recover(context.Background()); err != nil {
+	if err := e.eng.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if conf := string(e.read(DefaultHostapdConf)); !strings.Contains(conf, "\nssid=Before\n") {
@@ -146,12 +143,12 @@ func TestNewRefusesForgedSettings(t *testing.T) {
 func TestNewRefusesForgedDenyAndChanges(t *testing.T) {
 	e := newEnv(t)
 	e.writeState(denyFile, `["02:00:00:00:00:01", "not a mac\nbridge=br0"]`)
-	e.writeState(changesFile, `[{"change_id":"zz","status":"pending"}]`)
+	e.writeState("changes/changes.json", `[{"change_id":"zz","kind":"ap","status":"pending"}]`)
 	m, rejected := e.newRejecting()
 	if len(m.Denied()) != 0 || len(m.Changes()) != 0 {
 		t.Errorf("denied %q, changes %v", m.Denied(), m.Changes())
 	}
-	if !e.setAside(denyFile) || !e.setAside(changesFile) || len(*rejected) != 2 {
+	if !e.setAside(denyFile) || !e.setAside("changes/changes.json") || len(*rejected) != 2 {
 		t.Errorf("rejections %q", *rejected)
 	}
 }

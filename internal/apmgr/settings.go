@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
+	"slices"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/hostapd"
 )
@@ -92,7 +93,7 @@ func changedFields(a, b saved) []string {
 func loadSettings(stateDir string, ap config.AP) (saved, error) {
 	p := filepath.Join(stateDir, settingsFile)
 	var s saved
-	ok, err := readJSONFile(p, &s)
+	ok, err := change.ReadJSON(p, &s)
 	if err != nil || !ok {
 		return fromAP(ap), err
 	}
@@ -196,241 +197,172 @@ func (m *Manager) renderOptions() hostapd.Options {
 	return hostapd.Options{CtrlInterface: m.cfg.CtrlDir, DenyFile: m.cfg.DenyFile}
 }
 
-// journal is ap-pending.json: a pending change and the settings it
-// replaced. A rollback re-renders hostapd's config from those settings,
-// after validating them as the API does: no file content is ever copied
-// back from a journal.
-type journal struct {
-	Change Change `json:"change"`
+// undoState is what an AP change journals to undo it: the settings it
+// replaced, never file contents. A rollback renders hostapd's config from
+// them again, after validating them as the API does.
+type undoState struct {
 	// PrevSettings is nil when the config file's values were in effect
 	// (no ap-settings.json).
 	PrevSettings *saved `json:"prev_settings"`
 }
 
-// valid checks a journal read back from disk.
-func (j *journal) valid() error {
-	if err := j.Change.valid(); err != nil {
+// Update validates s, renders hostapd's config from it and has hostapd's
+// parser check it (plan); the engine journals the settings in effect and
+// applies: the new settings and config are written and hostapd reloaded.
+// The change is pending: unless Confirm(id) comes within the rollback
+// timeout, it is undone. Errors: *FieldError, ErrPending, ErrNoChange;
+// nothing is written when Update fails.
+func (m *Manager) Update(ctx context.Context, s Settings) (Change, error) {
+	ch, err := m.cfg.Changes.Begin(ctx, func(ctx context.Context) (change.Plan, error) { return m.plan(ctx, s) })
+	return fromChange(ch), err
+}
+
+// plan is an AP change as the engine takes it. It writes nothing: it
+// validates, renders and checks, and its Apply does the writing.
+func (m *Manager) plan(ctx context.Context, s Settings) (change.Plan, error) {
+	m.mu.Lock()
+	cur, deny := m.settings, slices.Clone(m.deny)
+	m.mu.Unlock()
+	next, err := validate(s, cur)
+	if err != nil {
+		return change.Plan{}, err
+	}
+	conf, denyList, err := m.render(ctx, next, deny)
+	if err != nil {
+		return change.Plan{}, fmt.Errorf("checking the new hostapd config: %w", err)
+	}
+	if err := m.changes(conf, next, cur); err != nil {
+		return change.Plan{}, err
+	}
+	var u undoState
+	if _, ok, err := readFile(m.data(settingsFile)); err != nil {
+		return change.Plan{}, err
+	} else if ok {
+		u.PrevSettings = &cur
+	}
+	return change.Plan{Kind: Kind, Fields: changedFields(cur, next), Undo: u,
+		Apply: func(ctx context.Context) error { return m.apply(ctx, next, conf, denyList) }}, nil
+}
+
+// render renders hostapd's config of s and the deny list, and has
+// hostapd's parser check them.
+func (m *Manager) render(ctx context.Context, s saved, deny []string) (conf, denyList []byte, err error) {
+	conf, err = hostapd.Render(s.apply(m.cfg.Cfg.AP), m.renderOptions())
+	if err != nil {
+		return nil, nil, err
+	}
+	denyList, err = hostapd.RenderDenyList(deny)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.cfg.Check(ctx, conf, denyList); err != nil {
+		return nil, nil, err
+	}
+	return conf, denyList, nil
+}
+
+// changes refuses a change that changes nothing: the same settings, and
+// their config installed.
+func (m *Manager) changes(conf []byte, next, cur saved) error {
+	installed, ok, err := readFile(m.sys(m.cfg.HostapdConf))
+	if err != nil {
 		return err
 	}
-	if j.Change.Status != StatusPending {
-		return invalidf("change %s is %s, not pending", j.Change.ID, j.Change.Status)
+	if ok && bytes.Equal(installed, conf) && next == cur {
+		return ErrNoChange
 	}
-	if j.PrevSettings != nil {
-		if err := j.PrevSettings.valid(); err != nil {
-			return invalidf("previous settings of change %s: %v", j.Change.ID, err)
+	return nil
+}
+
+// apply installs next (settings file, then hostapd's config) and
+// reloads hostapd.
+func (m *Manager) apply(ctx context.Context, next saved, conf, denyList []byte) error {
+	// hostapd refuses to start without the deny file the config names.
+	if _, ok, err := readFile(m.sys(m.cfg.DenyFile)); err != nil {
+		return err
+	} else if !ok {
+		if err := writeFile(m.sys(m.cfg.DenyFile), denyList, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := m.writeJSON(settingsFile, next); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.settings = next
+	m.mu.Unlock()
+	if err := writeFile(m.sys(m.cfg.HostapdConf), conf, 0o600); err != nil {
+		return err
+	}
+	return m.reload(ctx)
+}
+
+// Check implements change.Module: a journal read back from disk names
+// settings only and holds previous settings that pass the API's
+// validation.
+func (m *Manager) Check(ch change.Change, undo, keep json.RawMessage) error {
+	if ch.Target != "" {
+		return invalidf("change %s names target %q", ch.ID, change.Clip(ch.Target))
+	}
+	for _, f := range ch.Fields {
+		if !slices.Contains(settingNames, f) {
+			return invalidf("change %s: field %q is not a setting", ch.ID, change.Clip(f))
+		}
+	}
+	if len(keep) > 0 && string(keep) != "null" {
+		return invalidf("change %s keeps something; AP changes keep nothing", ch.ID)
+	}
+	var u undoState
+	if err := change.DecodeStrict(undo, &u); err != nil {
+		return invalidf("undo of change %s: %v", ch.ID, err)
+	}
+	if u.PrevSettings != nil {
+		if err := u.PrevSettings.valid(); err != nil {
+			return invalidf("previous settings of change %s: %v", ch.ID, err)
 		}
 	}
 	return nil
 }
 
-// Update validates s, renders hostapd's config from it, has hostapd's
-// parser check it, journals the current config and settings, writes the
-// new ones and reloads hostapd. The change is pending: unless Confirm(id)
-// comes within the rollback timeout, it is undone. Errors: *FieldError,
-// ErrPending, ErrNoChange; nothing is written when Update fails.
-func (m *Manager) Update(ctx context.Context, s Settings) (Change, error) {
-	m.op.Lock()
-	defer m.op.Unlock()
-	m.mu.Lock()
-	cur, pending := m.settings, m.pending
-	deny := append([]string(nil), m.deny...)
-	m.mu.Unlock()
-	if pending != nil {
-		return Change{}, fmt.Errorf("%w (%s)", ErrPending, pending.Change.ID)
+// Undo implements change.Module: it installs the previous settings (or
+// the config file's values) again, rendered and checked as a change is,
+// and reloads hostapd. When nothing could be installed the journal stays
+// for the next start.
+func (m *Manager) Undo(ctx context.Context, ch change.Change, undo json.RawMessage) error {
+	var u undoState
+	if err := change.DecodeStrict(undo, &u); err != nil {
+		return fmt.Errorf("decoding the undo of change %s: %w", ch.ID, err)
 	}
-	next, err := validate(s, cur)
-	if err != nil {
-		return Change{}, err
+	prev := fromAP(m.cfg.Cfg.AP)
+	if u.PrevSettings != nil {
+		prev = *u.PrevSettings
 	}
-	conf, err := hostapd.Render(next.apply(m.cfg.Cfg.AP), m.renderOptions())
-	if err != nil {
-		return Change{}, err
-	}
-	confPath, setPath := m.sys(m.cfg.HostapdConf), m.data(settingsFile)
-	prevConf, confExists, err := readFile(confPath)
-	if err != nil {
-		return Change{}, err
-	}
-	if confExists && bytes.Equal(prevConf, conf) && next == cur {
-		return Change{}, ErrNoChange
-	}
-	denyList, err := hostapd.RenderDenyList(deny)
-	if err != nil {
-		return Change{}, err
-	}
-	if err := m.cfg.Check(ctx, conf, denyList); err != nil {
-		return Change{}, fmt.Errorf("checking the new hostapd config: %w", err)
-	}
-	var prevSet *saved
-	if _, ok, err := readFile(setPath); err != nil {
-		return Change{}, err
-	} else if ok {
-		prevSet = &cur
-	}
-	setBytes, err := json.MarshalIndent(next, "", "  ")
-	if err != nil {
-		return Change{}, fmt.Errorf("encoding settings: %w", err)
-	}
-
-	now := m.cfg.Now()
-	j := &journal{
-		Change: Change{
-			ID: newID(), Status: StatusPending, Fields: changedFields(cur, next),
-			CreatedAt: now, RollbackAt: now.Add(m.cfg.RollbackTimeout),
-		},
-		PrevSettings: prevSet,
-	}
-	if err := m.writeJSON(journalFile, j); err != nil {
-		return Change{}, err
+	if err := m.install(ctx, prev, u.PrevSettings != nil); err != nil {
+		return fmt.Errorf("%w: %w", change.ErrKeepJournal, err)
 	}
 	m.mu.Lock()
-	m.pending = j
-	m.changes[j.Change.ID] = j.Change
+	m.settings = prev
 	m.mu.Unlock()
-	m.log.Info("changing access point settings", "id", j.Change.ID, "fields", j.Change.Fields, "rollback_at", j.Change.RollbackAt)
-
-	apply := func() error {
-		// hostapd refuses to start without the deny file the config names.
-		if _, ok, err := readFile(m.sys(m.cfg.DenyFile)); err != nil {
-			return err
-		} else if !ok {
-			if err := writeFile(m.sys(m.cfg.DenyFile), denyList, 0o644); err != nil {
-				return err
-			}
-		}
-		if err := writeFile(setPath, append(setBytes, '\n'), 0o600); err != nil {
-			return err
-		}
-		m.mu.Lock()
-		m.settings = next
-		m.mu.Unlock()
-		if err := writeFile(confPath, conf, 0o600); err != nil {
-			return err
-		}
-		return m.reload(ctx)
-	}
-	if err := apply(); err != nil {
-		m.rollbackLocked(context.WithoutCancel(ctx), "applying failed")
-		return Change{}, fmt.Errorf("applying access point settings (rolled back): %w", err)
-	}
-	id := j.Change.ID
-	m.mu.Lock()
-	m.timer = time.AfterFunc(m.cfg.RollbackTimeout, func() {
-		m.op.Lock()
-		defer m.op.Unlock()
-		m.mu.Lock()
-		still := m.pending != nil && m.pending.Change.ID == id
-		m.mu.Unlock()
-		if still {
-			m.rollbackLocked(context.Background(), "not confirmed in time")
-		}
-	})
-	m.mu.Unlock()
-	return j.Change, nil
+	return m.reload(ctx)
 }
 
-// Confirm keeps a pending change.
-func (m *Manager) Confirm(id string) (Change, error) {
-	m.op.Lock()
-	defer m.op.Unlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ch, ok := m.changes[id]
-	if !ok {
-		return Change{}, fmt.Errorf("change %q: %w", id, ErrUnknownChange)
-	}
-	if m.pending == nil || m.pending.Change.ID != id {
-		return ch, fmt.Errorf("change %s is %s: %w", id, ch.Status, ErrNotPending)
-	}
-	if m.timer != nil {
-		m.timer.Stop()
-		m.timer = nil
-	}
-	if err := os.Remove(m.data(journalFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return ch, fmt.Errorf("removing journal: %w", err)
-	}
-	now := m.cfg.Now()
-	ch.Status, ch.FinishedAt = StatusConfirmed, &now
-	m.pending = nil
-	m.recordLocked(ch)
-	m.log.Info("access point change confirmed", "id", id, "fields", ch.Fields)
-	return ch, nil
-}
-
-// rollbackLocked restores what the pending journal recorded and reloads
-// hostapd. The caller holds m.op.
-func (m *Manager) rollbackLocked(ctx context.Context, why string) {
-	m.mu.Lock()
-	j := m.pending
-	if m.timer != nil {
-		m.timer.Stop()
-		m.timer = nil
-	}
-	m.mu.Unlock()
-	if j == nil {
-		return
-	}
-	ch := j.Change
-	m.log.Warn("rolling back access point change", "id", ch.ID, "reason", why)
-	var errs []error
-	prev, loadErr := fromAP(m.cfg.Cfg.AP), error(nil)
-	if j.PrevSettings != nil {
-		prev = *j.PrevSettings
-	}
-	if err := m.install(ctx, prev, j.PrevSettings != nil); err != nil {
-		errs = append(errs, err)
-		loadErr = err
-	}
-	restored := len(errs) == 0
-	if err := m.reload(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	ch.Status = StatusRolledBack
-	now := m.cfg.Now()
-	ch.FinishedAt = &now
-	if err := errors.Join(errs...); err != nil {
-		m.log.Error("rolling back access point change", "id", ch.ID, "err", err)
-		ch.Error = err.Error()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if loadErr == nil {
-		m.settings = prev
-	}
-	m.pending = nil
-	// A journal whose files could not be restored stays for the next Recover.
-	if restored {
-		if err := os.Remove(m.data(journalFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			m.log.Error("removing access point journal", "err", err)
-		}
-	}
-	m.recordLocked(ch)
-}
+// Keep implements change.Module: the settings file written when the
+// change was applied stays; nothing more to do.
+func (m *Manager) Keep(context.Context, change.Change, json.RawMessage) error { return nil }
 
 // install writes the settings file (or removes it, when the config
 // file's values are to be in effect) and hostapd's config rendered from s,
 // once hostapd's parser accepts it.
 func (m *Manager) install(ctx context.Context, s saved, keepFile bool) error {
 	m.mu.Lock()
-	deny := append([]string(nil), m.deny...)
+	deny := slices.Clone(m.deny)
 	m.mu.Unlock()
-	conf, err := hostapd.Render(s.apply(m.cfg.Cfg.AP), m.renderOptions())
+	conf, _, err := m.render(ctx, s, deny)
 	if err != nil {
-		return err
-	}
-	denyList, err := hostapd.RenderDenyList(deny)
-	if err != nil {
-		return err
-	}
-	if err := m.cfg.Check(ctx, conf, denyList); err != nil {
 		return fmt.Errorf("checking the hostapd config of the previous settings: %w", err)
 	}
 	if keepFile {
-		b, err := json.MarshalIndent(s, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encoding settings: %w", err)
-		}
-		if err := writeFile(m.data(settingsFile), append(b, '\n'), 0o600); err != nil {
+		if err := m.writeJSON(settingsFile, s); err != nil {
 			return err
 		}
 	} else if err := os.Remove(m.data(settingsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -439,56 +371,28 @@ func (m *Manager) install(ctx context.Context, s saved, keepFile bool) error {
 	return writeFile(m.sys(m.cfg.HostapdConf), conf, 0o600)
 }
 
-// Recover rolls back a change that a crash left pending and makes the
-// installed deny file match the saved deny list. Call it once at start.
-// A journal that fails validation is set aside, reported through
-// OnRejected and returned as an error; nothing of it is applied.
-func (m *Manager) Recover(ctx context.Context) error {
-	m.op.Lock()
-	defer m.op.Unlock()
-	var errs []error
-	var j journal
-	ok, err := m.readJSON(journalFile, &j)
-	if err == nil && ok {
-		err = j.valid()
-	}
-	if errors.Is(err, errInvalid) {
-		m.reject(journalFile, err)
-		errs = append(errs, fmt.Errorf("access point journal set aside: %w", err))
-	} else if err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		m.mu.Lock()
-		m.pending = &j
-		m.changes[j.Change.ID] = j.Change
-		m.mu.Unlock()
-		m.rollbackLocked(ctx, "agent restarted with the change pending")
-		if ch, _ := m.Change(j.Change.ID); ch.Error != "" {
-			errs = append(errs, fmt.Errorf("recovering access point change %s: %s", ch.ID, ch.Error))
-		}
-	}
-	if err := m.syncDenyFile(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// Sync makes the installed hostapd config match the settings saved from
-// the console, when there are any, and reloads hostapd: after a
-// re-provision from the config file (which does not know them), the
-// confirmed settings are in effect again. Call it at start, after Recover.
-// It reports whether it changed the file; with no saved settings, or a
-// change pending, it does nothing.
+// Sync makes the installed deny file match the saved deny list, and the
+// installed hostapd config match the settings saved from the console,
+// when there are any, and reloads hostapd: after a re-provision from the
+// config file (which does not know them), the confirmed settings are in
+// effect again. Call it at start, after the engine's Recover. It reports
+// whether it changed hostapd's config; with no saved settings, or an AP
+// change pending, that is left alone.
 func (m *Manager) Sync(ctx context.Context) (bool, error) {
 	m.op.Lock()
 	defer m.op.Unlock()
-	m.mu.Lock()
-	cur, pending := m.settings, m.pending
-	deny := append([]string(nil), m.deny...)
-	m.mu.Unlock()
-	if pending != nil {
+	denyErr := m.syncDenyFile(ctx)
+	changed, err := m.syncSettings(ctx)
+	return changed, errors.Join(denyErr, err)
+}
+
+func (m *Manager) syncSettings(ctx context.Context) (bool, error) {
+	if _, pending := m.Pending(); pending {
 		return false, nil
 	}
+	m.mu.Lock()
+	cur, deny := m.settings, slices.Clone(m.deny)
+	m.mu.Unlock()
 	if _, ok, err := readFile(m.data(settingsFile)); err != nil || !ok {
 		return false, err
 	}
@@ -505,11 +409,7 @@ func (m *Manager) Sync(ctx context.Context) (bool, error) {
 	if bytes.Equal(installed, conf) {
 		return false, nil
 	}
-	denyList, err := hostapd.RenderDenyList(deny)
-	if err != nil {
-		return false, err
-	}
-	if err := m.cfg.Check(ctx, conf, denyList); err != nil {
+	if _, _, err := m.render(ctx, cur, deny); err != nil {
 		return false, fmt.Errorf("checking the hostapd config of the saved settings: %w", err)
 	}
 	if err := writeFile(confPath, conf, 0o600); err != nil {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -24,7 +23,6 @@ func withSSID(m *Manager, ssid string) Settings {
 
 func TestUpdateRollsBackUnlessConfirmed(t *testing.T) {
 	e := newEnv(t)
-	e.timeout = 200 * time.Millisecond
 	// Settings saved by an earlier, confirmed change, installed: the
 	// rollback renders the same files from them again.
 	prev := saved{SSID: "Earlier", Passphrase: testPassphrase, Security: "wpa2", Band: "2.4ghz", Channel: 11, Country: "DE", Isolate: true}
@@ -77,8 +75,9 @@ func TestUpdateRollsBackUnlessConfirmed(t *testing.T) {
 		t.Errorf("Pending() = %+v, %v", p, ok)
 	}
 
-	got := waitStatus(t, m, ch.ID, StatusRolledBack)
-	if got.FinishedAt == nil || got.Error != "" {
+	e.timers.fire(t)
+	got, err := m.Change(ch.ID)
+	if err != nil || got.Status != StatusRolledBack || got.FinishedAt == nil || got.Error != "" {
 		t.Errorf("rolled back change = %+v", got)
 	}
 	if diff := cmp.Diff(snap, e.snapshot()); diff != "" {
@@ -93,7 +92,7 @@ func TestUpdateRollsBackUnlessConfirmed(t *testing.T) {
 	if _, ok := m.Pending(); ok {
 		t.Error("a change is still pending")
 	}
-	if _, err := m.Confirm(ch.ID); !errors.Is(err, ErrNotPending) {
+	if _, err := m.Confirm(context.Background(), ch.ID); !errors.Is(err, ErrNotPending) {
 		t.Errorf("Confirm after rollback = %v, want ErrNotPending", err)
 	}
 }
@@ -102,7 +101,6 @@ func TestUpdateRollsBackUnlessConfirmed(t *testing.T) {
 // rollback removes the file again.
 func TestRollbackRemovesNewSettingsFile(t *testing.T) {
 	e := newEnv(t)
-	e.timeout = 200 * time.Millisecond
 	m := e.new()
 	snap := e.snapshot()
 	ch, err := m.Update(context.Background(), withSSID(m, "Other"))
@@ -112,7 +110,10 @@ func TestRollbackRemovesNewSettingsFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.data, settingsFile)); err != nil {
 		t.Errorf("no settings file during the change: %v", err)
 	}
-	waitStatus(t, m, ch.ID, StatusRolledBack)
+	e.timers.fire(t)
+	if got, err := m.Change(ch.ID); err != nil || got.Status != StatusRolledBack {
+		t.Errorf("after the timer: %+v %v", got, err)
+	}
 	if diff := cmp.Diff(snap, e.snapshot()); diff != "" {
 		t.Errorf("files after rollback (-before +after):\n%s", diff)
 	}
@@ -123,7 +124,6 @@ func TestRollbackRemovesNewSettingsFile(t *testing.T) {
 
 func TestConfirmKeepsChangeAcrossRestart(t *testing.T) {
 	e := newEnv(t)
-	e.timeout = 200 * time.Millisecond
 	m := e.new()
 	s := withSSID(m, "Kept")
 	s.Passphrase = "a new passphrase!"
@@ -133,28 +133,28 @@ func TestConfirmKeepsChangeAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := e.read(DefaultHostapdConf)
-	got, err := m.Confirm(ch.ID)
+	got, err := m.Confirm(context.Background(), ch.ID)
 	if err != nil {
 		t.Fatalf("Confirm: %v", err)
 	}
 	if got.Status != StatusConfirmed || got.FinishedAt == nil {
 		t.Errorf("Confirm = %+v", got)
 	}
-	time.Sleep(3 * e.timeout) // past the rollback time: nothing happens
+	e.timers.fire(t) // past the rollback time: nothing happens
 	if !bytes.Equal(conf, e.read(DefaultHostapdConf)) {
 		t.Error("the config changed after Confirm")
 	}
 	if _, err := os.Stat(filepath.Join(e.data, journalFile)); !os.IsNotExist(err) {
 		t.Errorf("journal after Confirm: %v", err)
 	}
-	if _, err := m.Confirm(ch.ID); !errors.Is(err, ErrNotPending) {
+	if _, err := m.Confirm(context.Background(), ch.ID); !errors.Is(err, ErrNotPending) {
 		t.Errorf("second Confirm = %v, want ErrNotPending", err)
 	}
-	m.Close()
+	e.eng.Close()
 
 	// The agent restarts.
 	m2 := e.new()
-	if err := m2.Recover(context.Background()); err != nil {
+	if err := e.eng.Recover(context.Background()); err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
 	want := s
@@ -187,13 +187,13 @@ func TestRecoverRollsBackJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Close() // the agent dies; the journal stays
+	e.eng.Close() // the agent dies; the journal stays
 
 	m2 := e.new()
 	if got := m2.Settings().SSID; got != "Crashed" {
 		t.Errorf("Settings().SSID before Recover = %q", got)
 	}
-	if err := m2.Recover(context.Background()); err != nil {
+	if err := e.eng.Recover(context.Background()); err != nil {
 		t.Fatalf("Recover: %v", err)
 	}
 	if diff := cmp.Diff(snap, e.snapshot()); diff != "" {
@@ -209,7 +209,7 @@ func TestRecoverRollsBackJournal(t *testing.T) {
 		t.Errorf("commands = %q, want RELOAD for the change and for the recovery", e.fake.commands())
 	}
 	// Recovering again finds nothing to do.
-	if err := m2.Recover(context.Background()); err != nil || e.fake.count("RELOAD") != 2 {
+	if err := e.eng.Recover(context.Background()); err != nil || e.fake.count("RELOAD") != 2 {
 		t.Errorf("second Recover = %v, commands %q", err, e.fake.commands())
 	}
 }
@@ -228,7 +228,7 @@ func TestUpdateWhilePending(t *testing.T) {
 	if diff := cmp.Diff(snap, e.snapshot()); diff != "" {
 		t.Errorf("second Update wrote (-before +after):\n%s", diff)
 	}
-	if _, err := m.Confirm(ch.ID); err != nil {
+	if _, err := m.Confirm(context.Background(), ch.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Update(context.Background(), withSSID(m, "Second")); err != nil {
@@ -333,7 +333,7 @@ func TestUpdateTrickyValues(t *testing.T) {
 		if extra := unknownKeys(e.origConf, conf); len(extra) > 0 {
 			t.Errorf("config for %q, %q has lines the original has no key for: %q", v.ssid, v.pass, extra)
 		}
-		if _, err := m.Confirm(ch.ID); err != nil {
+		if _, err := m.Confirm(context.Background(), ch.ID); err != nil {
 			t.Fatal(err)
 		}
 		if got := m.Settings().SSID; got != v.ssid {
@@ -351,7 +351,7 @@ func TestPassphraseIsWriteOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Confirm(ch.ID); err != nil {
+	if _, err := m.Confirm(context.Background(), ch.ID); err != nil {
 		t.Fatal(err)
 	}
 	if m.EffectiveAP().Passphrase != testPassphrase {
@@ -458,9 +458,8 @@ func TestNewRequires(t *testing.T) {
 	}
 	c := config.Default()
 	c.Agent.StateDir = t.TempDir()
-	c.Network.RollbackTimeout = 0
 	if _, err := New(Config{Cfg: c}); err == nil {
-		t.Error("New without a rollback timeout succeeded")
+		t.Error("New without a change engine succeeded")
 	}
 }
 
@@ -496,15 +495,15 @@ func TestSyncReinstallsSavedSettings(t *testing.T) {
 	if changed, err := m.Sync(ctx); err != nil || changed {
 		t.Errorf("Sync with a change pending = %v, %v", changed, err)
 	}
-	if _, err := m.Confirm(ch.ID); err != nil {
+	if _, err := m.Confirm(context.Background(), ch.ID); err != nil {
 		t.Fatal(err)
 	}
 	ours := e.read(DefaultHostapdConf)
-	m.Close()
+	e.eng.Close()
 
 	e.write(DefaultHostapdConf, e.origConf) // devmgr provision ran from the config file
 	m = e.new()
-	if err := m.Recover(ctx); err != nil {
+	if err := e.eng.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
 	reloads := e.fake.count("RELOAD")
@@ -519,5 +518,35 @@ func TestSyncReinstallsSavedSettings(t *testing.T) {
 	}
 	if changed, err := m.Sync(ctx); err != nil || changed {
 		t.Errorf("second Sync = %v, %v", changed, err)
+	}
+}
+
+// The plan of an update validates, renders and checks, and writes
+// nothing: the engine journals its Undo before Apply writes.
+func TestPlanWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	m := e.new()
+	snap := e.snapshot()
+	s := withSSID(m, "Planned")
+	s.Channel = 11
+	p, err := m.plan(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Kind != Kind || p.Target != "" || !cmp.Equal(p.Fields, []string{"ssid", "channel"}) || p.Apply == nil {
+		t.Errorf("plan = %+v", p)
+	}
+	// No settings file yet: the undo goes back to the config file's values.
+	if u, ok := p.Undo.(undoState); !ok || u.PrevSettings != nil {
+		t.Errorf("undo = %#v", p.Undo)
+	}
+	if diff := cmp.Diff(snap, e.snapshot()); diff != "" {
+		t.Errorf("plan wrote (-before +after):\n%s", diff)
+	}
+	if c := e.fake.commands(); len(c) != 0 {
+		t.Errorf("plan sent %q", c)
+	}
+	if _, err := m.plan(context.Background(), m.Settings()); !errors.Is(err, ErrNoChange) {
+		t.Errorf("plan of the current settings = %v, want ErrNoChange", err)
 	}
 }

@@ -47,11 +47,10 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 		Interface: m.cfg.Cfg.AP.Interface, SSID: s.SSID, Channel: s.Channel, Band: s.Band,
 		Security: s.Security, Country: s.Country, Isolate: s.Isolate, Hidden: s.Hidden, Denied: len(m.deny),
 	}
-	if m.pending != nil {
-		ch := m.pending.Change
+	m.mu.Unlock()
+	if ch, ok := m.Pending(); ok {
 		st.Pending = &ch
 	}
-	m.mu.Unlock()
 
 	var hs hostapd.Status
 	err := m.control(func(c Control) error {

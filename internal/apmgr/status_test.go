@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/service"
 	"github.com/google/go-cmp/cmp"
@@ -85,7 +86,11 @@ func TestStatusNotRunning(t *testing.T) {
 			cfg := config.Default()
 			cfg.AP.Passphrase = testPassphrase
 			cfg.Agent.StateDir = t.TempDir()
-			c := Config{Cfg: cfg, Root: t.TempDir(), RollbackTimeout: time.Minute}
+			eng, err := change.New(change.Config{Dir: t.TempDir(), Timeout: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := Config{Cfg: cfg, Root: t.TempDir(), Changes: eng}
 			if tt.svc != nil {
 				c.Services = tt.svc
 			}

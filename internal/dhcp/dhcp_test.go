@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
 	"github.com/devmgr/devmgr/internal/testutil"
@@ -238,6 +240,21 @@ func TestLeaseRenewRelease(t *testing.T) {
 	}
 }
 
+// newChanger is the agent's change engine with netif's Changer in dir.
+func newChanger(t *testing.T, h *netif.Handle, cfg config.Config, dir string, m *Manager, after func(time.Duration, func()) func() bool) (*change.Engine, *netif.Changer) {
+	t.Helper()
+	eng, err := change.New(change.Config{Dir: filepath.Join(dir, "changes"), Timeout: time.Minute, AfterFunc: after, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	c, err := netif.NewChanger(netif.Config{Handle: h, AppConfig: cfg, Changes: eng, Dir: filepath.Join(dir, "network"), DHCP: m, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng, c
+}
+
 // TestDHCPModeRollsBack runs the real client through netif's Changer: a
 // DHCP change that is not confirmed leaves the link as it was.
 func TestDHCPModeRollsBack(t *testing.T) {
@@ -256,13 +273,7 @@ func TestDHCPModeRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	rolledBack := make(chan func(), 1)
-	c, err := netif.NewChanger(netif.Config{Handle: h, AppConfig: cfg, JournalDir: filepath.Join(dir, "network"),
-		Timeout: time.Minute, DHCP: m, Log: testLog(t),
-		AfterFunc: func(_ time.Duration, f func()) func() bool { rolledBack <- f; return func() bool { return true } }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	eng, c := newChanger(t, h, cfg, dir, m, func(_ time.Duration, f func()) func() bool { rolledBack <- f; return func() bool { return true } })
 	ch, err := c.SetConfig(ctx, "eth0", netif.LinkConfig{Mode: netif.ModeDHCP})
 	if err != nil {
 		t.Fatal(err)
@@ -292,23 +303,19 @@ func TestDHCPModeRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-rolledBack
-	if _, err := c.Confirm(ch.ID); err != nil {
+	if _, err := c.Confirm(ctx, ch.ID); err != nil {
 		t.Fatal(err)
 	}
 	lease = waitLease(t, m, "eth0", func(Lease) bool { return true })
 	m.Close() // agent stops: the address stays
-	c.Close()
+	eng.Close()
 	m2, err := NewManager(Config{Handle: h, Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m2.Close)
-	c2, err := netif.NewChanger(netif.Config{Handle: h, AppConfig: cfg, JournalDir: filepath.Join(dir, "network"), Timeout: time.Minute, DHCP: m2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c2.Close)
-	if err := c2.Recover(ctx); err != nil {
+	eng2, c2 := newChanger(t, h, cfg, dir, m2, nil)
+	if err := eng2.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := c2.ApplyDesired(ctx); err != nil {

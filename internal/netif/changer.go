@@ -2,36 +2,36 @@ package netif
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
-	"github.com/google/renameio/v2"
 )
 
-// Errors of the Changer.
+// Kind is the network module's kind of change in the change engine.
+const Kind = "network"
+
+// Errors of the Changer; the change errors are the engine's.
 var (
-	ErrPending       = errors.New("another change is pending; confirm it or wait for its rollback")
-	ErrUnknownChange = errors.New("no such change")
+	ErrPending       = change.ErrPending
+	ErrUnknownChange = change.ErrUnknownChange
+	ErrNotPending    = change.ErrNotPending
 	ErrNoDHCP        = errors.New("no DHCP client available")
-	ErrNotPending    = errors.New("change is not pending")
 )
 
 // Status of a change.
 const (
-	StatusPending    = "pending"
-	StatusConfirmed  = "confirmed"
-	StatusRolledBack = "rolled_back"
+	StatusPending    = change.StatusPending
+	StatusConfirmed  = change.StatusConfirmed
+	StatusRolledBack = change.StatusRolledBack
 )
 
 // DHCPController runs the DHCP client of LAN interfaces; dhcp.Manager
@@ -48,28 +48,28 @@ type DHCPController interface {
 type Config struct {
 	Handle    *Handle       // required: the namespace whose links change
 	AppConfig config.Config // ap.interface and lan, for policy and validation
-	// JournalDir holds pending.json, desired.json and changes.json;
-	// default AppConfig.Agent.StateDir/network. What is read back from it
-	// is validated again (replay.go).
-	JournalDir string
-	// OnRejected, if set, is told of a journal file that failed
+	// Changes is the device's change engine (required); the Changer
+	// registers itself as Kind.
+	Changes *change.Engine
+	// Dir holds desired.json, the confirmed LAN configs; default
+	// AppConfig.Agent.StateDir/network. What is read back from it is
+	// validated again (replay.go).
+	Dir string
+	// OnRejected, if set, is told of desired.json when it failed
 	// validation; it was set aside and not applied.
 	OnRejected func(file, reason string)
-	Timeout    time.Duration  // rollback timeout; 0: AppConfig.Network.RollbackTimeout
 	DHCP       DHCPController // nil: mode dhcp is refused
 	Log        *slog.Logger   // nil: discard
-	Now        func() time.Time
-	// AfterFunc schedules f after d and returns a stop function; nil: time.AfterFunc.
-	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 	// OnApplied, when set, is given the LAN configs in force (the
 	// confirmed ones, and a pending change's in place of its interface's)
-	// each time they may have changed: after a change is applied or rolled
-	// back, and after ApplyDesired. It runs with the Changer locked and
-	// must not call it (the agent writes the LAN DNS servers from it).
+	// each time they may have changed: after a change is applied, undone
+	// or confirmed, and after ApplyDesired. It runs with the Changer
+	// locked and must not call it (the agent writes the LAN DNS servers
+	// from it).
 	OnApplied func(applied map[string]LinkConfig)
 }
 
-// Change is one applied change as the API shows it.
+// Change is one network change as the API shows it.
 type Change struct {
 	ID         string     `json:"change_id"`
 	Interface  string     `json:"interface"`
@@ -80,104 +80,91 @@ type Change struct {
 	Error      string     `json:"error,omitempty"` // why a rollback was incomplete
 }
 
-type journal struct {
-	Change     Change      `json:"change"`
+func fromChange(ch change.Change) Change {
+	return Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, CreatedAt: ch.CreatedAt,
+		RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt, Error: ch.Error}
+}
+
+// undoState is what a network change journals to undo it: the link's
+// state and the confirmed config it had.
+type undoState struct {
 	Prev       State       `json:"prev"`
 	PrevConfig *LinkConfig `json:"prev_config,omitempty"`
-	NewConfig  *LinkConfig `json:"new_config,omitempty"`
 }
 
-// Changer applies LAN changes as transactions that roll back unless
-// confirmed in time, one at a time, surviving crashes through a journal.
+// keepState is what a confirmed change makes the desired config.
+type keepState struct {
+	Config LinkConfig `json:"config"`
+}
+
+// Changer is the network module: it validates LAN changes and hands them
+// to the change engine, which rolls them back unless confirmed in time.
+// It keeps the confirmed configs and applies them at start.
 type Changer struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	reject change.Rejecter
 
-	mu      sync.Mutex
-	pending *journal
-	stop    func() bool
-	changes map[string]Change
+	mu      sync.Mutex // guards the fields below
 	desired map[string]LinkConfig
+	trying  *tryConfig // the pending change's config, in force until undone or kept
 }
 
-// NewChanger checks cfg and loads the saved desired state and change log.
-// Call Recover, then ApplyDesired, at start.
+type tryConfig struct {
+	name string
+	lc   LinkConfig
+}
+
+var _ change.Module = (*Changer)(nil)
+
+// NewChanger checks cfg, loads the confirmed configs and registers the
+// Changer with the engine. Call the engine's Recover, then ApplyDesired,
+// at start.
 func NewChanger(cfg Config) (*Changer, error) {
-	if cfg.Handle == nil {
-		return nil, errors.New("netif.NewChanger: Handle is required")
+	if cfg.Handle == nil || cfg.Changes == nil {
+		return nil, errors.New("netif.NewChanger: Handle and Changes are required")
 	}
-	if cfg.JournalDir == "" {
+	if cfg.Dir == "" {
 		if cfg.AppConfig.Agent.StateDir == "" {
-			return nil, errors.New("netif.NewChanger: JournalDir or AppConfig.Agent.StateDir is required")
+			return nil, errors.New("netif.NewChanger: Dir or AppConfig.Agent.StateDir is required")
 		}
-		cfg.JournalDir = filepath.Join(cfg.AppConfig.Agent.StateDir, "network")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = cfg.AppConfig.Network.RollbackTimeout
-	}
-	if cfg.Timeout <= 0 {
-		return nil, errors.New("netif.NewChanger: Timeout must be positive")
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.AfterFunc == nil {
-		cfg.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+		cfg.Dir = filepath.Join(cfg.AppConfig.Agent.StateDir, "network")
 	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.JournalDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating journal directory: %w", err)
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the network state directory: %w", err)
 	}
-	c := &Changer{cfg: cfg, log: log, changes: map[string]Change{}, desired: map[string]LinkConfig{}}
-	err := c.readJSON("desired.json", &c.desired)
-	if err == nil {
-		err = c.validDesired(c.desired)
-	}
-	if errors.Is(err, errInvalid) {
-		c.reject("desired.json", err)
-		c.desired, err = map[string]LinkConfig{}, nil
-	}
-	if err != nil {
+	c := &Changer{cfg: cfg, log: log, desired: map[string]LinkConfig{},
+		reject: change.Rejecter{Dir: cfg.Dir, Prefix: "network/", OnRejected: cfg.OnRejected, Log: log}}
+	if err := c.loadDesired(); err != nil {
 		return nil, err
 	}
-	var list []Change
-	err = c.readJSON("changes.json", &list)
-	if err == nil {
-		err = validChanges(list)
-	}
-	if errors.Is(err, errInvalid) {
-		c.reject("changes.json", err)
-		list, err = nil, nil
-	}
-	if err != nil {
+	if err := cfg.Changes.Register(Kind, c); err != nil {
 		return nil, err
-	}
-	for _, ch := range list {
-		c.changes[ch.ID] = ch
 	}
 	return c, nil
 }
 
-func (c *Changer) path(name string) string { return filepath.Join(c.cfg.JournalDir, name) }
-
-func (c *Changer) readJSON(name string, v any) error {
-	_, err := readJSONFile(c.path(name), v)
+// loadDesired reads desired.json; configs that fail validation are set
+// aside and none is applied.
+func (c *Changer) loadDesired() error {
+	_, err := change.ReadJSON(c.path(desiredFile), &c.desired)
+	if err == nil {
+		err = c.validDesired(c.desired)
+	}
+	if errors.Is(err, change.ErrInvalid) {
+		c.reject.Reject(desiredFile, err)
+		c.desired, err = map[string]LinkConfig{}, nil
+	}
 	return err
 }
 
-func (c *Changer) writeJSON(name string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", name, err)
-	}
-	if err := renameio.WriteFile(c.path(name), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("writing %s: %w", c.path(name), err)
-	}
-	return nil
-}
+const desiredFile = "desired.json"
+
+func (c *Changer) path(name string) string { return filepath.Join(c.cfg.Dir, name) }
 
 // Desired returns the confirmed config of a LAN interface.
 func (c *Changer) Desired(name string) (LinkConfig, bool) {
@@ -187,195 +174,136 @@ func (c *Changer) Desired(name string) (LinkConfig, bool) {
 	return lc, ok
 }
 
-// Get returns a change by id (ErrUnknownChange when there is none).
+// Get returns a network change by id (ErrUnknownChange for none, and for
+// other modules' changes).
 func (c *Changer) Get(id string) (Change, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch, ok := c.changes[id]
-	if !ok {
-		return Change{}, fmt.Errorf("change %q: %w", id, ErrUnknownChange)
+	ch, err := c.cfg.Changes.Get(id)
+	if err == nil && ch.Kind != Kind {
+		err = fmt.Errorf("network change %q: %w", id, ErrUnknownChange)
 	}
-	return ch, nil
+	if err != nil {
+		return Change{}, err
+	}
+	return fromChange(ch), nil
 }
 
-// Changes returns the recorded changes, newest first (at most 100).
+// Changes returns the logged network changes, newest first.
 func (c *Changer) Changes() []Change {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	list := make([]Change, 0, len(c.changes))
-	for _, x := range c.changes {
-		list = append(list, x)
+	var out []Change
+	for _, ch := range c.cfg.Changes.Changes() {
+		if ch.Kind == Kind {
+			out = append(out, fromChange(ch))
+		}
 	}
-	sort.Slice(list, func(a, b int) bool { return list[a].CreatedAt.After(list[b].CreatedAt) })
-	return list
+	return out
 }
 
-// Pending returns the pending change, if any.
+// Pending returns the pending change, if it is a network change.
 func (c *Changer) Pending() (Change, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.pending == nil {
+	ch, ok := c.cfg.Changes.Pending()
+	if !ok || ch.Kind != Kind {
 		return Change{}, false
 	}
-	return c.pending.Change, true
+	return fromChange(ch), true
+}
+
+// Confirm keeps a pending network change and makes its config the
+// desired one.
+func (c *Changer) Confirm(ctx context.Context, id string) (Change, error) {
+	if _, err := c.Get(id); err != nil {
+		return Change{}, err
+	}
+	ch, err := c.cfg.Changes.Confirm(ctx, id)
+	return fromChange(ch), err
 }
 
 // SetConfig validates lc and applies it to LAN interface name as a change.
 func (c *Changer) SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error) {
+	if name == c.cfg.AppConfig.AP.Interface {
+		return Change{}, protectedErr(name)
+	}
+	ch, err := c.cfg.Changes.Begin(ctx, func(ctx context.Context) (change.Plan, error) {
+		if err := c.validate(ctx, name, lc); err != nil {
+			return change.Plan{}, err
+		}
+		return c.plan(ctx, name, lc, func(ctx context.Context) error { return c.applyConfig(ctx, name, lc, false) })
+	})
+	return fromChange(ch), err
+}
+
+// validate checks lc against the config and the interfaces there are now.
+func (c *Changer) validate(ctx context.Context, name string, lc LinkConfig) error {
 	cur, err := c.cfg.Handle.List(ctx)
 	if err != nil {
-		return Change{}, err
+		return err
 	}
 	if err := Validate(c.cfg.AppConfig, name, lc, cur); err != nil {
-		return Change{}, err
+		return err
 	}
 	if lc.Mode == ModeDHCP && c.cfg.DHCP == nil {
-		return Change{}, &FieldError{Field: "mode", Message: ErrNoDHCP.Error()}
+		return FieldErrors{{Field: "mode", Message: ErrNoDHCP.Error()}}
 	}
-	return c.begin(ctx, name, &lc, func(ctx context.Context) error { return c.applyConfig(ctx, name, lc, false) })
+	return nil
 }
 
 // SetUp sets a LAN interface administratively up or down as a change.
 func (c *Changer) SetUp(ctx context.Context, name string, up bool) (Change, error) {
-	cur, err := c.cfg.Handle.List(ctx)
-	if err != nil {
-		return Change{}, err
-	}
-	if err := ValidateUp(c.cfg.AppConfig, name, cur); err != nil {
-		return Change{}, err
-	}
-	c.mu.Lock()
-	lc := c.desired[name]
-	c.mu.Unlock()
-	lc.Up = &up
-	return c.begin(ctx, name, &lc, func(ctx context.Context) error {
-		st, err := c.cfg.Handle.Snapshot(ctx, name)
-		if err != nil {
-			return err
-		}
-		st.AdminUp = up
-		return c.cfg.Handle.Apply(ctx, name, st)
-	})
-}
-
-// Begin applies a change to link name with apply, after journaling the
-// link's state; unless Confirm(id) comes within the timeout, the state
-// is restored exactly. The desired config is not changed.
-func (c *Changer) Begin(ctx context.Context, name string, apply func(ctx context.Context) error) (Change, error) {
-	return c.begin(ctx, name, nil, apply)
-}
-
-func (c *Changer) begin(ctx context.Context, name string, newCfg *LinkConfig, apply func(ctx context.Context) error) (Change, error) {
 	if name == c.cfg.AppConfig.AP.Interface {
 		return Change{}, protectedErr(name)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.pending != nil {
-		return Change{}, fmt.Errorf("%w (%s on %s)", ErrPending, c.pending.Change.ID, c.pending.Change.Interface)
-	}
+	ch, err := c.cfg.Changes.Begin(ctx, func(ctx context.Context) (change.Plan, error) {
+		cur, err := c.cfg.Handle.List(ctx)
+		if err != nil {
+			return change.Plan{}, err
+		}
+		if err := ValidateUp(c.cfg.AppConfig, name, cur); err != nil {
+			return change.Plan{}, err
+		}
+		lc, _ := c.Desired(name)
+		lc.Up = &up
+		return c.plan(ctx, name, lc, func(ctx context.Context) error {
+			st, err := c.cfg.Handle.Snapshot(ctx, name)
+			if err != nil {
+				return err
+			}
+			st.AdminUp = up
+			return c.cfg.Handle.Apply(ctx, name, st)
+		})
+	})
+	return fromChange(ch), err
+}
+
+// plan journals the link's state and confirmed config for the undo, and
+// next for confirm; while the change is pending, next is in force.
+func (c *Changer) plan(ctx context.Context, name string, next LinkConfig, apply func(ctx context.Context) error) (change.Plan, error) {
 	prev, err := c.cfg.Handle.Snapshot(ctx, name)
 	if err != nil {
-		return Change{}, err
+		return change.Plan{}, err
 	}
-	now := c.cfg.Now()
-	j := &journal{
-		Change: Change{ID: newID(), Interface: name, Status: StatusPending, CreatedAt: now, RollbackAt: now.Add(c.cfg.Timeout)},
-		Prev:   prev, NewConfig: newCfg,
+	u := undoState{Prev: prev}
+	if pc, ok := c.Desired(name); ok {
+		u.PrevConfig = &pc
 	}
-	if pc, ok := c.desired[name]; ok {
-		j.PrevConfig = &pc
-	}
-	if err := c.writeJSON("pending.json", j); err != nil {
-		return Change{}, err
-	}
-	c.pending = j
-	c.changes[j.Change.ID] = j.Change
-	c.log.Info("applying network change", "id", j.Change.ID, "interface", name, "rollback_at", j.Change.RollbackAt)
-	if err := apply(ctx); err != nil {
-		c.rollbackLocked(context.WithoutCancel(ctx), "apply failed")
-		return Change{}, fmt.Errorf("applying change to %s (rolled back): %w", name, err)
-	}
-	c.notifyLocked()
-	id := j.Change.ID
-	c.stop = c.cfg.AfterFunc(c.cfg.Timeout, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.pending != nil && c.pending.Change.ID == id {
-			c.rollbackLocked(context.Background(), "not confirmed in time")
-		}
-	})
-	return j.Change, nil
+	return change.Plan{Kind: Kind, Target: name, Undo: u, Keep: keepState{Config: next},
+		Apply: func(ctx context.Context) error {
+			c.setTrying(&tryConfig{name: name, lc: next}, false)
+			if err := apply(ctx); err != nil {
+				return fmt.Errorf("applying the change to %s: %w", name, err)
+			}
+			c.setTrying(&tryConfig{name: name, lc: next}, true)
+			return nil
+		}}, nil
 }
 
-// Confirm keeps a pending change and makes its config the desired one.
-func (c *Changer) Confirm(id string) (Change, error) {
+// setTrying records the pending change's config and, when notify is set,
+// tells OnApplied.
+func (c *Changer) setTrying(t *tryConfig, notify bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch, ok := c.changes[id]
-	if !ok {
-		return Change{}, fmt.Errorf("change %q: %w", id, ErrUnknownChange)
+	c.trying = t
+	if notify {
+		c.notifyLocked()
 	}
-	if c.pending == nil || c.pending.Change.ID != id {
-		return ch, fmt.Errorf("change %s is %s: %w", id, ch.Status, ErrNotPending)
-	}
-	if c.stop != nil {
-		c.stop()
-		c.stop = nil
-	}
-	j := c.pending
-	if j.NewConfig != nil {
-		c.desired[j.Change.Interface] = *j.NewConfig
-		if err := c.writeJSON("desired.json", c.desired); err != nil {
-			return ch, err
-		}
-	}
-	now := c.cfg.Now()
-	ch.Status, ch.FinishedAt = StatusConfirmed, &now
-	c.finishLocked(ch)
-	c.log.Info("network change confirmed", "id", id, "interface", ch.Interface)
-	return ch, nil
-}
-
-// finishLocked records ch and drops the journal.
-func (c *Changer) finishLocked(ch Change) {
-	c.changes[ch.ID] = ch
-	c.pending = nil
-	if err := os.Remove(c.path("pending.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.log.Error("removing journal", "err", err)
-	}
-	list := make([]Change, 0, len(c.changes))
-	for _, x := range c.changes {
-		list = append(list, x)
-	}
-	sort.Slice(list, func(a, b int) bool { return list[a].CreatedAt.After(list[b].CreatedAt) })
-	if len(list) > 100 {
-		for _, x := range list[100:] {
-			delete(c.changes, x.ID)
-		}
-		list = list[:100]
-	}
-	if err := c.writeJSON("changes.json", list); err != nil {
-		c.log.Error("saving change log", "err", err)
-	}
-}
-
-func (c *Changer) rollbackLocked(ctx context.Context, why string) {
-	j := c.pending
-	if c.stop != nil {
-		c.stop()
-		c.stop = nil
-	}
-	ch := j.Change
-	c.log.Warn("rolling back network change", "id", ch.ID, "interface", ch.Interface, "reason", why)
-	if err := c.restore(ctx, j); err != nil {
-		c.log.Error("rolling back network change", "id", ch.ID, "err", err)
-		ch.Error = err.Error()
-	}
-	now := c.cfg.Now()
-	ch.Status, ch.FinishedAt = StatusRolledBack, &now
-	c.finishLocked(ch)
-	c.notifyLocked()
 }
 
 // notifyLocked gives OnApplied the configs in force.
@@ -383,27 +311,68 @@ func (c *Changer) notifyLocked() {
 	if c.cfg.OnApplied == nil {
 		return
 	}
-	applied := make(map[string]LinkConfig, len(c.desired)+1)
-	for k, v := range c.desired {
-		applied[k] = v
-	}
-	if j := c.pending; j != nil && j.NewConfig != nil {
-		applied[j.Change.Interface] = *j.NewConfig
+	applied := maps.Clone(c.desired)
+	if t := c.trying; t != nil {
+		applied[t.name] = t.lc
 	}
 	c.cfg.OnApplied(applied)
 }
 
-// restore puts the link and its DHCP client back as the journal recorded.
-func (c *Changer) restore(ctx context.Context, j *journal) error {
-	name := j.Change.Interface
+// Check implements change.Module: a journal read back from disk must name
+// a LAN interface and hold a state and configs as the API would accept.
+func (c *Changer) Check(ch change.Change, undo, keep json.RawMessage) error {
+	var u undoState
+	var k keepState
+	if err := change.DecodeStrict(undo, &u); err != nil {
+		return change.Invalidf("undo of change %s: %v", ch.ID, err)
+	}
+	if err := change.DecodeStrict(keep, &k); err != nil {
+		return change.Invalidf("config of change %s: %v", ch.ID, err)
+	}
+	return c.validJournal(ch.Target, u, k)
+}
+
+// Undo implements change.Module: it puts the link and its DHCP client
+// back as the journal recorded.
+func (c *Changer) Undo(ctx context.Context, ch change.Change, undo json.RawMessage) error {
+	var u undoState
+	if err := change.DecodeStrict(undo, &u); err != nil {
+		return fmt.Errorf("decoding the undo of change %s: %w", ch.ID, err)
+	}
+	err := c.restore(ctx, ch.Target, u)
+	c.setTrying(nil, true)
+	return err
+}
+
+// Keep implements change.Module: the change's config becomes the desired
+// one, applied again at every start.
+func (c *Changer) Keep(_ context.Context, ch change.Change, keep json.RawMessage) error {
+	var k keepState
+	if err := change.DecodeStrict(keep, &k); err != nil {
+		return fmt.Errorf("decoding the config of change %s: %w", ch.ID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := maps.Clone(c.desired)
+	next[ch.Target] = k.Config
+	if err := change.WriteJSON(c.path(desiredFile), next); err != nil {
+		return err
+	}
+	c.desired, c.trying = next, nil
+	c.notifyLocked()
+	return nil
+}
+
+// restore puts the link and its DHCP client back as u recorded.
+func (c *Changer) restore(ctx context.Context, name string, u undoState) error {
 	var errs []error
-	wasDHCP := j.PrevConfig != nil && j.PrevConfig.Mode == ModeDHCP
+	wasDHCP := u.PrevConfig != nil && u.PrevConfig.Mode == ModeDHCP
 	if c.cfg.DHCP != nil && !wasDHCP {
 		if err := c.cfg.DHCP.Stop(ctx, name, true); err != nil {
 			errs = append(errs, fmt.Errorf("stopping DHCP on %s: %w", name, err))
 		}
 	}
-	if err := c.cfg.Handle.Apply(ctx, name, j.Prev); err != nil {
+	if err := c.cfg.Handle.Apply(ctx, name, u.Prev); err != nil {
 		errs = append(errs, fmt.Errorf("restoring %s: %w", name, err))
 	}
 	if wasDHCP && c.cfg.DHCP != nil {
@@ -414,42 +383,12 @@ func (c *Changer) restore(ctx context.Context, j *journal) error {
 	return errors.Join(errs...)
 }
 
-// Recover rolls back a change that a crash left pending. Call it once at
-// start, before ApplyDesired. A journal that fails validation is set
-// aside, reported through OnRejected and returned as an error; nothing of
-// it is applied.
-func (c *Changer) Recover(ctx context.Context) error {
-	var j journal
-	ok, err := readJSONFile(c.path("pending.json"), &j)
-	if err == nil && ok {
-		err = c.validJournal(&j)
-	}
-	if errors.Is(err, errInvalid) {
-		c.reject("pending.json", err)
-		return fmt.Errorf("network journal set aside: %w", err)
-	}
-	if err != nil || !ok {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pending = &j
-	c.changes[j.Change.ID] = j.Change
-	c.rollbackLocked(ctx, "agent restarted with the change pending")
-	if ch := c.changes[j.Change.ID]; ch.Error != "" {
-		return fmt.Errorf("recovering change %s: %s", ch.ID, ch.Error)
-	}
-	return nil
-}
-
-// ApplyDesired applies every confirmed LAN config again (at start);
-// applying an already applied config changes nothing.
+// ApplyDesired applies every confirmed LAN config again (at start, after
+// the engine's Recover); applying an already applied config changes
+// nothing.
 func (c *Changer) ApplyDesired(ctx context.Context) error {
 	c.mu.Lock()
-	desired := make(map[string]LinkConfig, len(c.desired))
-	for k, v := range c.desired {
-		desired[k] = v
-	}
+	desired := maps.Clone(c.desired)
 	c.mu.Unlock()
 	var errs []error
 	for name, lc := range desired {
@@ -470,55 +409,48 @@ func (c *Changer) ApplyDesired(ctx context.Context) error {
 // keepLease leaves the addresses of a DHCP link alone (at start, the
 // client takes over what it finds).
 func (c *Changer) applyConfig(ctx context.Context, name string, lc LinkConfig, keepLease bool) error {
-	h := c.cfg.Handle
 	switch lc.Mode {
 	case ModeStatic:
-		if c.cfg.DHCP != nil {
-			if err := c.cfg.DHCP.Stop(ctx, name, true); err != nil {
-				return fmt.Errorf("stopping DHCP on %s: %w", name, err)
-			}
-		}
-		return h.ApplyConfig(ctx, name, lc)
+		return c.applyStatic(ctx, name, lc)
 	case ModeDHCP:
-		if c.cfg.DHCP == nil {
-			return fmt.Errorf("mode dhcp on %s: %w", name, ErrNoDHCP)
-		}
-		cur, err := h.Snapshot(ctx, name)
-		if err != nil {
-			return err
-		}
-		st := StaticState(name, lc, cur.MTU)
-		if keepLease {
-			st.Addresses, st.Routes = cur.Addresses, cur.Routes
-		}
-		if err := h.Apply(ctx, name, st); err != nil {
-			return err
-		}
-		return c.cfg.DHCP.Start(ctx, name)
+		return c.applyDHCP(ctx, name, lc, keepLease)
 	default: // only up/down recorded
-		cur, err := h.Snapshot(ctx, name)
-		if err != nil {
-			return err
+		return c.applyUp(ctx, name, lc.IsUp())
+	}
+}
+
+func (c *Changer) applyStatic(ctx context.Context, name string, lc LinkConfig) error {
+	if c.cfg.DHCP != nil {
+		if err := c.cfg.DHCP.Stop(ctx, name, true); err != nil {
+			return fmt.Errorf("stopping DHCP on %s: %w", name, err)
 		}
-		cur.AdminUp = lc.IsUp()
-		return h.Apply(ctx, name, cur)
 	}
+	return c.cfg.Handle.ApplyConfig(ctx, name, lc)
 }
 
-// Close stops the rollback timer; a pending change stays journaled and the
-// next Recover rolls it back.
-func (c *Changer) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stop != nil {
-		c.stop()
-		c.stop = nil
+func (c *Changer) applyDHCP(ctx context.Context, name string, lc LinkConfig, keepLease bool) error {
+	if c.cfg.DHCP == nil {
+		return fmt.Errorf("mode dhcp on %s: %w", name, ErrNoDHCP)
 	}
-	c.pending = nil
+	cur, err := c.cfg.Handle.Snapshot(ctx, name)
+	if err != nil {
+		return err
+	}
+	st := StaticState(name, lc, cur.MTU)
+	if keepLease {
+		st.Addresses, st.Routes = cur.Addresses, cur.Routes
+	}
+	if err := c.cfg.Handle.Apply(ctx, name, st); err != nil {
+		return err
+	}
+	return c.cfg.DHCP.Start(ctx, name)
 }
 
-func newID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+func (c *Changer) applyUp(ctx context.Context, name string, up bool) error {
+	cur, err := c.cfg.Handle.Snapshot(ctx, name)
+	if err != nil {
+		return err
+	}
+	cur.AdminUp = up
+	return c.cfg.Handle.Apply(ctx, name, cur)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/devmgr/devmgr/internal/config"
 	"golang.org/x/sys/unix"
@@ -44,6 +45,41 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// FieldErrors is every invalid value of a request, in the order of the
+// form's fields, as `devmgr config check` lists a config's problems.
+// errors.As finds the first as a *FieldError.
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap gives errors.As and errors.Is each problem.
+func (es FieldErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// add appends a problem of field.
+func (es *FieldErrors) add(field, format string, args ...any) {
+	*es = append(*es, fieldErr(field, format, args...))
+}
+
+// err is es as an error: nil when there is no problem.
+func (es FieldErrors) err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
 // ErrProtected is wrapped by errors refusing a change to the AP interface.
 var ErrProtected = errors.New("interface is protected")
 
@@ -59,139 +95,194 @@ const (
 
 // Validate checks a LinkConfig for interface name against the config and
 // the current interfaces. It returns nil, an error wrapping ErrProtected,
-// or a *FieldError naming the first bad field.
+// or FieldErrors naming every bad field (the first is what errors.As
+// finds as a *FieldError).
 func Validate(cfg config.Config, name string, lc LinkConfig, current []Interface) error {
 	if name == cfg.AP.Interface {
 		return protectedErr(name)
 	}
-	if err := validateName(cfg, name, current); err != nil {
-		return err
+	var es FieldErrors
+	if fe := validateName(cfg, name, current); fe != nil {
+		es = append(es, fe)
 	}
+	checkMode(&es, lc)
+	if lc.Mode == ModeStatic {
+		prefixes, ok := checkAddresses(&es, cfg, name, lc.Addresses, current)
+		checkGateway(&es, lc.Gateway, prefixes, ok)
+		checkDNS(&es, lc.DNS)
+	}
+	if lc.MTU != 0 && (lc.MTU < MinMTU || lc.MTU > MaxMTU) {
+		es.add("mtu", "%d is outside %d..%d", lc.MTU, MinMTU, MaxMTU)
+	}
+	return es.err()
+}
+
+// checkMode checks the mode, and that mode dhcp comes without what the
+// lease gives.
+func checkMode(es *FieldErrors, lc LinkConfig) {
 	switch lc.Mode {
 	case ModeDHCP:
 		if len(lc.Addresses) > 0 {
-			return fieldErr("addresses", "must be empty with mode dhcp")
+			es.add("addresses", "must be empty with mode dhcp")
 		}
 		if lc.Gateway != "" {
-			return fieldErr("gateway", "must be empty with mode dhcp")
+			es.add("gateway", "must be empty with mode dhcp")
 		}
 		if len(lc.DNS) > 0 {
-			return fieldErr("dns", "must be empty with mode dhcp (the lease gives the DNS servers)")
+			es.add("dns", "must be empty with mode dhcp (the lease gives the DNS servers)")
 		}
 	case ModeStatic:
 	case "":
-		return fieldErr("mode", "is required: dhcp or static")
+		es.add("mode", "is required: dhcp or static")
 	default:
-		return fieldErr("mode", "%q is not dhcp or static", lc.Mode)
+		es.add("mode", "%q is not dhcp or static", lc.Mode)
 	}
-	if lc.MTU != 0 && (lc.MTU < MinMTU || lc.MTU > MaxMTU) {
-		return fieldErr("mtu", "%d is outside %d..%d", lc.MTU, MinMTU, MaxMTU)
+}
+
+// checkAddresses checks the addresses of a static config and returns
+// those that are good; ok is false when any is not.
+func checkAddresses(es *FieldErrors, cfg config.Config, name string, addrs []string, current []Interface) (prefixes []netip.Prefix, ok bool) {
+	switch {
+	case len(addrs) == 0:
+		es.add("addresses", "at least one address is required with mode static")
+		return nil, false
+	case len(addrs) > 16:
+		es.add("addresses", "at most 16 addresses")
+		return nil, false
 	}
-	if lc.Mode == ModeDHCP {
-		return nil
-	}
-	if len(lc.Addresses) == 0 {
-		return fieldErr("addresses", "at least one address is required with mode static")
-	}
-	if len(lc.Addresses) > 16 {
-		return fieldErr("addresses", "at most 16 addresses")
-	}
-	ap := cfg.APPrefix()
-	var prefixes []netip.Prefix
-	for i, s := range lc.Addresses {
+	ok = true
+	for i, s := range addrs {
 		f := fmt.Sprintf("addresses[%d]", i)
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fieldErr(f, "%q is not an address with prefix length, like 10.0.0.2/24", s)
+		p, msg := hostPrefix(s)
+		if msg == "" {
+			msg = repeated(p, prefixes)
 		}
-		a := p.Addr()
-		if a.Zone() != "" {
-			return fieldErr(f, "%q must not have a zone", s)
+		if msg == "" {
+			msg = overlap(cfg, name, p, current)
 		}
-		if a.Is4In6() {
-			return fieldErr(f, "%q: write IPv4 addresses as a.b.c.d", s)
-		}
-		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() {
-			return fieldErr(f, "%q is not a unicast host address (unspecified, loopback, multicast or link-local)", s)
-		}
-		if a.Is4() && a.As4()[0] == 255 || a.Is4() && a.As4()[0] >= 240 {
-			return fieldErr(f, "%q is a reserved or broadcast address", s)
-		}
-		if a.Is4() && p.Bits() < 8 {
-			return fieldErr(f, "%q: prefix length /%d is shorter than /8", s, p.Bits())
-		}
-		if a.Is6() && p.Bits() < 16 {
-			return fieldErr(f, "%q: prefix length /%d is shorter than /16", s, p.Bits())
-		}
-		if net := p.Masked(); hostBits(p) >= 2 {
-			if a == net.Addr() {
-				return fieldErr(f, "%q is the network address of %s", s, net)
-			}
-			if a.Is4() && a == lastAddr(p) {
-				return fieldErr(f, "%q is the broadcast address of %s", s, net)
-			}
-		}
-		for j, q := range prefixes {
-			if q.Addr() == a {
-				return fieldErr(f, "%q repeats addresses[%d]", s, j)
-			}
-		}
-		if ap.IsValid() && ap.Masked().Overlaps(p.Masked()) {
-			return fieldErr(f, "%q overlaps the access point network %s (ap.address)", s, ap.Masked())
-		}
-		for _, other := range current {
-			if other.Name == name || other.Kind == KindLoopback {
-				continue
-			}
-			for _, os := range other.Addresses {
-				q, err := netip.ParsePrefix(os)
-				if err != nil || q.Addr().IsLinkLocalUnicast() || q.Addr().IsLoopback() {
-					continue
-				}
-				if q.Masked().Overlaps(p.Masked()) {
-					return fieldErr(f, "%q overlaps %s of interface %s", s, q.Masked(), other.Name)
-				}
-			}
+		if msg != "" {
+			es.add(f, "%q %s", s, msg)
+			ok = false
+			continue
 		}
 		prefixes = append(prefixes, p)
 	}
-	if lc.Gateway != "" {
-		g, err := netip.ParseAddr(lc.Gateway)
-		if err != nil || g.Zone() != "" {
-			return fieldErr("gateway", "%q is not an IP address", lc.Gateway)
+	return prefixes, ok
+}
+
+// hostPrefix parses a host address with its prefix length, or says what
+// is wrong with it.
+func hostPrefix(s string) (netip.Prefix, string) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, "is not an address with prefix length, like 10.0.0.2/24"
+	}
+	a := p.Addr()
+	switch {
+	case a.Zone() != "":
+		return p, "must not have a zone"
+	case a.Is4In6():
+		return p, "is an IPv4 address: write it as a.b.c.d"
+	case a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast():
+		return p, "is not a unicast host address (unspecified, loopback, multicast or link-local)"
+	case a.Is4() && a.As4()[0] >= 240:
+		return p, "is a reserved or broadcast address"
+	case a.Is4() && p.Bits() < 8:
+		return p, fmt.Sprintf("has prefix length /%d, shorter than /8", p.Bits())
+	case a.Is6() && p.Bits() < 16:
+		return p, fmt.Sprintf("has prefix length /%d, shorter than /16", p.Bits())
+	}
+	if net := p.Masked(); hostBits(p) >= 2 {
+		if a == net.Addr() {
+			return p, "is the network address of " + net.String()
 		}
-		var in *netip.Prefix
-		for i := range prefixes {
-			if prefixes[i].Masked().Contains(g) {
-				in = &prefixes[i]
-				break
-			}
-		}
-		if in == nil {
-			return fieldErr("gateway", "%s is not inside a subnet of this interface (%v)", g, lc.Addresses)
-		}
-		for _, p := range prefixes {
-			if p.Addr() == g {
-				return fieldErr("gateway", "%s is this interface's own address", g)
-			}
-		}
-		if hostBits(*in) >= 2 && (g == in.Masked().Addr() || g.Is4() && g == lastAddr(*in)) {
-			return fieldErr("gateway", "%s is the network or broadcast address of %s", g, in.Masked())
+		if a.Is4() && a == lastAddr(p) {
+			return p, "is the broadcast address of " + net.String()
 		}
 	}
-	if len(lc.DNS) > 4 {
-		return fieldErr("dns", "at most 4 servers")
+	return p, ""
+}
+
+// repeated says whether p's address is one of prefixes already.
+func repeated(p netip.Prefix, prefixes []netip.Prefix) string {
+	for _, q := range prefixes {
+		if q.Addr() == p.Addr() {
+			return fmt.Sprintf("repeats address %s", q)
+		}
 	}
-	for i, s := range lc.DNS {
+	return ""
+}
+
+// overlap says whether p overlaps the AP network or another interface's.
+func overlap(cfg config.Config, name string, p netip.Prefix, current []Interface) string {
+	if ap := cfg.APPrefix(); ap.IsValid() && ap.Masked().Overlaps(p.Masked()) {
+		return fmt.Sprintf("overlaps the access point network %s (ap.address)", ap.Masked())
+	}
+	for _, other := range current {
+		if other.Name == name || other.Kind == KindLoopback {
+			continue
+		}
+		for _, os := range other.Addresses {
+			q, err := netip.ParsePrefix(os)
+			if err != nil || q.Addr().IsLinkLocalUnicast() || q.Addr().IsLoopback() {
+				continue
+			}
+			if q.Masked().Overlaps(p.Masked()) {
+				return fmt.Sprintf("overlaps %s of interface %s", q.Masked(), other.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// checkGateway checks the gateway against the interface's own subnets;
+// with a bad address among them (ok false) only its syntax.
+func checkGateway(es *FieldErrors, gw string, prefixes []netip.Prefix, ok bool) {
+	if gw == "" {
+		return
+	}
+	g, err := netip.ParseAddr(gw)
+	if err != nil || g.Zone() != "" {
+		es.add("gateway", "%q is not an IP address", gw)
+		return
+	}
+	if !ok {
+		return
+	}
+	var in *netip.Prefix
+	for i := range prefixes {
+		if prefixes[i].Addr() == g {
+			es.add("gateway", "%s is this interface's own address", g)
+			return
+		}
+		if in == nil && prefixes[i].Masked().Contains(g) {
+			in = &prefixes[i]
+		}
+	}
+	switch {
+	case in == nil:
+		es.add("gateway", "%s is not inside a subnet of this interface (%v)", g, prefixes)
+	case hostBits(*in) >= 2 && (g == in.Masked().Addr() || g.Is4() && g == lastAddr(*in)):
+		es.add("gateway", "%s is the network or broadcast address of %s", g, in.Masked())
+	}
+}
+
+// checkDNS checks the DNS servers of a static config.
+func checkDNS(es *FieldErrors, dns []string) {
+	if len(dns) > 4 {
+		es.add("dns", "at most 4 servers")
+		return
+	}
+	for i, s := range dns {
+		f := fmt.Sprintf("dns[%d]", i)
 		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return fieldErr(fmt.Sprintf("dns[%d]", i), "%q is not an IP address", s)
-		}
-		if a.IsUnspecified() || a.IsMulticast() {
-			return fieldErr(fmt.Sprintf("dns[%d]", i), "%q cannot be a DNS server", s)
+		switch {
+		case err != nil || a.Zone() != "":
+			es.add(f, "%q is not an IP address", s)
+		case a.IsUnspecified() || a.IsMulticast():
+			es.add(f, "%q cannot be a DNS server", s)
 		}
 	}
-	return nil
 }
 
 // ValidateUp checks that name may be set up or down.
@@ -199,10 +290,14 @@ func ValidateUp(cfg config.Config, name string, current []Interface) error {
 	if name == cfg.AP.Interface {
 		return protectedErr(name)
 	}
-	return validateName(cfg, name, current)
+	if fe := validateName(cfg, name, current); fe != nil {
+		return FieldErrors{fe}
+	}
+	return nil
 }
 
-func validateName(cfg config.Config, name string, current []Interface) error {
+// validateName checks that name is an existing LAN interface.
+func validateName(cfg config.Config, name string, current []Interface) *FieldError {
 	if name == "" {
 		return fieldErr("name", "is required")
 	}

@@ -12,25 +12,29 @@
 //	h.ApplyConfig(ctx, name, lc)       // lc as link state (mode dhcp: up/MTU, no addresses or routes)
 //	h.Do(fn)                           // run fn on an OS thread inside h's namespace (sockets)
 //
-//	netif.Validate(cfg, name, lc, current) error  // *FieldError{Field, Message} or an error wrapping ErrProtected
+//	netif.Validate(cfg, name, lc, current) error  // FieldErrors (every bad field; errors.As finds the first *FieldError) or ErrProtected
 //	netif.ValidateUp(cfg, name, current) error    // the same for up/down
 //
-//	c, err := netif.NewChanger(netif.Config{Handle: h, AppConfig: cfg, // JournalDir default data_dir/network
-//	        Timeout: cfg.Network.RollbackTimeout, DHCP: dhcpManager, Log: log, Now: time.Now})
-//	c.Recover(ctx)                      // at start: roll back a change a crash left pending
+//	c, err := netif.NewChanger(netif.Config{Handle: h, AppConfig: cfg, Changes: engine, // registers as Kind "network"
+//	        DHCP: dhcpManager, Log: log, OnApplied: f})                       // Dir default state_dir/network
+//	engine.Recover(ctx)                 // at start: roll back a change a crash left pending (change package)
 //	c.ApplyDesired(ctx)                 // at start: re-apply the confirmed LAN configs
-//	ch, err := c.SetConfig(ctx, name, lc) // validate + apply + journal + timer; ErrPending, ErrProtected, *FieldError
+//	ch, err := c.SetConfig(ctx, name, lc) // validate + journal + apply + timer, through the engine
 //	ch, err := c.SetUp(ctx, name, up)     // admin up/down of a LAN interface, same rules
-//	ch, err := c.Begin(ctx, name, apply)  // the generic transaction under both
-//	c.Confirm(id) / c.Get(id) / c.Pending() / c.Changes()  // Change{ID, Interface, Status, RollbackAt, ...}
+//	c.Confirm(ctx, id) / c.Get(id) / c.Pending() / c.Changes()  // network changes only: Change{ID, Interface, Status, ...}
 //	c.Desired(name)                     // the confirmed LinkConfig of a LAN interface
-//	c.Close()                           // stops timers; a pending change stays in the journal
+//
+// The Changer is the network module of the change engine (internal/change):
+// a change journals the link's state and confirmed config (Undo) and the
+// new config (Keep); Check validates a journal read back from disk as the
+// API would, Undo restores the link and its DHCP client, Keep makes the
+// config the desired one (StateDir/network/desired.json).
 //
 // DNS servers of a static config are not applied here: Config.OnApplied
 // reports the configs in force and dhcp.Config.OnLease a lease's servers;
 // the agent passes both to the AP's dnsmasq as upstream servers.
 //
-// Errors map to HTTP codes: *FieldError 400 (field in Field), ErrProtected 403,
+// Errors map to HTTP codes: FieldErrors 400 (the first's field in Field), ErrProtected 403,
 // ErrNotFound 404, ErrPending 409, ErrUnknownChange 404, ErrNotPending 409
 // (confirming a change that was rolled back or confirmed already).
 package netif

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/testutil"
@@ -212,7 +213,7 @@ type changerEnv struct {
 	l   *lab.Lab
 	h   *Handle
 	cfg config.Config
-	dir string
+	dir string // the agent's state directory
 }
 
 func newChangerEnv(t *testing.T) *changerEnv {
@@ -226,18 +227,62 @@ func newChangerEnv(t *testing.T) *changerEnv {
 	if err := h.Apply(context.Background(), "eth1", testState()); err != nil {
 		t.Fatal(err)
 	}
-	return &changerEnv{l: l, h: h, cfg: cfg, dir: filepath.Join(dir, "network")}
+	return &changerEnv{l: l, h: h, cfg: cfg, dir: cfg.Agent.StateDir}
 }
 
-func (e *changerEnv) changer(t *testing.T, timeout time.Duration, after func(time.Duration, func()) func() bool) *Changer {
+// testChanger is a Changer with its own change engine, as the agent has.
+type testChanger struct {
+	*Changer
+	eng *change.Engine
+}
+
+func (c testChanger) Recover(ctx context.Context) error { return c.eng.Recover(ctx) }
+
+// changer starts a Changer on the lab; after, if set, is the engine's
+// timer (never: the agent "dies" before it fires).
+func (e *changerEnv) changer(t *testing.T, after func(time.Duration, func()) func() bool, mod ...func(*change.Config, *Config)) testChanger {
 	t.Helper()
-	c, err := NewChanger(Config{Handle: e.h, AppConfig: e.cfg, JournalDir: e.dir, Timeout: timeout, DHCP: &fakeDHCP{}, AfterFunc: after})
+	return newTestChanger(t, e.h, e.cfg, e.dir, after, mod...)
+}
+
+func newTestChanger(t *testing.T, h *Handle, cfg config.Config, dir string, after func(time.Duration, func()) func() bool, mod ...func(*change.Config, *Config)) testChanger {
+	t.Helper()
+	ecfg := change.Config{Dir: filepath.Join(dir, "changes"), Timeout: time.Minute, AfterFunc: after}
+	ncfg := Config{Handle: h, AppConfig: cfg, Dir: filepath.Join(dir, "network"), DHCP: &fakeDHCP{}}
+	for _, m := range mod {
+		m(&ecfg, &ncfg)
+	}
+	eng, err := change.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return c
+	t.Cleanup(eng.Close)
+	ncfg.Changes = eng
+	c, err := NewChanger(ncfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testChanger{Changer: c, eng: eng}
 }
+
+// timer is an engine timer the test fires by hand.
+type timer struct {
+	t     *testing.T
+	fired chan func()
+}
+
+func newTimer(t *testing.T) *timer { return &timer{t: t, fired: make(chan func(), 1)} }
+
+func (tm *timer) after(d time.Duration, f func()) func() bool {
+	if d != time.Minute {
+		tm.t.Errorf("rollback timer of %v, want the engine's minute", d)
+	}
+	tm.fired <- f
+	return func() bool { return true }
+}
+
+// fire runs the rollback the last change armed.
+func (tm *timer) fire() { (<-tm.fired)() }
 
 func (e *changerEnv) snapshot(t *testing.T) State {
 	t.Helper()
@@ -254,14 +299,17 @@ func TestUnconfirmedChangeRollsBack(t *testing.T) {
 	e := newChangerEnv(t)
 	ctx := context.Background()
 	before := e.snapshot(t)
-	const timeout = 2 * time.Second
-	c := e.changer(t, timeout, nil)
+	tm := newTimer(t)
+	var inForce []map[string]LinkConfig
+	c := e.changer(t, tm.after, func(_ *change.Config, n *Config) {
+		n.OnApplied = func(m map[string]LinkConfig) { inForce = append(inForce, m) }
+	})
 	start := time.Now()
 	ch, err := c.SetConfig(ctx, "eth1", newStatic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Status != StatusPending || ch.RollbackAt.Sub(start) > timeout+time.Second {
+	if ch.Status != StatusPending || ch.Interface != "eth1" || ch.RollbackAt.Sub(start) > time.Minute+time.Second {
 		t.Errorf("change %+v", ch)
 	}
 	applied := e.snapshot(t)
@@ -271,21 +319,10 @@ func TestUnconfirmedChangeRollsBack(t *testing.T) {
 	if _, err := c.SetConfig(ctx, "eth1", LinkConfig{Mode: ModeStatic, Addresses: []string{"10.30.0.2/24"}}); !errors.Is(err, ErrPending) {
 		t.Errorf("second change = %v, want ErrPending", err)
 	}
-	for {
-		got, err := c.Get(ch.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status == StatusRolledBack {
-			if got.Error != "" {
-				t.Errorf("rollback error: %s", got.Error)
-			}
-			break
-		}
-		if time.Since(start) > timeout+2*time.Second {
-			t.Fatalf("not rolled back within timeout+2s: %+v", got)
-		}
-		time.Sleep(50 * time.Millisecond)
+	tm.fire()
+	got, err := c.Get(ch.ID)
+	if err != nil || got.Status != StatusRolledBack || got.Error != "" || got.FinishedAt == nil {
+		t.Fatalf("after the timer Get = %+v, %v", got, err)
 	}
 	if diff := cmp.Diff(before, e.snapshot(t)); diff != "" {
 		t.Errorf("netlink state after rollback differs from before (-before +after):\n%s", diff)
@@ -293,10 +330,15 @@ func TestUnconfirmedChangeRollsBack(t *testing.T) {
 	if _, ok := c.Desired("eth1"); ok {
 		t.Error("a rolled back change became desired")
 	}
-	if _, err := c.Confirm(ch.ID); !errors.Is(err, ErrNotPending) {
+	// OnApplied told of the config while it was in force, then of none.
+	want := []map[string]LinkConfig{{"eth1": newStatic}, {}}
+	if diff := cmp.Diff(want, inForce); diff != "" {
+		t.Errorf("configs in force (-want +got):\n%s", diff)
+	}
+	if _, err := c.Confirm(ctx, ch.ID); !errors.Is(err, ErrNotPending) {
 		t.Errorf("confirming a rolled back change = %v, want ErrNotPending", err)
 	}
-	if _, err := c.Confirm("nope"); !errors.Is(err, ErrUnknownChange) {
+	if _, err := c.Confirm(ctx, "0123456789abcdef"); !errors.Is(err, ErrUnknownChange) {
 		t.Errorf("confirming an unknown change = %v, want ErrUnknownChange", err)
 	}
 	if list := c.Changes(); len(list) != 1 || list[0].ID != ch.ID {
@@ -309,18 +351,18 @@ func never(time.Duration, func()) func() bool { return func() bool { return true
 func TestConfirmedChangeSurvivesRestart(t *testing.T) {
 	e := newChangerEnv(t)
 	ctx := context.Background()
-	c := e.changer(t, time.Minute, never)
+	c := e.changer(t, never)
 	ch, err := c.SetConfig(ctx, "eth1", newStatic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.Confirm(ch.ID); err != nil || got.Status != StatusConfirmed {
+	if got, err := c.Confirm(ctx, ch.ID); err != nil || got.Status != StatusConfirmed {
 		t.Fatalf("Confirm = %+v, %v", got, err)
 	}
 	after := e.snapshot(t)
-	c.Close()
+	c.eng.Close()
 
-	c2 := e.changer(t, time.Minute, nil)
+	c2 := e.changer(t, nil)
 	if err := c2.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +397,7 @@ func TestCrashRecoveryRollsBack(t *testing.T) {
 	e := newChangerEnv(t)
 	ctx := context.Background()
 	before := e.snapshot(t)
-	c := e.changer(t, time.Minute, never) // the timer never fires: the agent "dies"
+	c := e.changer(t, never) // the timer never fires: the agent "dies"
 	ch, err := c.SetUp(ctx, "eth1", false)
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +406,7 @@ func TestCrashRecoveryRollsBack(t *testing.T) {
 		t.Fatal("eth1 still up")
 	}
 	// No Close: a crashed agent leaves only its journal.
-	c2 := e.changer(t, time.Minute, nil)
+	c2 := e.changer(t, nil)
 	if err := c2.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +418,7 @@ func TestCrashRecoveryRollsBack(t *testing.T) {
 		t.Errorf("state after recovery (-before +after):\n%s", diff)
 	}
 	// A second start finds nothing to do.
-	c3 := e.changer(t, time.Minute, nil)
+	c3 := e.changer(t, nil)
 	if err := c3.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -389,24 +431,16 @@ func TestAPInterfaceRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := e.changer(t, time.Minute, never)
-	calls := 0
+	c := e.changer(t, never)
 	for _, f := range []func() error{
 		func() error { _, err := c.SetConfig(ctx, "wlan0", newStatic); return err },
 		func() error { _, err := c.SetConfig(ctx, "wlan0", LinkConfig{Mode: ModeDHCP}); return err },
 		func() error { _, err := c.SetUp(ctx, "wlan0", false); return err },
-		func() error {
-			_, err := c.Begin(ctx, "wlan0", func(context.Context) error { calls++; return nil })
-			return err
-		},
 	} {
 		err := f()
 		if !errors.Is(err, ErrProtected) || !strings.Contains(err.Error(), "access point") {
 			t.Errorf("change to wlan0 = %v, want ErrProtected saying why", err)
 		}
-	}
-	if calls != 0 {
-		t.Error("Begin ran apply on the AP interface")
 	}
 	after, err := e.h.Snapshot(ctx, "wlan0")
 	if err != nil {
@@ -424,7 +458,7 @@ func TestInvalidConfigChangesNothing(t *testing.T) {
 	e := newChangerEnv(t)
 	ctx := context.Background()
 	before := e.snapshot(t)
-	c := e.changer(t, time.Minute, never)
+	c := e.changer(t, never)
 	_, err := c.SetConfig(ctx, "eth1", LinkConfig{Mode: ModeStatic, Addresses: []string{"10.0.0.2/24"}, Gateway: "10.9.9.9"})
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "gateway" {
@@ -478,7 +512,7 @@ func TestSIGKILLDuringPendingChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	c := e.changer(t, time.Minute, nil)
+	c := e.changer(t, nil)
 	if err := c.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -498,10 +532,7 @@ func childHoldsChange(t *testing.T, nsPath, dir string) {
 	cfg := config.Default()
 	cfg.AP.Address = lab.APAddress
 	cfg.LAN = []string{"eth1"}
-	c, err := NewChanger(Config{Handle: h, AppConfig: cfg, JournalDir: dir, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newTestChanger(t, h, cfg, dir, nil)
 	ch, err := c.SetConfig(context.Background(), "eth1", newStatic)
 	if err != nil {
 		t.Fatal(err)

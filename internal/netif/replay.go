@@ -1,67 +1,25 @@
 package netif
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"io/fs"
 	"net/netip"
-	"os"
-	"strings"
-	"syscall"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"golang.org/x/sys/unix"
 )
 
-// The journal directory is the agent's own (agent.state_dir). Still,
-// everything read back from it passes the API's checks again before it
-// is applied: the interface is a LAN interface, never the AP's; configs
-// pass Validate; a saved link state holds only well-formed addresses and
-// routes. A file that fails is set aside (NAME.rejected-TIME), reported
-// through Config.OnRejected and never applied.
+// The engine's journal and desired.json are the agent's own
+// (agent.state_dir). Still, everything read back passes the API's checks
+// again before it is applied: the interface is a LAN interface, never the
+// AP's; configs pass Validate; a saved link state holds only well-formed
+// addresses and routes. A file that fails is set aside, reported and
+// never applied (change.Rejecter).
 
-// errInvalid marks a journal file that failed validation.
-var errInvalid = errors.New("failed validation")
-
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
-}
-
-// maxJournal bounds what is read back of a journal file.
-const maxJournal = 1 << 20
-
-// readJSONFile strictly decodes p into v (no symlink followed, unknown
-// fields refused) and reports whether it existed.
-func readJSONFile(p string, v any) (bool, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", p, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxJournal+1))
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", p, err)
-	}
-	if len(b) > maxJournal {
-		return true, invalidf("%s is larger than %d bytes", p, maxJournal)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return true, invalidf("parsing %s: %v", p, err)
-	}
-	return true, nil
-}
+var invalidf = change.Invalidf
 
 // replayName checks that a journaled interface may be changed at all.
 func (c *Changer) replayName(name string) error {
 	if name == c.cfg.AppConfig.AP.Interface {
-		return invalidf("interface %q is the access point's", clip(name))
+		return invalidf("interface %q is the access point's", change.Clip(name))
 	}
 	// The interface may be missing now (a USB adapter unplugged): only the
 	// LAN rule counts here.
@@ -85,43 +43,21 @@ func (c *Changer) replayConfig(name string, lc *LinkConfig) error {
 	return nil
 }
 
-func validChange(ch Change) error {
-	if len(ch.ID) != 16 || strings.Trim(ch.ID, "0123456789abcdef") != "" {
-		return invalidf("change ID %q is not 16 hex digits", clip(ch.ID))
-	}
-	switch ch.Status {
-	case StatusPending, StatusConfirmed, StatusRolledBack:
-	default:
-		return invalidf("change %s: status %q is unknown", ch.ID, clip(ch.Status))
-	}
-	if len(ch.Interface) > 15 || len(ch.Error) > 4096 {
-		return invalidf("change %s: interface or error text too long", ch.ID)
-	}
-	return nil
-}
-
-// validJournal checks a pending change read back from disk.
-func (c *Changer) validJournal(j *journal) error {
-	if err := validChange(j.Change); err != nil {
-		return err
-	}
-	if j.Change.Status != StatusPending {
-		return invalidf("change %s is %s, not pending", j.Change.ID, j.Change.Status)
-	}
-	name := j.Change.Interface
+// validJournal checks a pending network change read back from disk.
+func (c *Changer) validJournal(name string, u undoState, k keepState) error {
 	if err := c.replayName(name); err != nil {
 		return err
 	}
-	if j.Prev.Name != name {
-		return invalidf("saved state names interface %q, the change %q", clip(j.Prev.Name), name)
+	if u.Prev.Name != name {
+		return invalidf("saved state names interface %q, the change %q", change.Clip(u.Prev.Name), name)
 	}
-	if err := validState(j.Prev); err != nil {
+	if err := validState(u.Prev); err != nil {
 		return err
 	}
-	if err := c.replayConfig(name, j.PrevConfig); err != nil {
+	if err := c.replayConfig(name, u.PrevConfig); err != nil {
 		return err
 	}
-	return c.replayConfig(name, j.NewConfig)
+	return c.replayConfig(name, &k.Config)
 }
 
 // validState checks a saved link state: the values Apply would hand to
@@ -134,32 +70,46 @@ func validState(st State) error {
 		return invalidf("saved state of %s has %d addresses and %d routes", st.Name, len(st.Addresses), len(st.Routes))
 	}
 	for _, a := range st.Addresses {
-		p, err := netip.ParsePrefix(a.CIDR)
-		if err != nil || p.Addr().Zone() != "" {
-			return invalidf("saved address %q is not an address with prefix length", clip(a.CIDR))
-		}
-		if a.Peer != "" {
-			if _, err := netip.ParsePrefix(a.Peer); err != nil {
-				return invalidf("saved peer %q is not an address with prefix length", clip(a.Peer))
-			}
-		}
-		if len(a.Label) > 15 || a.Scope < 0 || a.Scope > 255 || a.Flags&^stableAddrFlags != 0 {
-			return invalidf("saved address %s has a label, scope or flags Snapshot never records", a.CIDR)
+		if err := validAddrState(a); err != nil {
+			return err
 		}
 	}
 	for _, r := range st.Routes {
-		if _, err := netip.ParsePrefix(r.Dst); err != nil {
-			return invalidf("saved route destination %q is not a prefix", clip(r.Dst))
+		if err := validRoute(r); err != nil {
+			return err
 		}
-		for _, a := range []string{r.Gateway, r.Src} {
-			if _, err := netip.ParseAddr(a); a != "" && err != nil {
-				return invalidf("saved route address %q is not an IP address", clip(a))
-			}
+	}
+	return nil
+}
+
+func validAddrState(a AddrState) error {
+	p, err := netip.ParsePrefix(a.CIDR)
+	if err != nil || p.Addr().Zone() != "" {
+		return invalidf("saved address %q is not an address with prefix length", change.Clip(a.CIDR))
+	}
+	if a.Peer != "" {
+		if _, err := netip.ParsePrefix(a.Peer); err != nil {
+			return invalidf("saved peer %q is not an address with prefix length", change.Clip(a.Peer))
 		}
-		if r.Priority < 0 || r.Scope < 0 || r.Scope > 255 || r.Protocol < 0 || r.Protocol > 255 ||
-			(r.Type != 0 && r.Type != unix.RTN_UNICAST) {
-			return invalidf("saved route to %s has a priority, scope, protocol or type Snapshot never records", r.Dst)
+	}
+	if len(a.Label) > 15 || a.Scope < 0 || a.Scope > 255 || a.Flags&^stableAddrFlags != 0 {
+		return invalidf("saved address %s has a label, scope or flags Snapshot never records", a.CIDR)
+	}
+	return nil
+}
+
+func validRoute(r Route) error {
+	if _, err := netip.ParsePrefix(r.Dst); err != nil {
+		return invalidf("saved route destination %q is not a prefix", change.Clip(r.Dst))
+	}
+	for _, a := range []string{r.Gateway, r.Src} {
+		if _, err := netip.ParseAddr(a); a != "" && err != nil {
+			return invalidf("saved route address %q is not an IP address", change.Clip(a))
 		}
+	}
+	if r.Priority < 0 || r.Scope < 0 || r.Scope > 255 || r.Protocol < 0 || r.Protocol > 255 ||
+		(r.Type != 0 && r.Type != unix.RTN_UNICAST) {
+		return invalidf("saved route to %s has a priority, scope, protocol or type Snapshot never records", r.Dst)
 	}
 	return nil
 }
@@ -175,35 +125,4 @@ func (c *Changer) validDesired(d map[string]LinkConfig) error {
 		}
 	}
 	return nil
-}
-
-func validChanges(list []Change) error {
-	if len(list) > 1000 {
-		return invalidf("%d changes listed, at most 100 kept", len(list))
-	}
-	for _, ch := range list {
-		if err := validChange(ch); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// reject sets a journal file aside and reports it.
-func (c *Changer) reject(name string, why error) {
-	aside := fmt.Sprintf("%s.rejected-%d", c.path(name), c.cfg.Now().Unix())
-	if err := os.Rename(c.path(name), aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.log.Error("setting aside a journal that failed validation", "file", c.path(name), "err", err)
-	}
-	c.log.Error("journal failed validation; set aside, not applied", "file", c.path(name), "moved_to", aside, "reason", why)
-	if c.cfg.OnRejected != nil {
-		c.cfg.OnRejected("network/"+name, why.Error())
-	}
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }

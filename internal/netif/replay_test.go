@@ -7,10 +7,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/google/go-cmp/cmp"
 )
+
+// forgedJournal is the engine's pending.json of a network change.
+type forgedJournal struct {
+	Change change.Change `json:"change"`
+	Undo   undoState     `json:"undo"`
+	Keep   *keepState    `json:"keep,omitempty"`
+}
+
+func pendingChange(target string) change.Change {
+	return change.Change{ID: "0123456789abcdef", Kind: Kind, Target: target, Status: change.StatusPending}
+}
 
 // A journal naming an uplink (or the AP interface) is never applied:
 // whoever wrote it, only a LAN interface may be changed, as through the API.
@@ -25,26 +36,28 @@ func TestRecoverRefusesForgedJournal(t *testing.T) {
 	lanBefore := e.snapshot(t)
 	down := before
 	down.AdminUp, down.Addresses, down.Routes = false, []AddrState{}, []Route{}
-	for name, j := range map[string]journal{
-		"uplink":  {Change: Change{ID: "0123456789abcdef", Interface: uplink, Status: StatusPending}, Prev: down},
-		"ap":      {Change: Change{ID: "0123456789abcdef", Interface: e.cfg.AP.Interface, Status: StatusPending}, Prev: State{Name: e.cfg.AP.Interface}},
-		"renamed": {Change: Change{ID: "0123456789abcdef", Interface: "eth1", Status: StatusPending}, Prev: down},
-		"bad route": {Change: Change{ID: "0123456789abcdef", Interface: "eth1", Status: StatusPending},
-			Prev: State{Name: "eth1", AdminUp: true, Routes: []Route{{Dst: "0.0.0.0/0", Gateway: "10.0.0.1", Type: 7}}}},
+	for name, j := range map[string]forgedJournal{
+		"uplink":  {Change: pendingChange(uplink), Undo: undoState{Prev: down}},
+		"ap":      {Change: pendingChange(e.cfg.AP.Interface), Undo: undoState{Prev: State{Name: e.cfg.AP.Interface}}},
+		"renamed": {Change: pendingChange("eth1"), Undo: undoState{Prev: down}},
+		"bad route": {Change: pendingChange("eth1"),
+			Undo: undoState{Prev: State{Name: "eth1", AdminUp: true, Routes: []Route{{Dst: "0.0.0.0/0", Gateway: "10.0.0.1", Type: 7}}}}},
+		"bad kept config": {Change: pendingChange("eth1"), Undo: undoState{Prev: State{Name: "eth1"}},
+			Keep: &keepState{Config: LinkConfig{Mode: ModeStatic, Addresses: []string{"192.0.2.9/24"}}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			b, _ := json.Marshal(j)
-			if err := os.WriteFile(filepath.Join(dir, "pending.json"), b, 0o600); err != nil {
+			if err := os.MkdirAll(filepath.Join(dir, "changes"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "changes", "pending.json"), b, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			var rejected []string
-			c, err := NewChanger(Config{Handle: e.h, AppConfig: e.cfg, JournalDir: dir, Timeout: time.Minute, DHCP: &fakeDHCP{},
-				OnRejected: func(file, reason string) { rejected = append(rejected, file+": "+reason) }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := newTestChanger(t, e.h, e.cfg, dir, nil, func(ec *change.Config, _ *Config) {
+				ec.OnRejected = func(file, reason string) { rejected = append(rejected, file+": "+reason) }
+			})
 			if err := c.Recover(ctx); err == nil || !strings.Contains(err.Error(), "set aside") {
 				t.Errorf("Recover = %v, want the journal set aside", err)
 			}
@@ -55,13 +68,13 @@ func TestRecoverRefusesForgedJournal(t *testing.T) {
 			if diff := cmp.Diff(lanBefore, e.snapshot(t)); diff != "" {
 				t.Errorf("eth1 changed (-before +after):\n%s", diff)
 			}
-			if _, err := os.Stat(filepath.Join(dir, "pending.json")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "changes", "pending.json")); err == nil {
 				t.Error("the journal is still in place")
 			}
-			if m, _ := filepath.Glob(filepath.Join(dir, "pending.json.rejected-*")); len(m) != 1 {
+			if m, _ := filepath.Glob(filepath.Join(dir, "changes", "pending.json.rejected-*")); len(m) != 1 {
 				t.Errorf("set-aside copies: %q", m)
 			}
-			if len(rejected) != 1 || !strings.HasPrefix(rejected[0], "network/pending.json") {
+			if len(rejected) != 1 || !strings.HasPrefix(rejected[0], "changes/pending.json") {
 				t.Errorf("rejections: %q", rejected)
 			}
 		})
@@ -78,17 +91,17 @@ func TestApplyDesiredRefusesForgedUplink(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "network"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	forged := `{"` + uplink + `": {"mode":"static","addresses":["10.99.0.2/24"],"up":false}}`
-	if err := os.WriteFile(filepath.Join(dir, "desired.json"), []byte(forged), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "network", "desired.json"), []byte(forged), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var rejected []string
-	c, err := NewChanger(Config{Handle: e.h, AppConfig: e.cfg, JournalDir: dir, Timeout: time.Minute, DHCP: &fakeDHCP{},
-		OnRejected: func(file, reason string) { rejected = append(rejected, file) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newTestChanger(t, e.h, e.cfg, dir, nil, func(_ *change.Config, n *Config) {
+		n.OnRejected = func(file, reason string) { rejected = append(rejected, file) }
+	})
 	if err := c.ApplyDesired(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +116,15 @@ func TestApplyDesiredRefusesForgedUplink(t *testing.T) {
 
 // A genuine journal passes: the crash-recovery test covers the rollback;
 // here the checks alone, on what Snapshot records of a configured link.
-func TestValidJournalAcceptsSnapshot(t *testing.T) {
+func TestCheckAcceptsSnapshot(t *testing.T) {
 	e := newChangerEnv(t)
-	c := e.changer(t, time.Minute, never)
-	st := e.snapshot(t)
-	lc := newStatic
-	j := &journal{Change: Change{ID: "0123456789abcdef", Interface: "eth1", Status: StatusPending}, Prev: st, NewConfig: &lc}
-	if err := c.validJournal(j); err != nil {
-		t.Errorf("validJournal(snapshot of eth1) = %v", err)
+	c := e.changer(t, never)
+	undo, _ := json.Marshal(undoState{Prev: e.snapshot(t)})
+	keep, _ := json.Marshal(keepState{Config: newStatic})
+	if err := c.Check(pendingChange("eth1"), undo, keep); err != nil {
+		t.Errorf("Check(snapshot of eth1) = %v", err)
+	}
+	if err := c.Check(pendingChange("eth1"), []byte(`{"prev":{"name":"eth1"},"cmd":"x"}`), keep); err == nil {
+		t.Error("Check accepted an unknown field")
 	}
 }

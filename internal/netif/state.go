@@ -181,43 +181,95 @@ func (h *Handle) Apply(ctx context.Context, name string, st State) error {
 	return err
 }
 
-// apply returns what it changed, for logs and the idempotency test.
+// apply returns what it changed, for logs and the idempotency test. Its
+// steps run in order; each returns what it changed.
 func (h *Handle) apply(ctx context.Context, name string, st State) ([]string, error) {
-	var changed []string
 	l, err := h.link(name)
 	if err != nil {
 		return nil, err
 	}
+	var changed []string
+	for _, step := range []func() ([]string, error){
+		func() ([]string, error) { return h.applyMTUUp(l, st) },
+		func() ([]string, error) { return h.applyAddrs(ctx, l, st.Addresses) },
+		func() ([]string, error) { return h.applyRoutes(l, st) },
+		func() ([]string, error) { return h.applyDown(l, st.AdminUp) },
+	} {
+		c, err := step()
+		changed = append(changed, c...)
+		if err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
+}
+
+// applyMTUUp sets the MTU and brings the link up; down comes last, after
+// the routes.
+func (h *Handle) applyMTUUp(l netlink.Link, st State) ([]string, error) {
+	var changed []string
 	a := l.Attrs()
 	if st.MTU != 0 && a.MTU != st.MTU {
 		if err := h.nl.LinkSetMTU(l, st.MTU); err != nil {
-			return changed, fmt.Errorf("setting MTU %d on %s: %w", st.MTU, name, err)
+			return changed, fmt.Errorf("setting MTU %d on %s: %w", st.MTU, a.Name, err)
 		}
 		changed = append(changed, fmt.Sprintf("mtu %d", st.MTU))
 	}
-	up := a.Flags&net.FlagUp != 0
-	if st.AdminUp && !up {
+	if st.AdminUp && a.Flags&net.FlagUp == 0 {
 		if err := h.nl.LinkSetUp(l); err != nil {
-			return changed, fmt.Errorf("setting %s up: %w", name, err)
+			return changed, fmt.Errorf("setting %s up: %w", a.Name, err)
 		}
 		changed = append(changed, "up")
 	}
+	return changed, nil
+}
 
-	// Addresses.
-	cur, err := h.Snapshot(ctx, name)
-	if err != nil {
-		return changed, err
+// applyDown sets the link down when it was up and should not be. l's
+// attributes are those before apply.
+func (h *Handle) applyDown(l netlink.Link, adminUp bool) ([]string, error) {
+	if adminUp || l.Attrs().Flags&net.FlagUp == 0 {
+		return nil, nil
 	}
-	want := map[string]AddrState{}
-	for _, x := range st.Addresses {
-		want[x.CIDR] = x
+	if err := h.nl.LinkSetDown(l); err != nil {
+		return nil, fmt.Errorf("setting %s down: %w", l.Attrs().Name, err)
 	}
-	have := map[string]AddrState{}
-	for _, x := range cur.Addresses {
-		have[x.CIDR] = x
-		if w, ok := want[x.CIDR]; ok && w == x {
+	return []string{"down"}, nil
+}
+
+// addrDiff returns the addresses to remove from have and to add to it so
+// that it equals want. An address whose label, scope or flags differ is
+// removed and added again.
+func addrDiff(have, want []AddrState) (del, add []AddrState) {
+	wanted := map[string]AddrState{}
+	for _, x := range want {
+		wanted[x.CIDR] = x
+	}
+	kept := map[string]bool{}
+	for _, x := range have {
+		if w, ok := wanted[x.CIDR]; ok && w == x {
+			kept[x.CIDR] = true
 			continue
 		}
+		del = append(del, x)
+	}
+	for _, x := range want {
+		if !kept[x.CIDR] {
+			add = append(add, x)
+		}
+	}
+	return del, add
+}
+
+// applyAddrs makes the link's addresses equal want.
+func (h *Handle) applyAddrs(ctx context.Context, l netlink.Link, want []AddrState) ([]string, error) {
+	name := l.Attrs().Name
+	cur, err := h.Snapshot(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	del, add := addrDiff(cur.Addresses, want)
+	for _, x := range del {
 		ad, err := x.netlink()
 		if err != nil {
 			return changed, err
@@ -225,13 +277,9 @@ func (h *Handle) apply(ctx context.Context, name string, st State) ([]string, er
 		if err := h.nl.AddrDel(l, ad); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return changed, fmt.Errorf("removing address %s from %s: %w", x.CIDR, name, err)
 		}
-		delete(have, x.CIDR)
 		changed = append(changed, "del addr "+x.CIDR)
 	}
-	for _, x := range st.Addresses {
-		if _, ok := have[x.CIDR]; ok {
-			continue
-		}
+	for _, x := range add {
 		ad, err := x.netlink()
 		if err != nil {
 			return changed, err
@@ -241,63 +289,80 @@ func (h *Handle) apply(ctx context.Context, name string, st State) ([]string, er
 		}
 		changed = append(changed, "add addr "+x.CIDR)
 	}
+	return changed, nil
+}
 
-	// Routes (the kernel may have dropped some with removed addresses).
-	rs, err := h.routes(l)
-	if err != nil {
-		return changed, err
+// routeDiff returns the routes of have that want lacks, and the routes of
+// want that have lacks.
+func routeDiff(have []netlink.Route, want []Route) (del []netlink.Route, add []Route) {
+	wanted := map[string]bool{}
+	for _, r := range want {
+		wanted[r.key()] = true
 	}
-	wantR := map[string]bool{}
-	for _, r := range st.Routes {
-		wantR[r.key()] = true
-	}
-	haveR := map[string]bool{}
-	for _, r := range rs {
+	present := map[string]bool{}
+	for _, r := range have {
 		k := routeState(r).key()
-		if wantR[k] {
-			haveR[k] = true
+		if wanted[k] {
+			present[k] = true
 			continue
 		}
+		del = append(del, r)
+	}
+	for _, r := range want {
+		if !present[r.key()] {
+			add = append(add, r)
+		}
+	}
+	return del, add
+}
+
+// applyRoutes makes the link's main-table routes equal st's; a link that
+// stays down gets none added (the kernel refuses them).
+func (h *Handle) applyRoutes(l netlink.Link, st State) ([]string, error) {
+	name := l.Attrs().Name
+	// Read again: the kernel may have dropped some with removed addresses.
+	rs, err := h.routes(l)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	del, add := routeDiff(rs, st.Routes)
+	for _, r := range del {
 		if err := h.nl.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
-			return changed, fmt.Errorf("removing route %s from %s: %w", k, name, err)
+			return changed, fmt.Errorf("removing route %s from %s: %w", routeState(r).key(), name, err)
 		}
 		changed = append(changed, "del route "+routeState(r).Dst)
 	}
-	if st.AdminUp {
-		// A route's gateway may be reachable only through another route
-		// of the state, so add in passes until nothing more can be added.
-		var todo []Route
-		for _, r := range st.Routes {
-			if !haveR[r.key()] {
-				todo = append(todo, r)
-			}
-		}
-		for len(todo) > 0 {
-			var left []Route
-			var lastErr error
-			for _, r := range todo {
-				nr, err := r.netlink(a.Index)
-				if err != nil {
-					return changed, err
-				}
-				if err := h.nl.RouteAdd(nr); err != nil {
-					lastErr = fmt.Errorf("adding route %s via %q on %s: %w", r.Dst, r.Gateway, name, err)
-					left = append(left, r)
-					continue
-				}
-				changed = append(changed, "add route "+r.Dst)
-			}
-			if len(left) == len(todo) {
-				return changed, lastErr
-			}
-			todo = left
-		}
+	if !st.AdminUp {
+		return changed, nil
 	}
-	if !st.AdminUp && up {
-		if err := h.nl.LinkSetDown(l); err != nil {
-			return changed, fmt.Errorf("setting %s down: %w", name, err)
+	added, err := h.addRoutes(l, add)
+	return append(changed, added...), err
+}
+
+// addRoutes adds routes in passes until nothing more can be added: a
+// route's gateway may be reachable only through another of them.
+func (h *Handle) addRoutes(l netlink.Link, todo []Route) ([]string, error) {
+	var changed []string
+	for len(todo) > 0 {
+		var left []Route
+		var lastErr error
+		for _, r := range todo {
+			nr, err := r.netlink(l.Attrs().Index)
+			if err != nil {
+				return changed, err
+			}
+			if err := h.nl.RouteAdd(nr); err != nil {
+				lastErr = fmt.Errorf("adding route %s via %q on %s: %w", r.Dst, r.Gateway, l.Attrs().Name, err)
+				left = append(left, r)
+				continue
+			}
+			changed = append(changed, "add route "+r.Dst)
 		}
-		changed = append(changed, "down")
+		if len(left) == len(todo) {
+			return changed, lastErr
+		}
+		todo = left
 	}
 	return changed, nil
 }

@@ -2,7 +2,12 @@ package netif
 
 import (
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/devmgr/devmgr/internal/config"
 )
@@ -135,5 +140,80 @@ func TestValidateProtected(t *testing.T) {
 	}
 	if err := ValidateUp(cfg, "wlan0", testIfaces); !errors.Is(err, ErrProtected) {
 		t.Errorf("ValidateUp(wlan0) = %v, want ErrProtected", err)
+	}
+}
+
+// Every bad field is reported at once, in the order of the form.
+func TestValidateListsEveryField(t *testing.T) {
+	lc := LinkConfig{Mode: ModeStatic, Addresses: []string{"10.0.0.2/24", "ten", "192.168.4.7/24"},
+		Gateway: "router", DNS: []string{"1.1.1.1", "x", "0.0.0.0"}, MTU: 10}
+	err := Validate(testConfig(), "eth9", lc, testIfaces)
+	var es FieldErrors
+	if !errors.As(err, &es) {
+		t.Fatalf("Validate = %v, want FieldErrors", err)
+	}
+	var fields []string
+	for _, e := range es {
+		fields = append(fields, e.Field)
+	}
+	want := []string{"name", "addresses[1]", "addresses[2]", "gateway", "dns[1]", "dns[2]", "mtu"}
+	if diff := cmp.Diff(want, fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "name" {
+		t.Errorf("errors.As finds %v, want the first problem", fe)
+	}
+	// A gateway outside the interface's subnets is judged only when every
+	// address is good.
+	lc = static([]string{"10.0.0.2/24"}, "10.9.9.1", nil, 0)
+	if err := Validate(testConfig(), "eth1", lc, testIfaces); err == nil || !strings.Contains(err.Error(), "gateway") {
+		t.Errorf("Validate = %v, want the gateway outside", err)
+	}
+}
+
+func TestAddrDiff(t *testing.T) {
+	a := AddrState{CIDR: "10.0.0.2/24", Flags: unix.IFA_F_PERMANENT}
+	b := AddrState{CIDR: "10.0.1.2/24", Flags: unix.IFA_F_PERMANENT}
+	relabelled := a
+	relabelled.Label = "eth1:1"
+	for _, tc := range []struct {
+		name             string
+		have, want       []AddrState
+		wantDel, wantAdd []AddrState
+	}{
+		{"equal", []AddrState{a, b}, []AddrState{b, a}, nil, nil},
+		{"add", []AddrState{a}, []AddrState{a, b}, nil, []AddrState{b}},
+		{"remove", []AddrState{a, b}, []AddrState{b}, []AddrState{a}, nil},
+		{"changed label", []AddrState{a}, []AddrState{relabelled}, []AddrState{a}, []AddrState{relabelled}},
+	} {
+		del, add := addrDiff(tc.have, tc.want)
+		if diff := cmp.Diff(tc.wantDel, del); diff != "" {
+			t.Errorf("%s: removed (-want +got):\n%s", tc.name, diff)
+		}
+		if diff := cmp.Diff(tc.wantAdd, add); diff != "" {
+			t.Errorf("%s: added (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
+
+func TestRouteDiff(t *testing.T) {
+	def := DefaultRoute("10.0.0.1")
+	nlDef, err := def.netlink(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := Route{Dst: "198.18.0.0/15", Gateway: "10.0.0.1", Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST}
+	nlOther, err := other.netlink(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, add := routeDiff([]netlink.Route{*nlDef, *nlOther}, []Route{def})
+	if len(del) != 1 || routeState(del[0]).key() != other.key() || len(add) != 0 {
+		t.Errorf("routeDiff = %v, %v; want the other route removed", del, add)
+	}
+	del, add = routeDiff(nil, []Route{other, def})
+	if len(del) != 0 || !cmp.Equal(add, []Route{other, def}) {
+		t.Errorf("routeDiff from none = %v, %v", del, add)
 	}
 }

@@ -94,7 +94,11 @@ func startAPConsole(t testing.TB, o apmgrtest.Options) *apConsole {
 	if o.Log == nil {
 		o.Log = log.With("component", "apmgr")
 	}
-	ac := &apConsole{harness: h, dev: apmgrtest.New(t, o), audit: &apAudit{}}
+	ac := &apConsole{harness: h, audit: &apAudit{}}
+	if o.OnFinish == nil {
+		o.OnFinish = agent.AuditChanges(ac.audit, log) // as the agent wires its engine
+	}
+	ac.dev = apmgrtest.New(t, o)
 	client := startAPAgent(t, ac.dev, ac.audit, log)
 	db, err := store.Open(context.Background(), h.cfg.DataDir, log)
 	if err != nil {

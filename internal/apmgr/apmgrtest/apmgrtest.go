@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -33,8 +34,13 @@ type Options struct {
 	Leases []string
 	// NoHostapd leaves the control socket out: hostapd is not running.
 	NoHostapd bool
-	// RollbackTimeout; 0: a minute.
+	// RollbackTimeout of the device's change engine; 0: a minute.
 	RollbackTimeout time.Duration
+	// Changes is the change engine the manager registers with; nil: one of
+	// its own in the state directory (Device.Changes).
+	Changes *change.Engine
+	// OnFinish is the own engine's (the agent's AuditChanges, say).
+	OnFinish func(change.Change)
 	// Log; nil: the test's output.
 	Log *slog.Logger
 }
@@ -46,6 +52,7 @@ type Device struct {
 	Config   config.Config
 	Hostapd  *hostapdtest.Server // nil with NoHostapd
 	Manager  *apmgr.Manager
+	Changes  *change.Engine
 }
 
 var names = []string{"phone", "laptop", "tablet", "printer"}
@@ -98,11 +105,19 @@ func New(t testing.TB, o Options) *Device {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
-	d.Manager, err = apmgr.New(apmgr.Config{Cfg: d.Config, Root: d.Root, RollbackTimeout: timeout, Log: log})
+	d.Changes = o.Changes
+	if d.Changes == nil {
+		d.Changes, err = change.New(change.Config{Dir: filepath.Join(d.StateDir, "changes"), Timeout: timeout,
+			OnFinish: o.OnFinish, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Changes.Close)
+	}
+	d.Manager, err = apmgr.New(apmgr.Config{Cfg: d.Config, Root: d.Root, Changes: d.Changes, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Manager.Close)
 	return d
 }
 

@@ -1,0 +1,51 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/netif"
+)
+
+// AuditChanges is the change engine's OnFinish: a change rolled back (not
+// confirmed in time, not applicable, or pending when the agent stopped)
+// is the agent's own action and goes into the audit log as it happens. A
+// confirm is audited by its request, with the user who made it.
+func AuditChanges(audit Auditor, log *slog.Logger) func(change.Change) {
+	return func(ch change.Change) {
+		if ch.Status != change.StatusRolledBack {
+			return
+		}
+		action, target, what := actRollback, ch.Target, "change "+ch.ID
+		if ch.Kind == apmgr.Kind {
+			action, target = actAPRollback, apTarget
+			what += " (" + strings.Join(ch.Fields, ", ") + ")"
+		} else if ch.Kind != netif.Kind {
+			action = ch.Kind + ".rollback"
+		}
+		result, detail := "ok", what+" "+rollbackWhy(ch)
+		if ch.Error != "" {
+			result, detail = "failed", detail+": "+ch.Error
+		}
+		e := AuditEntry{User: "agent", Source: "local", Action: action, Target: target, Result: result, Detail: detail}
+		if err := audit.Audit(context.Background(), e); err != nil {
+			log.Error("writing audit entry", "action", action, "target", target, "err", err)
+		}
+	}
+}
+
+// rollbackWhy says why the engine rolled ch back, for the audit log.
+func rollbackWhy(ch change.Change) string {
+	switch ch.Reason {
+	case change.ReasonRestart:
+		return "was pending when the agent stopped"
+	case change.ReasonApplyFailed:
+		return "could not be applied"
+	default:
+		return "not confirmed before " + ch.RollbackAt.UTC().Format(time.RFC3339)
+	}
+}
