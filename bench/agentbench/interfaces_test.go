@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
@@ -18,13 +20,13 @@ import (
 	"github.com/devmgr/devmgr/internal/netif"
 )
 
-var viewer = agent.Actor{User: "bench", Role: auth.Viewer, Source: "127.0.0.1"}
+var viewer = api.Actor{User: "bench", Role: auth.Viewer, Source: "127.0.0.1"}
 
 // benchInterfaces measures GET /v1/interfaces through agent.Client on the
 // socket: HTTP over the unix socket, peer-credential check, role check, the
 // Network's List, JSON both ways.
 func benchInterfaces(b *testing.B, socket string) {
-	c := agent.NewClient(socket)
+	c := agentclient.New(socket)
 	defer c.Close()
 	ctx := context.Background()
 	ifs, err := c.Interfaces(ctx, viewer)
@@ -137,10 +139,10 @@ func BenchmarkAgentInterfacesLab(b *testing.B) {
 
 func fourInterfaces() []agent.Interface {
 	mk := func(name, kind, role, mac, addr string) agent.Interface {
-		return agent.Interface{Interface: netif.Interface{
+		return agent.Interface{
 			Name: name, Kind: kind, AdminUp: true, OperState: "up", Carrier: true, MAC: mac, MTU: 1500,
-			Addresses: []string{addr, "fe80::1/64"}, RxBytes: 123456789, TxBytes: 987654321,
-		}, Role: role}
+			Addresses: []string{addr, "fe80::1/64"}, RxBytes: 123456789, TxBytes: 987654321, Role: role,
+		}
 	}
 	return []agent.Interface{
 		mk("lo", netif.KindLoopback, "", "", "127.0.0.1/8"),

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/devmgr/devmgr/internal/agent"
-	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -56,7 +56,7 @@ for when the agent is not running.`,
 			if err != nil {
 				return err
 			}
-			return runAPStatusAgent(cmd.Context(), cmd.OutOrStdout(), agent.NewClient(cfg.Agent.Socket), o)
+			return runAPStatusAgent(cmd.Context(), cmd.OutOrStdout(), agentclient.New(cfg.Agent.Socket), o)
 		},
 	}
 	f := cmd.Flags()
@@ -71,8 +71,8 @@ for when the agent is not running.`,
 
 // apAgent is what `ap status` asks of the agent.
 type apAgent interface {
-	AP(ctx context.Context, a agent.Actor) (agent.APInfo, error)
-	APClients(ctx context.Context, a agent.Actor) ([]apmgr.Client, error)
+	AP(ctx context.Context, a api.Actor) (api.APInfo, error)
+	APClients(ctx context.Context, a api.Actor) ([]api.APClient, error)
 }
 
 // runAPStatusAgent prints the AP status the agent reports, as root (or the
@@ -83,7 +83,7 @@ func runAPStatusAgent(ctx context.Context, w io.Writer, ag apAgent, o apStatusOp
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	actor := agent.Actor{User: "cli", Role: auth.Viewer, Source: "local"}
+	actor := api.Actor{User: "cli", Role: auth.Viewer, Source: "local"}
 	info, err := ag.AP(ctx, actor)
 	if err != nil {
 		return fmt.Errorf("asking the agent for the AP status: %w", err)
@@ -96,8 +96,8 @@ func runAPStatusAgent(ctx context.Context, w io.Writer, ag apAgent, o apStatusOp
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
-			agent.APInfo
-			Clients []apmgr.Client `json:"clients"`
+			api.APInfo
+			Clients []api.APClient `json:"clients"`
 		}{info, clients}); err != nil {
 			return fmt.Errorf("writing AP status: %w", err)
 		}

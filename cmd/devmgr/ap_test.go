@@ -7,25 +7,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/agent"
-	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 )
 
 type fakeAPAgent struct {
-	info    agent.APInfo
-	clients []apmgr.Client
+	info    api.APInfo
+	clients []api.APClient
 	err     error
 }
 
-func (f fakeAPAgent) AP(context.Context, agent.Actor) (agent.APInfo, error) { return f.info, f.err }
-func (f fakeAPAgent) APClients(context.Context, agent.Actor) ([]apmgr.Client, error) {
+func (f fakeAPAgent) AP(context.Context, api.Actor) (api.APInfo, error) { return f.info, f.err }
+func (f fakeAPAgent) APClients(context.Context, api.Actor) ([]api.APClient, error) {
 	return f.clients, f.err
 }
 
 func TestAPStatusFromAgent(t *testing.T) {
 	f := fakeAPAgent{
-		info: agent.APInfo{Status: apmgr.Status{Running: true, State: "ENABLED", Interface: "wlan0", SSID: "Kiosk", Channel: 6, Frequency: 2437}},
-		clients: []apmgr.Client{
+		info: api.APInfo{Status: api.APStatus{Running: true, State: "ENABLED", Interface: "wlan0", SSID: "Kiosk", Channel: 6, Frequency: 2437}},
+		clients: []api.APClient{
 			{MAC: "02:00:00:00:01:00", IP: "192.168.4.7", Hostname: "phone", Signal: -42, ConnectedSeconds: 61, RxBytes: 10, TxBytes: 20},
 			{MAC: "02:00:00:00:02:00", Signal: 0},
 		},
@@ -42,7 +42,7 @@ func TestAPStatusFromAgent(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
 	}
 
-	f = fakeAPAgent{info: agent.APInfo{Status: apmgr.Status{Interface: "wlan0", Problem: "the radio is blocked (rfkill)"}}}
+	f = fakeAPAgent{info: api.APInfo{Status: api.APStatus{Interface: "wlan0", Problem: "the radio is blocked (rfkill)"}}}
 	out.Reset()
 	if err := runAPStatusAgent(context.Background(), &out, f, apStatusOptions{timeout: 1e9}); err != nil {
 		t.Fatal(err)
@@ -51,8 +51,8 @@ func TestAPStatusFromAgent(t *testing.T) {
 		t.Errorf("a stopped AP's problem is not shown: %q", out.String())
 	}
 
-	f = fakeAPAgent{err: agent.ErrUnavailable}
-	if err := runAPStatusAgent(context.Background(), &out, f, apStatusOptions{timeout: 1e9}); !errors.Is(err, agent.ErrUnavailable) {
+	f = fakeAPAgent{err: agentclient.ErrUnavailable}
+	if err := runAPStatusAgent(context.Background(), &out, f, apStatusOptions{timeout: 1e9}); !errors.Is(err, agentclient.ErrUnavailable) {
 		t.Errorf("agent down: err = %v", err)
 	}
 }

@@ -26,7 +26,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/lab"
@@ -528,7 +529,7 @@ func (r *devRun) waitConsole(ctx context.Context, c *child) error {
 
 // waitAgent waits until the agent answers on its socket.
 func (r *devRun) waitAgent(ctx context.Context, c *child, socket string) error {
-	cl := agent.NewClient(socket)
+	cl := agentclient.New(socket)
 	defer cl.Close()
 	return poll(ctx, c, 60*time.Second, "the agent to answer on "+r.rel(socket), func() bool {
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -667,9 +668,9 @@ func (p *prefixWriter) flush() {
 
 // devProbe is what `devmgr dev probe` prints.
 type devProbe struct {
-	UID        int               `json:"uid"`
-	Health     agent.Health      `json:"health"`
-	Interfaces []agent.Interface `json:"interfaces"`
+	UID        int             `json:"uid"`
+	Health     api.Health      `json:"health"`
+	Interfaces []api.Interface `json:"interfaces"`
 }
 
 func newDevProbeCmd() *cobra.Command {
@@ -688,14 +689,14 @@ func newDevProbeCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			c := agent.NewClient(socket)
+			c := agentclient.New(socket)
 			defer c.Close()
 			p := devProbe{UID: os.Getuid()}
 			var err error
 			if p.Health, err = c.Health(ctx); err != nil {
 				return err
 			}
-			a := agent.Actor{User: "dev-probe", Role: auth.Viewer, Source: "local"}
+			a := api.Actor{User: "dev-probe", Role: auth.Viewer, Source: "local"}
 			if p.Interfaces, err = c.Interfaces(ctx, a); err != nil {
 				return err
 			}

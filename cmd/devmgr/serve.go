@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/devmgr/devmgr/internal/agent"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/store"
 	"github.com/devmgr/devmgr/internal/web"
 )
@@ -42,7 +42,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer db.Close()
-	ac := agent.NewClient(cfg.Agent.Socket)
+	ac := agentclient.New(cfg.Agent.Socket)
 	defer ac.Close()
 	srv, err := web.New(web.Config{Config: cfg, DB: db, Logger: log, Agent: ac})
 	if err != nil {

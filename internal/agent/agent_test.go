@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/agent/client"
 	"io"
 	"io/fs"
 	"net"
@@ -18,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/testutil"
 )
 
@@ -73,13 +74,13 @@ func TestRoles(t *testing.T) {
 	if _, err := c.Leases(ctx, viewer); err != nil { // shown on the AP page
 		t.Errorf("viewer leases: %v", err)
 	}
-	if _, err := c.SetConfig(ctx, viewer, "eth1", LinkConfig{Mode: "dhcp"}); !IsStatus(err, http.StatusForbidden) {
+	if _, err := c.SetConfig(ctx, viewer, "eth1", api.LinkConfig{Mode: "dhcp"}); !IsStatus(err, http.StatusForbidden) {
 		t.Errorf("viewer PUT config: %v, want 403", err)
 	}
 	if _, err := c.SetUp(ctx, viewer, "eth1", false); !IsStatus(err, http.StatusForbidden) {
 		t.Errorf("viewer down: %v, want 403", err)
 	}
-	if _, err := c.Ping(ctx, viewer, diag.PingRequest{Host: "127.0.0.1"}, nil); !IsStatus(err, http.StatusForbidden) {
+	if _, err := c.Ping(ctx, viewer, api.PingRequest{Host: "127.0.0.1"}, nil); !IsStatus(err, http.StatusForbidden) {
 		t.Errorf("viewer ping: %v, want 403", err)
 	}
 	if _, err := c.Neighbors(ctx, viewer); !IsStatus(err, http.StatusForbidden) {
@@ -91,21 +92,21 @@ func TestRoles(t *testing.T) {
 
 	// Operator: diagnostics, no changes.
 	var lines []string
-	res, err := c.Ping(ctx, operator, diag.PingRequest{Host: "192.0.2.9", Count: 2}, func(s string) { lines = append(lines, s) })
+	res, err := c.Ping(ctx, operator, api.PingRequest{Host: "192.0.2.9", Count: 2}, func(s string) { lines = append(lines, s) })
 	if err != nil || res.ExitCode != 0 || len(lines) != 2 || lines[1] != "reply 2 from 192.0.2.9" {
 		t.Errorf("operator ping: %+v %v %q", res, err, lines)
 	}
 	if e, ok := ta.audit.find(actPing, "ok"); !ok || e.User != operator.User || e.Target != "192.0.2.9" {
 		t.Errorf("audit of ping: %+v %v", e, ok)
 	}
-	res, err = c.Traceroute(ctx, operator, diag.TracerouteRequest{Host: "example.com"}, nil)
+	res, err = c.Traceroute(ctx, operator, api.TracerouteRequest{Host: "example.com"}, nil)
 	if err != nil || res.ExitCode != 1 {
 		t.Errorf("operator traceroute: %+v %v", res, err)
 	}
 	if _, ok := ta.audit.find(actTraceroute, "failed"); !ok {
 		t.Errorf("traceroute exit 1 not audited as failed: %+v", ta.audit.all())
 	}
-	if r, err := c.DNS(ctx, operator, diag.DNSRequest{Name: "example.com"}); err != nil || len(r.Answers) != 1 {
+	if r, err := c.DNS(ctx, operator, api.DNSRequest{Name: "example.com"}); err != nil || len(r.Answers) != 1 {
 		t.Errorf("operator dns: %+v %v", r, err)
 	}
 	if _, err := c.Neighbors(ctx, operator); err != nil {
@@ -114,7 +115,7 @@ func TestRoles(t *testing.T) {
 	if ls, err := c.Leases(ctx, operator); err != nil || ls == nil {
 		t.Errorf("operator leases: %v %v", ls, err)
 	}
-	if _, err := c.SetConfig(ctx, operator, "eth1", LinkConfig{Mode: "dhcp"}); !IsStatus(err, http.StatusForbidden) {
+	if _, err := c.SetConfig(ctx, operator, "eth1", api.LinkConfig{Mode: "dhcp"}); !IsStatus(err, http.StatusForbidden) {
 		t.Errorf("operator PUT config: %v, want 403", err)
 	}
 	if len(ta.net.setCalls) != 0 {
@@ -122,7 +123,7 @@ func TestRoles(t *testing.T) {
 	}
 
 	// Admin: changes.
-	ch, err := c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "static", Addresses: []string{"10.0.0.2/24"}})
+	ch, err := c.SetConfig(ctx, admin, "eth1", api.LinkConfig{Mode: "static", Addresses: []string{"10.0.0.2/24"}})
 	if err != nil || ch.Status != StatusPending || ch.ID == "" || ch.RollbackAt.IsZero() {
 		t.Fatalf("admin PUT config: %+v %v", ch, err)
 	}
@@ -144,7 +145,7 @@ func TestRoles(t *testing.T) {
 	if e, ok := ta.audit.find(actConfig, "ok"); !ok || e.User != admin.User || !strings.Contains(e.Detail, ch.ID) {
 		t.Errorf("audit of the change: %+v", e)
 	}
-	if _, err := c.SetConfig(ctx, admin, "wlan0", LinkConfig{Mode: "dhcp"}); !IsStatus(err, http.StatusForbidden) || !strings.Contains(err.Error(), "access point") {
+	if _, err := c.SetConfig(ctx, admin, "wlan0", api.LinkConfig{Mode: "dhcp"}); !IsStatus(err, http.StatusForbidden) || !strings.Contains(err.Error(), "access point") {
 		t.Errorf("AP interface: %v, want 403 saying why", err)
 	}
 	if e, ok := ta.audit.find(actConfig, "denied"); !ok {
@@ -237,15 +238,15 @@ func TestRequestErrors(t *testing.T) {
 func TestClientUnavailable(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	c := NewClient(filepath.Join(dir, "missing.sock"))
-	if _, err := c.Health(ctx); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("missing socket: %v, want ErrUnavailable", err)
+	c := client.New(filepath.Join(dir, "missing.sock"))
+	if _, err := c.Health(ctx); !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("missing socket: %v, want client.ErrUnavailable", err)
 	}
 	stale := filepath.Join(dir, "stale.sock")
 	makeStale(t, stale)
-	c = NewClient(stale)
-	if _, err := c.Interfaces(ctx, viewer); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("stale socket: %v, want ErrUnavailable", err)
+	c = client.New(stale)
+	if _, err := c.Interfaces(ctx, viewer); !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("stale socket: %v, want client.ErrUnavailable", err)
 	}
 }
 
@@ -314,11 +315,11 @@ func TestSocketRemovedAtStop(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.ListenAndServe(ctx) }()
 	waitFor(t, func() bool { _, err := os.Lstat(sock); return err == nil })
-	h, err := NewClient(sock).Health(ctx)
+	h, err := client.New(sock).Health(ctx)
 	if err != nil || h.Network {
 		t.Errorf("health without a network backend: %+v %v", h, err)
 	}
-	if _, err := NewClient(sock).Interfaces(ctx, viewer); !IsStatus(err, http.StatusServiceUnavailable) {
+	if _, err := client.New(sock).Interfaces(ctx, viewer); !IsStatus(err, http.StatusServiceUnavailable) {
 		t.Errorf("interfaces without a network backend: %v, want 503", err)
 	}
 	cancel()

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"net/http"
 	"strings"
 
@@ -26,29 +27,11 @@ type AccessPoint interface {
 
 var _ AccessPoint = (*apmgr.Manager)(nil)
 
-// APInfo is GET /v1/ap: what hostapd does, the effective settings (never
-// the passphrase: only passphrase_set) and the deny list.
-type APInfo struct {
-	Status   apmgr.Status   `json:"status"`
-	Settings apmgr.Settings `json:"settings"`
-	Denied   []string       `json:"denied"`
-}
+// APUpdate is the body of PUT /v1/ap/settings.
+type APUpdate = api.APUpdate
 
-// APUpdate is the body of PUT /v1/ap/settings. Fields left out (null) keep
-// their values; an empty passphrase keeps the current one.
-type APUpdate struct {
-	SSID       *string `json:"ssid,omitempty"`
-	Passphrase *string `json:"passphrase,omitempty"`
-	Security   *string `json:"security,omitempty"`
-	Band       *string `json:"band,omitempty"`
-	Channel    *int    `json:"channel,omitempty"`
-	Country    *string `json:"country,omitempty"`
-	Isolate    *bool   `json:"isolate,omitempty"`
-	Hidden     *bool   `json:"hidden,omitempty"`
-}
-
-// over returns cur with u's fields applied.
-func (u APUpdate) over(cur apmgr.Settings) apmgr.Settings {
+// overSettings returns cur with u's fields applied.
+func overSettings(u api.APUpdate, cur apmgr.Settings) apmgr.Settings {
 	s := cur
 	s.Passphrase, s.PassphraseSet = "", false
 	set := func(dst *string, v *string) {
@@ -73,20 +56,6 @@ func (u APUpdate) over(cur apmgr.Settings) apmgr.Settings {
 	return s
 }
 
-// APDenyRequest is the body of POST /v1/ap/deny.
-type APDenyRequest struct {
-	MAC string `json:"mac"`
-}
-
-// APDenyList is the answer of the deny-list routes.
-type APDenyList struct {
-	Denied []string `json:"denied"`
-}
-
-// APChange is an AP settings change: 202 answer of PUT /v1/ap/settings,
-// GET /v1/ap/changes/{id}.
-type APChange = apmgr.Change
-
 // apTarget is the audit target of settings changes.
 const apTarget = "ap"
 
@@ -108,7 +77,7 @@ func (s *Server) getAP(w http.ResponseWriter, r *http.Request, _ Actor) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, APInfo{Status: st, Settings: ap.Settings(), Denied: ap.Denied()})
+	writeJSON(w, http.StatusOK, api.APInfo{Status: wireAPStatus(st), Settings: wireAPSettings(ap.Settings()), Denied: ap.Denied()})
 	return nil
 }
 
@@ -121,7 +90,7 @@ func (s *Server) apClients(w http.ResponseWriter, r *http.Request, _ Actor) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, cl)
+	writeJSON(w, http.StatusOK, wireAPClients(cl))
 	return nil
 }
 
@@ -135,8 +104,8 @@ func (s *Server) apUpdate(w http.ResponseWriter, r *http.Request, a Actor) error
 		s.auditErr(r, a, actAPUpdate, apTarget, err)
 		return err
 	}
-	ch, err := ap.Update(r.Context(), u.over(ap.Settings()))
-	return s.changed(w, r, a, actAPUpdate, apTarget, ch, describeAPUpdate(u)+"; change "+ch.ID, err)
+	ch, err := ap.Update(r.Context(), overSettings(u, ap.Settings()))
+	return s.changed(w, r, a, actAPUpdate, apTarget, wireAPChange(ch), describeAPUpdate(u)+"; change "+ch.ID, err)
 }
 
 // describeAPUpdate names what an update sets, never the passphrase.
@@ -184,7 +153,7 @@ func (s *Server) apGetChange(w http.ResponseWriter, r *http.Request, _ Actor) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ch)
+	writeJSON(w, http.StatusOK, wireAPChange(ch))
 	return nil
 }
 
@@ -204,7 +173,7 @@ func (s *Server) apConfirm(w http.ResponseWriter, r *http.Request, a Actor) erro
 		return err
 	}
 	s.audit(r.Context(), a, actAPConfirm, apTarget, "ok", "change "+ch.ID+" ("+strings.Join(ch.Fields, ", ")+")")
-	writeJSON(w, http.StatusOK, ch)
+	writeJSON(w, http.StatusOK, wireAPChange(ch))
 	return nil
 }
 
@@ -213,7 +182,7 @@ func (s *Server) apDenied(w http.ResponseWriter, r *http.Request, _ Actor) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, APDenyList{Denied: ap.Denied()})
+	writeJSON(w, http.StatusOK, api.DenyList{Denied: ap.Denied()})
 	return nil
 }
 
@@ -222,7 +191,7 @@ func (s *Server) apDeny(w http.ResponseWriter, r *http.Request, a Actor) error {
 	if err != nil {
 		return err
 	}
-	var req APDenyRequest
+	var req api.DenyRequest
 	if err := decode(r, &req); err != nil {
 		s.auditErr(r, a, actAPDeny, "", err)
 		return err
@@ -233,7 +202,7 @@ func (s *Server) apDeny(w http.ResponseWriter, r *http.Request, a Actor) error {
 		return err
 	}
 	s.audit(r.Context(), a, actAPDeny, target, "ok", "disconnected and kept out")
-	writeJSON(w, http.StatusOK, APDenyList{Denied: ap.Denied()})
+	writeJSON(w, http.StatusOK, api.DenyList{Denied: ap.Denied()})
 	return nil
 }
 
@@ -249,7 +218,7 @@ func (s *Server) apAllow(w http.ResponseWriter, r *http.Request, a Actor) error 
 		return err
 	}
 	s.audit(r.Context(), a, actAPAllow, target, "ok", "taken off the deny list")
-	writeJSON(w, http.StatusOK, APDenyList{Denied: ap.Denied()})
+	writeJSON(w, http.StatusOK, api.DenyList{Denied: ap.Denied()})
 	return nil
 }
 

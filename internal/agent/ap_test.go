@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"io"
 	"net"
 	"net/http"
@@ -87,7 +88,7 @@ func TestAPStatusAndClients(t *testing.T) {
 		st.Clients != 2 || st.Security != "wpa2-wpa3" || st.Country != "US" || st.Problem != "" {
 		t.Errorf("status %+v", st)
 	}
-	want := apmgr.Settings{SSID: "DeviceManager", PassphraseSet: true, Security: "wpa2-wpa3", Band: "2.4ghz", Channel: 6, Country: "US"}
+	want := api.APSettings{SSID: "DeviceManager", PassphraseSet: true, Security: "wpa2-wpa3", Band: "2.4ghz", Channel: 6, Country: "US"}
 	if diff := cmp.Diff(want, info.Settings); diff != "" {
 		t.Errorf("settings (-want +got):\n%s", diff)
 	}
@@ -400,7 +401,7 @@ func TestOnePendingChangeAcrossModules(t *testing.T) {
 	ctx := context.Background()
 	c := ta.client
 
-	nch, err := c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "dhcp"})
+	nch, err := c.SetConfig(ctx, admin, "eth1", api.LinkConfig{Mode: "dhcp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +420,7 @@ func TestOnePendingChangeAcrossModules(t *testing.T) {
 		t.Fatalf("AP update after the network change was confirmed: %v", err)
 	}
 	for _, try := range []func() error{
-		func() error { _, err := c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "dhcp"}); return err },
+		func() error { _, err := c.SetConfig(ctx, admin, "eth1", api.LinkConfig{Mode: "dhcp"}); return err },
 		func() error { _, err := c.SetUp(ctx, admin, "eth1", false); return err },
 	} {
 		if err := try(); !IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "access-point change "+ach.ID) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,17 +28,6 @@ func (a logAuditor) List(ctx context.Context, f auditlog.Filter) ([]auditlog.Ent
 	return a.l.List(ctx, f)
 }
 
-// AuditRecord is one entry of GET /v1/audit.
-type AuditRecord struct {
-	Time   time.Time `json:"time"`
-	User   string    `json:"user"`
-	Source string    `json:"source"`
-	Action string    `json:"action"`
-	Target string    `json:"target"`
-	Result string    `json:"result"`
-	Detail string    `json:"detail"`
-}
-
 // Query parameters of GET /v1/audit: user, action (a prefix), result,
 // since and until (RFC 3339; since inclusive, until exclusive), limit (at
 // most auditlog.MaxLimit). Entries come newest first.
@@ -61,8 +51,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ Actor) erro
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > auditlog.MaxLimit {
-			return errorf(http.StatusBadRequest, "limit", "%q is not a number from 1 to %d", clip(v), auditlog.MaxLimit)
+		if err != nil || n < 1 || n > api.MaxAuditLimit {
+			return errorf(http.StatusBadRequest, "limit", "%q is not a number from 1 to %d", clip(v), api.MaxAuditLimit)
 		}
 		f.Limit = n
 	}
@@ -70,9 +60,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ Actor) erro
 	if err != nil {
 		return err
 	}
-	out := make([]AuditRecord, 0, len(entries))
+	out := make([]api.AuditRecord, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, AuditRecord{Time: e.Time, User: e.User, Source: e.Source, Action: e.Action, Target: e.Target, Result: e.Result, Detail: e.Detail})
+		out = append(out, api.AuditRecord{Time: e.Time, User: e.User, Source: e.Source, Action: e.Action, Target: e.Target, Result: e.Result, Detail: e.Detail})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

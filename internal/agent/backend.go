@@ -29,7 +29,7 @@ type NetifNetwork struct {
 var _ Network = (*NetifNetwork)(nil)
 
 func (n *NetifNetwork) decorate(i netif.Interface) Interface {
-	x := Interface{Interface: i}
+	x := wireInterface(i)
 	switch {
 	case i.Name == n.Config.AP.Interface:
 		x.Role = RoleAP
@@ -42,11 +42,11 @@ func (n *NetifNetwork) decorate(i netif.Interface) Interface {
 		return x
 	}
 	if lc, ok := n.Changer.Desired(i.Name); ok {
-		x.Mode, x.Config = lc.Mode, &lc
+		x.Mode, x.Config = lc.Mode, wireLinkConfig(lc)
 	}
 	if n.Leases != nil {
 		if l, ok := n.Leases.Lease(i.Name); ok {
-			x.Lease = &l
+			x.Lease = wireLease(l)
 		}
 	}
 	return x

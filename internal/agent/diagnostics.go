@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/diag"
 )
 
@@ -20,10 +21,11 @@ func (s *Server) acquire() (release func(), err error) {
 }
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req diag.PingRequest
-	if err := decode(r, &req); err != nil {
+	var in api.PingRequest
+	if err := decode(r, &in); err != nil {
 		return err
 	}
+	req := diag.PingRequest{Host: in.Host, Count: in.Count}
 	if err := req.Validate(); err != nil {
 		s.auditErr(r, a, actPing, req.Host, err)
 		return err
@@ -35,10 +37,11 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request, a Actor) error {
 }
 
 func (s *Server) traceroute(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req diag.TracerouteRequest
-	if err := decode(r, &req); err != nil {
+	var in api.TracerouteRequest
+	if err := decode(r, &in); err != nil {
 		return err
 	}
+	req := diag.TracerouteRequest{Host: in.Host, MaxHops: in.MaxHops}
 	if err := req.Validate(); err != nil {
 		s.auditErr(r, a, actTraceroute, req.Host, err)
 		return err
@@ -64,7 +67,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a Actor, action,
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
-	send := func(ev StreamEvent) {
+	send := func(ev api.StreamEvent) {
 		_ = enc.Encode(ev)
 		_ = rc.Flush()
 	}
@@ -72,11 +75,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a Actor, action,
 	lines := 0
 	res, err := run(r.Context(), func(l string) {
 		lines++
-		send(StreamEvent{Type: EventLine, Text: l})
+		send(api.StreamEvent{Type: api.EventLine, Text: l})
 	})
 	if err != nil {
 		s.audit(r.Context(), a, action, target, "failed", detail+": "+err.Error())
-		send(StreamEvent{Type: EventError, Error: err.Error(), DurationMS: res.DurationMS})
+		send(api.StreamEvent{Type: api.EventError, Error: err.Error(), DurationMS: res.DurationMS})
 		return nil
 	}
 	code := res.ExitCode
@@ -85,15 +88,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a Actor, action,
 		result = "failed"
 	}
 	s.audit(r.Context(), a, action, target, result, detail+"; exit "+strconv.Itoa(code))
-	send(StreamEvent{Type: EventDone, ExitCode: &code, DurationMS: res.DurationMS})
+	send(api.StreamEvent{Type: api.EventDone, ExitCode: &code, DurationMS: res.DurationMS})
 	return nil
 }
 
 func (s *Server) dns(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req diag.DNSRequest
-	if err := decode(r, &req); err != nil {
+	var in api.DNSRequest
+	if err := decode(r, &in); err != nil {
 		return err
 	}
+	req := diag.DNSRequest{Name: in.Name, Type: in.Type, Server: in.Server}
 	if err := req.Validate(); err != nil {
 		s.auditErr(r, a, actDNS, req.Name, err)
 		return err
@@ -113,7 +117,7 @@ func (s *Server) dns(w http.ResponseWriter, r *http.Request, a Actor) error {
 		result = "failed"
 	}
 	s.audit(r.Context(), a, actDNS, req.Name, result, "type "+req.Type+" server "+res.Server+" "+res.RCode+res.Error)
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, wireDNS(res))
 	return nil
 }
 
@@ -122,7 +126,7 @@ func (s *Server) neighbors(w http.ResponseWriter, r *http.Request, _ Actor) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ns)
+	writeJSON(w, http.StatusOK, wireNeighbors(ns))
 	return nil
 }
 
@@ -131,6 +135,6 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, _ Actor) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ls)
+	writeJSON(w, http.StatusOK, wireDHCPLeases(ls))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"io"
 	"net/http"
 	"strings"
@@ -41,7 +42,7 @@ func pendingError(pe *change.PendingError) *Error {
 func fieldErrors(es netif.FieldErrors) *Error {
 	e := errorf(http.StatusBadRequest, es[0].Field, "%s", es[0].Message)
 	for _, f := range es {
-		e.Fields = append(e.Fields, FieldProblem{Field: f.Field, Message: f.Message})
+		e.Fields = append(e.Fields, api.FieldProblem{Field: f.Field, Message: f.Message})
 	}
 	return e
 }
@@ -136,10 +137,4 @@ func jsonKind(k string) string {
 		return "boolean or null"
 	}
 	return k
-}
-
-func asError(err error) (*Error, bool) {
-	var e *Error
-	ok := errors.As(err, &e)
-	return e, ok
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/agent/client"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -65,7 +67,7 @@ func runChild(args string) int {
 func peerChild(sock string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c := NewClient(sock)
+	c := client.New(sock)
 	_, err := c.Health(ctx)
 	var e *Error
 	switch {
@@ -73,7 +75,7 @@ func peerChild(sock string) int {
 		fmt.Printf("status=200 uid=%d\n", os.Getuid())
 	case errors.As(err, &e):
 		fmt.Printf("status=%d uid=%d msg=%s\n", e.Status, os.Getuid(), e.Message)
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, client.ErrUnavailable):
 		fmt.Printf("unavailable uid=%d err=%v\n", os.Getuid(), err)
 	default:
 		fmt.Printf("error uid=%d err=%v\n", os.Getuid(), err)
@@ -285,7 +287,7 @@ func (b *logBuffer) String() string {
 type testAgent struct {
 	t       *testing.T
 	srv     *Server
-	client  *Client
+	client  *client.Client
 	socket  string
 	audit   *auditLog
 	logs    *logBuffer
@@ -347,7 +349,7 @@ func newTestAgent(t *testing.T) *testAgent {
 		t.Fatal(err)
 	}
 	ta.net = &fakeNetwork{t: t, eng: ta.changes,
-		ifs: []Interface{{Interface: netif.Interface{Name: "eth1", Kind: "veth", Addresses: []string{}}, Role: RoleLAN}}}
+		ifs: []Interface{{Name: "eth1", Kind: "veth", Addresses: []string{}, Role: RoleLAN}}}
 	return ta
 }
 
@@ -398,13 +400,13 @@ func (ta *testAgent) start(mod func(*Config)) *testAgent {
 			t.Logf("agent log:\n%s", ta.logs.String())
 		}
 	})
-	ta.srv, ta.client = srv, NewClient(ta.socket)
+	ta.srv, ta.client = srv, client.New(ta.socket)
 	t.Cleanup(ta.client.Close)
 	return ta
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func diagPing(host string, count int) diag.PingRequest {
-	return diag.PingRequest{Host: host, Count: count}
+func diagPing(host string, count int) api.PingRequest {
+	return api.PingRequest{Host: host, Count: count}
 }

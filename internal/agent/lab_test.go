@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -128,8 +129,8 @@ func TestLabBadInputs(t *testing.T) {
 	// Several bad fields: the first names the answer, all are listed.
 	status, e := raw(t, ta.socket, "PUT", "/v1/interfaces/eth1/config", &admin,
 		`{"mode":"static","addresses":["10.0.0.2"],"gateway":"router","dns":["x"],"mtu":1}`)
-	want := []FieldProblem{{"addresses[0]", ""}, {"gateway", ""}, {"dns[0]", ""}, {"mtu", ""}}
-	ignoreText := cmpopts.IgnoreFields(FieldProblem{}, "Message")
+	want := []api.FieldProblem{{Field: "addresses[0]"}, {Field: "gateway"}, {Field: "dns[0]"}, {Field: "mtu"}}
+	ignoreText := cmpopts.IgnoreFields(api.FieldProblem{}, "Message")
 	if status != 400 || e.Field != "addresses[0]" || !cmp.Equal(want, e.Fields, ignoreText) {
 		t.Errorf("several bad fields: %d %+v, want 400 naming each", status, e)
 	}
@@ -169,7 +170,7 @@ func TestLabChanges(t *testing.T) {
 		t.Errorf("interface roles (-want +got):\n%s", diff)
 	}
 
-	ch, err := c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr}})
+	ch, err := c.SetConfig(ctx, admin, "eth1", api.LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/agent/client"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -99,9 +101,9 @@ func TestLabLANDNS(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	c := NewClient(cfg.Agent.Socket)
+	c := client.New(cfg.Agent.Socket)
 	defer c.Close()
-	confirm := func(ch Change, err error) {
+	confirm := func(ch api.Change, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -111,16 +113,16 @@ func TestLabLANDNS(t *testing.T) {
 		}
 	}
 
-	confirm(c.SetConfig(ctx, admin, "eth0", LinkConfig{Mode: "dhcp"}))
+	confirm(c.SetConfig(ctx, admin, "eth0", api.LinkConfig{Mode: "dhcp"}))
 	wait("eth0 leased", "server="+lab.UpstreamIP+" # eth0")
 
-	confirm(c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr},
+	confirm(c.SetConfig(ctx, admin, "eth1", api.LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr},
 		DNS: []string{lab.LANHostIP, "2001:db8::53"}}))
 	both := "server=" + lab.UpstreamIP + " # eth0; server=" + lab.LANHostIP + " # eth1; server=2001:db8::53 # eth1"
 	wait("eth1 static with DNS", both)
 
 	// Unconfirmed, other servers: in force until the rollback, then gone.
-	if _, err := c.SetConfig(ctx, admin, "eth1", LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr},
+	if _, err := c.SetConfig(ctx, admin, "eth1", api.LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr},
 		DNS: []string{"203.0.113.53"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func TestLabLANDNS(t *testing.T) {
 	wait("rolled back", both)
 
 	// eth0 static: its lease is released and its server goes.
-	confirm(c.SetConfig(ctx, admin, "eth0", LinkConfig{Mode: "static", Addresses: []string{"198.51.100.77/24"}}))
+	confirm(c.SetConfig(ctx, admin, "eth0", api.LinkConfig{Mode: "static", Addresses: []string{"198.51.100.77/24"}}))
 	wait("eth0 static", "server="+lab.LANHostIP+" # eth1; server=2001:db8::53 # eth1")
 
 	// A restarted agent (after a reboot cleared /run) writes the file again.

@@ -3,12 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/testutil"
 )
 
@@ -19,7 +19,7 @@ func TestDiagnosticsLimit(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		var once bool
-		_, err := ta.client.Ping(context.Background(), operator, diag.PingRequest{Host: "127.0.0.1", Count: 2}, func(string) {
+		_, err := ta.client.Ping(context.Background(), operator, api.PingRequest{Host: "127.0.0.1", Count: 2}, func(string) {
 			if !once {
 				once = true
 				close(started)
@@ -28,17 +28,17 @@ func TestDiagnosticsLimit(t *testing.T) {
 		done <- err
 	}()
 	<-started
-	if _, err := ta.client.Ping(context.Background(), operator, diag.PingRequest{Host: "127.0.0.1"}, nil); !IsStatus(err, http.StatusTooManyRequests) {
+	if _, err := ta.client.Ping(context.Background(), operator, api.PingRequest{Host: "127.0.0.1"}, nil); !IsStatus(err, http.StatusTooManyRequests) {
 		t.Errorf("second diagnostic: %v, want 429", err)
 	}
-	if _, err := ta.client.DNS(context.Background(), operator, diag.DNSRequest{Name: "example.com"}); !IsStatus(err, http.StatusTooManyRequests) {
+	if _, err := ta.client.DNS(context.Background(), operator, api.DNSRequest{Name: "example.com"}); !IsStatus(err, http.StatusTooManyRequests) {
 		t.Errorf("DNS while busy: %v, want 429", err)
 	}
 	close(fd.block)
 	if err := <-done; err != nil {
 		t.Errorf("first diagnostic: %v", err)
 	}
-	if _, err := ta.client.DNS(context.Background(), operator, diag.DNSRequest{Name: "example.com"}); err != nil {
+	if _, err := ta.client.DNS(context.Background(), operator, api.DNSRequest{Name: "example.com"}); err != nil {
 		t.Errorf("DNS afterwards: %v", err)
 	}
 }
@@ -49,7 +49,7 @@ func TestStreamCancel(t *testing.T) {
 	ta := startAgent(t, func(c *Config) { c.Diag = Tools{} })
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
-	_, err := ta.client.Ping(ctx, operator, diag.PingRequest{Host: "127.0.0.1", Count: 10}, func(s string) {
+	_, err := ta.client.Ping(ctx, operator, api.PingRequest{Host: "127.0.0.1", Count: 10}, func(s string) {
 		if strings.Contains(s, "bytes from") {
 			cancel()
 		}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"net/http"
 	"regexp"
 	"strings"
@@ -12,7 +13,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, _ Actor) error {
 	h := Health{Status: "ok", Version: s.cfg.Version, Network: s.cfg.Network != nil}
 	if s.cfg.Network != nil {
 		if ch, ok := s.cfg.Network.Pending(); ok {
-			h.Pending = &ch
+			p := wireChange(ch)
+			h.Pending = &p
 		}
 	}
 	writeJSON(w, http.StatusOK, h)
@@ -75,13 +77,14 @@ func (s *Server) setConfig(w http.ResponseWriter, r *http.Request, a Actor) erro
 		s.auditErr(r, a, actConfig, r.PathValue("name"), err)
 		return err
 	}
-	var lc LinkConfig
-	if err := decode(r, &lc); err != nil {
+	var in api.LinkConfig
+	if err := decode(r, &in); err != nil {
 		s.auditErr(r, a, actConfig, name, err)
 		return err
 	}
+	lc := linkConfig(in)
 	ch, err := n.SetConfig(r.Context(), name, lc)
-	return s.changed(w, r, a, actConfig, name, ch, describeConfig(lc)+"; change "+ch.ID, err)
+	return s.changed(w, r, a, actConfig, name, wireChange(ch), describeConfig(lc)+"; change "+ch.ID, err)
 }
 
 func describeConfig(lc LinkConfig) string {
@@ -114,7 +117,7 @@ func (s *Server) setUp(up bool) handler {
 			return err
 		}
 		ch, err := n.SetUp(r.Context(), name, up)
-		return s.changed(w, r, a, action, name, ch, "change "+ch.ID, err)
+		return s.changed(w, r, a, action, name, wireChange(ch), "change "+ch.ID, err)
 	}
 }
 
@@ -141,7 +144,7 @@ func (s *Server) getChange(w http.ResponseWriter, r *http.Request, _ Actor) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ch)
+	writeJSON(w, http.StatusOK, wireChange(ch))
 	return nil
 }
 
@@ -160,7 +163,7 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request, a Actor) error 
 		return err
 	}
 	s.audit(r.Context(), a, actConfirm, ch.Interface, "ok", "change "+ch.ID)
-	writeJSON(w, http.StatusOK, ch)
+	writeJSON(w, http.StatusOK, wireChange(ch))
 	return nil
 }
 

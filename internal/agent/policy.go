@@ -8,21 +8,15 @@ import (
 	"github.com/devmgr/devmgr/internal/auth"
 )
 
-// Who may do what. The web server checked the role already; the agent
-// checks the role the web passes again per route. That guards against a
+// Who may do what is api.Routes' Min per route. The web server checked
+// the role already; the agent checks the role the web passes again per
+// route. That guards against a
 // mistake in the web's routing (a route that forgot its check), not
 // against a compromised web process: whoever holds the socket can claim
 // any role, admin included. The real limit is the API itself: it offers
 // nothing beyond what an admin may do from the console (LAN interfaces
 // only, never the AP's; validated settings; no free-form commands), and
 // the agent never trusts a file the console account can write.
-const (
-	readRole   = auth.Viewer   // interface list, change status
-	diagRole   = auth.Operator // ping, traceroute, DNS, neighbours, leases
-	changeRole = auth.Admin    // interface config, up/down, confirm
-	auditRole  = auth.Admin    // the agent's audit log, as the console's Audit page
-)
-
 // Header value limits.
 const (
 	maxUserLen   = 128

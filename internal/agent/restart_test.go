@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/agent/client"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,7 +66,7 @@ func startAgentProc(t *testing.T, cfgPath, ns, socket string) *agentProc {
 			t.Logf("agent output:\n%s", out.String())
 		}
 	})
-	c := NewClient(socket)
+	c := client.New(socket)
 	defer c.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -122,9 +124,9 @@ network: {rollback_timeout: 10m}
 	defer h.Close()
 	ctx := context.Background()
 	ns := l.NSPath(lab.Device)
-	c := NewClient(socket)
+	c := client.New(socket)
 	defer c.Close()
-	static := LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr}}
+	static := api.LinkConfig{Mode: "static", Addresses: []string{lab.LANDeviceAddr}}
 
 	before := snapshotAll(t, h)
 	p := startAgentProc(t, cfgPath, ns, socket)

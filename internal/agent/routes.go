@@ -1,77 +1,78 @@
 package agent
 
 import (
+	"fmt"
 	"net/http"
 
-	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/agent/api"
 )
 
-// route is one line of the route table: the pattern, the least role that
-// may use it ("" for no actor at all), and the audit action recorded when a
-// role is refused.
-type route struct {
-	pattern string
-	min     auth.Role
-	action  string
-	h       handler
-}
-
-// The audit actions.
+// The audit actions are api's.
 const (
-	actConfig     = "network.config"
-	actUp         = "network.up"
-	actDown       = "network.down"
-	actConfirm    = "network.confirm"
-	actRollback   = "network.rollback"
-	actPing       = "diag.ping"
-	actTraceroute = "diag.traceroute"
-	actDNS        = "diag.dns"
-	actAPUpdate   = "ap.update"
-	actAPConfirm  = "ap.confirm"
-	actAPRollback = "ap.rollback"
-	actAPDeny     = "ap.deny"
-	actAPAllow    = "ap.allow"
-	actRejected   = "agent.journal_rejected"
+	actConfig     = api.ActConfig
+	actUp         = api.ActUp
+	actDown       = api.ActDown
+	actConfirm    = api.ActConfirm
+	actRollback   = api.ActRollback
+	actPing       = api.ActPing
+	actTraceroute = api.ActTraceroute
+	actDNS        = api.ActDNS
+	actAPUpdate   = api.ActAPUpdate
+	actAPConfirm  = api.ActAPConfirm
+	actAPRollback = api.ActAPRollback
+	actAPDeny     = api.ActAPDeny
+	actAPAllow    = api.ActAPAllow
+	actRejected   = api.ActRejected
 )
 
-func (s *Server) routeTable() []route {
-	return []route{
-		{"GET /v1/health", "", "", s.health},
-		{"GET /v1/audit", auditRole, "", s.listAudit},
+// handlers maps each route of api.Routes (by pattern) to its handler.
+func (s *Server) handlers() map[string]handler {
+	return map[string]handler{
+		"GET /v1/health": s.health,
+		"GET /v1/audit":  s.listAudit,
 
-		{"GET /v1/interfaces", readRole, "", s.listInterfaces},
-		{"GET /v1/interfaces/{name}", readRole, "", s.getInterface},
-		{"PUT /v1/interfaces/{name}/config", changeRole, actConfig, s.setConfig},
-		{"POST /v1/interfaces/{name}/up", changeRole, actUp, s.setUp(true)},
-		{"POST /v1/interfaces/{name}/down", changeRole, actDown, s.setUp(false)},
-		{"GET /v1/changes/{id}", readRole, "", s.getChange},
-		{"POST /v1/changes/{id}/confirm", changeRole, actConfirm, s.confirm},
-
-		{"POST /v1/diag/ping", diagRole, actPing, s.ping},
-		{"POST /v1/diag/traceroute", diagRole, actTraceroute, s.traceroute},
-		{"POST /v1/diag/dns", diagRole, actDNS, s.dns},
-		{"GET /v1/diag/neighbors", diagRole, "", s.neighbors},
-		{"GET /v1/dhcp/leases", readRole, "", s.leases}, // the AP page shows them to everyone
-
-		{"GET /v1/ap", readRole, "", s.getAP},
-		{"GET /v1/ap/clients", readRole, "", s.apClients},
-		{"PUT /v1/ap/settings", changeRole, actAPUpdate, s.apUpdate},
-		{"GET /v1/ap/changes/{id}", readRole, "", s.apGetChange},
-		{"POST /v1/ap/changes/{id}/confirm", changeRole, actAPConfirm, s.apConfirm},
-		{"GET /v1/ap/deny", readRole, "", s.apDenied},
-		{"POST /v1/ap/deny", changeRole, actAPDeny, s.apDeny},
-		{"DELETE /v1/ap/deny/{mac}", changeRole, actAPAllow, s.apAllow},
-
-		{"/", "", "", s.notFound},
+		"GET /v1/interfaces":               s.listInterfaces,
+		"GET /v1/interfaces/{name}":        s.getInterface,
+		"PUT /v1/interfaces/{name}/config": s.setConfig,
+		"POST /v1/interfaces/{name}/up":    s.setUp(true),
+		"POST /v1/interfaces/{name}/down":  s.setUp(false),
+		"GET /v1/changes/{id}":             s.getChange,
+		"POST /v1/changes/{id}/confirm":    s.confirm,
+		"POST /v1/diag/ping":               s.ping,
+		"POST /v1/diag/traceroute":         s.traceroute,
+		"POST /v1/diag/dns":                s.dns,
+		"GET /v1/diag/neighbors":           s.neighbors,
+		"GET /v1/dhcp/leases":              s.leases,
+		"GET /v1/ap":                       s.getAP,
+		"GET /v1/ap/clients":               s.apClients,
+		"PUT /v1/ap/settings":              s.apUpdate,
+		"GET /v1/ap/changes/{id}":          s.apGetChange,
+		"POST /v1/ap/changes/{id}/confirm": s.apConfirm,
+		"GET /v1/ap/deny":                  s.apDenied,
+		"POST /v1/ap/deny":                 s.apDeny,
+		"DELETE /v1/ap/deny/{mac}":         s.apAllow,
 	}
 }
 
-func (s *Server) routes() http.Handler {
+// routes serves api.Routes, each with its handler behind the peer, actor
+// and role checks; a route without a handler (or the reverse) is a
+// programming error that stops the start.
+func (s *Server) routes() (http.Handler, error) {
+	hs := s.handlers()
 	mux := http.NewServeMux()
-	for _, rt := range s.routeTable() {
-		mux.Handle(rt.pattern, s.wrap(rt))
+	for _, rt := range api.Routes {
+		h, ok := hs[rt.Pattern()]
+		if !ok {
+			return nil, fmt.Errorf("agent route %s has no handler", rt.Pattern())
+		}
+		delete(hs, rt.Pattern())
+		mux.Handle(rt.Pattern(), s.wrap(rt, h))
 	}
-	return mux
+	for p := range hs {
+		return nil, fmt.Errorf("agent handler %s is not in api.Routes", p)
+	}
+	mux.Handle("/", s.wrap(api.Route{}, s.notFound))
+	return mux, nil
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request, _ Actor) error {

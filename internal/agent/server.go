@@ -43,6 +43,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -187,7 +188,11 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		s.log.Warn("no web user configured: agent socket is root-only")
 	}
-	s.handler = s.routes()
+	h, err := s.routes()
+	if err != nil {
+		return nil, err
+	}
+	s.handler = h
 	return s, nil
 }
 
@@ -346,7 +351,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 type handler func(w http.ResponseWriter, r *http.Request, a Actor) error
 
 // wrap checks the peer, the actor and its role for a route, then runs h.
-func (s *Server) wrap(rt route) http.Handler {
+func (s *Server) wrap(rt api.Route, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := peerFrom(r.Context())
 		if p.err != nil || p.cred == nil || !s.allowed.allows(p.cred.Uid) {
@@ -361,23 +366,23 @@ func (s *Server) wrap(rt route) http.Handler {
 			return
 		}
 		var a Actor
-		if rt.min != "" {
+		if rt.Min != "" {
 			var aerr *Error
 			if a, aerr = actorFrom(r); aerr != nil {
 				writeError(w, aerr)
 				return
 			}
-			if !a.Role.AtLeast(rt.min) {
-				if rt.action != "" {
-					s.audit(r.Context(), a, rt.action, r.PathValue("name")+r.PathValue("id")+r.PathValue("mac"), "denied", "role "+string(a.Role))
+			if !a.Role.AtLeast(rt.Min) {
+				if rt.Action != "" {
+					s.audit(r.Context(), a, rt.Action, r.PathValue("name")+r.PathValue("id")+r.PathValue("mac"), "denied", "role "+string(a.Role))
 				}
-				s.log.Warn("refused agent request for role", "user", a.User, "role", a.Role, "need", rt.min, "path", r.URL.Path)
-				writeError(w, errorf(http.StatusForbidden, "", "role %s may not do this (needs %s)", a.Role, rt.min))
+				s.log.Warn("refused agent request for role", "user", a.User, "role", a.Role, "need", rt.Min, "path", r.URL.Path)
+				writeError(w, errorf(http.StatusForbidden, "", "role %s may not do this (needs %s)", a.Role, rt.Min))
 				return
 			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := rt.h(w, r, a); err != nil {
+		if err := h(w, r, a); err != nil {
 			e := s.toError(err)
 			if e.Status >= 500 {
 				s.log.Error("agent request", "path", r.URL.Path, "user", a.User, "err", err)

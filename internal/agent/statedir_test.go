@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/agent/client"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,7 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
@@ -168,17 +169,17 @@ func TestLabForgedJournalAudited(t *testing.T) {
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("uplink changed (-before +after):\n%s", diff)
 	}
-	c := NewClient(cfg.Agent.Socket)
+	c := client.New(cfg.Agent.Socket)
 	defer c.Close()
 	admin := Actor{User: "root", Role: "admin", Source: "local"}
-	got, err := c.Audit(ctx, admin, auditlog.Filter{Action: actRejected})
+	got, err := c.Audit(ctx, admin, api.AuditQuery{Action: actRejected})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].Target != "changes:changes/pending.json" || got[0].User != "agent" || got[0].Time.After(time.Now()) {
 		t.Errorf("audit = %+v, want one rejection of changes/pending.json", got)
 	}
-	if _, err := c.Audit(ctx, Actor{User: "v", Role: "viewer", Source: "local"}, auditlog.Filter{}); err == nil {
+	if _, err := c.Audit(ctx, Actor{User: "v", Role: "viewer", Source: "local"}, api.AuditQuery{}); err == nil {
 		t.Error("a viewer read the agent's audit log")
 	}
 	if ents, _ := os.ReadDir(cfg.DataDir); len(ents) > 1 { // the socket lives there in the lab config

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"io"
 	"net"
 	"net/netip"
@@ -24,8 +25,9 @@ var dnsTypes = map[string]dnsmessage.Type{
 	"NS": dnsmessage.TypeNS, "PTR": dnsmessage.TypePTR, "CNAME": dnsmessage.TypeCNAME,
 }
 
-// DNSTypes lists the record types in the order the page offers them.
-var DNSTypes = []string{"A", "AAAA", "MX", "TXT", "NS", "PTR", "CNAME"}
+// DNSTypes lists the record types in the order the page offers them: the
+// API's.
+var DNSTypes = api.DNSTypes
 
 // DNSRequest is POST /v1/diag/dns.
 type DNSRequest struct {

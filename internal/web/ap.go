@@ -1,135 +1,20 @@
 package web
 
 import (
-	"context"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"net/http"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/agent"
-	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/config"
 )
-
-// APAgent is the part of the agent the Access point page uses; *agent.Client
-// implements it. An Agent without it (a test's fake) is an agent without AP
-// management: the page and API say the agent is not running.
-type APAgent interface {
-	AP(ctx context.Context, a agent.Actor) (agent.APInfo, error)
-	APClients(ctx context.Context, a agent.Actor) ([]apmgr.Client, error)
-	APUpdate(ctx context.Context, a agent.Actor, u agent.APUpdate) (agent.APChange, error)
-	APChange(ctx context.Context, a agent.Actor, id string) (agent.APChange, error)
-	APConfirm(ctx context.Context, a agent.Actor, id string) (agent.APChange, error)
-	APDenied(ctx context.Context, a agent.Actor) ([]string, error)
-	APDeny(ctx context.Context, a agent.Actor, mac string) ([]string, error)
-	APAllow(ctx context.Context, a agent.Actor, mac string) ([]string, error)
-}
-
-var (
-	_ APAgent = (*agent.Client)(nil)
-	_ APAgent = noAgent{}
-)
-
-func (s *Server) apAgent() APAgent {
-	if a, ok := s.agent.(APAgent); ok {
-		return a
-	}
-	return noAgent{}
-}
-
-func (noAgent) AP(context.Context, agent.Actor) (agent.APInfo, error) {
-	return agent.APInfo{}, errNoAgent
-}
-
-func (noAgent) APClients(context.Context, agent.Actor) ([]apmgr.Client, error) {
-	return nil, errNoAgent
-}
-
-func (noAgent) APUpdate(context.Context, agent.Actor, agent.APUpdate) (agent.APChange, error) {
-	return agent.APChange{}, errNoAgent
-}
-
-func (noAgent) APChange(context.Context, agent.Actor, string) (agent.APChange, error) {
-	return agent.APChange{}, errNoAgent
-}
-
-func (noAgent) APConfirm(context.Context, agent.Actor, string) (agent.APChange, error) {
-	return agent.APChange{}, errNoAgent
-}
-
-func (noAgent) APDenied(context.Context, agent.Actor) ([]string, error) { return nil, errNoAgent }
-
-func (noAgent) APDeny(context.Context, agent.Actor, string) ([]string, error) {
-	return nil, errNoAgent
-}
-
-func (noAgent) APAllow(context.Context, agent.Actor, string) ([]string, error) {
-	return nil, errNoAgent
-}
-
-func (s *Server) apiAP(w http.ResponseWriter, r *http.Request) {
-	info, err := s.apAgent().AP(r.Context(), s.actor(r))
-	s.agentReply(w, r, http.StatusOK, info, err)
-}
-
-func (s *Server) apiAPClients(w http.ResponseWriter, r *http.Request) {
-	cl, err := s.apAgent().APClients(r.Context(), s.actor(r))
-	agentList(s, w, r, cl, err)
-}
-
-// apiAPSettings changes the AP's settings: 202 with the pending change,
-// which rolls back unless confirmed. Fields left out keep their values.
-func (s *Server) apiAPSettings(w http.ResponseWriter, r *http.Request) {
-	var u agent.APUpdate
-	if !decodeBody(w, r, &u) {
-		return
-	}
-	ch, err := s.apAgent().APUpdate(r.Context(), s.actor(r), u)
-	s.agentReply(w, r, http.StatusAccepted, ch, err)
-}
-
-func (s *Server) apiAPChange(w http.ResponseWriter, r *http.Request) {
-	ch, err := s.apAgent().APChange(r.Context(), s.actor(r), r.PathValue("id"))
-	s.agentReply(w, r, http.StatusOK, ch, err)
-}
-
-func (s *Server) apiAPConfirm(w http.ResponseWriter, r *http.Request) {
-	ch, err := s.apAgent().APConfirm(r.Context(), s.actor(r), r.PathValue("id"))
-	s.agentReply(w, r, http.StatusOK, ch, err)
-}
-
-func (s *Server) apiAPDenied(w http.ResponseWriter, r *http.Request) {
-	l, err := s.apAgent().APDenied(r.Context(), s.actor(r))
-	s.writeDenyList(w, r, l, err)
-}
-
-func (s *Server) apiAPDeny(w http.ResponseWriter, r *http.Request) {
-	var req agent.APDenyRequest
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	l, err := s.apAgent().APDeny(r.Context(), s.actor(r), req.MAC)
-	s.writeDenyList(w, r, l, err)
-}
-
-func (s *Server) apiAPAllow(w http.ResponseWriter, r *http.Request) {
-	l, err := s.apAgent().APAllow(r.Context(), s.actor(r), r.PathValue("mac"))
-	s.writeDenyList(w, r, l, err)
-}
-
-func (s *Server) writeDenyList(w http.ResponseWriter, r *http.Request, l []string, err error) {
-	if l == nil {
-		l = []string{}
-	}
-	s.agentReply(w, r, http.StatusOK, agent.APDenyList{Denied: l}, err)
-}
 
 // apData is the Access point page.
 type apData struct {
 	AgentDown string // agentDownMessage when the agent cannot be reached
 	Error     string
-	Info      *agent.APInfo
-	Clients   []apmgr.Client
+	Info      *api.APInfo
+	Clients   []api.APClient
 	// ClientsError says why there is no client list (hostapd not running).
 	ClientsError string
 	// PendingIn is the seconds until Info.Status.Pending rolls back.
@@ -170,7 +55,7 @@ func channelFreq(ch int) int {
 
 func (s *Server) apPage(w http.ResponseWriter, r *http.Request) {
 	d := apData{Channels: channelOptions()}
-	ap := s.apAgent()
+	ap := s.agent
 	info, err := ap.AP(r.Context(), s.actor(r))
 	if err != nil {
 		down, msg := s.pageAgentError(r, err)

@@ -14,7 +14,8 @@ import (
 	"testing"
 
 	"github.com/devmgr/devmgr/internal/agent"
-	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/apmgr/apmgrtest"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
@@ -54,7 +55,7 @@ type apConsole struct {
 }
 
 // startAPAgent serves a real agent with dev's AP module and returns its client.
-func startAPAgent(t testing.TB, dev *apmgrtest.Device, audit agent.Auditor, log *slog.Logger) *agent.Client {
+func startAPAgent(t testing.TB, dev *apmgrtest.Device, audit agent.Auditor, log *slog.Logger) *agentclient.Client {
 	t.Helper()
 	testutil.RequireRoot(t) // the agent lets only root and the web user in
 	dir, err := os.MkdirTemp("", "devmgr-web-ap-")
@@ -82,7 +83,7 @@ func startAPAgent(t testing.TB, dev *apmgrtest.Device, audit agent.Auditor, log 
 			t.Errorf("agent: %v", err)
 		}
 	})
-	c := agent.NewClient(filepath.Join(dir, "agent.sock"))
+	c := agentclient.New(filepath.Join(dir, "agent.sock"))
 	t.Cleanup(c.Close)
 	return c
 }
@@ -149,7 +150,7 @@ func TestAPAPI(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /api/v1/ap: %d %s", r.status, r.body)
 	}
-	info := decode[agent.APInfo](t, r)
+	info := decode[api.APInfo](t, r)
 	if !info.Status.Running || info.Status.SSID != "DeviceManager" || info.Status.Clients != 2 || !info.Settings.PassphraseSet {
 		t.Errorf("AP info %+v", info)
 	}
@@ -157,11 +158,11 @@ func TestAPAPI(t *testing.T) {
 		t.Errorf("the API shows the passphrase: %s", r.body)
 	}
 	r = viewer.get("/api/v1/ap/clients")
-	cl := decode[[]apmgr.Client](t, r)
+	cl := decode[[]api.APClient](t, r)
 	if r.status != http.StatusOK || len(cl) != 2 || cl[0].Hostname != "phone" || cl[0].IP != "192.168.4.10" || cl[1].Hostname != "laptop" {
 		t.Errorf("clients: %d %+v", r.status, cl)
 	}
-	if r := viewer.get("/api/v1/ap/deny"); r.status != http.StatusOK || !strings.Contains(r.body, `"denied": []`) {
+	if r := viewer.get("/api/v1/ap/deny"); r.status != http.StatusOK || !strings.Contains(strings.ReplaceAll(r.body, " ", ""), `"denied":[]`) {
 		t.Errorf("GET deny list: %d %s", r.status, r.body)
 	}
 
@@ -204,11 +205,11 @@ func TestAPAPI(t *testing.T) {
 	if r.status != http.StatusAccepted {
 		t.Fatalf("PUT settings: %d %s", r.status, r.body)
 	}
-	ch := decode[agent.APChange](t, r)
-	if ch.ID == "" || ch.Status != apmgr.StatusPending || ch.RollbackAt.IsZero() || !strings.Contains(r.body, `"rollback_at"`) {
+	ch := decode[api.APChange](t, r)
+	if ch.ID == "" || ch.Status != api.StatusPending || ch.RollbackAt.IsZero() || !strings.Contains(r.body, `"rollback_at"`) {
 		t.Errorf("202 body %s", r.body)
 	}
-	if r := viewer.get("/api/v1/ap/changes/" + ch.ID); r.status != http.StatusOK || decode[agent.APChange](t, r).Status != apmgr.StatusPending {
+	if r := viewer.get("/api/v1/ap/changes/" + ch.ID); r.status != http.StatusOK || decode[api.APChange](t, r).Status != api.StatusPending {
 		t.Errorf("GET change: %d %s", r.status, r.body)
 	}
 	if r := admin.apJSON(http.MethodPut, "/api/v1/ap/settings", map[string]any{"ssid": "Other"}); r.status != http.StatusConflict {
@@ -218,7 +219,7 @@ func TestAPAPI(t *testing.T) {
 		t.Errorf("viewer confirm: %d, want 403", r.status)
 	}
 	r = admin.apJSON(http.MethodPost, "/api/v1/ap/changes/"+ch.ID+"/confirm", nil)
-	if r.status != http.StatusOK || decode[agent.APChange](t, r).Status != apmgr.StatusConfirmed {
+	if r.status != http.StatusOK || decode[api.APChange](t, r).Status != api.StatusConfirmed {
 		t.Fatalf("confirm: %d %s", r.status, r.body)
 	}
 	if r := admin.apJSON(http.MethodPost, "/api/v1/ap/changes/"+ch.ID+"/confirm", nil); r.status != http.StatusConflict {
@@ -227,7 +228,7 @@ func TestAPAPI(t *testing.T) {
 	if r := viewer.get("/api/v1/ap/changes/00000000deadbeef"); r.status != http.StatusNotFound {
 		t.Errorf("unknown change: %d, want 404", r.status)
 	}
-	info = decode[agent.APInfo](t, viewer.get("/api/v1/ap"))
+	info = decode[api.APInfo](t, viewer.get("/api/v1/ap"))
 	if info.Status.SSID != "Workshop" || info.Status.Channel != 1 || info.Status.Frequency != 2412 || info.Status.Pending != nil {
 		t.Errorf("status after the change %+v", info.Status)
 	}
@@ -240,10 +241,10 @@ func TestAPAPI(t *testing.T) {
 
 	// Block and allow.
 	r = admin.apJSON(http.MethodPost, "/api/v1/ap/deny", map[string]any{"mac": "02:00:00:00:02:00"})
-	if r.status != http.StatusOK || decode[agent.APDenyList](t, r).Denied[0] != "02:00:00:00:02:00" {
+	if r.status != http.StatusOK || decode[api.DenyList](t, r).Denied[0] != "02:00:00:00:02:00" {
 		t.Fatalf("deny: %d %s", r.status, r.body)
 	}
-	if cl := decode[[]apmgr.Client](t, viewer.get("/api/v1/ap/clients")); len(cl) != 1 {
+	if cl := decode[[]api.APClient](t, viewer.get("/api/v1/ap/clients")); len(cl) != 1 {
 		t.Errorf("clients after the block: %+v", cl)
 	}
 	if r := admin.apJSON(http.MethodPost, "/api/v1/ap/deny", map[string]any{"mac": "nonsense"}); r.status != http.StatusBadRequest || decode[apiError](t, r).Field != "mac" {
@@ -253,7 +254,7 @@ func TestAPAPI(t *testing.T) {
 		t.Errorf("viewer allow: %d, want 403", r.status)
 	}
 	r = admin.apJSON(http.MethodDelete, "/api/v1/ap/deny/02:00:00:00:02:00", nil)
-	if r.status != http.StatusOK || len(decode[agent.APDenyList](t, r).Denied) != 0 {
+	if r.status != http.StatusOK || len(decode[api.DenyList](t, r).Denied) != 0 {
 		t.Errorf("allow: %d %s", r.status, r.body)
 	}
 	if r := admin.apJSON(http.MethodDelete, "/api/v1/ap/deny/02:00:00:00:02:00", nil); r.status != http.StatusNotFound {
@@ -336,38 +337,38 @@ func TestAPPageExplainsProblems(t *testing.T) {
 // The network tests' fakeAgent also answers the AP calls, with canned data,
 // so that the route × role table sees allowed AP requests succeed.
 
-func (f *fakeAgent) AP(_ context.Context, a agent.Actor) (agent.APInfo, error) {
+func (f *fakeAgent) AP(_ context.Context, a api.Actor) (api.APInfo, error) {
 	f.record("ap " + a.User)
-	return agent.APInfo{Status: apmgr.Status{Running: true, State: "ENABLED", Interface: "wlan0", SSID: "DeviceManager"}, Denied: []string{}}, nil
+	return api.APInfo{Status: api.APStatus{Running: true, State: "ENABLED", Interface: "wlan0", SSID: "DeviceManager"}, Denied: []string{}}, nil
 }
 
-func (f *fakeAgent) APClients(_ context.Context, a agent.Actor) ([]apmgr.Client, error) {
+func (f *fakeAgent) APClients(_ context.Context, a api.Actor) ([]api.APClient, error) {
 	f.record("ap clients " + a.User)
-	return []apmgr.Client{}, nil
+	return []api.APClient{}, nil
 }
 
-func (f *fakeAgent) APUpdate(_ context.Context, a agent.Actor, _ agent.APUpdate) (agent.APChange, error) {
+func (f *fakeAgent) APUpdate(_ context.Context, a api.Actor, _ api.APUpdate) (api.APChange, error) {
 	f.record("ap update " + a.User)
-	return agent.APChange{ID: "c2", Status: apmgr.StatusPending}, nil
+	return api.APChange{ID: "c2", Status: api.StatusPending}, nil
 }
 
-func (f *fakeAgent) APChange(_ context.Context, _ agent.Actor, id string) (agent.APChange, error) {
-	return agent.APChange{ID: id, Status: apmgr.StatusPending}, nil
+func (f *fakeAgent) APChange(_ context.Context, _ api.Actor, id string) (api.APChange, error) {
+	return api.APChange{ID: id, Status: api.StatusPending}, nil
 }
 
-func (f *fakeAgent) APConfirm(_ context.Context, a agent.Actor, id string) (agent.APChange, error) {
+func (f *fakeAgent) APConfirm(_ context.Context, a api.Actor, id string) (api.APChange, error) {
 	f.record("ap confirm " + id + " " + a.User)
-	return agent.APChange{ID: id, Status: apmgr.StatusConfirmed}, nil
+	return api.APChange{ID: id, Status: api.StatusConfirmed}, nil
 }
 
-func (f *fakeAgent) APDenied(context.Context, agent.Actor) ([]string, error) { return []string{}, nil }
+func (f *fakeAgent) APDenied(context.Context, api.Actor) ([]string, error) { return []string{}, nil }
 
-func (f *fakeAgent) APDeny(_ context.Context, a agent.Actor, mac string) ([]string, error) {
+func (f *fakeAgent) APDeny(_ context.Context, a api.Actor, mac string) ([]string, error) {
 	f.record("ap deny " + mac + " " + a.User)
 	return []string{mac}, nil
 }
 
-func (f *fakeAgent) APAllow(_ context.Context, a agent.Actor, mac string) ([]string, error) {
+func (f *fakeAgent) APAllow(_ context.Context, a api.Actor, mac string) ([]string, error) {
 	f.record("ap allow " + mac + " " + a.User)
 	return []string{}, nil
 }

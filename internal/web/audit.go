@@ -1,7 +1,7 @@
 package web
 
 import (
-	"context"
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/store"
 )
@@ -119,13 +118,6 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, entries)
 }
 
-// AuditAgent is the part of the agent that serves its own audit log.
-type AuditAgent interface {
-	Audit(ctx context.Context, a agent.Actor, f auditlog.Filter) ([]agent.AuditRecord, error)
-}
-
-var _ AuditAgent = (*agent.Client)(nil)
-
 // listAudit returns the page f selects of both audit logs, the console's
 // and the agent's, merged newest first. When the agent's cannot be read,
 // note says so and the console's entries come alone.
@@ -138,11 +130,10 @@ func (s *Server) listAudit(r *http.Request, f store.AuditFilter) (entries []stor
 	if err != nil {
 		return nil, "", err
 	}
-	aa, ok := s.agent.(AuditAgent)
-	if !ok {
+	if _, none := s.agent.(noAgent); none {
 		return pageOf(mine, f), "", nil
 	}
-	theirs, err := aa.Audit(r.Context(), s.actor(r), auditlog.Filter{
+	theirs, err := s.agent.Audit(r.Context(), s.actor(r), api.AuditQuery{
 		User: f.User, Action: f.Action, Result: f.Result, Since: f.Since, Until: f.Until, Limit: window.Limit,
 	})
 	if err != nil {

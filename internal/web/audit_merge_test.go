@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/agent"
-	"github.com/devmgr/devmgr/internal/auditlog"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
@@ -18,15 +18,15 @@ import (
 // auditingAgent is fakeAgent with an audit log of its own.
 type auditingAgent struct {
 	fakeAgent
-	entries []agent.AuditRecord
+	entries []api.AuditRecord
 	err     error
-	asked   []auditlog.Filter
+	asked   []api.AuditQuery
 }
 
-func (a *auditingAgent) Audit(_ context.Context, act agent.Actor, f auditlog.Filter) ([]agent.AuditRecord, error) {
+func (a *auditingAgent) Audit(_ context.Context, act api.Actor, f api.AuditQuery) ([]api.AuditRecord, error) {
 	a.asked = append(a.asked, f)
 	if act.Role != auth.Admin {
-		return nil, &agent.Error{Status: http.StatusForbidden, Message: "admin only"}
+		return nil, &api.Error{Status: http.StatusForbidden, Message: "admin only"}
 	}
 	return a.entries, a.err
 }
@@ -34,7 +34,7 @@ func (a *auditingAgent) Audit(_ context.Context, act agent.Actor, f auditlog.Fil
 // The Audit page and API show both logs, merged newest first.
 func TestAuditMergesAgentLog(t *testing.T) {
 	base := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
-	ag := &auditingAgent{entries: []agent.AuditRecord{
+	ag := &auditingAgent{entries: []api.AuditRecord{
 		{Time: base.Add(3 * time.Minute), User: "agent", Source: "local", Action: "agent.journal_rejected", Target: "network:network/pending.json", Result: "failed"},
 		{Time: base.Add(1 * time.Minute), User: "alice", Source: "192.0.2.9", Action: "network.config", Target: "eth1", Result: "ok"},
 	}}
@@ -66,7 +66,7 @@ func TestAuditMergesAgentLog(t *testing.T) {
 		t.Errorf("the page lacks the agent's entry or says it is missing")
 	}
 
-	ag.err = errors.Join(agent.ErrUnavailable)
+	ag.err = errors.Join(agentclient.ErrUnavailable)
 	page = c.get("/audit")
 	if page.status != http.StatusOK || !strings.Contains(page.body, `id="audit-agent-note"`) || !strings.Contains(page.body, "<td>third</td>") {
 		t.Errorf("with the agent down the page must show the console's entries and say the agent's are missing")
@@ -75,7 +75,7 @@ func TestAuditMergesAgentLog(t *testing.T) {
 
 // No agent at all: the console's log alone, no note.
 func TestAuditWithoutAgent(t *testing.T) {
-	h := newAgentHarness(t, testConfig(t.TempDir()), agent.NewClient(filepath.Join(t.TempDir(), "agent.sock")))
+	h := newAgentHarness(t, testConfig(t.TempDir()), agentclient.New(filepath.Join(t.TempDir(), "agent.sock")))
 	h.addUser("alice", auth.Admin, userPassword)
 	c := h.newClient()
 	c.mustLogin("alice", userPassword)

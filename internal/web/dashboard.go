@@ -3,7 +3,7 @@ package web
 import (
 	"net/http"
 
-	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/agent/api"
 )
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +43,7 @@ func (s *Server) system(r *http.Request) (System, error) {
 	return sys, nil
 }
 
-func dashboardInterfaces(ifs []agent.Interface) []Interface {
+func dashboardInterfaces(ifs []api.Interface) []Interface {
 	out := make([]Interface, 0, len(ifs))
 	for _, i := range ifs {
 		d := Interface{Name: i.Name, MAC: i.MAC, MTU: i.MTU, Addrs: i.Addresses, State: "up"}

@@ -11,7 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/devmgr/devmgr/internal/agent"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/lab"
 )
@@ -122,9 +123,9 @@ func TestBrowserNetwork(t *testing.T) {
 		chromedp.Click(chromedp.ID("confirm-now")),
 	)
 	waitFor("the confirmation", `document.getElementById('change-panel').dataset.status === 'confirmed'`, 20*time.Second)
-	cl := agent.NewClient(lc.socket)
+	cl := agentclient.New(lc.socket)
 	defer cl.Close()
-	eth1, err := cl.Interface(ctx, agent.Actor{User: "test", Role: auth.Viewer}, "eth1")
+	eth1, err := cl.Interface(ctx, api.Actor{User: "test", Role: auth.Viewer}, "eth1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,7 @@ func parseViews() (*views, error) {
 		},
 		"bytes":    humanBytes,
 		"duration": humanDuration,
+		"seconds":  func(n int64) string { return humanDuration(time.Duration(n) * time.Second) },
 		"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	}

@@ -30,7 +30,7 @@ type route struct {
 // a line here with the least role that may use it; nothing else decides
 // access.
 func (s *Server) routeTable() []route {
-	return []route{
+	return append(s.agentRoutes(), []route{
 		{"GET /healthz", public, "", s.healthz},
 		{"GET /static/", public, "", s.static},
 
@@ -48,32 +48,11 @@ func (s *Server) routeTable() []route {
 		{"GET /api/v1/me", role, auth.Viewer, s.apiMe},
 		{"GET /api/v1/system", role, auth.Viewer, s.apiSystem},
 
-		// Network and diagnostics: the agent checks each role again.
+		// Pages that show the agent's state; its API routes come from
+		// api.Routes (agentRoutes) and the agent checks each role again.
 		{"GET /network", role, auth.Viewer, s.networkPage},
-		{"GET /api/v1/interfaces", role, auth.Viewer, s.apiInterfaces},
-		{"GET /api/v1/interfaces/{name}", role, auth.Viewer, s.apiInterface},
-		{"PUT /api/v1/interfaces/{name}/config", role, auth.Admin, s.apiSetConfig},
-		{"POST /api/v1/interfaces/{name}/up", role, auth.Admin, s.apiSetUp(true)},
-		{"POST /api/v1/interfaces/{name}/down", role, auth.Admin, s.apiSetUp(false)},
-		{"GET /api/v1/changes/{id}", role, auth.Viewer, s.apiChange},
-		{"POST /api/v1/changes/{id}/confirm", role, auth.Admin, s.apiConfirm},
 		{"GET /diagnostics", role, auth.Operator, s.diagnosticsPage},
-		{"POST /api/v1/diag/ping", role, auth.Operator, s.apiPing},
-		{"POST /api/v1/diag/traceroute", role, auth.Operator, s.apiTraceroute},
-		{"POST /api/v1/diag/dns", role, auth.Operator, s.apiDNS},
-		{"GET /api/v1/diag/neighbors", role, auth.Operator, s.apiNeighbors},
-		{"GET /api/v1/dhcp/leases", role, auth.Viewer, s.apiLeases},
-
-		// Access point: everyone reads, admins change; the agent checks again.
 		{"GET /ap", role, auth.Viewer, s.apPage},
-		{"GET /api/v1/ap", role, auth.Viewer, s.apiAP},
-		{"GET /api/v1/ap/clients", role, auth.Viewer, s.apiAPClients},
-		{"PUT /api/v1/ap/settings", role, auth.Admin, s.apiAPSettings},
-		{"GET /api/v1/ap/changes/{id}", role, auth.Viewer, s.apiAPChange},
-		{"POST /api/v1/ap/changes/{id}/confirm", role, auth.Admin, s.apiAPConfirm},
-		{"GET /api/v1/ap/deny", role, auth.Viewer, s.apiAPDenied},
-		{"POST /api/v1/ap/deny", role, auth.Admin, s.apiAPDeny},
-		{"DELETE /api/v1/ap/deny/{mac}", role, auth.Admin, s.apiAPAllow},
 
 		{"GET /users", role, auth.Admin, s.usersPage},
 		{"POST /users", role, auth.Admin, s.userAdd},
@@ -83,7 +62,7 @@ func (s *Server) routeTable() []route {
 		{"GET /api/v1/users", role, auth.Admin, s.apiUsers},
 		{"GET /audit", role, auth.Admin, s.auditPage},
 		{"GET /api/v1/audit", role, auth.Admin, s.apiAudit},
-	}
+	}...)
 }
 
 // routes builds the handler: the route table on one ServeMux, each route

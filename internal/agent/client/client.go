@@ -1,4 +1,6 @@
-package agent
+// Package client is the typed client of the agent API (internal/agent/api),
+// used where the console renders a page on the server and by the CLI.
+package client
 
 import (
 	"bufio"
@@ -15,10 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/apmgr"
-	"github.com/devmgr/devmgr/internal/auditlog"
-	"github.com/devmgr/devmgr/internal/diag"
-	"github.com/devmgr/devmgr/internal/dnsmasq"
+	"github.com/devmgr/devmgr/internal/agent/api"
 )
 
 // ErrUnavailable is returned (wrapped) when the agent's socket is missing,
@@ -27,7 +26,7 @@ import (
 var ErrUnavailable = errors.New("the devmgr agent is not running")
 
 // Client is the typed client of the agent API, for the web server. It is
-// safe for concurrent use. Errors are *Error for an answer of the agent
+// safe for concurrent use. Errors are *api.Error for an answer of the agent
 // (Status, Field, Message) and wrap ErrUnavailable when it cannot be reached.
 type Client struct {
 	socket string
@@ -36,8 +35,8 @@ type Client struct {
 	Timeout time.Duration
 }
 
-// NewClient returns a client of the agent listening on socketPath.
-func NewClient(socketPath string) *Client {
+// New returns a client of the agent listening on socketPath.
+func New(socketPath string) *Client {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -56,7 +55,7 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 // do sends a request and returns the response of a 2xx answer; any other
 // answer becomes *Error.
-func (c *Client) do(ctx context.Context, a *Actor, method, path string, body any) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, a *api.Actor, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -73,9 +72,9 @@ func (c *Client) do(ctx context.Context, a *Actor, method, path string, body any
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if a != nil {
-		req.Header.Set(HeaderUser, a.User)
-		req.Header.Set(HeaderRole, string(a.Role))
-		req.Header.Set(HeaderSource, a.Source)
+		req.Header.Set(api.HeaderUser, a.User)
+		req.Header.Set(api.HeaderRole, string(a.Role))
+		req.Header.Set(api.HeaderSource, a.Source)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -88,7 +87,7 @@ func (c *Client) do(ctx context.Context, a *Actor, method, path string, body any
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	e := &Error{Status: resp.StatusCode}
+	e := &api.Error{Status: resp.StatusCode}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, e) != nil || e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
@@ -96,13 +95,21 @@ func (c *Client) do(ctx context.Context, a *Actor, method, path string, body any
 	return nil, e
 }
 
+// Transport is the client's round tripper to the agent's socket (any
+// request URL reaches the agent), for a proxy.
+func (c *Client) Transport() http.RoundTripper { return c.hc.Transport }
+
+// Unavailable reports whether err says the agent cannot be reached: an
+// error of this client, or of a request sent over Transport.
+func Unavailable(err error) bool { return errors.Is(err, ErrUnavailable) || isUnavailable(err) }
+
 func isUnavailable(err error) bool {
 	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EPERM)
 }
 
 // call does a JSON request and decodes the JSON answer into out.
-func (c *Client) call(ctx context.Context, a *Actor, method, path string, body, out any) error {
+func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, body, out any) error {
 	if _, ok := ctx.Deadline(); !ok && c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
@@ -119,62 +126,62 @@ func (c *Client) call(ctx context.Context, a *Actor, method, path string, body, 
 	return nil
 }
 
-// Health asks whether the agent runs (no actor needed).
-func (c *Client) Health(ctx context.Context) (Health, error) {
-	var h Health
+// api.Health asks whether the agent runs (no actor needed).
+func (c *Client) Health(ctx context.Context) (api.Health, error) {
+	var h api.Health
 	return h, c.call(ctx, nil, http.MethodGet, "/v1/health", nil, &h)
 }
 
 // Interfaces lists every interface (viewer).
-func (c *Client) Interfaces(ctx context.Context, a Actor) ([]Interface, error) {
-	var out []Interface
+func (c *Client) Interfaces(ctx context.Context, a api.Actor) ([]api.Interface, error) {
+	var out []api.Interface
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/interfaces", nil, &out)
 }
 
-// Interface returns one interface (viewer); 404 when it does not exist.
-func (c *Client) Interface(ctx context.Context, a Actor, name string) (Interface, error) {
-	var out Interface
+// api.Interface returns one interface (viewer); 404 when it does not exist.
+func (c *Client) Interface(ctx context.Context, a api.Actor, name string) (api.Interface, error) {
+	var out api.Interface
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/interfaces/"+url.PathEscape(name), nil, &out)
 }
 
 // SetConfig applies a LAN interface's config (admin) as a pending change
 // that rolls back unless confirmed. 400 names the bad field, 403 for the
 // AP interface, 409 while another change is pending.
-func (c *Client) SetConfig(ctx context.Context, a Actor, name string, lc LinkConfig) (Change, error) {
-	var out Change
+func (c *Client) SetConfig(ctx context.Context, a api.Actor, name string, lc api.LinkConfig) (api.Change, error) {
+	var out api.Change
 	return out, c.call(ctx, &a, http.MethodPut, "/v1/interfaces/"+url.PathEscape(name)+"/config", lc, &out)
 }
 
 // SetUp sets a LAN interface up or down (admin) as a pending change.
-func (c *Client) SetUp(ctx context.Context, a Actor, name string, up bool) (Change, error) {
+func (c *Client) SetUp(ctx context.Context, a api.Actor, name string, up bool) (api.Change, error) {
 	verb := "down"
 	if up {
 		verb = "up"
 	}
-	var out Change
+	var out api.Change
 	return out, c.call(ctx, &a, http.MethodPost, "/v1/interfaces/"+url.PathEscape(name)+"/"+verb, nil, &out)
 }
 
-// Change returns a change's status (viewer).
-func (c *Client) Change(ctx context.Context, a Actor, id string) (Change, error) {
-	var out Change
+// api.Change returns a change's status (viewer).
+func (c *Client) Change(ctx context.Context, a api.Actor, id string) (api.Change, error) {
+	var out api.Change
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/changes/"+url.PathEscape(id), nil, &out)
 }
 
 // Confirm keeps a pending change (admin); 409 when it is no longer pending.
-func (c *Client) Confirm(ctx context.Context, a Actor, id string) (Change, error) {
-	var out Change
+func (c *Client) Confirm(ctx context.Context, a api.Actor, id string) (api.Change, error) {
+	var out api.Change
 	return out, c.call(ctx, &a, http.MethodPost, "/v1/changes/"+url.PathEscape(id)+"/confirm", nil, &out)
 }
 
 // Ping runs ping (operator), calling line for each output line as it
 // comes. A non-zero exit code is a result, not an error.
-func (c *Client) Ping(ctx context.Context, a Actor, r diag.PingRequest, line func(string)) (diag.Result, error) {
+func (c *Client) Ping(ctx context.Context, a api.Actor, r api.PingRequest, line func(string)) (api.Result, error) {
 	return c.stream(ctx, a, "/v1/diag/ping", r, line)
 }
 
 // Traceroute runs traceroute (operator), streaming like Ping.
-func (c *Client) Traceroute(ctx context.Context, a Actor, r diag.TracerouteRequest, line func(string)) (diag.Result, error) {
+func (c *Client) Traceroute(ctx context.Context, a api.Actor, r api.TracerouteRequest, line func(string)) (api.Result, error) {
 	return c.stream(ctx, a, "/v1/diag/traceroute", r, line)
 }
 
@@ -185,118 +192,118 @@ var ErrDiagnostic = errors.New("diagnostic stopped")
 // ErrStreamEnded is returned when a stream ends without its final event.
 var ErrStreamEnded = errors.New("agent stream ended early")
 
-func (c *Client) stream(ctx context.Context, a Actor, path string, body any, line func(string)) (diag.Result, error) {
+func (c *Client) stream(ctx context.Context, a api.Actor, path string, body any, line func(string)) (api.Result, error) {
 	resp, err := c.do(ctx, &a, http.MethodPost, path, body)
 	if err != nil {
-		return diag.Result{}, err
+		return api.Result{}, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 8192), 1<<20)
 	for sc.Scan() {
-		var ev StreamEvent
+		var ev api.StreamEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return diag.Result{}, fmt.Errorf("decoding agent stream %s: %w", path, err)
+			return api.Result{}, fmt.Errorf("decoding agent stream %s: %w", path, err)
 		}
 		switch ev.Type {
-		case EventLine:
+		case api.EventLine:
 			if line != nil {
 				line(ev.Text)
 			}
-		case EventDone:
-			res := diag.Result{DurationMS: ev.DurationMS}
+		case api.EventDone:
+			res := api.Result{DurationMS: ev.DurationMS}
 			if ev.ExitCode != nil {
 				res.ExitCode = *ev.ExitCode
 			}
 			return res, nil
-		case EventError:
-			return diag.Result{DurationMS: ev.DurationMS, ExitCode: -1}, fmt.Errorf("%w: %s", ErrDiagnostic, ev.Error)
+		case api.EventError:
+			return api.Result{DurationMS: ev.DurationMS, ExitCode: -1}, fmt.Errorf("%w: %s", ErrDiagnostic, ev.Error)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return diag.Result{}, fmt.Errorf("reading agent stream %s: %w", path, err)
+		return api.Result{}, fmt.Errorf("reading agent stream %s: %w", path, err)
 	}
-	return diag.Result{}, fmt.Errorf("%s: %w", path, ErrStreamEnded)
+	return api.Result{}, fmt.Errorf("%s: %w", path, ErrStreamEnded)
 }
 
 // DNS looks a name up (operator). A lookup without an answer is a result
-// whose Error says why.
-func (c *Client) DNS(ctx context.Context, a Actor, r diag.DNSRequest) (diag.DNSResult, error) {
-	var out diag.DNSResult
+// whose api.Error says why.
+func (c *Client) DNS(ctx context.Context, a api.Actor, r api.DNSRequest) (api.DNSResult, error) {
+	var out api.DNSResult
 	return out, c.call(ctx, &a, http.MethodPost, "/v1/diag/dns", r, &out)
 }
 
 // Neighbors returns the ARP/NDP table (operator).
-func (c *Client) Neighbors(ctx context.Context, a Actor) ([]diag.Neighbor, error) {
-	var out []diag.Neighbor
+func (c *Client) Neighbors(ctx context.Context, a api.Actor) ([]api.Neighbor, error) {
+	var out []api.Neighbor
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/diag/neighbors", nil, &out)
 }
 
 // Leases returns the DHCP leases the AP's dnsmasq handed out (operator).
-func (c *Client) Leases(ctx context.Context, a Actor) ([]dnsmasq.Lease, error) {
-	var out []dnsmasq.Lease
+func (c *Client) Leases(ctx context.Context, a api.Actor) ([]api.DHCPLease, error) {
+	var out []api.DHCPLease
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/dhcp/leases", nil, &out)
 }
 
 // AP returns the access point's status, settings (never the passphrase)
 // and deny list (viewer). A hostapd that is not running is not an error:
 // Status.Running is false and Status.Problem says why.
-func (c *Client) AP(ctx context.Context, a Actor) (APInfo, error) {
-	var out APInfo
+func (c *Client) AP(ctx context.Context, a api.Actor) (api.APInfo, error) {
+	var out api.APInfo
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap", nil, &out)
 }
 
 // APClients lists the stations associated with the AP, joined with their
 // DHCP leases (viewer); 503 when hostapd is not running.
-func (c *Client) APClients(ctx context.Context, a Actor) ([]apmgr.Client, error) {
-	var out []apmgr.Client
+func (c *Client) APClients(ctx context.Context, a api.Actor) ([]api.APClient, error) {
+	var out []api.APClient
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/clients", nil, &out)
 }
 
-// APUpdate changes the AP's settings (admin) as a pending change that rolls
+// api.APUpdate changes the AP's settings (admin) as a pending change that rolls
 // back unless confirmed. 400 names the bad field; 409 while another AP
 // change is pending or when nothing changes.
-func (c *Client) APUpdate(ctx context.Context, a Actor, u APUpdate) (APChange, error) {
-	var out APChange
+func (c *Client) APUpdate(ctx context.Context, a api.Actor, u api.APUpdate) (api.APChange, error) {
+	var out api.APChange
 	return out, c.call(ctx, &a, http.MethodPut, "/v1/ap/settings", u, &out)
 }
 
-// APChange returns an AP change's status (viewer); 404 for an unknown id.
-func (c *Client) APChange(ctx context.Context, a Actor, id string) (APChange, error) {
-	var out APChange
+// api.APChange returns an AP change's status (viewer); 404 for an unknown id.
+func (c *Client) APChange(ctx context.Context, a api.Actor, id string) (api.APChange, error) {
+	var out api.APChange
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/changes/"+url.PathEscape(id), nil, &out)
 }
 
 // APConfirm keeps a pending AP change (admin); 409 when it is no longer pending.
-func (c *Client) APConfirm(ctx context.Context, a Actor, id string) (APChange, error) {
-	var out APChange
+func (c *Client) APConfirm(ctx context.Context, a api.Actor, id string) (api.APChange, error) {
+	var out api.APChange
 	return out, c.call(ctx, &a, http.MethodPost, "/v1/ap/changes/"+url.PathEscape(id)+"/confirm", nil, &out)
 }
 
 // APDenied returns the MAC addresses kept off the AP (viewer).
-func (c *Client) APDenied(ctx context.Context, a Actor) ([]string, error) {
-	var out APDenyList
+func (c *Client) APDenied(ctx context.Context, a api.Actor) ([]string, error) {
+	var out api.DenyList
 	return out.Denied, c.call(ctx, &a, http.MethodGet, "/v1/ap/deny", nil, &out)
 }
 
 // APDeny disconnects a station and keeps it off the AP (admin); it returns
 // the deny list. 400 (field mac) for a bad address.
-func (c *Client) APDeny(ctx context.Context, a Actor, mac string) ([]string, error) {
-	var out APDenyList
-	return out.Denied, c.call(ctx, &a, http.MethodPost, "/v1/ap/deny", APDenyRequest{MAC: mac}, &out)
+func (c *Client) APDeny(ctx context.Context, a api.Actor, mac string) ([]string, error) {
+	var out api.DenyList
+	return out.Denied, c.call(ctx, &a, http.MethodPost, "/v1/ap/deny", api.DenyRequest{MAC: mac}, &out)
 }
 
 // APAllow lets a denied station back on the AP (admin); it returns the deny
 // list. 404 when the station is not denied.
-func (c *Client) APAllow(ctx context.Context, a Actor, mac string) ([]string, error) {
-	var out APDenyList
+func (c *Client) APAllow(ctx context.Context, a api.Actor, mac string) ([]string, error) {
+	var out api.DenyList
 	return out.Denied, c.call(ctx, &a, http.MethodDelete, "/v1/ap/deny/"+url.PathEscape(mac), nil, &out)
 }
 
 // Audit lists the agent's own audit log (admin), newest first: f's user,
 // action prefix, result, since, until and limit (offset is not supported:
 // ask for offset+limit and skip).
-func (c *Client) Audit(ctx context.Context, a Actor, f auditlog.Filter) ([]AuditRecord, error) {
+func (c *Client) Audit(ctx context.Context, a api.Actor, f api.AuditQuery) ([]api.AuditRecord, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"user": f.User, "action": f.Action, "result": f.Result} {
 		if v != "" {
@@ -310,8 +317,8 @@ func (c *Client) Audit(ctx context.Context, a Actor, f auditlog.Filter) ([]Audit
 		q.Set("until", f.Until.Format(time.RFC3339Nano))
 	}
 	if f.Limit > 0 {
-		q.Set("limit", strconv.Itoa(min(f.Limit, auditlog.MaxLimit)))
+		q.Set("limit", strconv.Itoa(min(f.Limit, api.MaxAuditLimit)))
 	}
-	var out []AuditRecord
+	var out []api.AuditRecord
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
 }

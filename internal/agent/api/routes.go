@@ -1,0 +1,99 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/devmgr/devmgr/internal/auth"
+)
+
+// Route is one endpoint of the agent.
+type Route struct {
+	Method string
+	Path   string    // ServeMux pattern of the agent, under /v1/
+	Min    auth.Role // least role; "" needs no actor (health)
+	// Action is the audit action of a change or diagnostic; the agent also
+	// records it when the role is refused.
+	Action string
+	// Web: the console forwards the route as /api/v1/... to this role.
+	Web bool
+	// Stream: the answer is NDJSON (StreamEvent lines), flushed as it comes.
+	Stream bool
+}
+
+// Pattern is the agent's ServeMux pattern, e.g. "GET /v1/interfaces".
+func (r Route) Pattern() string { return r.Method + " " + r.Path }
+
+// WebPattern is the console's pattern, e.g. "GET /api/v1/interfaces".
+func (r Route) WebPattern() string { return r.Method + " /api" + r.Path }
+
+// AgentPath maps a console path (/api/v1/...) to the agent's (/v1/...).
+func AgentPath(webPath string) (string, bool) {
+	p, ok := strings.CutPrefix(webPath, "/api/v1/")
+	return "/v1/" + p, ok
+}
+
+// Who may do what. The console checks the role; the agent checks it again
+// per route (see internal/agent/policy.go for what that guards against).
+const (
+	ReadRole   = auth.Viewer   // interfaces, changes, AP, leases
+	DiagRole   = auth.Operator // ping, traceroute, DNS, neighbours
+	ChangeRole = auth.Admin    // interface config, up/down, AP settings, confirm
+	AuditRole  = auth.Admin    // the agent's own audit log
+)
+
+// The audit actions.
+const (
+	ActConfig     = "network.config"
+	ActUp         = "network.up"
+	ActDown       = "network.down"
+	ActConfirm    = "network.confirm"
+	ActRollback   = "network.rollback"
+	ActPing       = "diag.ping"
+	ActTraceroute = "diag.traceroute"
+	ActDNS        = "diag.dns"
+	ActAPUpdate   = "ap.update"
+	ActAPConfirm  = "ap.confirm"
+	ActAPRollback = "ap.rollback"
+	ActAPDeny     = "ap.deny"
+	ActAPAllow    = "ap.allow"
+	ActRejected   = "agent.journal_rejected"
+)
+
+// Routes is every endpoint of the agent, in one place.
+var Routes = []Route{
+	{Method: "GET", Path: "/v1/health"},
+	{Method: "GET", Path: "/v1/audit", Min: AuditRole}, // the console merges it into its own
+
+	{Method: "GET", Path: "/v1/interfaces", Min: ReadRole, Web: true},
+	{Method: "GET", Path: "/v1/interfaces/{name}", Min: ReadRole, Web: true},
+	{Method: "PUT", Path: "/v1/interfaces/{name}/config", Min: ChangeRole, Action: ActConfig, Web: true},
+	{Method: "POST", Path: "/v1/interfaces/{name}/up", Min: ChangeRole, Action: ActUp, Web: true},
+	{Method: "POST", Path: "/v1/interfaces/{name}/down", Min: ChangeRole, Action: ActDown, Web: true},
+	{Method: "GET", Path: "/v1/changes/{id}", Min: ReadRole, Web: true},
+	{Method: "POST", Path: "/v1/changes/{id}/confirm", Min: ChangeRole, Action: ActConfirm, Web: true},
+
+	{Method: "POST", Path: "/v1/diag/ping", Min: DiagRole, Action: ActPing, Web: true, Stream: true},
+	{Method: "POST", Path: "/v1/diag/traceroute", Min: DiagRole, Action: ActTraceroute, Web: true, Stream: true},
+	{Method: "POST", Path: "/v1/diag/dns", Min: DiagRole, Action: ActDNS, Web: true},
+	{Method: "GET", Path: "/v1/diag/neighbors", Min: DiagRole, Web: true},
+	{Method: "GET", Path: "/v1/dhcp/leases", Min: ReadRole, Web: true}, // the AP page shows them to everyone
+
+	{Method: "GET", Path: "/v1/ap", Min: ReadRole, Web: true},
+	{Method: "GET", Path: "/v1/ap/clients", Min: ReadRole, Web: true},
+	{Method: "PUT", Path: "/v1/ap/settings", Min: ChangeRole, Action: ActAPUpdate, Web: true},
+	{Method: "GET", Path: "/v1/ap/changes/{id}", Min: ReadRole, Web: true},
+	{Method: "POST", Path: "/v1/ap/changes/{id}/confirm", Min: ChangeRole, Action: ActAPConfirm, Web: true},
+	{Method: "GET", Path: "/v1/ap/deny", Min: ReadRole, Web: true},
+	{Method: "POST", Path: "/v1/ap/deny", Min: ChangeRole, Action: ActAPDeny, Web: true},
+	{Method: "DELETE", Path: "/v1/ap/deny/{mac}", Min: ChangeRole, Action: ActAPAllow, Web: true},
+}
+
+// Lookup finds the route of a pattern, e.g. "PUT /v1/ap/settings".
+func Lookup(pattern string) (Route, bool) {
+	for _, r := range Routes {
+		if r.Pattern() == pattern {
+			return r, true
+		}
+	}
+	return Route{}, false
+}

@@ -1,0 +1,311 @@
+package api
+
+import (
+	"time"
+
+	"github.com/devmgr/devmgr/internal/auth"
+)
+
+// The headers by which the console names who acts.
+const (
+	HeaderUser   = "X-Devmgr-User"
+	HeaderRole   = "X-Devmgr-Role"
+	HeaderSource = "X-Devmgr-Source"
+)
+
+// Actor is who asks: the signed-in user (or token), the role the console
+// found, and the client's address. The agent checks the role again.
+type Actor struct {
+	User   string
+	Role   auth.Role
+	Source string
+}
+
+// Interface is one interface as GET /v1/interfaces shows it: the link's
+// state plus what devmgr makes of it.
+type Interface struct {
+	Name      string   `json:"name"`
+	Kind      string   `json:"kind"` // ethernet|wireless|bridge|vlan|veth|loopback|other
+	AdminUp   bool     `json:"admin_up"`
+	OperState string   `json:"oper_state"` // up, down, unknown, dormant, lowerlayerdown, ...
+	Carrier   bool     `json:"carrier"`
+	MAC       string   `json:"mac"`
+	MTU       int      `json:"mtu"`
+	Addresses []string `json:"addresses"` // CIDR, IPv4 and IPv6
+	Gateway   string   `json:"gateway"`   // default route via this link, "" if none
+	RxBytes   uint64   `json:"rx_bytes"`
+	TxBytes   uint64   `json:"tx_bytes"`
+	// Role is "ap" (ap.interface, protected), "uplink", "lan" (configurable)
+	// or "" for any other interface.
+	Role string `json:"role,omitempty"`
+	// Mode is the confirmed mode of a LAN interface (dhcp or static); ""
+	// when devmgr has never configured it.
+	Mode   string      `json:"mode,omitempty"`
+	Config *LinkConfig `json:"config,omitempty"`
+	// Lease is the DHCP lease of a LAN interface in mode dhcp, once bound.
+	Lease *Lease `json:"lease,omitempty"`
+}
+
+// Interface roles.
+const (
+	RoleAP     = "ap"
+	RoleUplink = "uplink"
+	RoleLAN    = "lan"
+)
+
+// LinkConfig is the body of PUT /v1/interfaces/{name}/config.
+type LinkConfig struct {
+	Mode      string   `json:"mode"` // dhcp or static
+	Addresses []string `json:"addresses,omitempty"`
+	Gateway   string   `json:"gateway,omitempty"`
+	DNS       []string `json:"dns,omitempty"`
+	MTU       int      `json:"mtu,omitempty"`
+	Up        *bool    `json:"up,omitempty"` // nil: up
+}
+
+// Lease is a LAN interface's DHCP lease.
+type Lease struct {
+	Interface  string    `json:"interface"`
+	Server     string    `json:"server"`
+	Address    string    `json:"address"` // CIDR
+	Router     string    `json:"router,omitempty"`
+	DNS        []string  `json:"dns,omitempty"`
+	LeaseTime  int64     `json:"lease_time"` // seconds
+	Expiry     time.Time `json:"expiry"`
+	ObtainedAt time.Time `json:"obtained_at"`
+	RenewedAt  time.Time `json:"renewed_at"`
+	RenewAt    time.Time `json:"renew_at"`
+	RebindAt   time.Time `json:"rebind_at"`
+}
+
+// Change is a network change: the 202 answer of a change and
+// GET /v1/changes/{id}.
+type Change struct {
+	ID         string     `json:"change_id"`
+	Interface  string     `json:"interface"`
+	Status     string     `json:"status"` // pending, confirmed, rolled_back
+	CreatedAt  time.Time  `json:"created_at"`
+	RollbackAt time.Time  `json:"rollback_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"` // why a rollback was incomplete
+}
+
+// Change statuses.
+const (
+	StatusPending    = "pending"
+	StatusConfirmed  = "confirmed"
+	StatusRolledBack = "rolled_back"
+)
+
+// APChange is an access-point change: the 202 answer of PUT
+// /v1/ap/settings and GET /v1/ap/changes/{id}.
+type APChange struct {
+	ID         string     `json:"change_id"`
+	Status     string     `json:"status"`
+	Fields     []string   `json:"fields"` // the settings it changes, e.g. ["ssid", "channel"]
+	CreatedAt  time.Time  `json:"created_at"`
+	RollbackAt time.Time  `json:"rollback_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// Health is GET /v1/health.
+type Health struct {
+	Status  string  `json:"status"` // "ok"
+	Version string  `json:"version"`
+	Network bool    `json:"network"` // interfaces can be read and changed
+	Pending *Change `json:"pending,omitempty"`
+}
+
+// StreamEvent is one line of a streamed answer (application/x-ndjson):
+// "line" events carry output as it comes, then one "done" (with the exit
+// code) or "error" ends the stream.
+type StreamEvent struct {
+	Type       string `json:"type"` // line, done, error
+	Text       string `json:"text,omitempty"`
+	ExitCode   *int   `json:"exit_code,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Stream event types.
+const (
+	EventLine  = "line"
+	EventDone  = "done"
+	EventError = "error"
+)
+
+// PingRequest is the body of POST /v1/diag/ping.
+type PingRequest struct {
+	Host  string `json:"host"`
+	Count int    `json:"count,omitempty"` // 1..10; 0: the default
+}
+
+// TracerouteRequest is the body of POST /v1/diag/traceroute.
+type TracerouteRequest struct {
+	Host    string `json:"host"`
+	MaxHops int    `json:"max_hops,omitempty"` // 1..30; 0: the default
+}
+
+// Result is how a streamed diagnostic ended.
+type Result struct {
+	ExitCode   int   `json:"exit_code"`
+	DurationMS int64 `json:"duration_ms"`
+}
+
+// DNSRequest is the body of POST /v1/diag/dns.
+type DNSRequest struct {
+	Name   string `json:"name"`
+	Type   string `json:"type,omitempty"`   // A (default), AAAA, MX, TXT, NS, PTR, CNAME
+	Server string `json:"server,omitempty"` // IP address; "": the system's resolver
+}
+
+// DNSResult is the answer of POST /v1/diag/dns; a lookup that got no
+// reply is a result too: Error says why.
+type DNSResult struct {
+	Server        string      `json:"server"`
+	Name          string      `json:"name"`
+	Type          string      `json:"type"`
+	RCode         string      `json:"rcode,omitempty"`
+	Authoritative bool        `json:"authoritative"`
+	Answers       []DNSAnswer `json:"answers"`
+	DurationMS    int64       `json:"duration_ms"`
+	Error         string      `json:"error,omitempty"`
+}
+
+// DNSAnswer is one record of a DNSResult.
+type DNSAnswer struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	TTL   uint32 `json:"ttl"`
+	Value string `json:"value"`
+}
+
+// Neighbor is one entry of GET /v1/diag/neighbors.
+type Neighbor struct {
+	IP        string `json:"ip"`
+	MAC       string `json:"mac,omitempty"`
+	Interface string `json:"interface"`
+	State     string `json:"state"`
+	Router    bool   `json:"router,omitempty"`
+}
+
+// DHCPLease is one lease the AP's DHCP server gave (GET /v1/dhcp/leases).
+type DHCPLease struct {
+	// Expiry is when the lease ends; the zero time means it never does.
+	Expiry   time.Time `json:"expiry"`
+	MAC      string    `json:"mac"`
+	IP       string    `json:"ip"`
+	Hostname string    `json:"hostname,omitempty"`
+	ClientID string    `json:"client_id,omitempty"`
+	IAID     string    `json:"iaid,omitempty"`
+}
+
+// APInfo is GET /v1/ap: the AP's status, its settings (never the
+// passphrase: only passphrase_set) and the deny list.
+type APInfo struct {
+	Status   APStatus   `json:"status"`
+	Settings APSettings `json:"settings"`
+	Denied   []string   `json:"denied"`
+}
+
+// APStatus is the access point as hostapd runs it.
+type APStatus struct {
+	Running   bool   `json:"running"` // hostapd answers on its control socket
+	State     string `json:"state,omitempty"`
+	Interface string `json:"interface"`
+	SSID      string `json:"ssid"`
+	BSSID     string `json:"bssid,omitempty"`
+	Channel   int    `json:"channel"`
+	Frequency int    `json:"frequency"` // MHz; 0 when unknown
+	Band      string `json:"band"`
+	Security  string `json:"security"`
+	Country   string `json:"country"`
+	Isolate   bool   `json:"isolate"`
+	Hidden    bool   `json:"hidden"`
+	Clients   int    `json:"clients"`
+	Denied    int    `json:"denied"`
+	// Problem says, in words a user can act on, why the AP is not up.
+	Problem string `json:"problem,omitempty"`
+	// Output is hostapd's latest output when it is not up, oldest first.
+	Output  []string  `json:"output,omitempty"`
+	Pending *APChange `json:"pending,omitempty"`
+}
+
+// APSettings are the settings an admin may change.
+type APSettings struct {
+	SSID          string `json:"ssid"`
+	PassphraseSet bool   `json:"passphrase_set"`
+	Security      string `json:"security"` // wpa2, wpa3, wpa2-wpa3
+	Band          string `json:"band"`     // 2.4ghz, 5ghz
+	Channel       int    `json:"channel"`  // 0: automatic
+	Country       string `json:"country"`
+	Isolate       bool   `json:"isolate"`
+	Hidden        bool   `json:"hidden"`
+}
+
+// APUpdate is the body of PUT /v1/ap/settings. Fields left out (null) keep
+// their values; an empty passphrase keeps the current one.
+type APUpdate struct {
+	SSID       *string `json:"ssid,omitempty"`
+	Passphrase *string `json:"passphrase,omitempty"`
+	Security   *string `json:"security,omitempty"`
+	Band       *string `json:"band,omitempty"`
+	Channel    *int    `json:"channel,omitempty"`
+	Country    *string `json:"country,omitempty"`
+	Isolate    *bool   `json:"isolate,omitempty"`
+	Hidden     *bool   `json:"hidden,omitempty"`
+}
+
+// APClient is a station of the AP joined with its DHCP lease.
+type APClient struct {
+	MAC      string `json:"mac"`
+	IP       string `json:"ip,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	// Signal is the last received signal in dBm; 0 when unknown.
+	Signal           int    `json:"signal"`
+	ConnectedSeconds int64  `json:"connected_seconds"`
+	InactiveMillis   int64  `json:"inactive_ms"`
+	RxBytes          uint64 `json:"rx_bytes"`
+	TxBytes          uint64 `json:"tx_bytes"`
+	// Authorized is true once the key handshake completed.
+	Authorized bool   `json:"authorized"`
+	KeyMgmt    string `json:"key_mgmt,omitempty"`
+}
+
+// DenyRequest is the body of POST /v1/ap/deny.
+type DenyRequest struct {
+	MAC string `json:"mac"`
+}
+
+// DenyList is the answer of the deny-list routes.
+type DenyList struct {
+	Denied []string `json:"denied"`
+}
+
+// AuditRecord is one entry of GET /v1/audit.
+type AuditRecord struct {
+	Time   time.Time `json:"time"`
+	User   string    `json:"user"`
+	Source string    `json:"source"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Result string    `json:"result"`
+	Detail string    `json:"detail"`
+}
+
+// AuditQuery selects entries of GET /v1/audit: user, action (a prefix),
+// result, since (inclusive) and until (exclusive), at most Limit (up to
+// MaxAuditLimit), newest first.
+type AuditQuery struct {
+	User, Action, Result string
+	Since, Until         time.Time
+	Limit                int
+}
+
+// MaxAuditLimit bounds one answer of GET /v1/audit.
+const MaxAuditLimit = 1000
+
+// DNSTypes lists the record types POST /v1/diag/dns answers, in the
+// order a page offers them.
+var DNSTypes = []string{"A", "AAAA", "MX", "TXT", "NS", "PTR", "CNAME"}

@@ -1,0 +1,75 @@
+package web
+
+import (
+	"mime"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/agent/api"
+)
+
+// agentRoutes are the console's routes for the agent's API: every route
+// api.Routes marks Web, as /api/v1/..., for the same least role, served
+// by one reverse proxy. Nothing else of the agent is reachable.
+func (s *Server) agentRoutes() []route {
+	var out []route
+	for _, rt := range api.Routes {
+		if rt.Web {
+			out = append(out, route{rt.WebPattern(), role, rt.Min, s.agentProxy(rt)})
+		}
+	}
+	return out
+}
+
+// agentProxy forwards one route to the agent over its socket: the path
+// without /api, the query, the body and its content type, and the actor
+// (user, role, client address) in the agent's headers; no cookie or token
+// of the browser reaches the agent. Streams are flushed as they come.
+func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			in := pr.In
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = "http", "agent", "agent"
+			pr.Out.URL.Path = strings.TrimPrefix(in.URL.Path, "/api")
+			pr.Out.URL.RawPath = strings.TrimPrefix(in.URL.RawPath, "/api")
+			pr.Out.URL.RawQuery = in.URL.RawQuery
+			h := http.Header{}
+			if ct := in.Header.Get("Content-Type"); ct != "" {
+				h.Set("Content-Type", ct)
+			}
+			a := s.actor(in)
+			h.Set(api.HeaderUser, a.User)
+			h.Set(api.HeaderRole, string(a.Role))
+			h.Set(api.HeaderSource, a.Source)
+			pr.Out.Header = h
+		},
+		Transport:     s.agent.Transport(),
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if rt.Stream {
+				resp.Header.Set("X-Accel-Buffering", "no") // nginx passes each line on at once
+			}
+			return nil
+		},
+		ErrorHandler: s.agentError,
+		ErrorLog:     nil,
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		// A body is JSON: no HTML form can send that across origins
+		// without a preflight, whatever else fails.
+		if r.ContentLength != 0 && r.Method != http.MethodGet {
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+				writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json", "")
+				return
+			}
+		}
+		if rt.Stream {
+			// The server's write timeout is shorter than a 30-hop
+			// traceroute (the agent stops it after 70 s).
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		}
+		rp.ServeHTTP(w, r)
+	}
+}
