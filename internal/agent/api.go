@@ -45,4 +45,3 @@ var errorf = api.Errorf
 
 // IsStatus reports whether err is an agent *Error with that status.
 func IsStatus(err error, status int) bool { return api.IsStatus(err, status) }
-

@@ -82,8 +82,6 @@ func (s *Server) agentError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-
-
 // pageAgentError turns an agent error into the text a page shows.
 func (s *Server) pageAgentError(r *http.Request, err error) (down bool, msg string) {
 	var ae *api.Error
@@ -96,7 +94,6 @@ func (s *Server) pageAgentError(r *http.Request, err error) (down bool, msg stri
 	s.log.Error("calling the agent", "path", r.URL.Path, "err", err)
 	return false, "The device agent gave no usable answer; see the console's log."
 }
-
 
 // ifaceView is one interface on the Network page.
 type ifaceView struct {
