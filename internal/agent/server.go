@@ -1,33 +1,15 @@
 // Package agent is devmgr's privileged side: an HTTP API over a unix socket
 // (mode 0660, group of the web user, peer credentials checked on every
-// connection) that lists and changes network interfaces and runs
-// diagnostics, re-checking the acting user's role and recording every
-// change and diagnostic in the audit log. client.go is the typed client the
-// web server uses.
+// connection) that lists and changes network interfaces, manages the
+// access point and runs diagnostics, re-checking the acting user's role
+// and recording every change and diagnostic in its own audit log.
 //
-// API (JSON in and out; errors {"error","field"} with a 4xx status):
-//
-//	GET  /v1/health                          any allowed peer, no actor needed
-//	GET  /v1/audit?user&action&result&since&until&limit   admin: the agent's own audit log
-//	GET  /v1/interfaces, /v1/interfaces/{name}         viewer
-//	PUT  /v1/interfaces/{name}/config        admin  → 202 Change
-//	POST /v1/interfaces/{name}/up|down       admin  → 202 Change
-//	GET  /v1/changes/{id}                    viewer
-//	POST /v1/changes/{id}/confirm            admin
-//	POST /v1/diag/ping {host,count}          operator, streamed (x-ndjson)
-//	POST /v1/diag/traceroute {host,max_hops} operator, streamed
-//	POST /v1/diag/dns {name,type,server}     operator
-//	GET  /v1/diag/neighbors                  operator
-//	GET  /v1/dhcp/leases                     operator
-//	GET  /v1/ap                              viewer: status, settings (no passphrase), deny list
-//	GET  /v1/ap/clients                      viewer: stations joined with DHCP leases (503 without hostapd)
-//	PUT  /v1/ap/settings {ssid,passphrase,security,band,channel,country,isolate,hidden}
-//	                                         admin  → 202 APChange (fields left out keep their values)
-//	GET  /v1/ap/changes/{id}                 viewer
-//	POST /v1/ap/changes/{id}/confirm         admin
-//	GET  /v1/ap/deny                         viewer
-//	POST /v1/ap/deny {mac}                   admin: disconnect and keep out
-//	DELETE /v1/ap/deny/{mac}                 admin: let back in
+// The API is declared once, in internal/agent/api: its wire types, and
+// api.Routes with each route's least role (routes.go maps each to its
+// handler; a route without one stops the start). internal/agent/client is
+// the typed client; the console forwards the routes marked Web through
+// one allow-listed proxy. wire.go turns the domain packages' values into
+// the wire types, so no domain type's struct tags are the API.
 //
 // Network and AP changes go through one change engine (internal/change):
 // the device has one pending change at a time, and a change of either
