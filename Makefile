@@ -39,8 +39,8 @@ lint:
 
 # The WiFi VM runs last and alone: qemu under TCG needs a core to itself to boot in time.
 test: lint build
-	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/wifivm)
-	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/wifivm/
+	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/testing/wifivm)
+	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/testing/wifivm/
 
 # Not part of CI. Go micro-benchmarks, then bin/devmgr against the original Flask design, with
 # wrk on 127.0.0.1 (bench/cmd/devmgr-bench; as root: agent in a throwaway lab, and wrk,

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/diag"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // raw sends a request as-is and returns the status and the error answer.

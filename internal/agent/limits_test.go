@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/diag"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func TestDiagnosticsLimit(t *testing.T) {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 

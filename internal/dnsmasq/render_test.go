@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/config"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/devmgr/devmgr/internal/config"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netns"

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // siteForTest rewrites the rendered site to run in a test: listeners on

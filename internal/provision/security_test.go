@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // maxExposure is the highest overall exposure `systemd-analyze security`

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func newTestSupervisor(t *testing.T, specs ...Spec) *Supervisor {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/auth"
-	"github.com/devmgr/devmgr/internal/lab"
+	"github.com/devmgr/devmgr/internal/testing/lab"
 )
 
 // TestBrowserNetwork drives the Network and Diagnostics pages in headless

@@ -1,9 +1,9 @@
 // Command devmgr-lab builds the network-namespace lab and keeps it up until
 // interrupted, for `make run` and manual exploration (root only):
 //
-//	go run ./internal/lab/cmd/devmgr-lab up [-uplink-static] [-forwarding]   # prints the lab as JSON, Ctrl-C removes it
-//	go run ./internal/lab/cmd/devmgr-lab up -config-out var/lab.yaml         # also writes a devmgr config for the lab
-//	go run ./internal/lab/cmd/devmgr-lab clean                                # removes labs of dead processes
+//	go run ./internal/testing/lab/cmd/devmgr-lab up [-uplink-static] [-forwarding]   # prints the lab as JSON, Ctrl-C removes it
+//	go run ./internal/testing/lab/cmd/devmgr-lab up -config-out var/lab.yaml         # also writes a devmgr config for the lab
+//	go run ./internal/testing/lab/cmd/devmgr-lab clean                                # removes labs of dead processes
 //
 // With the lab up, run the agent in the device namespace:
 // ip netns exec <namespaces.dev> devmgr agent --config FILE.
@@ -21,7 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/devmgr/devmgr/internal/lab"
+	"github.com/devmgr/devmgr/internal/testing/lab"
 )
 
 func main() {

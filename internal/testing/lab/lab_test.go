@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func labNamespaces(t *testing.T, base string) []string {

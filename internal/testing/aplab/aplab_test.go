@@ -24,9 +24,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/provision"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func TestMain(m *testing.M) {
