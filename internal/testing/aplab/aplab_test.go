@@ -27,6 +27,7 @@ import (
 	"github.com/devmgr/devmgr/internal/provision"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 func TestMain(m *testing.M) {
@@ -371,7 +372,7 @@ func (d *device) logs() string {
 
 func startDevice(t *testing.T, l *lab.Lab, dir string) *device {
 	t.Helper()
-	ip, err := testutil.LookPath("ip")
+	ip, err := toolrun.LookPath("ip")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,11 +452,11 @@ func (d *device) do(ctx context.Context, t *testing.T, cmd string) reply {
 
 // execIn runs argv in a lab namespace with LC_ALL=C and extra env.
 func execIn(ctx context.Context, ns string, env []string, argv ...string) ([]byte, error) {
-	ip, err := testutil.LookPath("ip")
+	ip, err := toolrun.LookPath("ip")
 	if err != nil {
 		return nil, err
 	}
-	prog, err := testutil.LookPath(argv[0])
+	prog, err := toolrun.LookPath(argv[0])
 	if err != nil {
 		return nil, err
 	}
@@ -588,7 +589,7 @@ func readForward(t *testing.T) string {
 }
 
 func nftTableExists(ctx context.Context) bool {
-	nft, err := testutil.LookPath("nft")
+	nft, err := toolrun.LookPath("nft")
 	if err != nil {
 		return false
 	}
