@@ -46,7 +46,6 @@ func newRootCmd() *cobra.Command {
 		userCmd,
 		tokenCmd,
 		newVersionCmd(),
-		newDevCmd(),
 	)
 	return root
 }
