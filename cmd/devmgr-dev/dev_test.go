@@ -24,11 +24,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/service"
 	"github.com/devmgr/devmgr/internal/testing/devrun"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
-	"github.com/devmgr/devmgr/internal/web"
 )
 
 // devTestPrefix names the labs of these tests' `devmgr-dev run`s.
@@ -48,7 +48,7 @@ func TestDevRunLab(t *testing.T) {
 	}
 
 	// Sign in as the generated admin and choose a new password.
-	pwFile := filepath.Join(work, "var", "data", web.InitialPasswordFile)
+	pwFile := filepath.Join(work, "var", "data", accounts.InitialPasswordFile)
 	pw, err := os.ReadFile(pwFile)
 	if err != nil {
 		t.Fatalf("first admin password: %v", err)

@@ -26,13 +26,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/service"
 	"github.com/devmgr/devmgr/internal/store"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 	"github.com/devmgr/devmgr/internal/toolrun"
-	"github.com/devmgr/devmgr/internal/web"
 )
 
 // Defaults of Options (and so of `make run`).
@@ -296,7 +296,7 @@ func (r *runner) prepareDirs(cred *syscall.Credential) error {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if !strings.HasPrefix(n, store.FileName) && n != web.InitialPasswordFile && n != "tls" {
+		if !strings.HasPrefix(n, store.FileName) && n != accounts.InitialPasswordFile && n != "tls" {
 			continue // e.g. network/: the agent's journal, root's
 		}
 		err := filepath.WalkDir(filepath.Join(r.dataDir, n), func(p string, _ fs.DirEntry, err error) error {
@@ -327,7 +327,7 @@ func (r *runner) moveOldData() {
 	if _, err := os.Stat(filepath.Join(r.Dir, store.FileName)); err != nil {
 		return
 	}
-	for _, n := range []string{store.FileName, store.FileName + "-wal", store.FileName + "-shm", web.InitialPasswordFile, "tls"} {
+	for _, n := range []string{store.FileName, store.FileName + "-wal", store.FileName + "-shm", accounts.InitialPasswordFile, "tls"} {
 		if err := os.Rename(filepath.Join(r.Dir, n), filepath.Join(r.dataDir, n)); err == nil {
 			r.Log.Info("moved into the data directory", "file", n, "to", rel(r.dataDir))
 		}
@@ -465,7 +465,7 @@ func (r *runner) banner(cfgPath string, extra func()) {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
 	fmt.Fprintf(r.Out, "devmgr console: %s  (self-signed certificate: accept it in the browser)\n", r.consoleURL())
-	pw := filepath.Join(r.dataDir, web.InitialPasswordFile)
+	pw := filepath.Join(r.dataDir, accounts.InitialPasswordFile)
 	if _, err := os.Stat(pw); err == nil {
 		fmt.Fprintf(r.Out, "first sign-in: user admin, password in %s (you choose a new one at once)\n", rel(pw))
 	} else {
