@@ -22,9 +22,11 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 
 all: build
 
-# A static binary (no cgo: modernc.org/sqlite is pure Go), also used inside the WiFi VM.
+# A static binary (no cgo: modernc.org/sqlite is pure Go), also used inside the WiFi VM;
+# and bin/devmgr-dev, the development runner behind `make run` (never shipped).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/devmgr ./cmd/devmgr
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/devmgr-dev ./cmd/devmgr-dev
 
 run: build
 	./scripts/run.sh
@@ -39,8 +41,8 @@ lint:
 
 # The WiFi VM runs last and alone: qemu under TCG needs a core to itself to boot in time.
 test: lint build
-	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/wifivm)
-	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/wifivm/
+	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/testing/wifivm)
+	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/testing/wifivm/
 
 # Not part of CI. Go micro-benchmarks, then bin/devmgr against the original Flask design, with
 # wrk on 127.0.0.1 (bench/cmd/devmgr-bench; as root: agent in a throwaway lab, and wrk,
@@ -48,7 +50,7 @@ test: lint build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) build -o bin/devmgr-bench ./bench/cmd/devmgr-bench
-	bin/devmgr-bench -bin bin/devmgr $(BENCHFLAGS)
+	bin/devmgr-bench -bin bin/devmgr -dev bin/devmgr-dev $(BENCHFLAGS)
 
 # Refresh the vendored Bootstrap and htmx from the versions pinned in package.json.
 vendor-ui:

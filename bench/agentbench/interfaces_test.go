@@ -16,8 +16,8 @@ import (
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
-	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/testing/lab"
 )
 
 var viewer = api.Actor{User: "bench", Role: auth.Viewer, Source: "127.0.0.1"}

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // Run by root, the user and token commands act as web.user: a database

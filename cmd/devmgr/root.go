@@ -4,10 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/store"
 )
 
 // Set by -ldflags at build time (see Makefile).
@@ -46,7 +48,6 @@ func newRootCmd() *cobra.Command {
 		userCmd,
 		tokenCmd,
 		newVersionCmd(),
-		newDevCmd(),
 	)
 	return root
 }
@@ -62,4 +63,10 @@ func loadConfig(cmd *cobra.Command) (config.Config, error) {
 
 func newLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// auditRetention is the store option of the config's audit.keep and
+// audit.max_rows: every process that opens the database prunes by them.
+func auditRetention(cfg config.Config) store.Option {
+	return store.AuditRetention(time.Duration(cfg.Audit.Keep), cfg.Audit.MaxRows)
 }

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/devmgr/devmgr/internal/auth"
-	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/store"
 )
 
@@ -23,32 +21,6 @@ func newTokenCmd() *cobra.Command {
 	return cmd
 }
 
-// Bounds of a token's lifetime (--expires).
-const (
-	minTokenTTL = time.Minute
-	maxTokenTTL = 3650 * 24 * time.Hour // 10 years
-)
-
-// parseTokenTTL reads --expires: "" for never, else days ("90d") or a Go
-// duration between minTokenTTL and maxTokenTTL.
-func parseTokenTTL(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	a, err := config.ParseAge(s)
-	if err != nil {
-		return 0, fmt.Errorf("--expires: %w", err)
-	}
-	switch d := time.Duration(a); {
-	case d < minTokenTTL:
-		return 0, fmt.Errorf("--expires: %q is less than the shortest lifetime, 1m", s)
-	case d > maxTokenTTL:
-		return 0, fmt.Errorf("--expires: %q is more than the longest lifetime, 3650d (10 years)", s)
-	default:
-		return d, nil
-	}
-}
-
 func newTokenCreateCmd() *cobra.Command {
 	var name, roleFlag, expires string
 	cmd := &cobra.Command{
@@ -56,31 +28,23 @@ func newTokenCreateCmd() *cobra.Command {
 		Short: "create an API token and print it once; only its hash is kept",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := auth.CheckTokenName(name); err != nil {
+			nt := accounts.NewToken{Name: name, Role: roleFlag}
+			if err := accounts.CheckNewToken(nt); err != nil {
 				return err
 			}
-			role, err := auth.ParseRole(roleFlag)
-			if err != nil {
-				return err
+			var err error
+			if nt.TTL, err = accounts.ParseTokenTTL(expires); err != nil {
+				return fmt.Errorf("--expires: %w", err)
 			}
-			ttl, err := parseTokenTTL(expires)
-			if err != nil {
-				return err
-			}
-			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
-				plain, hash := auth.NewToken()
-				tok, err := s.db.CreateToken(ctx, name, role, hash, ttl)
-				s.audit(ctx, "token.create", name, err)
-				if errors.Is(err, store.ErrExists) {
-					return fmt.Errorf("token %q already exists (revoke it first)", name)
-				}
+			return withAccounts(cmd, func(ctx context.Context, acc *accounts.Service) error {
+				plain, tok, err := acc.CreateToken(ctx, accounts.CLI, nt)
 				if err != nil {
 					return err
 				}
 				// The token alone on stdout, so that scripts can capture it.
 				fmt.Fprintln(cmd.OutOrStdout(), plain)
 				fmt.Fprintf(cmd.ErrOrStderr(), "created token %q with role %s, expiring %s; it is shown only this once\n",
-					name, role, formatExpiry(tok, time.Now()))
+					tok.Name, tok.Role, formatExpiry(tok, time.Now()))
 				return nil
 			})
 		},
@@ -99,8 +63,8 @@ func newTokenListCmd() *cobra.Command {
 		Short: "list API tokens, revoked and expired ones too, with their expiry and last use",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
-				toks, err := s.db.ListTokens(ctx)
+			return withAccounts(cmd, func(ctx context.Context, acc *accounts.Service) error {
+				toks, err := acc.Tokens(ctx)
 				if err != nil {
 					return err
 				}
@@ -141,13 +105,8 @@ func newTokenRevokeCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			return withCLIStore(cmd, func(ctx context.Context, s *cliStore) error {
-				err := s.db.RevokeToken(ctx, name)
-				s.audit(ctx, "token.revoke", name, err)
-				if errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("token %q does not exist or is already revoked", name)
-				}
-				if err != nil {
+			return withAccounts(cmd, func(ctx context.Context, acc *accounts.Service) error {
+				if err := acc.RevokeToken(ctx, accounts.CLI, name); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "revoked token %q\n", name)

@@ -196,14 +196,14 @@ func TestUserCLI(t *testing.T) {
 	wantAudit := []string{
 		"cli local user.add alice ok",
 		"cli local user.add bob ok",
-		"cli local user.add alice failed",
-		"cli local user.del alice denied",
+		"cli local user.add alice fail",
+		"cli local user.delete alice fail",
 		"cli local user.passwd bob ok",
 		"cli local user.add admin ok",
 		"cli local user.passwd admin ok",
-		"cli local user.del alice ok",
-		"cli local user.del admin denied",
-		"cli local user.del bob ok",
+		"cli local user.delete alice ok",
+		"cli local user.delete admin fail",
+		"cli local user.delete bob ok",
 	}
 	if diff := cmp.Diff(wantAudit, e.audit()); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
@@ -282,10 +282,10 @@ func TestTokenCLI(t *testing.T) {
 
 	wantAudit := []string{
 		"cli local token.create ci ok",
-		"cli local token.create ci failed",
+		"cli local token.create ci fail",
 		"cli local token.create backup ok",
 		"cli local token.revoke ci ok",
-		"cli local token.revoke ci failed",
+		"cli local token.revoke ci fail",
 	}
 	if diff := cmp.Diff(wantAudit, e.audit()); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)

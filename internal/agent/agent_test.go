@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // raw sends a request as-is and returns the status and the error answer.

@@ -15,8 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
-	"github.com/devmgr/devmgr/internal/apmgr/apmgrtest"
 	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/testing/apmgrtest"
 )
 
 func ptr[T any](v T) *T { return &v }

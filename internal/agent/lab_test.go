@@ -13,9 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // labAgent serves the real netif backend on the lab's device namespace;

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // TestLabLANDNS runs the whole agent (Run) in the lab: the DNS servers of

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func TestDiagnosticsLimit(t *testing.T) {

@@ -17,9 +17,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/devmgr/devmgr/internal/lab"
 	"github.com/devmgr/devmgr/internal/netif"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // agentProc is an agent (Run) in a child process.

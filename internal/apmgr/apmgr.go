@@ -12,19 +12,19 @@ import (
 
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
 	"github.com/devmgr/devmgr/internal/service"
 	"github.com/google/renameio/v2"
 )
 
-// Default locations on a device; they are provision's (HostapdConf,
-// HostapdDeny, UnitHostapd), repeated here because provision may come to
-// depend on this package. A test keeps them equal.
+// Default locations on a device: the files and service that devmgr
+// provision installs.
 const (
-	DefaultHostapdConf = "/etc/hostapd/devmgr.conf"
-	DefaultDenyFile    = "/etc/hostapd/devmgr.deny"
-	DefaultService     = "devmgr-hostapd.service"
+	DefaultHostapdConf = device.HostapdConf
+	DefaultDenyFile    = device.HostapdDeny
+	DefaultService     = device.UnitHostapd
 )
 
 // Files under StateDir.

@@ -16,7 +16,7 @@ import (
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/hostapd"
 	"github.com/devmgr/devmgr/internal/service"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // fakeHostapd is a unixgram server speaking hostapd's control protocol

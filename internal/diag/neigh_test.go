@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/lab"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func TestNeighbors(t *testing.T) {

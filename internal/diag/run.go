@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strconv"
 	"time"
+
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 // Runner runs argv and calls line for every line of its combined output as
@@ -37,7 +39,7 @@ func (ExecRunner) Run(ctx context.Context, argv []string, line func(string)) (in
 	if len(argv) == 0 {
 		return -1, errors.New("running: empty argv")
 	}
-	path, err := lookPath(argv[0])
+	path, err := toolrun.LookPath(argv[0])
 	if err != nil {
 		return -1, fmt.Errorf("running %q: %s is not installed: %w", argv, argv[0], err)
 	}
@@ -103,19 +105,6 @@ func readLines(r io.Reader, line func(string)) (truncated bool) {
 			return truncated
 		}
 	}
-}
-
-func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := dir + "/" + name
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return exec.LookPath(name)
 }
 
 // Result is how a streamed diagnostic ended.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func writeFile(t *testing.T, path, s string) {

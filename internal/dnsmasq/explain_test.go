@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func TestExplain(t *testing.T) {

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/config"
-	"github.com/devmgr/devmgr/internal/testutil"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -146,7 +148,7 @@ var valid = map[string][]string{
 
 func TestInjection(t *testing.T) {
 	haveDnsmasq := false
-	if _, err := testutil.LookPath("dnsmasq"); err == nil {
+	if _, err := toolrun.LookPath("dnsmasq"); err == nil {
 		haveDnsmasq = true
 	}
 	fields := []struct {

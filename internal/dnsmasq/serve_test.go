@@ -15,7 +15,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/nsrun"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // TestRenderedConfigServes runs real dnsmasq with a rendered config in a

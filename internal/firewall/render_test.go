@@ -13,11 +13,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/config"
-	"github.com/devmgr/devmgr/internal/testutil"
-	"github.com/devmgr/devmgr/internal/toolrun"
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netns"
+
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -317,7 +318,7 @@ func names(v any) string {
 func isNum(s string) bool { return strings.Trim(s, "0123456789") == "" }
 
 func canNetns() bool {
-	_, err := testutil.LookPath("nft")
+	_, err := toolrun.LookPath("nft")
 	return err == nil && os.Geteuid() == 0
 }
 

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/config"
-	"github.com/devmgr/devmgr/internal/testutil"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -190,7 +192,7 @@ var injections = []string{
 // the intended settings, and hostapd accepts it.
 func TestInjection(t *testing.T) {
 	haveHostapd := false
-	if _, err := testutil.LookPath("hostapd"); err == nil && os.Geteuid() == 0 {
+	if _, err := toolrun.LookPath("hostapd"); err == nil && os.Geteuid() == 0 {
 		haveHostapd = true
 	}
 	fields := []struct {

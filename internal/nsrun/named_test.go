@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 const freshChildEnv = "NSRUN_FRESH_RUNDIR_CHILD"

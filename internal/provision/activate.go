@@ -17,22 +17,23 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/firewall"
 	"github.com/devmgr/devmgr/internal/service"
 )
 
 // StartOrder is the order Run starts devmgr's long-running services in.
-var StartOrder = []string{UnitHostapd, UnitDnsmasq, UnitAgent, UnitWeb}
+var StartOrder = []string{device.UnitHostapd, device.UnitDnsmasq, device.UnitAgent, device.UnitWeb}
 
 // Specs are the services as the supervisor runs them, in StartOrder: the
 // same commands as the systemd units.
 func Specs(c config.Config, o Options) []service.Spec {
 	o = o.withDefaults()
 	return []service.Spec{
-		{Name: UnitHostapd, Argv: []string{o.Hostapd, HostapdConf}},
-		{Name: UnitDnsmasq, Argv: []string{o.Dnsmasq, "--keep-in-foreground", "--log-facility=-", "--conf-file=" + DnsmasqConf}},
-		{Name: UnitAgent, Argv: []string{o.Binary, "agent", "--config", o.ConfigPath}},
-		{Name: UnitWeb, Argv: []string{o.Binary, "serve", "--config", o.ConfigPath}, User: c.Web.User,
+		{Name: device.UnitHostapd, Argv: []string{o.Hostapd, device.HostapdConf}},
+		{Name: device.UnitDnsmasq, Argv: []string{o.Dnsmasq, "--keep-in-foreground", "--log-facility=-", "--conf-file=" + device.DnsmasqConf}},
+		{Name: device.UnitAgent, Argv: []string{o.Binary, "agent", "--config", o.ConfigPath}},
+		{Name: device.UnitWeb, Argv: []string{o.Binary, "serve", "--config", o.ConfigPath}, User: c.Web.User,
 			AmbientCaps: []uintptr{service.CapNetBindService}},
 	}
 }
@@ -47,7 +48,7 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 		for _, u := range ch.file.Units {
 			changed[u] = true
 		}
-		if strings.HasPrefix(ch.file.Path, NetworkDir+"/") {
+		if strings.HasPrefix(ch.file.Path, device.NetworkDir+"/") {
 			networkChanged = true
 		}
 	}
@@ -55,7 +56,7 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 		return fmt.Errorf("enabling IPv4 forwarding: %w", err)
 	}
 	for _, f := range files {
-		if f.Path == NftRuleset {
+		if f.Path == device.NftRuleset {
 			if err := firewall.Apply(ctx, f.Content); err != nil {
 				return err
 			}
@@ -81,7 +82,7 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 				o.Log.Warn("systemd-networkd did not reload; the AP address applies after a reboot", "err", err, "output", string(out))
 			}
 		}
-		if slices.ContainsFunc(changes, func(ch change) bool { return strings.HasPrefix(ch.file.Path, UnitDir+"/") }) {
+		if slices.ContainsFunc(changes, func(ch change) bool { return strings.HasPrefix(ch.file.Path, device.UnitDir+"/") }) {
 			if err := o.Services.(service.Reloader).Reload(ctx); err != nil {
 				return err
 			}
@@ -96,7 +97,7 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 // tmpfiles.d/devmgr.conf with systemd's own tools (they work without
 // systemd as PID 1).
 func accountAndDirs(ctx context.Context, o Options) error {
-	for _, argv := range [][]string{{"systemd-sysusers", SysusersConf}, {"systemd-tmpfiles", "--create", TmpfilesConf}} {
+	for _, argv := range [][]string{{"systemd-sysusers", device.SysusersConf}, {"systemd-tmpfiles", "--create", device.TmpfilesConf}} {
 		bin, err := lookTool(argv[0])
 		if err != nil {
 			o.Log.Warn("cannot create the console's account and directories", "err", err)
@@ -176,7 +177,7 @@ func startServices(ctx context.Context, o Options, changed map[string]bool, syst
 	m := o.Services
 	names := StartOrder
 	if systemd {
-		names = append([]string{UnitFirewall}, StartOrder...)
+		names = append([]string{device.UnitFirewall}, StartOrder...)
 	}
 	var errs []error
 	restarts := map[string]int{}
@@ -185,7 +186,7 @@ func startServices(ctx context.Context, o Options, changed map[string]bool, syst
 			errs = append(errs, err)
 			continue
 		}
-		if name == UnitFirewall {
+		if name == device.UnitFirewall {
 			continue // the ruleset was just applied; enabled for boot
 		}
 		st, err := m.Status(ctx, name)
@@ -212,7 +213,7 @@ func startServices(ctx context.Context, o Options, changed map[string]bool, syst
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for _, name := range []string{UnitHostapd, UnitDnsmasq} {
+	for _, name := range []string{device.UnitHostapd, device.UnitDnsmasq} {
 		st, err := m.Status(ctx, name)
 		if err != nil {
 			errs = append(errs, err)
@@ -238,9 +239,9 @@ func (e *NotRunningError) Error() string {
 	out := strings.Join(e.Status.Output, "\n")
 	var why string
 	switch e.Service {
-	case UnitHostapd:
+	case device.UnitHostapd:
 		why = ExplainHostapd(out)
-	case UnitDnsmasq:
+	case device.UnitDnsmasq:
 		why = ExplainDnsmasq(out)
 	}
 	state := "not running (" + string(e.Status.State) + ")"

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -95,16 +94,11 @@ func runTool(ctx context.Context, argv ...string) ([]byte, error) {
 var lookTool = lookToolOS
 
 func lookToolOS(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
+	p, err := toolrun.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("program %s %w (not on PATH or in the sbin directories)", name, errToolMissing)
 	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("program %s %w (not on PATH or in the sbin directories)", name, errToolMissing)
+	return p, nil
 }
 
 // checkUnits runs `systemd-analyze verify` on all units together (they

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/devmgr/devmgr/internal/device"
 )
 
 // InstalledDenyList reads the MAC addresses of the deny list installed
@@ -18,7 +20,7 @@ func InstalledDenyList(root string) ([]string, error) {
 	if root == "" {
 		root = "/"
 	}
-	p := filepath.Join(root, HostapdDeny)
+	p := filepath.Join(root, device.HostapdDeny)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return []string{}, nil

@@ -13,8 +13,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/service"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 const nsEnv = "DEVMGR_PROVISION_NS_DIR"
@@ -87,19 +88,19 @@ func TestDeviceHelper(t *testing.T) {
 	// This kernel has no WiFi: hostapd cannot stay up, and Run says why.
 	_, err = Run(ctx, c, o)
 	var nr *NotRunningError
-	if !errors.As(err, &nr) || nr.Service != UnitHostapd || !strings.Contains(err.Error(), "WiFi") {
+	if !errors.As(err, &nr) || nr.Service != device.UnitHostapd || !strings.Contains(err.Error(), "WiFi") {
 		t.Fatalf("Run = %v, want hostapd not running with a reason\n%s", err, out.String())
 	}
 	t.Logf("first run: %v", err)
 	if strings.Contains(err.Error(), "starting service") {
 		t.Errorf("a service did not start: %v", err)
 	}
-	dns, err := sup.Status(ctx, UnitDnsmasq)
+	dns, err := sup.Status(ctx, device.UnitDnsmasq)
 	must(err)
 	if !dns.Running() {
 		t.Fatalf("dnsmasq not running: %+v", dns)
 	}
-	if web, _ := sup.Status(ctx, UnitWeb); !web.Running() {
+	if web, _ := sup.Status(ctx, device.UnitWeb); !web.Running() {
 		t.Errorf("console not running: %+v", web)
 	}
 	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(b)) != "1" {
@@ -131,13 +132,13 @@ func TestDeviceHelper(t *testing.T) {
 	// Again: no file changes, dnsmasq not restarted.
 	out.Reset()
 	_, err = Run(ctx, c, o)
-	if !errors.As(err, &nr) || nr.Service != UnitHostapd {
+	if !errors.As(err, &nr) || nr.Service != device.UnitHostapd {
 		t.Fatalf("second Run = %v", err)
 	}
 	if !strings.HasPrefix(out.String(), "no changes\n") {
 		t.Errorf("second run output = %q", out.String())
 	}
-	if dns2, _ := sup.Status(ctx, UnitDnsmasq); dns2.PID != dns.PID {
+	if dns2, _ := sup.Status(ctx, device.UnitDnsmasq); dns2.PID != dns.PID {
 		t.Errorf("dnsmasq restarted without a change: pid %d -> %d", dns.PID, dns2.PID)
 	}
 }

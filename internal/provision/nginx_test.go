@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/device"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // siteForTest rewrites the rendered site to run in a test: listeners on
@@ -165,7 +166,7 @@ func TestNginxSiteServesModernTLS(t *testing.T) {
 			c, _, files := planFor(t, i)
 			var site []byte
 			for _, f := range files {
-				if f.Path == NginxSite {
+				if f.Path == device.NginxSite {
 					site = f.Content
 				}
 			}

@@ -15,36 +15,14 @@ import (
 	"strings"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/firewall"
 	"github.com/devmgr/devmgr/internal/hostapd"
 )
 
-// Paths of the files devmgr owns on a device.
-const (
-	HostapdConf  = "/etc/hostapd/devmgr.conf"
-	HostapdDeny  = "/etc/hostapd/devmgr.deny"
-	DnsmasqConf  = "/etc/devmgr/dnsmasq.conf"
-	NftRuleset   = "/etc/nftables.d/devmgr.nft"
-	SysctlConf   = "/etc/sysctl.d/90-devmgr.conf"
-	NMConf       = "/etc/NetworkManager/conf.d/devmgr-unmanaged.conf"
-	SysusersConf = "/etc/sysusers.d/devmgr.conf"
-	TmpfilesConf = "/etc/tmpfiles.d/devmgr.conf"
-	NginxSite    = "/etc/nginx/sites-available/devmgr"
-	UnitDir      = "/etc/systemd/system"
-	NetworkDir   = "/etc/systemd/network"
-	// PrevSuffix names the previous version of a replaced file.
-	PrevSuffix = ".devmgr-prev"
-)
-
-// Services devmgr installs, in the order they are started.
-const (
-	UnitHostapd  = "devmgr-hostapd.service"
-	UnitDnsmasq  = "devmgr-dnsmasq.service"
-	UnitAgent    = "devmgr-agent.service"
-	UnitWeb      = "devmgr-web.service"
-	UnitFirewall = "devmgr-firewall.service"
-)
+// PrevSuffix names the previous version of a replaced file.
+const PrevSuffix = ".devmgr-prev"
 
 // Defaults for Options.
 const (
@@ -56,11 +34,6 @@ const (
 	NginxCertDefault = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 	NginxKeyDefault  = "/etc/ssl/private/ssl-cert-snakeoil.key"
 )
-
-// NetworkFile is the systemd-networkd drop-in devmgr writes for iface.
-func NetworkFile(iface string) string {
-	return NetworkDir + "/10-devmgr-" + iface + ".network"
-}
 
 // Check names the real tool that validates a file before it is installed.
 type Check string
@@ -105,48 +78,48 @@ func Plan(c config.Config, o Options) ([]File, error) {
 		return nil
 	}
 
-	hconf, err := hostapd.Render(c.AP, hostapd.Options{CtrlInterface: hostapd.DefaultCtrlInterface, DenyFile: HostapdDeny})
-	if err := add(File{Path: HostapdConf, Mode: 0o600, Content: hconf, Check: CheckHostapd, Units: []string{UnitHostapd}, Secret: true}, err); err != nil {
+	hconf, err := hostapd.Render(c.AP, hostapd.Options{CtrlInterface: hostapd.DefaultCtrlInterface, DenyFile: device.HostapdDeny})
+	if err := add(File{Path: device.HostapdConf, Mode: 0o600, Content: hconf, Check: CheckHostapd, Units: []string{device.UnitHostapd}, Secret: true}, err); err != nil {
 		return nil, err
 	}
 	deny, err := hostapd.RenderDenyList(o.DenyMACs)
-	if err := add(File{Path: HostapdDeny, Mode: 0o644, Content: deny, Check: CheckDenyList, Units: []string{UnitHostapd}}, err); err != nil {
+	if err := add(File{Path: device.HostapdDeny, Mode: 0o644, Content: deny, Check: CheckDenyList, Units: []string{device.UnitHostapd}}, err); err != nil {
 		return nil, err
 	}
 	dconf, err := dnsmasq.Render(c, dnsmasq.Options{LeaseFile: dnsmasq.DefaultLeaseFile, PIDFile: DnsmasqPIDFile, ServersFile: dnsmasq.DefaultServersFile})
-	if err := add(File{Path: DnsmasqConf, Mode: 0o644, Content: dconf, Check: CheckDnsmasq, Units: []string{UnitDnsmasq}}, err); err != nil {
+	if err := add(File{Path: device.DnsmasqConf, Mode: 0o644, Content: dconf, Check: CheckDnsmasq, Units: []string{device.UnitDnsmasq}}, err); err != nil {
 		return nil, err
 	}
 	nft, err := firewall.Render(c, firewall.Options{ConsolePorts: ConsolePorts(c)})
-	if err := add(File{Path: NftRuleset, Mode: 0o644, Content: nft, Check: CheckNft, Units: []string{UnitFirewall}}, err); err != nil {
+	if err := add(File{Path: device.NftRuleset, Mode: 0o644, Content: nft, Check: CheckNft, Units: []string{device.UnitFirewall}}, err); err != nil {
 		return nil, err
 	}
 	files = append(files,
-		File{Path: SysctlConf, Mode: 0o644, Content: renderSysctl()},
-		File{Path: NetworkFile(c.AP.Interface), Mode: 0o644, Content: renderNetworkAP(c), Units: []string{UnitDnsmasq}},
+		File{Path: device.SysctlConf, Mode: 0o644, Content: renderSysctl()},
+		File{Path: device.NetworkFile(c.AP.Interface), Mode: 0o644, Content: renderNetworkAP(c), Units: []string{device.UnitDnsmasq}},
 	)
 	for _, lan := range c.LAN {
-		files = append(files, File{Path: NetworkFile(lan), Mode: 0o644, Content: renderNetworkUnmanaged(lan)})
+		files = append(files, File{Path: device.NetworkFile(lan), Mode: 0o644, Content: renderNetworkUnmanaged(lan)})
 	}
 	files = append(files,
-		File{Path: NMConf, Mode: 0o644, Content: renderNM(c)},
-		File{Path: SysusersConf, Mode: 0o644, Content: renderSysusers(c)},
-		File{Path: TmpfilesConf, Mode: 0o644, Content: renderTmpfiles(c)},
+		File{Path: device.NMConf, Mode: 0o644, Content: renderNM(c)},
+		File{Path: device.SysusersConf, Mode: 0o644, Content: renderSysusers(c)},
+		File{Path: device.TmpfilesConf, Mode: 0o644, Content: renderTmpfiles(c)},
 	)
 	for _, u := range []struct {
 		name string
 		tmpl string
 	}{
-		{UnitAgent, unitAgent}, {UnitWeb, unitWeb}, {UnitHostapd, unitHostapd},
-		{UnitDnsmasq, unitDnsmasq}, {UnitFirewall, unitFirewall},
+		{device.UnitAgent, unitAgent}, {device.UnitWeb, unitWeb}, {device.UnitHostapd, unitHostapd},
+		{device.UnitDnsmasq, unitDnsmasq}, {device.UnitFirewall, unitFirewall},
 	} {
 		b, err := renderTemplate(u.name, u.tmpl, unitData(c, o))
-		if err := add(File{Path: UnitDir + "/" + u.name, Mode: 0o644, Content: b, Check: CheckUnit, Units: []string{u.name}}, err); err != nil {
+		if err := add(File{Path: device.UnitDir + "/" + u.name, Mode: 0o644, Content: b, Check: CheckUnit, Units: []string{u.name}}, err); err != nil {
 			return nil, err
 		}
 	}
 	site, err := renderNginx(c, o)
-	if err := add(File{Path: NginxSite, Mode: 0o644, Content: site, Check: CheckNginx}, err); err != nil {
+	if err := add(File{Path: device.NginxSite, Mode: 0o644, Content: site, Check: CheckNginx}, err); err != nil {
 		return nil, err
 	}
 	return files, nil

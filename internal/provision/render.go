@@ -10,6 +10,7 @@ import (
 	"text/template"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 )
 
@@ -133,10 +134,10 @@ func DeviceUnit(iface string) string {
 func unitData(c config.Config, o Options) unitValues {
 	return unitValues{
 		Binary: o.Binary, ConfigPath: o.ConfigPath, Hostapd: o.Hostapd, Dnsmasq: o.Dnsmasq, Nft: o.Nft,
-		HostapdConf: HostapdConf, DnsmasqConf: DnsmasqConf, NftRuleset: NftRuleset,
+		HostapdConf: device.HostapdConf, DnsmasqConf: device.DnsmasqConf, NftRuleset: device.NftRuleset,
 		Interface: c.AP.Interface, User: c.Web.User, DataDir: c.DataDir,
 		Device:     DeviceUnit(c.AP.Interface),
-		HostapdDir: filepath.Dir(HostapdConf), SocketDir: filepath.Dir(c.Agent.Socket),
+		HostapdDir: filepath.Dir(device.HostapdConf), SocketDir: filepath.Dir(c.Agent.Socket),
 		ServersDir: filepath.Dir(dnsmasq.DefaultServersFile), PIDDir: filepath.Dir(DnsmasqPIDFile),
 		LeaseDir: filepath.Dir(dnsmasq.DefaultLeaseFile),
 		StateDir: c.Agent.StateDir, StateDirectory: stateDirectory(c.Agent.StateDir),

@@ -17,6 +17,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/service"
 )
 
@@ -184,7 +185,7 @@ func diffRoot(root string, files []File) ([]change, error) {
 		}
 		out = append(out, ch)
 	}
-	stale, err := filepath.Glob(filepath.Join(root, NetworkDir, "10-devmgr-*.network"))
+	stale, err := filepath.Glob(filepath.Join(root, device.NetworkDir, "10-devmgr-*.network"))
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +198,7 @@ func diffRoot(root string, files []File) ([]change, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", p, err)
 		}
-		out = append(out, change{file: File{Path: dev, Units: []string{UnitDnsmasq}}, remove: true, old: old, exists: true})
+		out = append(out, change{file: File{Path: dev, Units: []string{device.UnitDnsmasq}}, remove: true, old: old, exists: true})
 	}
 	return out, nil
 }

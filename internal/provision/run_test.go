@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/service"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // requireTools needs every validator Run uses. hostapd and nft run their
@@ -101,7 +102,7 @@ func TestRunInstallsDiffsAndIsIdempotent(t *testing.T) {
 	}
 	diff := out.String()
 	for _, want := range []string{
-		"--- /dev/null\n+++ " + filepath.Join(root, HostapdConf) + "\n",
+		"--- /dev/null\n+++ " + filepath.Join(root, device.HostapdConf) + "\n",
 		"+interface=wlan0\n",
 		"+wpa_passphrase=(hidden)\n",
 		"+net.ipv4.ip_forward = 1\n",
@@ -138,7 +139,7 @@ func TestRunInstallsDiffsAndIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("third Run: %v", err)
 	}
-	if want := []string{HostapdConf}; strings.Join(res.Changed, ",") != strings.Join(want, ",") {
+	if want := []string{device.HostapdConf}; strings.Join(res.Changed, ",") != strings.Join(want, ",") {
 		t.Errorf("changed %v, want %v", res.Changed, want)
 	}
 	for _, want := range []string{"-ssid=DeviceManager\n+ssid=Kiosk\n", "1 file changed"} {
@@ -149,7 +150,7 @@ func TestRunInstallsDiffsAndIsIdempotent(t *testing.T) {
 	if strings.Contains(out.String(), "another passphrase") {
 		t.Errorf("the diff shows the new passphrase")
 	}
-	prev := filepath.Join(root, HostapdConf+PrevSuffix)
+	prev := filepath.Join(root, device.HostapdConf+PrevSuffix)
 	st, err := os.Stat(prev)
 	if err != nil {
 		t.Fatalf("previous version not kept: %v", err)
@@ -157,7 +158,7 @@ func TestRunInstallsDiffsAndIsIdempotent(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("%s mode %v, want 0600 (it holds the old passphrase)", prev, st.Mode().Perm())
 	}
-	if b, _ := os.ReadFile(prev); string(b) != snap[HostapdConf].content {
+	if b, _ := os.ReadFile(prev); string(b) != snap[device.HostapdConf].content {
 		t.Errorf("%s is not the previous version", prev)
 	}
 }
@@ -207,8 +208,8 @@ func TestRunFailedCheckInstallsNothing(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("Run error = %v, want a CheckError", err)
 	}
-	if ce.Path != UnitDir+"/"+UnitHostapd || !strings.Contains(err.Error(), "/nonexistent/sbin/hostapd") {
-		t.Errorf("error = %v, want it to name %s and the missing program", err, UnitHostapd)
+	if ce.Path != device.UnitDir+"/"+device.UnitHostapd || !strings.Contains(err.Error(), "/nonexistent/sbin/hostapd") {
+		t.Errorf("error = %v, want it to name %s and the missing program", err, device.UnitHostapd)
 	}
 	if !strings.Contains(err.Error(), "nothing was installed") {
 		t.Errorf("error = %v, want it to say nothing was installed", err)
@@ -247,7 +248,7 @@ func TestRunRemovesStaleNetworkFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := NetworkFile("eth2")
+	stale := device.NetworkFile("eth2")
 	if strings.Join(res.Removed, ",") != stale {
 		t.Errorf("removed %v, want [%s]", res.Removed, stale)
 	}
@@ -298,8 +299,8 @@ func TestRenderedFilesPassRealTools(t *testing.T) {
 func TestCheckUnitsNamesTheBadUnit(t *testing.T) {
 	testutil.RequireBinary(t, "systemd-analyze")
 	exe, _ := os.Executable()
-	good := File{Path: UnitDir + "/a.service", Content: []byte("[Service]\nExecStart=" + exe + "\n")}
-	bad := File{Path: UnitDir + "/b.service", Content: []byte("[Service]\nExecStart=" + exe + "\nNoSuchKey=1\n")}
+	good := File{Path: device.UnitDir + "/a.service", Content: []byte("[Service]\nExecStart=" + exe + "\n")}
+	bad := File{Path: device.UnitDir + "/b.service", Content: []byte("[Service]\nExecStart=" + exe + "\nNoSuchKey=1\n")}
 	errs := checkUnits(context.Background(), []File{good, bad})
 	if len(errs) != 1 {
 		t.Fatalf("errors = %v, want one", errs)
@@ -324,10 +325,10 @@ func TestStartServicesExplainsFailure(t *testing.T) {
 	sh := testutil.RequireBinary(t, "sh")
 	sleep := testutil.RequireBinary(t, "sleep")
 	specs := []service.Spec{
-		{Name: UnitHostapd, Argv: []string{sh, "-c", "echo 'Frequency 5260 (primary) not allowed for AP mode, flags: 0x1951 NO-IR RADAR'; echo 'Could not set channel for kernel driver'; exit 1"}},
-		{Name: UnitDnsmasq, Argv: []string{sleep, "60"}},
-		{Name: UnitAgent, Argv: []string{sleep, "60"}},
-		{Name: UnitWeb, Argv: []string{sleep, "60"}},
+		{Name: device.UnitHostapd, Argv: []string{sh, "-c", "echo 'Frequency 5260 (primary) not allowed for AP mode, flags: 0x1951 NO-IR RADAR'; echo 'Could not set channel for kernel driver'; exit 1"}},
+		{Name: device.UnitDnsmasq, Argv: []string{sleep, "60"}},
+		{Name: device.UnitAgent, Argv: []string{sleep, "60"}},
+		{Name: device.UnitWeb, Argv: []string{sleep, "60"}},
 	}
 	sup, err := service.NewSupervisor(service.SupervisorConfig{MinBackoff: 50 * time.Millisecond}, specs...)
 	if err != nil {
@@ -338,7 +339,7 @@ func TestStartServicesExplainsFailure(t *testing.T) {
 	o := Options{Services: sup, Stdout: &out, Settle: 500 * time.Millisecond}.withDefaults()
 	err = startServices(context.Background(), o, map[string]bool{}, false)
 	var nr *NotRunningError
-	if !errors.As(err, &nr) || nr.Service != UnitHostapd {
+	if !errors.As(err, &nr) || nr.Service != device.UnitHostapd {
 		t.Fatalf("startServices = %v, want hostapd not running", err)
 	}
 	for _, want := range []string{"regulatory domain", "Could not set channel for kernel driver"} {
@@ -346,10 +347,10 @@ func TestStartServicesExplainsFailure(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
-	if !strings.Contains(out.String(), UnitDnsmasq+": running") {
+	if !strings.Contains(out.String(), device.UnitDnsmasq+": running") {
 		t.Errorf("output = %q", out.String())
 	}
-	for _, name := range []string{UnitAgent, UnitWeb} {
+	for _, name := range []string{device.UnitAgent, device.UnitWeb} {
 		if st, _ := sup.Status(context.Background(), name); !st.Running() {
 			t.Errorf("%s not started: %+v", name, st)
 		}
@@ -382,7 +383,7 @@ var _ = config.Default
 // A missing optional tool (nginx) leaves its file unchecked; the rest is
 // still checked and installed.
 func TestCheckAllSkipsMissingOptionalTool(t *testing.T) {
-	site := File{Path: NginxSite, Content: []byte("not even nginx syntax"), Check: CheckNginx}
+	site := File{Path: device.NginxSite, Content: []byte("not even nginx syntax"), Check: CheckNginx}
 	lookTool = func(name string) (string, error) {
 		if name == "nginx" {
 			return "", fmt.Errorf("program nginx %w", errToolMissing)

@@ -9,16 +9,17 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/device"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // maxExposure is the highest overall exposure `systemd-analyze security`
 // may give each long-running unit (0 is fully sandboxed, 10 is not at all).
 var maxExposure = map[string]float64{
-	UnitWeb:     2.5,
-	UnitAgent:   6.0,
-	UnitHostapd: 6.0,
-	UnitDnsmasq: 6.0,
+	device.UnitWeb:     2.5,
+	device.UnitAgent:   6.0,
+	device.UnitHostapd: 6.0,
+	device.UnitDnsmasq: 6.0,
 }
 
 var exposureLine = regexp.MustCompile(`(?m)Overall exposure level for (\S+): (\d+(?:\.\d+)?)`)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/service"
 )
 
@@ -22,7 +23,7 @@ type fakeSystemd struct {
 func (f *fakeSystemd) known(name string) {
 	f.t.Helper()
 	switch name {
-	case UnitHostapd, UnitDnsmasq, UnitAgent, UnitWeb, UnitFirewall:
+	case device.UnitHostapd, device.UnitDnsmasq, device.UnitAgent, device.UnitWeb, device.UnitFirewall:
 	default:
 		f.t.Fatalf("unexpected service %q", name)
 	}
@@ -55,23 +56,23 @@ func (f *fakeSystemd) Status(_ context.Context, n string) (service.Status, error
 }
 
 func TestStartServicesRestartsOnlyChanged(t *testing.T) {
-	f := &fakeSystemd{t: t, stopped: map[string]bool{UnitWeb: true}}
+	f := &fakeSystemd{t: t, stopped: map[string]bool{device.UnitWeb: true}}
 	var out strings.Builder
 	o := Options{Services: f, Stdout: &out, Settle: time.Millisecond}.withDefaults()
-	if err := startServices(context.Background(), o, map[string]bool{UnitHostapd: true}, true); err != nil {
+	if err := startServices(context.Background(), o, map[string]bool{device.UnitHostapd: true}, true); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"enable " + UnitFirewall,
-		"enable " + UnitHostapd, "restart " + UnitHostapd,
-		"enable " + UnitDnsmasq,
-		"enable " + UnitAgent,
-		"enable " + UnitWeb, "start " + UnitWeb,
+		"enable " + device.UnitFirewall,
+		"enable " + device.UnitHostapd, "restart " + device.UnitHostapd,
+		"enable " + device.UnitDnsmasq,
+		"enable " + device.UnitAgent,
+		"enable " + device.UnitWeb, "start " + device.UnitWeb,
 	}
 	if diff := cmp.Diff(want, f.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(out.String(), UnitHostapd+": running") || !strings.Contains(out.String(), UnitDnsmasq+": running") {
+	if !strings.Contains(out.String(), device.UnitHostapd+": running") || !strings.Contains(out.String(), device.UnitDnsmasq+": running") {
 		t.Errorf("output = %q", out.String())
 	}
 }

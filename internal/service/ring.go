@@ -45,6 +45,21 @@ func (r *ring) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// endLine ends an unfinished line: the writer has exited.
+func (r *ring) endLine() {
+	r.mu.Lock()
+	var done []string
+	if len(r.partial) > 0 {
+		done = append(done, r.push())
+	}
+	r.mu.Unlock()
+	if r.onLine != nil {
+		for _, l := range done {
+			r.onLine(l)
+		}
+	}
+}
+
 // push ends the partial line; the caller holds mu.
 func (r *ring) push() string {
 	l := string(r.partial)

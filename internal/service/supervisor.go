@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os/exec"
 	"os/user"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -26,6 +28,13 @@ type Spec struct {
 	// AmbientCaps are capabilities (e.g. CAP_NET_BIND_SERVICE = 10) kept
 	// across the switch to User.
 	AmbientCaps []uintptr
+	// Once runs the service a single time, as systemd's Restart=no: a
+	// child that exits is not restarted, and the channel of Exited is
+	// closed.
+	Once bool
+	// Output, if set, also receives every line the service writes to
+	// stdout and stderr, each with its newline.
+	Output io.Writer
 }
 
 // CapNetBindService is CAP_NET_BIND_SERVICE.
@@ -120,9 +129,17 @@ func (s *Supervisor) Add(sp Spec) error {
 	}
 	name := sp.Name
 	log := s.cfg.Log
-	s.procs[name] = &proc{spec: sp, out: newRing(s.cfg.Lines, func(l string) {
+	p := &proc{spec: sp}
+	p.out = newRing(s.cfg.Lines, func(l string) {
 		log.Debug("service output", "service", name, "line", l)
-	})}
+		s.mu.Lock()
+		w := p.spec.Output
+		s.mu.Unlock()
+		if w != nil {
+			_, _ = io.WriteString(w, l+"\n")
+		}
+	})
+	s.procs[name] = p
 	s.order = append(s.order, name)
 	return nil
 }
@@ -206,6 +223,7 @@ func (s *Supervisor) loop(p *proc, r *run, first chan<- error) {
 			log.Info("service started", "pid", cmd.Process.Pid)
 			werr := cmd.Wait()
 			exit = exitString(werr)
+			p.out.endLine()
 		}
 		s.mu.Lock()
 		r.cmd = nil
@@ -216,6 +234,14 @@ func (s *Supervisor) loop(p *proc, r *run, first chan<- error) {
 			log.Info("service stopped", "exit", exit)
 			return
 		default:
+		}
+		if p.spec.Once {
+			if p.run == r {
+				p.run = nil
+			}
+			s.mu.Unlock()
+			log.Warn("service exited", "exit", exit)
+			return
 		}
 		if err == nil && time.Since(started) >= s.cfg.StableAfter {
 			backoff = s.cfg.MinBackoff
@@ -250,20 +276,41 @@ func (s *Supervisor) command(p *proc) (*exec.Cmd, error) {
 	// which stops the children in order.
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if sp.User != "" {
-		u, err := user.Lookup(sp.User)
+		cred, err := UserCredential(sp.User)
 		if err != nil {
-			return nil, fmt.Errorf("looking up user %s: %w", sp.User, err)
+			return nil, err
 		}
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, fmt.Errorf("user %s: %w", sp.User, err)
-		}
-		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+		attr.Credential = cred
 		attr.AmbientCaps = sp.AmbientCaps
 	}
 	cmd.SysProcAttr = attr
 	return cmd, nil
+}
+
+// UserCredential is the account called name with its primary group and
+// its supplementary groups, as systemd's User= (and setpriv
+// --init-groups) gives them.
+func UserCredential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("looking up user %s: %w", name, err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user %s: %w", name, err)
+	}
+	c := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("listing groups of %s: %w", name, err)
+	}
+	for _, g := range gids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil && !slices.Contains(c.Groups, uint32(n)) {
+			c.Groups = append(c.Groups, uint32(n))
+		}
+	}
+	return c, nil
 }
 
 // signalGroup signals the child's process group (the child leads it), so
@@ -326,6 +373,22 @@ func (s *Supervisor) Stop(ctx context.Context, name string) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// Exited returns a channel that is closed when the service's current run
+// has ended: after Stop, or, for a Once service, when its child exited
+// (Status then tells how). It is nil when the service is not started.
+func (s *Supervisor) Exited(name string) (<-chan struct{}, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.get(name)
+	if err != nil {
+		return nil, fmt.Errorf("watching service: %w", err)
+	}
+	if p.run == nil {
+		return nil, nil
+	}
+	return p.run.done, nil
 }
 
 // Restart stops the service if it runs and starts it again.

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 func newTestSupervisor(t *testing.T, specs ...Spec) *Supervisor {
@@ -221,4 +224,81 @@ func TestSupervisorStopEndsGrandchildren(t *testing.T) {
 	if alive(grandchild) {
 		t.Errorf("grandchild %d survived Stop", grandchild)
 	}
+}
+
+// A Once service is not restarted: Exited is closed, Status tells how it
+// ended, and Output got every line, the unfinished last one too.
+func TestSupervisorOnce(t *testing.T) {
+	sh := testutil.RequireBinary(t, "sh")
+	var out lockedBuffer
+	s := newTestSupervisor(t, Spec{Name: "once", Argv: []string{sh, "-c", "echo one; printf two; exit 3"}, Once: true, Output: &out})
+	ctx := context.Background()
+	if err := s.Start(ctx, "once"); err != nil {
+		t.Fatal(err)
+	}
+	exited, err := s.Exited("once")
+	if err != nil || exited == nil {
+		t.Fatalf("Exited = %v, %v; want a channel", exited, err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child did not exit")
+	}
+	st, err := s.Status(ctx, "once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != StateStopped || st.Restarts != 0 || st.LastExit != "exit status 3" {
+		t.Errorf("status = %+v, want stopped after exit status 3, no restarts", st)
+	}
+	if got, want := out.String(), "one\ntwo\n"; got != want {
+		t.Errorf("output = %q, want %q", got, want)
+	}
+	if ch, err := s.Exited("once"); ch != nil || err != nil {
+		t.Errorf("Exited after the run = %v, %v; want nil, nil", ch, err)
+	}
+	if err := s.Stop(ctx, "once"); err != nil {
+		t.Errorf("Stop after the run: %v", err)
+	}
+	if _, err := s.Exited("nope"); err == nil {
+		t.Error("Exited of an unknown service: no error")
+	}
+}
+
+func TestUserCredential(t *testing.T) {
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := UserCredential(u.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strconv.Itoa(int(c.Uid)) != u.Uid || strconv.Itoa(int(c.Gid)) != u.Gid {
+		t.Errorf("credential %d:%d, want %s:%s", c.Uid, c.Gid, u.Uid, u.Gid)
+	}
+	if len(c.Groups) == 0 || strconv.Itoa(int(c.Groups[0])) != u.Gid {
+		t.Errorf("groups %v, want the primary group %s first", c.Groups, u.Gid)
+	}
+	if _, err := UserCredential("devmgr-no-such-user"); err == nil {
+		t.Error("no error for an unknown user")
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

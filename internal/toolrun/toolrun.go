@@ -60,17 +60,18 @@ func netnsAttr() *syscall.SysProcAttr {
 	return attr
 }
 
-// LookPath finds a program on PATH or in the sbin directories, which a
-// non-login shell's PATH may lack.
+// LookPath finds a program on PATH or else in the system directories,
+// the sbin ones above all, which a non-login shell's PATH may lack. The
+// error of a missing program wraps exec.ErrNotFound.
 func LookPath(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"} {
 		p := filepath.Join(dir, name)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("program %s not found on PATH or in /usr/sbin, /sbin", name)
+	return "", fmt.Errorf("program %s not found on PATH or in /usr/sbin, /sbin: %w", name, exec.ErrNotFound)
 }

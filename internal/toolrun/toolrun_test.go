@@ -1,4 +1,4 @@
-package toolrun
+package toolrun_test
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 func TestRun(t *testing.T) {
 	sh := testutil.RequireBinary(t, "sh")
-	out, err := Run(context.Background(), Options{Timeout: 5 * time.Second, Env: []string{"X=y"}}, sh, "-c", `echo "$LC_ALL $X"; echo err >&2`)
+	out, err := toolrun.Run(context.Background(), toolrun.Options{Timeout: 5 * time.Second, Env: []string{"X=y"}}, sh, "-c", `echo "$LC_ALL $X"; echo err >&2`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +22,7 @@ func TestRun(t *testing.T) {
 		t.Errorf("output %q, want LC_ALL, the extra env and stderr", got)
 	}
 
-	out, err = Run(context.Background(), Options{}, sh, "-c", "echo broken; exit 3")
+	out, err = toolrun.Run(context.Background(), toolrun.Options{}, sh, "-c", "echo broken; exit 3")
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 		t.Fatalf("error %v, want an exit status 3", err)
@@ -34,7 +35,7 @@ func TestRun(t *testing.T) {
 	}
 
 	start := time.Now()
-	if _, err := Run(context.Background(), Options{Timeout: 100 * time.Millisecond}, sh, "-c", "sleep 10"); err == nil {
+	if _, err := toolrun.Run(context.Background(), toolrun.Options{Timeout: 100 * time.Millisecond}, sh, "-c", "sleep 10"); err == nil {
 		t.Error("a run past its timeout succeeded")
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -45,7 +46,7 @@ func TestRun(t *testing.T) {
 func TestRunNewNetns(t *testing.T) {
 	testutil.RequireRoot(t)
 	ip := testutil.RequireBinary(t, "ip")
-	out, err := Run(context.Background(), Options{Timeout: 5 * time.Second, NewNetns: true}, ip, "-o", "link")
+	out, err := toolrun.Run(context.Background(), toolrun.Options{Timeout: 5 * time.Second, NewNetns: true}, ip, "-o", "link")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +56,10 @@ func TestRunNewNetns(t *testing.T) {
 }
 
 func TestLookPath(t *testing.T) {
-	if _, err := LookPath("sh"); err != nil {
+	if _, err := toolrun.LookPath("sh"); err != nil {
 		t.Error(err)
 	}
-	if _, err := LookPath("devmgr-no-such-program"); err == nil {
-		t.Error("found a program that does not exist")
+	if _, err := toolrun.LookPath("devmgr-no-such-program"); !errors.Is(err, exec.ErrNotFound) {
+		t.Errorf("LookPath of a program that does not exist: %v, want exec.ErrNotFound", err)
 	}
 }

@@ -9,9 +9,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/devmgr/devmgr/internal/apmgr/apmgrtest"
 	"github.com/devmgr/devmgr/internal/auth"
-	"github.com/devmgr/devmgr/internal/hostapd/hostapdtest"
+	"github.com/devmgr/devmgr/internal/testing/apmgrtest"
+	"github.com/devmgr/devmgr/internal/testing/hostapdtest"
 )
 
 // TestAPBrowser drives headless Chromium through the Access point page of

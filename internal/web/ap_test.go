@@ -16,10 +16,10 @@ import (
 	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/agent/api"
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
-	"github.com/devmgr/devmgr/internal/apmgr/apmgrtest"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/apmgrtest"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // apAudit records the agent's audit entries.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/agent/api"
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
@@ -41,7 +42,7 @@ func TestAuditMergesAgentLog(t *testing.T) {
 	h := newAgentHarness(t, testConfig(t.TempDir()), ag)
 	for i, target := range []string{"first", "third"} {
 		if err := h.db.Audit(context.Background(), store.AuditEntry{Time: base.Add(time.Duration(2*i) * time.Minute), User: "cli", Source: "local",
-			Action: actUserAdd, Target: target, Result: resultOK}); err != nil {
+			Action: accounts.ActUserAdd, Target: target, Result: resultOK}); err != nil {
 			t.Fatal(err)
 		}
 	}

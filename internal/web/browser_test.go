@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/devmgr/devmgr/internal/accounts"
 )
 
 // TestBrowser drives headless Chromium through the first start, the
@@ -56,7 +58,7 @@ func TestBrowser(t *testing.T) {
 	if l := location(); l != "/login" {
 		t.Errorf("/ went to %s, want /login", l)
 	}
-	if !strings.Contains(text("#first-start-hint"), InitialPasswordFile) {
+	if !strings.Contains(text("#first-start-hint"), accounts.InitialPasswordFile) {
 		t.Errorf("login page does not point at the initial password file")
 	}
 	theme, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.getAttribute('data-bs-theme')`))
@@ -80,7 +82,7 @@ func TestBrowser(t *testing.T) {
 	do("try the users page", chromedp.Navigate(base+"/users"), chromedp.WaitVisible(chromedp.ID("must-change")))
 	const adminPW = "browser admin password 1"
 	changePassword(initial, adminPW)
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, InitialPasswordFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, accounts.InitialPasswordFile)); err == nil {
 		t.Errorf("initial password file still there after the change")
 	}
 

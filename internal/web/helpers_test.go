@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/store"
@@ -178,7 +179,7 @@ func (h *harness) restart() *harness {
 
 func (h *harness) initialPassword() string {
 	h.t.Helper()
-	b, err := os.ReadFile(filepath.Join(h.cfg.DataDir, InitialPasswordFile))
+	b, err := os.ReadFile(filepath.Join(h.cfg.DataDir, accounts.InitialPasswordFile))
 	if err != nil {
 		h.t.Fatalf("reading initial password: %v", err)
 	}

@@ -12,26 +12,24 @@ import (
 	"sync"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
 
-// Audit actions and results.
+// Audit actions and results of signing in and out; those of users and
+// tokens are accounts'.
 const (
-	actLogin          = "login"
-	actLogout         = "logout"
-	actPasswordChange = "password.change"
-	actUserAdd        = "user.add"
-	actUserRole       = "user.role"
-	actUserReset      = "user.reset"
-	actUserDelete     = "user.delete"
+	actLogin  = "login"
+	actLogout = "logout"
 
-	resultOK        = "ok"
-	resultFail      = "fail"
+	resultOK        = accounts.ResultOK
+	resultFail      = accounts.ResultFail
 	resultThrottled = "throttled" // refused unchecked; one row counts a source's repeats
 )
 
-var auditActions = []string{actLogin, actLogout, actPasswordChange, actUserAdd, actUserRole, actUserReset, actUserDelete,
+var auditActions = []string{actLogin, actLogout, accounts.ActPasswordChange, accounts.ActUserAdd, accounts.ActUserRole,
+	accounts.ActUserReset, accounts.ActUserDelete,
 	// The agent's, by family (the filter matches a prefix).
 	"network.", "ap.", "diag.", "agent."}
 
@@ -67,9 +65,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 
 // renderLogin shows the sign-in form with a fresh form token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, f *form) {
-	_, err := os.Stat(s.initialPasswordPath())
+	_, err := os.Stat(s.accounts.InitialPasswordPath())
 	tok := s.setLoginToken(w)
-	s.render(w, r, status, "login", "Sign in", loginData{Form: f, CSRF: tok, FirstStart: err == nil, PasswordFile: s.initialPasswordPath()})
+	s.render(w, r, status, "login", "Sign in", loginData{Form: f, CSRF: tok, FirstStart: err == nil, PasswordFile: s.accounts.InitialPasswordPath()})
 }
 
 // Errors of checkLogin.
@@ -312,7 +310,7 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if retry > 0 {
-		s.auditThrottled(r, actPasswordChange, "", id.Name)
+		s.auditThrottled(r, accounts.ActPasswordChange, "", id.Name)
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
 		f.fail("current", retryMessage(retry))
 		s.render(w, r, http.StatusTooManyRequests, "password", "Change password", passwordData{Form: f})
@@ -326,27 +324,17 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("recording password failure", "user", u.Name, "err", err)
 		}
 	}
-	if err := auth.CheckPassword(next); err != nil {
-		f.fail("new", sentence(err))
-	} else if next == current {
-		f.fail("new", "Choose a password different from the current one.")
-	}
-	if confirm != next {
-		f.fail("confirm", "The passwords do not match.")
+	if err := accounts.CheckPasswordChange(current, next, confirm); err != nil {
+		failAll(f, err)
 	}
 	if !f.ok() {
-		s.audit(r, "", actPasswordChange, id.Name, resultFail, "rejected by validation")
+		s.accounts.ChangeRejected(ctx, s.accountActor(r), id.Name)
 		s.render(w, r, http.StatusUnprocessableEntity, "password", "Change password", passwordData{Form: f})
 		return
 	}
-	hash, err := auth.HashPassword(next)
+	u, err = s.accounts.ChangePassword(ctx, s.accountActor(r), u, next)
 	if err != nil {
-		s.serverError(w, r, fmt.Errorf("hashing password: %w", err))
-		return
-	}
-	u, err = s.db.SetPassword(ctx, u.ID, hash, false)
-	if err != nil {
-		s.serverError(w, r, fmt.Errorf("setting password of %s: %w", id.Name, err))
+		s.serverError(w, r, err)
 		return
 	}
 	// The epoch moved, which ends the user's other sessions; this one
@@ -356,12 +344,6 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Put(ctx, keyEpoch, u.SessionEpoch)
-	s.audit(r, "", actPasswordChange, id.Name, resultOK, "")
-	// The failures were guesses of a password that no longer works.
-	if err := s.throttle.Unlock(ctx, u.Name); err != nil {
-		s.log.Error("clearing login failures", "user", u.Name, "err", err)
-	}
-	s.removeInitialPassword(u.Name)
 	s.setFlash(r, "success", "Your password has been changed. Other sessions of yours have been signed out.")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

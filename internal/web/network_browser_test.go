@@ -14,7 +14,7 @@ import (
 	"github.com/devmgr/devmgr/internal/agent/api"
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
-	"github.com/devmgr/devmgr/internal/lab"
+	"github.com/devmgr/devmgr/internal/testing/lab"
 )
 
 // TestBrowserNetwork drives the Network and Diagnostics pages in headless

@@ -25,8 +25,9 @@ import (
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
-	"github.com/devmgr/devmgr/internal/lab"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 	"net/http/httptest"
 )
 
@@ -771,7 +772,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 	if last := evs[len(evs)-1]; replies != 2 || last.Type != api.EventDone || last.ExitCode == nil || *last.ExitCode != 0 {
 		t.Errorf("ping stream: %d replies, last %+v\n%s", replies, last, r.body)
 	}
-	if _, err := testutil.LookPath("traceroute"); err == nil {
+	if _, err := toolrun.LookPath("traceroute"); err == nil {
 		r = operator.api("POST", "/api/v1/diag/traceroute", map[string]any{"host": "127.0.0.1", "max_hops": 2})
 		evs := ndjson(t, r.body)
 		if r.status != http.StatusOK || len(evs) < 2 || evs[len(evs)-1].Type != api.EventDone || !strings.Contains(r.body, "127.0.0.1") {

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/google/renameio/v2"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/store"
@@ -58,6 +58,7 @@ type Server struct {
 	agent    Agent
 	sessions *scs.SessionManager
 	throttle *auth.Throttle
+	accounts *accounts.Service
 	// loginLocks makes a login's throttle check, password check and
 	// recorded failure one step per username and per source address.
 	loginLocks keyedLocks
@@ -78,13 +79,6 @@ type Server struct {
 // SessionCookie is the name of the session cookie. The __Host- prefix makes
 // browsers insist on Secure, Path=/ and no Domain.
 const SessionCookie = "__Host-devmgr"
-
-// InitialPasswordFile is the file under data_dir holding the generated
-// first admin password until it is changed.
-const InitialPasswordFile = "initial-admin-password"
-
-// initialAdmin is the name of the user created on a first start.
-const initialAdmin = "admin"
 
 // New checks cfg, parses the templates, creates the first admin when the
 // store has no users, and builds the handler.
@@ -115,13 +109,17 @@ func New(cfg Config) (*Server, error) {
 		s.agent = noAgent{}
 	}
 	s.throttle = auth.NewThrottle(s.db, s.now)
+	var err error
+	s.accounts, err = accounts.New(accounts.Config{DB: s.db, Log: s.log, DataDir: s.cfg.DataDir, Clock: s.now})
+	if err != nil {
+		return nil, err
+	}
 	s.hashes = newHashQueue(2*runtime.GOMAXPROCS(0), hashQueueDepth)
 	s.loginKey = newLoginKey()
 	s.sleep = sleepCtx
 	s.verify = auth.VerifyPassword
 	s.verifyDummy = auth.VerifyDummy
 
-	var err error
 	if s.views, err = parseViews(); err != nil {
 		return nil, err
 	}
@@ -145,7 +143,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.sessions = sm
 
-	if err := s.ensureInitialAdmin(context.Background()); err != nil {
+	if err := s.accounts.EnsureInitialAdmin(context.Background()); err != nil {
 		return nil, err
 	}
 	s.handler = s.routes()
@@ -154,58 +152,6 @@ func New(cfg Config) (*Server, error) {
 
 // Handler returns the console's HTTP handler with all middleware applied.
 func (s *Server) Handler() http.Handler { return s.handler }
-
-// ensureInitialAdmin creates the first admin with a random password on a
-// store without users and writes the password to data_dir, 0600. The path
-// is logged; the password never is.
-func (s *Server) ensureInitialAdmin(ctx context.Context) error {
-	n, err := s.db.CountUsers(ctx)
-	if err != nil {
-		return fmt.Errorf("counting users: %w", err)
-	}
-	if n > 0 {
-		return nil
-	}
-	pw := auth.GeneratePassword()
-	hash, err := auth.HashPassword(pw)
-	if err != nil {
-		return fmt.Errorf("hashing initial admin password: %w", err)
-	}
-	path := s.initialPasswordPath()
-	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("creating data dir: %w", err)
-	}
-	// The file is written first: an admin whose password was never written
-	// down would lock the owner out.
-	if err := writeSecretFile(path, []byte(pw+"\n")); err != nil {
-		return err
-	}
-	if _, err := s.db.CreateUser(ctx, initialAdmin, auth.Admin, hash, true); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("creating initial admin: %w", err)
-	}
-	s.log.Info("created the initial admin; its password is in the file, and must be changed at first login",
-		"user", initialAdmin, "file", path)
-	return nil
-}
-
-func (s *Server) initialPasswordPath() string {
-	return filepath.Join(s.cfg.DataDir, InitialPasswordFile)
-}
-
-// removeInitialPassword deletes the initial password file, once the
-// password it holds no longer works.
-func (s *Server) removeInitialPassword(userName string) {
-	if userName != initialAdmin {
-		return
-	}
-	path := s.initialPasswordPath()
-	if err := os.Remove(path); err == nil {
-		s.log.Info("removed the initial admin password file", "file", path)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		s.log.Error("removing initial admin password file", "file", path, "err", err)
-	}
-}
 
 // Timeouts of the HTTP servers.
 const (
@@ -359,12 +305,4 @@ func (s *Server) certNames() tlsutil.Names {
 		hosts = append(hosts, h)
 	}
 	return tlsutil.NewNames(hosts...)
-}
-
-// writeSecretFile writes b to path atomically, readable by the owner only.
-func writeSecretFile(path string, b []byte) error {
-	if err := renameio.WriteFile(path, b, 0o600); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

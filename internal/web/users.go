@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
@@ -58,51 +59,46 @@ func (s *Server) userAdd(w http.ResponseWriter, r *http.Request) {
 	f := newForm(r, "name", "role")
 	name := strings.TrimSpace(f.Values["name"])
 	f.Values["name"] = name
-	password, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
-	if err := auth.CheckUsername(name); err != nil {
-		f.fail("name", sentence(err))
-	}
-	role, err := auth.ParseRole(f.Values["role"])
-	if err != nil {
-		f.fail("role", sentence(err))
-	}
-	if err := auth.CheckPassword(password); err != nil {
-		f.fail("password", sentence(err))
-	}
-	if confirm != password {
-		f.fail("confirm", "The passwords do not match.")
-	}
-	if f.ok() {
-		hash, err := auth.HashPassword(password)
-		if err != nil {
-			s.serverError(w, r, fmt.Errorf("hashing password: %w", err))
-			return
-		}
-		_, err = s.db.CreateUser(r.Context(), name, role, hash, true)
-		switch {
-		case errors.Is(err, store.ErrExists):
-			f.fail("name", "A user with this name already exists.")
-		case err != nil:
-			s.serverError(w, r, fmt.Errorf("creating user %s: %w", name, err))
-			return
-		}
-	}
-	if !f.ok() {
-		s.audit(r, "", actUserAdd, name, resultFail, joinErrors(f))
+	u, err := s.accounts.AddUser(r.Context(), s.accountActor(r), accounts.NewUser{
+		Name: name, Role: f.Values["role"], MustChange: true,
+		Password: r.PostFormValue("password"), Confirm: r.PostFormValue("confirm"),
+	})
+	var inv *accounts.Invalid
+	if errors.As(err, &inv) {
+		failAll(f, err)
 		s.renderUsers(w, r, http.StatusUnprocessableEntity, f, "")
 		return
 	}
-	s.audit(r, "", actUserAdd, name, resultOK, "role "+string(role))
-	s.setFlash(r, "success", fmt.Sprintf("Added %s (%s). They must choose a new password at first sign-in.", name, role))
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.setFlash(r, "success", fmt.Sprintf("Added %s (%s). They must choose a new password at first sign-in.", u.Name, u.Role))
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 }
 
-func joinErrors(f *form) string {
-	var parts []string
-	for k, v := range f.Errors {
-		parts = append(parts, k+": "+v)
+// accountActor is the caller, as accounts audits it.
+func (s *Server) accountActor(r *http.Request) accounts.Actor {
+	a := accounts.Actor{Source: s.clientAddr(r)}
+	if id := me(r); id != nil {
+		a.User, a.UserID = id.Name, id.UserID
 	}
-	return strings.Join(parts, "; ")
+	return a
+}
+
+// failAll marks on f every problem of an *accounts.Invalid err.
+func failAll(f *form, err error) {
+	var inv *accounts.Invalid
+	if !errors.As(err, &inv) {
+		return
+	}
+	for _, p := range inv.Problems {
+		msg := sentence(p.Err)
+		if errors.Is(p.Err, accounts.ErrExists) {
+			msg = "A user with this name already exists."
+		}
+		f.fail(p.Field, msg)
+	}
 }
 
 // targetUser loads the user named by the {id} path value, answering 404 itself.
@@ -129,28 +125,23 @@ func (s *Server) userRole(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	role, err := auth.ParseRole(r.PostFormValue("role"))
-	if err != nil {
-		s.audit(r, "", actUserRole, u.Name, resultFail, err.Error())
-		s.renderUsers(w, r, http.StatusUnprocessableEntity, s.emptyAddForm(), sentence(err))
+	nu, changed, err := s.accounts.SetRole(r.Context(), s.accountActor(r), u, r.PostFormValue("role"))
+	var inv *accounts.Invalid
+	switch {
+	case errors.As(err, &inv):
+		s.renderUsers(w, r, http.StatusUnprocessableEntity, s.emptyAddForm(), sentence(inv.Problems[0].Err))
 		return
-	}
-	if role == u.Role {
-		http.Redirect(w, r, "/users", http.StatusSeeOther)
-		return
-	}
-	nu, err := s.db.SetRole(r.Context(), u.ID, role)
-	if errors.Is(err, store.ErrLastAdmin) {
-		s.audit(r, "", actUserRole, u.Name, resultFail, "last admin")
+	case errors.Is(err, accounts.ErrLastAdmin):
 		s.renderUsers(w, r, http.StatusConflict, s.emptyAddForm(),
 			fmt.Sprintf("%s is the last admin; make another user admin first.", u.Name))
 		return
-	}
-	if err != nil {
-		s.serverError(w, r, fmt.Errorf("setting role of %s: %w", u.Name, err))
+	case err != nil:
+		s.serverError(w, r, err)
+		return
+	case !changed:
+		http.Redirect(w, r, "/users", http.StatusSeeOther)
 		return
 	}
-	s.audit(r, "", actUserRole, u.Name, resultOK, fmt.Sprintf("%s -> %s", u.Role, role))
 	if nu.ID == me(r).UserID {
 		// A privilege change of our own: keep this session, under a new token.
 		if err := s.sessions.RenewToken(r.Context()); err != nil {
@@ -158,13 +149,13 @@ func (s *Server) userRole(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.sessions.Put(r.Context(), keyEpoch, nu.SessionEpoch)
-		if !role.AtLeast(auth.Admin) {
-			s.setFlash(r, "info", fmt.Sprintf("Your role is now %s.", role))
+		if !nu.Role.AtLeast(auth.Admin) {
+			s.setFlash(r, "info", fmt.Sprintf("Your role is now %s.", nu.Role))
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
 	}
-	s.setFlash(r, "success", fmt.Sprintf("%s is now %s; their sessions were signed out.", u.Name, role))
+	s.setFlash(r, "success", fmt.Sprintf("%s is now %s; their sessions were signed out.", u.Name, nu.Role))
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 }
 
@@ -173,25 +164,15 @@ func (s *Server) userReset(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if u.ID == me(r).UserID {
+	pw, err := s.accounts.ResetPassword(r.Context(), s.accountActor(r), u)
+	if errors.Is(err, accounts.ErrSelf) {
 		s.renderUsers(w, r, http.StatusUnprocessableEntity, s.emptyAddForm(), "Use Change password for your own account.")
 		return
 	}
-	pw := auth.GeneratePassword()
-	hash, err := auth.HashPassword(pw)
 	if err != nil {
-		s.serverError(w, r, fmt.Errorf("hashing password: %w", err))
-		return
-	}
-	if _, err := s.db.SetPassword(r.Context(), u.ID, hash, true); err != nil {
 		s.serverError(w, r, fmt.Errorf("resetting password of %s: %w", u.Name, err))
 		return
 	}
-	s.audit(r, "", actUserReset, u.Name, resultOK, "")
-	if err := s.throttle.Unlock(r.Context(), u.Name); err != nil {
-		s.log.Error("clearing login failures", "user", u.Name, "err", err)
-	}
-	s.removeInitialPassword(u.Name)
 	// Shown in this answer, not by a flash after a redirect: a flash is
 	// session data, and the session row, the WAL and freed database pages
 	// would keep the password after it was shown. The page is no-store.
@@ -203,23 +184,18 @@ func (s *Server) userDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if u.ID == me(r).UserID {
-		s.audit(r, "", actUserDelete, u.Name, resultFail, "own account")
+	err := s.accounts.DeleteUser(r.Context(), s.accountActor(r), u)
+	switch {
+	case errors.Is(err, accounts.ErrSelf):
 		s.renderUsers(w, r, http.StatusUnprocessableEntity, s.emptyAddForm(), "You cannot delete your own account.")
 		return
-	}
-	err := s.db.DeleteUser(r.Context(), u.ID)
-	if errors.Is(err, store.ErrLastAdmin) {
-		s.audit(r, "", actUserDelete, u.Name, resultFail, "last admin")
+	case errors.Is(err, accounts.ErrLastAdmin):
 		s.renderUsers(w, r, http.StatusConflict, s.emptyAddForm(), fmt.Sprintf("%s is the last admin and cannot be deleted.", u.Name))
 		return
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.serverError(w, r, fmt.Errorf("deleting user %s: %w", u.Name, err))
+	case err != nil:
+		s.serverError(w, r, err)
 		return
 	}
-	s.audit(r, "", actUserDelete, u.Name, resultOK, "")
-	s.removeInitialPassword(u.Name)
 	s.setFlash(r, "success", fmt.Sprintf("Deleted %s.", u.Name))
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 }

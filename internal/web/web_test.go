@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
@@ -75,7 +76,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 func TestFirstStartForcedPasswordChange(t *testing.T) {
 	h := newHarness(t)
-	pwFile := filepath.Join(h.cfg.DataDir, InitialPasswordFile)
+	pwFile := filepath.Join(h.cfg.DataDir, accounts.InitialPasswordFile)
 	st, err := os.Stat(pwFile)
 	if err != nil {
 		t.Fatalf("initial password file: %v", err)
@@ -877,7 +878,7 @@ func TestAuditPaging(t *testing.T) {
 	admin, _ := h.adminClient()
 	ctx := context.Background()
 	for i := range auditPageSize + 5 {
-		if err := h.db.Audit(ctx, store.AuditEntry{Time: h.clock.Now(), User: "bulk", Action: actUserAdd, Target: "u" + strconv.Itoa(i), Result: resultOK}); err != nil {
+		if err := h.db.Audit(ctx, store.AuditEntry{Time: h.clock.Now(), User: "bulk", Action: accounts.ActUserAdd, Target: "u" + strconv.Itoa(i), Result: resultOK}); err != nil {
 			t.Fatal(err)
 		}
 	}

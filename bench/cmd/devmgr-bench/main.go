@@ -1,6 +1,6 @@
 // Command devmgr-bench is the real-process half of `make bench`: it runs
 // bin/devmgr (console and, as root, the agent in a throwaway
-// network-namespace lab, through `devmgr dev run`) and the original Flask
+// network-namespace lab, through `devmgr-dev run`) and the original Flask
 // design (bench/flask/app.py under gunicorn) on 127.0.0.1, and compares
 // them: idle memory, wrk throughput and latency of authenticated reads, and
 // whether a read starts a process.
@@ -28,6 +28,7 @@ import (
 
 type options struct {
 	bin      string        // devmgr binary
+	dev      string        // devmgr-dev binary, which runs it
 	flaskApp string        // bench/flask/app.py
 	duration time.Duration // per wrk run
 	threads  int
@@ -41,6 +42,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/devmgr", "devmgr binary to benchmark")
+	flag.StringVar(&o.dev, "dev", "bin/devmgr-dev", "devmgr-dev binary that runs it (make run's runner)")
 	flag.StringVar(&o.flaskApp, "flask-app", "bench/flask/app.py", "the Flask baseline")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run")
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads of the loaded runs")
@@ -72,11 +74,17 @@ func run(ctx context.Context, o options) error {
 	if o.bin, err = filepath.Abs(o.bin); err != nil {
 		return err
 	}
+	if o.dev, err = filepath.Abs(o.dev); err != nil {
+		return err
+	}
 	if o.flaskApp, err = filepath.Abs(o.flaskApp); err != nil {
 		return err
 	}
 	if _, err := os.Stat(o.bin); err != nil {
 		return fmt.Errorf("devmgr binary: %w (run make build)", err)
+	}
+	if _, err := os.Stat(o.dev); err != nil {
+		return fmt.Errorf("devmgr-dev binary: %w (run make build)", err)
 	}
 	root := os.Geteuid() == 0
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -108,7 +116,7 @@ func run(ctx context.Context, o options) error {
 	rep := &report{start: time.Now(), opts: o, root: root}
 	rep.machine = machine()
 
-	log.Printf("starting devmgr (dev run%s)", map[bool]string{true: ", as root: lab + agent + console as user devmgr", false: ", not root: console only"}[root])
+	log.Printf("starting devmgr (devmgr-dev run%s)", map[bool]string{true: ", as root: lab + agent + console as user devmgr", false: ", not root: console only"}[root])
 	dm, err := startDevmgr(ctx, o, tmp, logs)
 	if dm != nil {
 		defer dm.stop()

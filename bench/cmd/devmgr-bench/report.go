@@ -86,9 +86,9 @@ func (rep *report) markdown() string {
 	p("## %s\n\n", rep.start.UTC().Format("2006-01-02 15:04 UTC"))
 	p("Machine: %s.\n\n", rep.machine)
 	if rep.root {
-		p("devmgr: `devmgr dev run` as root: agent (root) in a throwaway lab's device namespace, console as user `devmgr`.\n")
+		p("devmgr: `devmgr-dev run` as root: agent (root) in a throwaway lab's device namespace, console as user `devmgr`.\n")
 	} else {
-		p("devmgr: `devmgr dev run` without root: console only (no agent, no /api/v1/interfaces).\n")
+		p("devmgr: `devmgr-dev run` without root: console only (no agent, no /api/v1/interfaces).\n")
 	}
 	if f != nil {
 		p("Flask: bench/flask/app.py under gunicorn, 2 workers × 4 threads (gthread, keep-alive), same account, TLS with the same kind of self-signed P-256 pair.\n")

@@ -27,9 +27,9 @@ import (
 const (
 	benchUser     = "bench"
 	benchRole     = "viewer"
-	devPrefix     = "dmbench" // lab namespaces dmbench-XXXXXX-*
-	devReadyLine  = "devmgr dev run: ready"
-	webUser       = "devmgr" // what `devmgr dev run` runs the console as when root
+	devPrefix     = "dmbench"               // lab namespaces dmbench-XXXXXX-*
+	devReadyLine  = "devmgr dev run: ready" // devrun.Ready
+	webUser       = "devmgr"                // what `devmgr-dev run` runs the console as when root
 	debianPython  = "/usr/bin/python3"
 	debianGunicon = "/usr/bin/gunicorn"
 )
@@ -69,7 +69,7 @@ func (s *server) stop() {
 	}
 }
 
-// startDevmgr runs `devmgr dev run` on a free port with its directory in
+// startDevmgr runs `devmgr-dev run` on a free port with its directory in
 // tmp: as root a lab, the agent in its device namespace and the console as
 // the devmgr user; otherwise the console alone. Then it adds the bench user
 // and signs in.
@@ -84,14 +84,14 @@ func startDevmgr(ctx context.Context, o options, tmp string, logs io.Writer) (*s
 		return nil, err
 	}
 	out := io.MultiWriter(logf, logs)
-	cmd := exec.Command(o.bin, "dev", "run", "--dir", dir, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--prefix", devPrefix)
+	cmd := exec.Command(o.dev, "run", "--devmgr", o.bin, "--dir", dir, "--listen", "127.0.0.1:"+strconv.Itoa(port), "--prefix", devPrefix)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "DEVMGR_CONFIG=") })
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stderr = out
-	p, err := startProc("devmgr dev run", cmd, nil)
+	p, err := startProc("devmgr-dev run", cmd, nil)
 	if err != nil {
 		logf.Close()
 		return nil, err
@@ -102,7 +102,7 @@ func startDevmgr(ctx context.Context, o options, tmp string, logs io.Writer) (*s
 	lines := lineWatcher(stdout, out)
 	fail := func(err error) (*server, error) {
 		b, _ := os.ReadFile(logf.Name())
-		return s, fmt.Errorf("%w\nlast lines of devmgr dev run:\n%s", err, tail(b, 30))
+		return s, fmt.Errorf("%w\nlast lines of devmgr-dev run:\n%s", err, tail(b, 30))
 	}
 	deadline := time.After(3 * time.Minute)
 wait:
@@ -113,10 +113,10 @@ wait:
 		case <-p.done:
 			return fail(p.exited())
 		case <-deadline:
-			return fail(fmt.Errorf("devmgr dev run not ready after 3 minutes"))
+			return fail(fmt.Errorf("devmgr-dev run not ready after 3 minutes"))
 		case l, ok := <-lines:
 			if !ok {
-				return fail(fmt.Errorf("devmgr dev run closed its output"))
+				return fail(fmt.Errorf("devmgr-dev run closed its output"))
 			}
 			if l == devReadyLine {
 				break wait
@@ -147,7 +147,7 @@ wait:
 		want = []string{"agent", "serve"}
 	}
 	if !slices.Equal(roles, want) {
-		return fail(fmt.Errorf("found processes %v under devmgr dev run, want %v", roles, want))
+		return fail(fmt.Errorf("found processes %v under devmgr-dev run, want %v", roles, want))
 	}
 	s.procs = func() map[int]string { return pids }
 	s.startRSS = rssOf(pids)

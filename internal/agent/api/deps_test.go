@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // The house's arrows: browser → web → agent/api (+ client) ← agent →

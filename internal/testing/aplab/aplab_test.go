@@ -24,9 +24,10 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/devmgr/devmgr/internal/lab"
-	"github.com/devmgr/devmgr/internal/provision"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/device"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 func TestMain(m *testing.M) {
@@ -135,12 +136,12 @@ func TestProvisionedDevice(t *testing.T) {
 	step("provisioned")
 	t.Logf("first provisioning:\n%s", r.Output)
 	checkProvisioned(t, r)
-	for _, f := range []string{provision.DnsmasqConf, provision.NftRuleset, provision.HostapdConf} {
+	for _, f := range []string{device.DnsmasqConf, device.NftRuleset, device.HostapdConf} {
 		if !slices.Contains(r.Changed, f) {
 			t.Errorf("first provisioning did not install %s (changed: %v)", f, r.Changed)
 		}
 	}
-	dnsmasqPID := r.Services[provision.UnitDnsmasq].PID
+	dnsmasqPID := r.Services[device.UnitDnsmasq].PID
 
 	t.Run("system", func(t *testing.T) {
 		if got := apAddresses(t, l); !slices.Equal(got, []string{apPrefix}) {
@@ -232,7 +233,7 @@ func TestProvisionedDevice(t *testing.T) {
 		for _, host := range []string{apIP, uplinkIP} {
 			url := "https://" + net.JoinHostPort(host, consolePort) + "/healthz"
 			if err := waitHealthz(ctx, l, lab.Client1, url); err != nil {
-				st := dev.do(ctx, t, cmdStatus).Services[provision.UnitWeb]
+				st := dev.do(ctx, t, cmdStatus).Services[device.UnitWeb]
 				t.Fatalf("console from a WiFi client: %v\nconsole service %s, last output:\n%s",
 					err, st.State, strings.Join(st.Output, "\n"))
 			}
@@ -262,7 +263,7 @@ func TestProvisionedDevice(t *testing.T) {
 		if len(r.Touched) > 0 {
 			t.Errorf("second provisioning touched %v", r.Touched)
 		}
-		if pid := r.Services[provision.UnitDnsmasq].PID; pid != dnsmasqPID {
+		if pid := r.Services[device.UnitDnsmasq].PID; pid != dnsmasqPID {
 			t.Errorf("dnsmasq restarted without a change: pid %d -> %d", dnsmasqPID, pid)
 		}
 	})
@@ -274,8 +275,8 @@ func TestProvisionedDevice(t *testing.T) {
 		}
 		r := dev.do(ctx, t, cmdProvision)
 		checkProvisioned(t, r)
-		if !slices.Contains(r.Changed, provision.NftRuleset) {
-			t.Errorf("allow_ap_to_lan did not change %s (changed: %v)", provision.NftRuleset, r.Changed)
+		if !slices.Contains(r.Changed, device.NftRuleset) {
+			t.Errorf("allow_ap_to_lan did not change %s (changed: %v)", device.NftRuleset, r.Changed)
 		}
 		if err := tcpReach(ctx, l, lab.Client1, lanAddr); err != nil {
 			t.Errorf("WiFi client cannot reach the LAN host with allow_ap_to_lan true: %v", err)
@@ -302,14 +303,14 @@ func checkProvisioned(t *testing.T, r reply) {
 		t.Fatalf("provisioning failed: %s\noutput:\n%s", strings.Join(r.OtherErrs, "\n"), r.Output)
 	}
 	for svc, msg := range r.NotRunning {
-		if svc != provision.UnitHostapd {
+		if svc != device.UnitHostapd {
 			t.Fatalf("provisioning: %s\noutput:\n%s", msg, r.Output)
 		}
 		if !strings.Contains(msg, "WiFi") {
 			t.Errorf("hostapd's failure does not say why in words: %s", msg)
 		}
 	}
-	if st := r.Services[provision.UnitDnsmasq]; st.State != "running" {
+	if st := r.Services[device.UnitDnsmasq]; st.State != "running" {
 		t.Fatalf("AP dnsmasq is %s after provisioning\noutput:\n%s\nerr: %s", st.State, r.Output, r.Err)
 	}
 }
@@ -346,9 +347,9 @@ func prepareLab(t *testing.T, l *lab.Lab) {
 	}
 }
 
-// device is the provisioned device: the test binary in deviceMain, under
+// labDevice is the provisioned device: the test binary in deviceMain, under
 // unshare in the lab's device namespace.
-type device struct {
+type labDevice struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	replies chan reply
@@ -357,27 +358,27 @@ type device struct {
 	log     bytes.Buffer // stderr and stray stdout
 }
 
-func (d *device) Write(b []byte) (int, error) {
+func (d *labDevice) Write(b []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.log.Write(b)
 }
 
-func (d *device) logs() string {
+func (d *labDevice) logs() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.log.String()
 }
 
-func startDevice(t *testing.T, l *lab.Lab, dir string) *device {
+func startDevice(t *testing.T, l *lab.Lab, dir string) *labDevice {
 	t.Helper()
-	ip, err := testutil.LookPath("ip")
+	ip, err := toolrun.LookPath("ip")
 	if err != nil {
 		t.Fatal(err)
 	}
 	argv := []string{"netns", "exec", l.NS(lab.Device),
 		"unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", os.Args[0]}
-	d := &device{replies: make(chan reply, 4), done: make(chan struct{})}
+	d := &labDevice{replies: make(chan reply, 4), done: make(chan struct{})}
 	d.cmd = exec.Command(ip, argv...)
 	d.cmd.Env = append(os.Environ(), "LC_ALL=C", roleEnv+"="+roleDevice, dirEnv+"="+dir)
 	d.cmd.Stderr = d
@@ -430,7 +431,7 @@ func startDevice(t *testing.T, l *lab.Lab, dir string) *device {
 }
 
 // do sends one command to the device and waits for its reply.
-func (d *device) do(ctx context.Context, t *testing.T, cmd string) reply {
+func (d *labDevice) do(ctx context.Context, t *testing.T, cmd string) reply {
 	t.Helper()
 	if _, err := io.WriteString(d.stdin, cmd+"\n"); err != nil {
 		t.Fatalf("sending %q to the device: %v\n%s", cmd, err, d.logs())
@@ -451,11 +452,11 @@ func (d *device) do(ctx context.Context, t *testing.T, cmd string) reply {
 
 // execIn runs argv in a lab namespace with LC_ALL=C and extra env.
 func execIn(ctx context.Context, ns string, env []string, argv ...string) ([]byte, error) {
-	ip, err := testutil.LookPath("ip")
+	ip, err := toolrun.LookPath("ip")
 	if err != nil {
 		return nil, err
 	}
-	prog, err := testutil.LookPath(argv[0])
+	prog, err := toolrun.LookPath(argv[0])
 	if err != nil {
 		return nil, err
 	}
@@ -588,7 +589,7 @@ func readForward(t *testing.T) string {
 }
 
 func nftTableExists(ctx context.Context) bool {
-	nft, err := testutil.LookPath("nft")
+	nft, err := toolrun.LookPath("nft")
 	if err != nil {
 		return false
 	}

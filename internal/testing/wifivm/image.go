@@ -49,7 +49,7 @@ type Image struct {
 	// CacheDir keeps the compressed base of the image (everything but
 	// devmgr and the cases) between runs; "" builds it every time.
 	CacheDir string
-	// LookPath finds host programs (testutil.LookPath in tests).
+	// LookPath finds host programs (toolrun.LookPath in tests).
 	LookPath func(string) (string, error)
 }
 

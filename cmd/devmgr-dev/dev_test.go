@@ -24,12 +24,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/lab"
-	"github.com/devmgr/devmgr/internal/testutil"
-	"github.com/devmgr/devmgr/internal/web"
+	"github.com/devmgr/devmgr/internal/accounts"
+	"github.com/devmgr/devmgr/internal/service"
+	"github.com/devmgr/devmgr/internal/testing/devrun"
+	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
-// devTestPrefix names the labs of these tests' `dev run`s.
+// devTestPrefix names the labs of these tests' `devmgr-dev run`s.
 const devTestPrefix = "dmrt"
 
 // TestDevRunLab runs what `make run` runs, as root: the console answers,
@@ -46,7 +48,7 @@ func TestDevRunLab(t *testing.T) {
 	}
 
 	// Sign in as the generated admin and choose a new password.
-	pwFile := filepath.Join(work, "var", "data", web.InitialPasswordFile)
+	pwFile := filepath.Join(work, "var", "data", accounts.InitialPasswordFile)
 	pw, err := os.ReadFile(pwFile)
 	if err != nil {
 		t.Fatalf("first admin password: %v", err)
@@ -108,7 +110,7 @@ func TestDevRunLab(t *testing.T) {
 	}
 }
 
-// TestDevRunAfterCrash kills `dev run` with SIGKILL: serve and the agent
+// TestDevRunAfterCrash kills `devmgr-dev run` with SIGKILL: serve and the agent
 // follow it (parent-death signal), the lab stays as a stale one, and the
 // next run removes it.
 func TestDevRunAfterCrash(t *testing.T) {
@@ -136,8 +138,9 @@ func TestDevRunAfterCrash(t *testing.T) {
 	assertGone(t, bin, first.lab)
 }
 
-// buildDevmgr builds this command into a fresh directory that every user
-// may enter (serve runs it as devmgr) and returns the binary and directory.
+// buildDevmgr builds devmgr and this command into a fresh directory that
+// every user may enter (serve runs devmgr as user devmgr, and the probe
+// this command) and returns the devmgr binary and the directory.
 func buildDevmgr(t *testing.T) (string, string) {
 	t.Helper()
 	work, err := os.MkdirTemp("", "devmgr-dev-run-")
@@ -148,19 +151,21 @@ func buildDevmgr(t *testing.T) (string, string) {
 	if err := os.Chmod(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if bad, mode := blockedFor(work, &syscall.Credential{Uid: 65534, Gid: 65534}); bad != "" {
+	if bad, mode := devrun.BlockedFor(work, &syscall.Credential{Uid: 65534, Gid: 65534}); bad != "" {
 		testutil.Missing(t, "a temporary directory other users may enter (%s is %04o)", bad, mode)
 	}
 	bin := filepath.Join(work, "devmgr")
-	cmd := exec.Command(testutil.GoTool(t), "build", "-trimpath", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building devmgr: %v\n%s", err, out)
+	for _, b := range []struct{ out, pkg string }{{bin, "../devmgr"}, {filepath.Join(work, "devmgr-dev"), "."}} {
+		cmd := exec.Command(testutil.GoTool(t), "build", "-trimpath", "-o", b.out, b.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", b.pkg, err, out)
+		}
 	}
 	return bin, work
 }
 
-// devRunProc is a running `devmgr dev run`.
+// devRunProc is a running `devmgr-dev run`.
 type devRunProc struct {
 	cmd  *exec.Cmd
 	url  string
@@ -178,11 +183,11 @@ func (p *devRunProc) output() string {
 
 var labLine = regexp.MustCompile(`(?m)^lab (` + devTestPrefix + `-[0-9a-f]{6}): `)
 
-// startDevRun starts `dev run` on a free port and waits until it is ready.
+// startDevRun starts `devmgr-dev run` on a free port and waits until it is ready.
 func startDevRun(t *testing.T, bin, work string) *devRunProc {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "dev", "run", "--dir", filepath.Join(work, "var"), "--listen", addr, "--prefix", devTestPrefix)
+	cmd := exec.Command(filepath.Join(work, "devmgr-dev"), "run", "--devmgr", bin, "--dir", filepath.Join(work, "var"), "--listen", addr, "--prefix", devTestPrefix)
 	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	p := &devRunProc{cmd: cmd, url: "https://" + addr, done: make(chan struct{})}
@@ -201,7 +206,7 @@ func startDevRun(t *testing.T, bin, work string) *devRunProc {
 			p.mu.Lock()
 			p.out.WriteString(sc.Text() + "\n")
 			p.mu.Unlock()
-			if sc.Text() == devReady {
+			if sc.Text() == devrun.Ready {
 				close(ready)
 			}
 		}
@@ -242,7 +247,7 @@ func startDevRun(t *testing.T, bin, work string) *devRunProc {
 	return p
 }
 
-// stop signals dev run and expects a clean exit within a minute.
+// stop signals devmgr-dev run and expects a clean exit within a minute.
 func (p *devRunProc) stop(t *testing.T, sig os.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -430,15 +435,11 @@ func (c *consoleClient) interfaces() []string {
 // probeAsDevmgr asks the agent for its interfaces as the devmgr user.
 func probeAsDevmgr(t *testing.T, bin, socket string) []string {
 	t.Helper()
-	u, err := user.Lookup("devmgr")
+	cred, err := service.UserCredential("devmgr")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := credentialOf(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "dev", "probe", "--socket", socket)
+	cmd := exec.Command(filepath.Join(filepath.Dir(bin), "devmgr-dev"), "probe", "--socket", socket)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -446,7 +447,7 @@ func probeAsDevmgr(t *testing.T, bin, socket string) []string {
 	if err != nil {
 		t.Fatalf("dev probe as devmgr: %v: %s", err, stderr.String())
 	}
-	var p devProbe
+	var p devrun.ProbeResult
 	if err := json.Unmarshal(b, &p); err != nil {
 		t.Fatalf("dev probe: decoding %s: %v", b, err)
 	}
@@ -458,62 +459,4 @@ func probeAsDevmgr(t *testing.T, bin, socket string) []string {
 		names = append(names, i.Name)
 	}
 	return names
-}
-
-func TestBlockedFor(t *testing.T) {
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir makes both 0700
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if bad, _ := blockedFor(dir, &syscall.Credential{Uid: 65534, Gid: 65534}); bad != "" {
-		testutil.Missing(t, "%s is closed to other users", bad)
-	}
-	closed := filepath.Join(dir, "closed")
-	group := filepath.Join(dir, "group")
-	for _, d := range []string{closed, group} {
-		if err := os.MkdirAll(filepath.Join(d, "data"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(group, 0o710); err != nil {
-		t.Fatal(err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(group, &st); err != nil {
-		t.Fatal(err)
-	}
-	other := &syscall.Credential{Uid: st.Uid + 12345, Gid: st.Gid + 12345}
-	member := &syscall.Credential{Uid: st.Uid + 12345, Gid: st.Gid + 12345, Groups: []uint32{st.Gid}}
-	if bad, _ := blockedFor(filepath.Join(dir, "x"), other); bad != "" {
-		t.Errorf("blockedFor(open dir) = %q", bad)
-	}
-	if bad, mode := blockedFor(filepath.Join(closed, "data"), other); bad != closed || mode != 0o700 {
-		t.Errorf("blockedFor(closed) = %q, %04o; want %q, 0700", bad, mode, closed)
-	}
-	if bad, _ := blockedFor(filepath.Join(group, "data"), other); bad != group {
-		t.Errorf("blockedFor(group dir, not a member) = %q, want %q", bad, group)
-	}
-	if bad, _ := blockedFor(filepath.Join(group, "data"), member); bad == group {
-		t.Errorf("blockedFor(group dir, member) = %q, want it passable", bad)
-	}
-	owner := &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
-	if bad, _ := blockedFor(filepath.Join(closed, "data"), owner); bad == closed {
-		t.Errorf("blockedFor(closed, owner) = %q, want it passable", bad)
-	}
-}
-
-func TestPrefixWriter(t *testing.T) {
-	var buf bytes.Buffer
-	w := &prefixWriter{mu: &sync.Mutex{}, w: &buf, prefix: "agent | "}
-	for _, s := range []string{"one\ntw", "o\n", "three"} {
-		if _, err := w.Write([]byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.flush()
-	if got, want := buf.String(), "agent | one\nagent | two\nagent | three\n"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
 }

@@ -45,10 +45,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/devmgr/devmgr/internal/config"
-	"github.com/devmgr/devmgr/internal/nsrun"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/nsrun"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 // Namespace roles.
@@ -461,7 +463,7 @@ func (l *Lab) Exec(ctx context.Context, role string, argv ...string) ([]byte, er
 	if len(argv) == 0 {
 		return nil, errors.New("lab exec: empty argv")
 	}
-	ip, err := lookPath("ip")
+	ip, err := toolrun.LookPath("ip")
 	if err != nil {
 		return nil, err
 	}
@@ -473,19 +475,6 @@ func (l *Lab) Exec(ctx context.Context, role string, argv ...string) ([]byte, er
 		return out, fmt.Errorf("running %q in %s: %w: %s", argv, l.NS(role), err, bytes.TrimSpace(out))
 	}
 	return out, nil
-}
-
-func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("finding program %s: %w", name, exec.ErrNotFound)
 }
 
 // startSpawner starts a goroutine locked to its own thread for starting
@@ -503,11 +492,11 @@ func (l *Lab) startSpawner() {
 }
 
 func (l *Lab) startServers(ctx context.Context) error {
-	dnsmasq, err := lookPath("dnsmasq")
+	dnsmasq, err := toolrun.LookPath("dnsmasq")
 	if err != nil {
 		return err
 	}
-	ip, err := lookPath("ip")
+	ip, err := toolrun.LookPath("ip")
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 // InCI reports whether the tests run under CI (CI=true).
@@ -35,7 +37,7 @@ func RequireBinary(t testing.TB, names ...string) string {
 	t.Helper()
 	var first string
 	for i, n := range names {
-		p, err := LookPath(n)
+		p, err := toolrun.LookPath(n)
 		if err != nil {
 			Missing(t, "program %s (install it with .ci/run)", n)
 			return ""
@@ -45,21 +47,6 @@ func RequireBinary(t testing.TB, names ...string) string {
 		}
 	}
 	return first
-}
-
-// LookPath finds a program on PATH or in the sbin directories, which a
-// non-login root shell may lack in PATH.
-func LookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := dir + "/" + name
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return exec.LookPath(name)
 }
 
 // GoTool finds the go command: on PATH (go test puts its own GOROOT/bin

@@ -14,7 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 // TestRealWiFi boots Debian's kernel in qemu with mac80211_hwsim and proves,
@@ -82,7 +83,7 @@ func TestRealWiFi(t *testing.T) {
 		Deadline: 170,
 		Debug:    os.Getenv("WIFIVM_DEBUG") != "",
 		CacheDir: DefaultCacheDir,
-		LookPath: testutil.LookPath,
+		LookPath: toolrun.LookPath,
 	}, initrd)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestRealWiFi(t *testing.T) {
 
 func moduleRoot(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package aplab is the end-to-end lab test of a provisioned device: it
-// builds the network-namespace lab (internal/lab), runs the real
+// builds the network-namespace lab (internal/testing/lab), runs the real
 // provisioning on "/" inside the lab device's network namespace, and then
 // checks from the lab's WiFi clients, upstream and LAN host what a user
 // of the access point would see: DHCP leases, device.local, NAT to the
@@ -16,10 +16,10 @@
 // started by provisioning itself. hostapd is started too but cannot stay
 // up, since the AP interface is a veth and this kernel has no WiFi;
 // provisioning says so and the test accepts exactly that. The real radio
-// is proven by the qemu VM test (internal/wifivm). The test binary is also
+// is proven by the qemu VM test (internal/testing/wifivm). The test binary is also
 // udhcpc's hook script, applying leases with netlink.
 //
 // The package holds only tests; run them as root:
 //
-//	go test -race ./internal/aplab/...
+//	go test -race ./internal/testing/aplab/...
 package aplab

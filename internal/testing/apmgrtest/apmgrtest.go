@@ -18,8 +18,8 @@ import (
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
-	"github.com/devmgr/devmgr/internal/hostapd/hostapdtest"
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/hostapdtest"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // Passphrase is the AP's passphrase in the config.

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmgr/devmgr/internal/testutil"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
 func labNamespaces(t *testing.T, base string) []string {
@@ -36,7 +37,7 @@ func TestLabBuildsAndCloses(t *testing.T) {
 	}
 	ctx := context.Background()
 	// The LAN host reaches nothing yet, but the AP clients reach the AP address over the bridge.
-	if _, err := testutil.LookPath("ping"); err == nil {
+	if _, err := toolrun.LookPath("ping"); err == nil {
 		if out, err := l.Exec(ctx, Client1, "ping", "-c1", "-W2", "192.0.2.1"); err != nil {
 			t.Errorf("client1 to AP: %v\n%s", err, out)
 		}
@@ -57,7 +58,7 @@ func TestLabBuildsAndCloses(t *testing.T) {
 		t.Errorf("HTTP body %q, want the client address %s:port", body, UpstreamIP)
 	}
 	// The upstream dnsmasq answers DNS.
-	if bb, err := testutil.LookPath("busybox"); err == nil {
+	if bb, err := toolrun.LookPath("busybox"); err == nil {
 		out, err := l.Exec(ctx, Upstream, bb, "nslookup", UpstreamName, UpstreamIP)
 		if err != nil || !strings.Contains(string(out), UpstreamIP) {
 			t.Errorf("nslookup %s: %v\n%s", UpstreamName, err, out)

@@ -1,0 +1,33 @@
+// Package device names the files and services devmgr owns on a device:
+// where provisioning installs them and where the agent's access point
+// manager rewrites them. One place, so the two never disagree.
+package device
+
+// Files devmgr owns on a device.
+const (
+	HostapdConf  = "/etc/hostapd/devmgr.conf"
+	HostapdDeny  = "/etc/hostapd/devmgr.deny"
+	DnsmasqConf  = "/etc/devmgr/dnsmasq.conf"
+	NftRuleset   = "/etc/nftables.d/devmgr.nft"
+	SysctlConf   = "/etc/sysctl.d/90-devmgr.conf"
+	NMConf       = "/etc/NetworkManager/conf.d/devmgr-unmanaged.conf"
+	SysusersConf = "/etc/sysusers.d/devmgr.conf"
+	TmpfilesConf = "/etc/tmpfiles.d/devmgr.conf"
+	NginxSite    = "/etc/nginx/sites-available/devmgr"
+	UnitDir      = "/etc/systemd/system"
+	NetworkDir   = "/etc/systemd/network"
+)
+
+// Services devmgr installs, in the order they are started.
+const (
+	UnitHostapd  = "devmgr-hostapd.service"
+	UnitDnsmasq  = "devmgr-dnsmasq.service"
+	UnitAgent    = "devmgr-agent.service"
+	UnitWeb      = "devmgr-web.service"
+	UnitFirewall = "devmgr-firewall.service"
+)
+
+// NetworkFile is the systemd-networkd drop-in devmgr writes for iface.
+func NetworkFile(iface string) string {
+	return NetworkDir + "/10-devmgr-" + iface + ".network"
+}
