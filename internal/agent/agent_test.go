@@ -92,7 +92,7 @@ func TestRoles(t *testing.T) {
 
 	// Operator: diagnostics, no changes.
 	var lines []string
-	res, err := c.Ping(ctx, operator, api.PingRequest{Host: "192.0.2.9", Count: 2}, func(s string) { lines = append(lines, s) })
+	res, err := c.Ping(ctx, operator, diagPing("192.0.2.9", 2), func(s string) { lines = append(lines, s) })
 	if err != nil || res.ExitCode != 0 || len(lines) != 2 || lines[1] != "reply 2 from 192.0.2.9" {
 		t.Errorf("operator ping: %+v %v %q", res, err, lines)
 	}
@@ -209,6 +209,8 @@ func TestRequestErrors(t *testing.T) {
 		{"POST", "/v1/diag/ping", `{"host":"-f","count":1}`, 400, "host"},
 		{"POST", "/v1/diag/ping", `{"host":"127.0.0.1","count":50}`, 400, "count"},
 		{"POST", "/v1/diag/ping", `{"host":"127.0.0.1","count":"3"}`, 400, "count"},
+		{"POST", "/v1/diag/ping", `{"host":"127.0.0.1","count":0}`, 400, "count"}, // not silently the default
+		{"POST", "/v1/diag/traceroute", `{"host":"127.0.0.1","max_hops":0}`, 400, "max_hops"},
 		{"POST", "/v1/diag/ping", `{"host":"127.0.0.1","flood":true}`, 400, "flood"},
 		{"POST", "/v1/diag/traceroute", `{"host":"a;b"}`, 400, "host"},
 		{"POST", "/v1/diag/traceroute", `{"host":"127.0.0.1","max_hops":64}`, 400, "max_hops"},

@@ -10,6 +10,19 @@ import (
 	"github.com/devmgr/devmgr/internal/diag"
 )
 
+// given reads an optional number of a request: left out is 0 (diag's
+// default); a 0 that was sent is refused like any other value out of
+// range, never silently taken as the default.
+func given(field string, v *int) (int, error) {
+	switch {
+	case v == nil:
+		return 0, nil
+	case *v <= 0:
+		return 0, errorf(http.StatusBadRequest, field, "%d is not a positive number", *v)
+	}
+	return *v, nil
+}
+
 // acquire takes a diagnostics slot; release it when done.
 func (s *Server) acquire() (release func(), err error) {
 	select {
@@ -25,7 +38,12 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request, a Actor) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	req := diag.PingRequest{Host: in.Host, Count: in.Count}
+	count, err := given("count", in.Count)
+	if err != nil {
+		s.auditErr(r, a, actPing, in.Host, err)
+		return err
+	}
+	req := diag.PingRequest{Host: in.Host, Count: count}
 	if err := req.Validate(); err != nil {
 		s.auditErr(r, a, actPing, req.Host, err)
 		return err
@@ -41,7 +59,12 @@ func (s *Server) traceroute(w http.ResponseWriter, r *http.Request, a Actor) err
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	req := diag.TracerouteRequest{Host: in.Host, MaxHops: in.MaxHops}
+	hops, err := given("max_hops", in.MaxHops)
+	if err != nil {
+		s.auditErr(r, a, actTraceroute, in.Host, err)
+		return err
+	}
+	req := diag.TracerouteRequest{Host: in.Host, MaxHops: hops}
 	if err := req.Validate(); err != nil {
 		s.auditErr(r, a, actTraceroute, req.Host, err)
 		return err

@@ -408,5 +408,5 @@ func (ta *testAgent) start(mod func(*Config)) *testAgent {
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func diagPing(host string, count int) api.PingRequest {
-	return api.PingRequest{Host: host, Count: count}
+	return api.PingRequest{Host: host, Count: &count}
 }

@@ -19,7 +19,7 @@ func TestDiagnosticsLimit(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		var once bool
-		_, err := ta.client.Ping(context.Background(), operator, api.PingRequest{Host: "127.0.0.1", Count: 2}, func(string) {
+		_, err := ta.client.Ping(context.Background(), operator, diagPing("127.0.0.1", 2), func(string) {
 			if !once {
 				once = true
 				close(started)
@@ -49,7 +49,7 @@ func TestStreamCancel(t *testing.T) {
 	ta := startAgent(t, func(c *Config) { c.Diag = Tools{} })
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
-	_, err := ta.client.Ping(ctx, operator, api.PingRequest{Host: "127.0.0.1", Count: 10}, func(s string) {
+	_, err := ta.client.Ping(ctx, operator, diagPing("127.0.0.1", 10), func(s string) {
 		if strings.Contains(s, "bytes from") {
 			cancel()
 		}

@@ -138,13 +138,13 @@ const (
 // PingRequest is the body of POST /v1/diag/ping.
 type PingRequest struct {
 	Host  string `json:"host"`
-	Count int    `json:"count,omitempty"` // 1..10; 0: the default
+	Count *int   `json:"count,omitempty"` // 1..10; left out: the default (4)
 }
 
 // TracerouteRequest is the body of POST /v1/diag/traceroute.
 type TracerouteRequest struct {
 	Host    string `json:"host"`
-	MaxHops int    `json:"max_hops,omitempty"` // 1..30; 0: the default
+	MaxHops *int   `json:"max_hops,omitempty"` // 1..30; left out: the default (20)
 }
 
 // Result is how a streamed diagnostic ended.
