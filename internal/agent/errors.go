@@ -77,7 +77,7 @@ func (s *Server) toError(err error) *Error {
 		return errorf(http.StatusNotFound, "name", "%s", err.Error())
 	case errors.Is(err, change.ErrUnknownChange):
 		return errorf(http.StatusNotFound, "id", "%s", err.Error())
-	case errors.Is(err, change.ErrPending), errors.Is(err, change.ErrNotPending), errors.Is(err, apmgr.ErrNoChange):
+	case errors.Is(err, change.ErrPending), errors.Is(err, change.ErrNotPending), errors.Is(err, apmgr.ErrNoChange), errors.Is(err, netif.ErrNoChange):
 		return errorf(http.StatusConflict, "", "%s", err.Error())
 	case errors.Is(err, apmgr.ErrNotDenied):
 		return errorf(http.StatusNotFound, "mac", "%s", err.Error())

@@ -1,14 +1,17 @@
 package netif
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +28,8 @@ var (
 	ErrUnknownChange = change.ErrUnknownChange
 	ErrNotPending    = change.ErrNotPending
 	ErrNoDHCP        = errors.New("no DHCP client available")
+	// ErrNoChange: the link is as asked already; no change is started.
+	ErrNoChange = errors.New("nothing to change")
 )
 
 // Status of a change.
@@ -226,6 +231,9 @@ func (c *Changer) SetConfig(ctx context.Context, name string, lc LinkConfig) (Ch
 		if err := c.validate(ctx, name, lc); err != nil {
 			return change.Plan{}, err
 		}
+		if same, err := c.inForce(ctx, name, lc); err != nil || same {
+			return change.Plan{}, cmp.Or(err, fmt.Errorf("%s has this configuration already: %w", name, ErrNoChange))
+		}
 		return c.plan(ctx, name, lc, func(ctx context.Context) error { return c.applyConfig(ctx, name, lc, false) })
 	})
 	return fromChange(ch), err
@@ -260,6 +268,11 @@ func (c *Changer) SetUp(ctx context.Context, name string, up bool) (Change, erro
 			return change.Plan{}, err
 		}
 		lc, _ := c.Desired(name)
+		if st, err := c.cfg.Handle.Snapshot(ctx, name); err != nil {
+			return change.Plan{}, err
+		} else if st.AdminUp == up && lc.IsUp() == up {
+			return change.Plan{}, fmt.Errorf("%s is %s already: %w", name, upWord(up), ErrNoChange)
+		}
 		lc.Up = &up
 		return c.plan(ctx, name, lc, func(ctx context.Context) error {
 			st, err := c.cfg.Handle.Snapshot(ctx, name)
@@ -271,6 +284,49 @@ func (c *Changer) SetUp(ctx context.Context, name string, up bool) (Change, erro
 		})
 	})
 	return fromChange(ch), err
+}
+
+func upWord(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}
+
+// inForce reports whether lc is the confirmed config of name and the link
+// still has what it asks for (a link changed behind devmgr's back is not:
+// applying lc again repairs it).
+func (c *Changer) inForce(ctx context.Context, name string, lc LinkConfig) (bool, error) {
+	cur, ok := c.Desired(name)
+	if !ok || !sameConfig(cur, lc) {
+		return false, nil
+	}
+	st, err := c.cfg.Handle.Snapshot(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if st.AdminUp != lc.IsUp() || (lc.MTU != 0 && st.MTU != lc.MTU) {
+		return false, nil
+	}
+	if lc.Mode == ModeStatic {
+		have := map[string]bool{}
+		for _, a := range st.Addresses {
+			have[a.CIDR] = true
+		}
+		for _, a := range lc.Addresses {
+			if p, err := netip.ParsePrefix(a); err != nil || !have[p.String()] {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// sameConfig compares two configs as what they ask for (a nil Up is up).
+func sameConfig(a, b LinkConfig) bool {
+	a.Up, b.Up = nil, nil
+	return a.Mode == b.Mode && slices.Equal(a.Addresses, b.Addresses) && a.Gateway == b.Gateway &&
+		slices.Equal(a.DNS, b.DNS) && a.MTU == b.MTU
 }
 
 // plan journals the link's state and confirmed config for the undo, and

@@ -540,3 +540,35 @@ func childHoldsChange(t *testing.T, nsPath, dir string) {
 	fmt.Printf("PENDING %s\n", ch.ID)
 	time.Sleep(time.Minute) // until SIGKILL
 }
+
+// A change that would change nothing (the confirmed config again, "up" on
+// an up link) is refused with ErrNoChange: no pending change, no rollback
+// window. A link changed behind devmgr's back is repaired, not refused.
+func TestNoOpChangeRefused(t *testing.T) {
+	e := newChangerEnv(t)
+	ctx := context.Background()
+	c := e.changer(t, never)
+	ch, err := c.SetConfig(ctx, "eth1", newStatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Confirm(ctx, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetConfig(ctx, "eth1", newStatic); !errors.Is(err, ErrNoChange) {
+		t.Errorf("the same config again: %v, want ErrNoChange", err)
+	}
+	if _, err := c.SetUp(ctx, "eth1", true); !errors.Is(err, ErrNoChange) {
+		t.Errorf("up on an up link: %v, want ErrNoChange", err)
+	}
+	if p, ok := c.Pending(); ok {
+		t.Fatalf("a no-op started change %+v", p)
+	}
+	// The address went away behind devmgr's back: the same config repairs it.
+	if err := e.h.Apply(ctx, "eth1", State{Name: "eth1", AdminUp: true, MTU: 1300}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetConfig(ctx, "eth1", newStatic); err != nil {
+		t.Errorf("the confirmed config on a changed link: %v, want a change", err)
+	}
+}
