@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"io"
 	"net/http"
 	"strings"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/change"
-	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/netif"
 )
 
@@ -39,7 +39,7 @@ func pendingError(pe *change.PendingError) *Error {
 
 // fieldErrors is the 400 of a request with bad fields: the first as Field,
 // all of them in Fields.
-func fieldErrors(es netif.FieldErrors) *Error {
+func fieldErrors(es fielderr.List) *Error {
 	e := errorf(http.StatusBadRequest, es[0].Field, "%s", es[0].Message)
 	for _, f := range es {
 		e.Fields = append(e.Fields, api.FieldProblem{Field: f.Field, Message: f.Message})
@@ -51,28 +51,23 @@ func fieldErrors(es netif.FieldErrors) *Error {
 func (s *Server) toError(err error) *Error {
 	var e *Error
 	var pe *change.PendingError
-	var nfs netif.FieldErrors
-	var nf *netif.FieldError
-	var df *diag.FieldError
-	var af *apmgr.FieldError
+	var fl fielderr.List
+	var fe *fielderr.Error
+	var pe2 *netif.ProtectedError
 	var mb *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &pe):
 		return pendingError(pe)
-	case errors.As(err, &nfs) && len(nfs) > 0:
-		return fieldErrors(nfs)
-	case errors.As(err, &nf):
-		return errorf(http.StatusBadRequest, nf.Field, "%s", nf.Message)
-	case errors.As(err, &df):
-		return errorf(http.StatusBadRequest, df.Field, "%s", df.Message)
-	case errors.As(err, &af):
-		return errorf(http.StatusBadRequest, af.Field, "%s", af.Message)
+	case errors.As(err, &fl) && len(fl) > 0:
+		return fieldErrors(fl)
+	case errors.As(err, &fe):
+		return errorf(http.StatusBadRequest, fe.Field, "%s", fe.Message)
 	case errors.As(err, &mb):
 		return errorf(http.StatusRequestEntityTooLarge, "", "the body is larger than %d bytes", mb.Limit)
-	case errors.Is(err, netif.ErrProtected):
-		return errorf(http.StatusForbidden, "name", "%s", strings.TrimPrefix(err.Error(), "applying change: "))
+	case errors.As(err, &pe2):
+		return errorf(http.StatusForbidden, "name", "%s", pe2.Error())
 	case errors.Is(err, netif.ErrNotFound):
 		return errorf(http.StatusNotFound, "name", "%s", err.Error())
 	case errors.Is(err, change.ErrUnknownChange):
@@ -118,6 +113,8 @@ func jsonError(err error) error {
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "", "the body is empty: a JSON object is required")
 	}
+	// encoding/json has no error type for DisallowUnknownFields: its text
+	// is the only place the field's name is (the one match on error text).
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		f = strings.Trim(f, `"`)
 		return errorf(http.StatusBadRequest, f, "is not a known field")

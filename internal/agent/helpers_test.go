@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/agent/client"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -149,7 +150,7 @@ func (f *fakeNetwork) change(ctx context.Context, name, what string) (Change, er
 		return Change{}, errors.New("unexpected")
 	}
 	if name == "wlan0" {
-		return Change{}, fmt.Errorf("%w: wlan0 is the access point interface", netif.ErrProtected)
+		return Change{}, &netif.ProtectedError{Name: "wlan0"}
 	}
 	ch, err := f.eng.Begin(ctx, func(context.Context) (change.Plan, error) {
 		return change.Plan{Kind: netif.Kind, Target: name, Apply: func(context.Context) error {
@@ -168,7 +169,7 @@ func fromChange(ch change.Change) Change {
 
 func (f *fakeNetwork) SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error) {
 	if lc.MTU != 0 && (lc.MTU < 576 || lc.MTU > 9000) {
-		return Change{}, &netif.FieldError{Field: "mtu", Message: "out of range"}
+		return Change{}, &fielderr.Error{Field: "mtu", Message: "out of range"}
 	}
 	return f.change(ctx, name, "config "+lc.Mode)
 }

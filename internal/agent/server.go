@@ -48,7 +48,7 @@ type Network interface {
 	List(ctx context.Context) ([]Interface, error)
 	Get(ctx context.Context, name string) (Interface, error)
 	// SetConfig and SetUp apply a change at once and roll it back unless
-	// confirmed in time; errors are netif.FieldErrors, netif.ErrProtected,
+	// confirmed in time; errors are fielderr.List, netif.ErrProtected,
 	// netif.ErrNotFound or a *change.PendingError (wrapped).
 	SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error)
 	SetUp(ctx context.Context, name string, up bool) (Change, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -55,16 +56,8 @@ const (
 	StatusRolledBack = change.StatusRolledBack
 )
 
-// FieldError is an invalid value in a request; Field names its JSON field.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"error"`
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, args ...any) *FieldError {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+func fieldErr(field, format string, args ...any) *fielderr.Error {
+	return fielderr.New(field, format, args...)
 }
 
 // Control is what apmgr asks of hostapd's control socket (*hostapd.Client).

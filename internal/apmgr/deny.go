@@ -99,7 +99,7 @@ func (m *Manager) setDeny(ctx context.Context, list []string) error {
 
 // Deny puts a station on the deny list, reloads hostapd and disconnects
 // the station, which then cannot associate again until Allow. Denying a
-// denied station disconnects it again. Errors: *FieldError (mac).
+// denied station disconnects it again. Errors: *fielderr.Error (mac).
 func (m *Manager) Deny(ctx context.Context, mac string) error {
 	n, err := hostapd.NormalizeMAC(mac)
 	if err != nil {
@@ -124,7 +124,7 @@ func (m *Manager) Deny(ctx context.Context, mac string) error {
 }
 
 // Allow takes a station off the deny list and reloads hostapd. Errors:
-// *FieldError (mac), ErrNotDenied.
+// *fielderr.Error (mac), ErrNotDenied.
 func (m *Manager) Allow(ctx context.Context, mac string) error {
 	n, err := hostapd.NormalizeMAC(mac)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,12 +92,12 @@ func TestDenyRejectsBadMAC(t *testing.T) {
 	m := e.new()
 	snap := e.snapshot()
 	for _, mac := range []string{"", "02:00:00:00:01", "02:00:00:00:01:0a\nRELOAD", "zz:00:00:00:01:0a", "02:00:00:00:01:0a:00:00"} {
-		var fe *FieldError
+		var fe *fielderr.Error
 		if err := m.Deny(context.Background(), mac); !errors.As(err, &fe) || fe.Field != "mac" {
-			t.Errorf("Deny(%q) = %v, want a FieldError for mac", mac, err)
+			t.Errorf("Deny(%q) = %v, want a fielderr.Error for mac", mac, err)
 		}
 		if err := m.Allow(context.Background(), mac); !errors.As(err, &fe) || fe.Field != "mac" {
-			t.Errorf("Allow(%q) = %v, want a FieldError for mac", mac, err)
+			t.Errorf("Allow(%q) = %v, want a fielderr.Error for mac", mac, err)
 		}
 	}
 	if diff := cmp.Diff(snap, e.snapshot()); diff != "" {

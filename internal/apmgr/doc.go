@@ -15,7 +15,7 @@
 //	m.Confirm(ctx, id) / m.Change(id) / m.Pending() / m.Changes()   // AP changes only
 //	m.Deny(ctx, mac) / m.Allow(ctx, mac) / m.Denied()
 //
-// Errors map to HTTP codes: *FieldError 400 (its Field names the JSON
+// Errors map to HTTP codes: *fielderr.Error 400 (its Field names the JSON
 // field: ssid, passphrase, security, band, channel, country, isolate,
 // hidden, mac), ErrPending 409, ErrNoChange 409, ErrNotPending 409,
 // ErrUnknownChange 404, ErrNotDenied 404, ErrNotRunning 503; anything else

@@ -210,7 +210,7 @@ type undoState struct {
 // parser check it (plan); the engine journals the settings in effect and
 // applies: the new settings and config are written and hostapd reloaded.
 // The change is pending: unless Confirm(id) comes within the rollback
-// timeout, it is undone. Errors: *FieldError, ErrPending, ErrNoChange;
+// timeout, it is undone. Errors: *fielderr.Error, ErrPending, ErrNoChange;
 // nothing is written when Update fails.
 func (m *Manager) Update(ctx context.Context, s Settings) (Change, error) {
 	ch, err := m.cfg.Changes.Begin(ctx, func(ctx context.Context) (change.Plan, error) { return m.plan(ctx, s) })

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,9 +280,9 @@ func TestUpdateRejects(t *testing.T) {
 			s := m.Settings()
 			tt.edit(&s)
 			_, err := m.Update(context.Background(), s)
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field != tt.field || fe.Message == "" {
-				t.Fatalf("Update = %v, want a FieldError for %s", err, tt.field)
+				t.Fatalf("Update = %v, want a fielderr.Error for %s", err, tt.field)
 			}
 			if diff := cmp.Diff(snap, e.snapshot()); diff != "" {
 				t.Errorf("rejected Update wrote (-before +after):\n%s", diff)
@@ -305,9 +306,9 @@ func TestUpdateKeepsHexKeyOnlyForWPA2(t *testing.T) {
 	m := e.new()
 	s := m.Settings()
 	s.Security = config.SecurityWPA3
-	var fe *FieldError
+	var fe *fielderr.Error
 	if _, err := m.Update(context.Background(), s); !errors.As(err, &fe) || fe.Field != "passphrase" {
-		t.Errorf("Update = %v, want a passphrase FieldError", err)
+		t.Errorf("Update = %v, want a passphrase fielderr.Error", err)
 	}
 }
 

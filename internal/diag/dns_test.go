@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"io"
 	"net"
 	"net/netip"
@@ -248,9 +249,9 @@ func TestLookupNoServer(t *testing.T) {
 
 	// A bad request never reaches the network.
 	_, err = res.Lookup(context.Background(), DNSRequest{Name: "host.test", Type: "AXFR"})
-	var fe *FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "type" {
-		t.Errorf("AXFR: %v, want a FieldError for type", err)
+		t.Errorf("AXFR: %v, want a fielderr.Error for type", err)
 	}
 }
 

@@ -8,21 +8,13 @@
 package diag
 
 import (
-	"fmt"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"net/netip"
 	"strings"
 )
 
-// FieldError is an invalid value in a diagnostics request.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"error"`
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, args ...any) *FieldError {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+func fieldErr(field, format string, args ...any) *fielderr.Error {
+	return fielderr.New(field, format, args...)
 }
 
 // Limits of the requests.

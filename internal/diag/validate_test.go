@@ -2,6 +2,7 @@ package diag
 
 import (
 	"errors"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"strings"
 	"testing"
 
@@ -55,9 +56,9 @@ func TestValidateHost(t *testing.T) {
 			continue
 		}
 		if err != nil {
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) || fe.Field != "host" || fe.Message == "" {
-				t.Errorf("ValidateHost(%q) = %#v, want a FieldError for host", tt.host, err)
+				t.Errorf("ValidateHost(%q) = %#v, want a fielderr.Error for host", tt.host, err)
 			}
 		}
 	}
@@ -150,9 +151,9 @@ func checkField(t *testing.T, what string, err error, field string) {
 		}
 		return
 	}
-	var fe *FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) {
-		t.Errorf("%s: error %v, want a FieldError for %s", what, err, field)
+		t.Errorf("%s: error %v, want a fielderr.Error for %s", what, err, field)
 		return
 	}
 	if fe.Field != field {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -249,7 +250,7 @@ func (c *Changer) validate(ctx context.Context, name string, lc LinkConfig) erro
 		return err
 	}
 	if lc.Mode == ModeDHCP && c.cfg.DHCP == nil {
-		return FieldErrors{{Field: "mode", Message: ErrNoDHCP.Error()}}
+		return fielderr.List{{Field: "mode", Message: ErrNoDHCP.Error()}}
 	}
 	return nil
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/devmgr/devmgr/internal/config"
 	"golang.org/x/sys/unix"
@@ -32,59 +32,25 @@ type LinkConfig struct {
 // IsUp reports whether the config wants the link up (the default).
 func (lc LinkConfig) IsUp() bool { return lc.Up == nil || *lc.Up }
 
-// FieldError is an invalid value in a request; Field names it as the JSON
-// path (addresses[0], gateway, dns[1], mtu, mode, name).
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"error"`
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, args ...any) *FieldError {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
-}
-
-// FieldErrors is every invalid value of a request, in the order of the
-// form's fields, as `devmgr config check` lists a config's problems.
-// errors.As finds the first as a *FieldError.
-type FieldErrors []*FieldError
-
-func (es FieldErrors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
-// Unwrap gives errors.As and errors.Is each problem.
-func (es FieldErrors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
-
-// add appends a problem of field.
-func (es *FieldErrors) add(field, format string, args ...any) {
-	*es = append(*es, fieldErr(field, format, args...))
-}
-
-// err is es as an error: nil when there is no problem.
-func (es FieldErrors) err() error {
-	if len(es) == 0 {
-		return nil
-	}
-	return es
+func fieldErr(field, format string, args ...any) *fielderr.Error {
+	return fielderr.New(field, format, args...)
 }
 
 // ErrProtected is wrapped by errors refusing a change to the AP interface.
 var ErrProtected = errors.New("interface is protected")
 
+// ProtectedError refuses a change to the AP interface; it is ErrProtected.
+type ProtectedError struct{ Name string }
+
+func (e *ProtectedError) Error() string {
+	return e.Name + " is the access point interface (ap.interface); the network module never changes it, edit the config and run devmgr provision instead"
+}
+
+// Is makes errors.Is(err, ErrProtected) true.
+func (e *ProtectedError) Is(target error) bool { return target == ErrProtected }
+
 func protectedErr(name string) error {
-	return fmt.Errorf("%w: %s is the access point interface (ap.interface); the network module never changes it, edit the config and run devmgr provision instead", ErrProtected, name)
+	return &ProtectedError{Name: name}
 }
 
 // MTU limits.
@@ -95,13 +61,13 @@ const (
 
 // Validate checks a LinkConfig for interface name against the config and
 // the current interfaces. It returns nil, an error wrapping ErrProtected,
-// or FieldErrors naming every bad field (the first is what errors.As
-// finds as a *FieldError).
+// or fielderr.List naming every bad field (the first is what errors.As
+// finds as a *fielderr.Error).
 func Validate(cfg config.Config, name string, lc LinkConfig, current []Interface) error {
 	if name == cfg.AP.Interface {
 		return protectedErr(name)
 	}
-	var es FieldErrors
+	var es fielderr.List
 	if fe := validateName(cfg, name, current); fe != nil {
 		es = append(es, fe)
 	}
@@ -112,42 +78,42 @@ func Validate(cfg config.Config, name string, lc LinkConfig, current []Interface
 		checkDNS(&es, lc.DNS)
 	}
 	if lc.MTU != 0 && (lc.MTU < MinMTU || lc.MTU > MaxMTU) {
-		es.add("mtu", "%d is outside %d..%d", lc.MTU, MinMTU, MaxMTU)
+		es.Add("mtu", "%d is outside %d..%d", lc.MTU, MinMTU, MaxMTU)
 	}
-	return es.err()
+	return es.Err()
 }
 
 // checkMode checks the mode, and that mode dhcp comes without what the
 // lease gives.
-func checkMode(es *FieldErrors, lc LinkConfig) {
+func checkMode(es *fielderr.List, lc LinkConfig) {
 	switch lc.Mode {
 	case ModeDHCP:
 		if len(lc.Addresses) > 0 {
-			es.add("addresses", "must be empty with mode dhcp")
+			es.Add("addresses", "must be empty with mode dhcp")
 		}
 		if lc.Gateway != "" {
-			es.add("gateway", "must be empty with mode dhcp")
+			es.Add("gateway", "must be empty with mode dhcp")
 		}
 		if len(lc.DNS) > 0 {
-			es.add("dns", "must be empty with mode dhcp (the lease gives the DNS servers)")
+			es.Add("dns", "must be empty with mode dhcp (the lease gives the DNS servers)")
 		}
 	case ModeStatic:
 	case "":
-		es.add("mode", "is required: dhcp or static")
+		es.Add("mode", "is required: dhcp or static")
 	default:
-		es.add("mode", "%q is not dhcp or static", lc.Mode)
+		es.Add("mode", "%q is not dhcp or static", lc.Mode)
 	}
 }
 
 // checkAddresses checks the addresses of a static config and returns
 // those that are good; ok is false when any is not.
-func checkAddresses(es *FieldErrors, cfg config.Config, name string, addrs []string, current []Interface) (prefixes []netip.Prefix, ok bool) {
+func checkAddresses(es *fielderr.List, cfg config.Config, name string, addrs []string, current []Interface) (prefixes []netip.Prefix, ok bool) {
 	switch {
 	case len(addrs) == 0:
-		es.add("addresses", "at least one address is required with mode static")
+		es.Add("addresses", "at least one address is required with mode static")
 		return nil, false
 	case len(addrs) > 16:
-		es.add("addresses", "at most 16 addresses")
+		es.Add("addresses", "at most 16 addresses")
 		return nil, false
 	}
 	ok = true
@@ -161,7 +127,7 @@ func checkAddresses(es *FieldErrors, cfg config.Config, name string, addrs []str
 			msg = overlap(cfg, name, p, current)
 		}
 		if msg != "" {
-			es.add(f, "%q %s", s, msg)
+			es.Add(f, "%q %s", s, msg)
 			ok = false
 			continue
 		}
@@ -237,13 +203,13 @@ func overlap(cfg config.Config, name string, p netip.Prefix, current []Interface
 
 // checkGateway checks the gateway against the interface's own subnets;
 // with a bad address among them (ok false) only its syntax.
-func checkGateway(es *FieldErrors, gw string, prefixes []netip.Prefix, ok bool) {
+func checkGateway(es *fielderr.List, gw string, prefixes []netip.Prefix, ok bool) {
 	if gw == "" {
 		return
 	}
 	g, err := netip.ParseAddr(gw)
 	if err != nil || g.Zone() != "" {
-		es.add("gateway", "%q is not an IP address", gw)
+		es.Add("gateway", "%q is not an IP address", gw)
 		return
 	}
 	if !ok {
@@ -252,7 +218,7 @@ func checkGateway(es *FieldErrors, gw string, prefixes []netip.Prefix, ok bool) 
 	var in *netip.Prefix
 	for i := range prefixes {
 		if prefixes[i].Addr() == g {
-			es.add("gateway", "%s is this interface's own address", g)
+			es.Add("gateway", "%s is this interface's own address", g)
 			return
 		}
 		if in == nil && prefixes[i].Masked().Contains(g) {
@@ -261,16 +227,16 @@ func checkGateway(es *FieldErrors, gw string, prefixes []netip.Prefix, ok bool) 
 	}
 	switch {
 	case in == nil:
-		es.add("gateway", "%s is not inside a subnet of this interface (%v)", g, prefixes)
+		es.Add("gateway", "%s is not inside a subnet of this interface (%v)", g, prefixes)
 	case hostBits(*in) >= 2 && (g == in.Masked().Addr() || g.Is4() && g == lastAddr(*in)):
-		es.add("gateway", "%s is the network or broadcast address of %s", g, in.Masked())
+		es.Add("gateway", "%s is the network or broadcast address of %s", g, in.Masked())
 	}
 }
 
 // checkDNS checks the DNS servers of a static config.
-func checkDNS(es *FieldErrors, dns []string) {
+func checkDNS(es *fielderr.List, dns []string) {
 	if len(dns) > 4 {
-		es.add("dns", "at most 4 servers")
+		es.Add("dns", "at most 4 servers")
 		return
 	}
 	for i, s := range dns {
@@ -278,9 +244,9 @@ func checkDNS(es *FieldErrors, dns []string) {
 		a, err := netip.ParseAddr(s)
 		switch {
 		case err != nil || a.Zone() != "":
-			es.add(f, "%q is not an IP address", s)
+			es.Add(f, "%q is not an IP address", s)
 		case a.IsUnspecified() || a.IsMulticast():
-			es.add(f, "%q cannot be a DNS server", s)
+			es.Add(f, "%q cannot be a DNS server", s)
 		}
 	}
 }
@@ -291,13 +257,13 @@ func ValidateUp(cfg config.Config, name string, current []Interface) error {
 		return protectedErr(name)
 	}
 	if fe := validateName(cfg, name, current); fe != nil {
-		return FieldErrors{fe}
+		return fielderr.List{fe}
 	}
 	return nil
 }
 
 // validateName checks that name is an existing LAN interface.
-func validateName(cfg config.Config, name string, current []Interface) *FieldError {
+func validateName(cfg config.Config, name string, current []Interface) *fielderr.Error {
 	if name == "" {
 		return fieldErr("name", "is required")
 	}

@@ -12,7 +12,7 @@
 //	h.ApplyConfig(ctx, name, lc)       // lc as link state (mode dhcp: up/MTU, no addresses or routes)
 //	h.Do(fn)                           // run fn on an OS thread inside h's namespace (sockets)
 //
-//	netif.Validate(cfg, name, lc, current) error  // FieldErrors (every bad field; errors.As finds the first *FieldError) or ErrProtected
+//	netif.Validate(cfg, name, lc, current) error  // fielderr.List (every bad field; errors.As finds the first *fielderr.Error) or ErrProtected
 //	netif.ValidateUp(cfg, name, current) error    // the same for up/down
 //
 //	c, err := netif.NewChanger(netif.Config{Handle: h, AppConfig: cfg, Changes: engine, // registers as Kind "network"
@@ -34,7 +34,7 @@
 // reports the configs in force and dhcp.Config.OnLease a lease's servers;
 // the agent passes both to the AP's dnsmasq as upstream servers.
 //
-// Errors map to HTTP codes: FieldErrors 400 (the first's field in Field), ErrProtected 403,
+// Errors map to HTTP codes: fielderr.List 400 (the first's field in Field), ErrProtected 403,
 // ErrNotFound 404, ErrPending 409, ErrUnknownChange 404, ErrNotPending 409
 // (confirming a change that was rolled back or confirmed already).
 package netif

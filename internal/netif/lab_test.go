@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -460,9 +461,9 @@ func TestInvalidConfigChangesNothing(t *testing.T) {
 	before := e.snapshot(t)
 	c := e.changer(t, never)
 	_, err := c.SetConfig(ctx, "eth1", LinkConfig{Mode: ModeStatic, Addresses: []string{"10.0.0.2/24"}, Gateway: "10.9.9.9"})
-	var fe *FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "gateway" {
-		t.Fatalf("SetConfig = %v, want a gateway FieldError", err)
+		t.Fatalf("SetConfig = %v, want a gateway fielderr.Error", err)
 	}
 	if diff := cmp.Diff(before, e.snapshot(t)); diff != "" {
 		t.Errorf("state changed:\n%s", diff)

@@ -2,6 +2,7 @@ package netif
 
 import (
 	"errors"
+	"github.com/devmgr/devmgr/internal/fielderr"
 	"strings"
 	"testing"
 
@@ -116,9 +117,9 @@ func TestValidateBad(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			err := Validate(cfg, tc.name, tc.lc, testIfaces)
-			var fe *FieldError
+			var fe *fielderr.Error
 			if !errors.As(err, &fe) {
-				t.Fatalf("Validate = %v, want a *FieldError for %s", err, tc.field)
+				t.Fatalf("Validate = %v, want a *fielderr.Error for %s", err, tc.field)
 			}
 			if fe.Field != tc.field {
 				t.Errorf("field %q (%s), want %q", fe.Field, fe.Message, tc.field)
@@ -148,9 +149,9 @@ func TestValidateListsEveryField(t *testing.T) {
 	lc := LinkConfig{Mode: ModeStatic, Addresses: []string{"10.0.0.2/24", "ten", "192.168.4.7/24"},
 		Gateway: "router", DNS: []string{"1.1.1.1", "x", "0.0.0.0"}, MTU: 10}
 	err := Validate(testConfig(), "eth9", lc, testIfaces)
-	var es FieldErrors
+	var es fielderr.List
 	if !errors.As(err, &es) {
-		t.Fatalf("Validate = %v, want FieldErrors", err)
+		t.Fatalf("Validate = %v, want fielderr.List", err)
 	}
 	var fields []string
 	for _, e := range es {
@@ -160,7 +161,7 @@ func TestValidateListsEveryField(t *testing.T) {
 	if diff := cmp.Diff(want, fields); diff != "" {
 		t.Errorf("fields (-want +got):\n%s", diff)
 	}
-	var fe *FieldError
+	var fe *fielderr.Error
 	if !errors.As(err, &fe) || fe.Field != "name" {
 		t.Errorf("errors.As finds %v, want the first problem", fe)
 	}
