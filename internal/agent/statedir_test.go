@@ -190,3 +190,31 @@ func TestLabForgedJournalAudited(t *testing.T) {
 		t.Errorf("the agent wrote into data_dir: %q", names)
 	}
 }
+
+// The socket is given its group and mode inside a root-only directory and
+// renamed into place: that is safe only in a directory no other user can
+// change, so Listen refuses any other.
+func TestListenRefusesOpenSocketDir(t *testing.T) {
+	testutil.RequireRoot(t)
+	for name, prep := range map[string]func(dir string){
+		"writable by all": func(dir string) { os.Chmod(dir, 0o777) },
+		"the console's":   func(dir string) { os.Chown(dir, 65534, 65534) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			mustMkdir(t, dir, 0o755)
+			prep(dir)
+			s, err := New(Config{Socket: filepath.Join(dir, "agent.sock"), Diag: &fakeDiag{}, Audit: &auditLog{}, Log: discard()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ln, err := s.Listen(); err == nil {
+				ln.Close()
+				t.Fatal("Listen accepted a socket directory another user can change")
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "agent.sock")); err == nil {
+				t.Error("a socket was placed there")
+			}
+		})
+	}
+}
