@@ -10,6 +10,7 @@ export PATH := $(PATH):/usr/local/go/bin
 # ...; govulncheck lists them); the go command fetches this toolchain from the module proxy.
 GOTOOLCHAIN ?= go1.27.3
 export GOTOOLCHAIN
+PORT    ?= 8443
 # staticcheck and govulncheck, pinned in their own module so the product's go.mod stays small.
 TOOL    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod
 # The Go vulnerability database, built offline from the golang.org/x/vulndb module
@@ -28,8 +29,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/devmgr ./cmd/devmgr
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/devmgr-dev ./cmd/devmgr-dev
 
+# PORT=9443 serves the console on another port.
 run: build
-	./scripts/run.sh
+	PORT=$(PORT) ./scripts/run.sh
 
 # Static checks first: go vet, staticcheck, govulncheck against the local database, and the
 # tools module's own tests.

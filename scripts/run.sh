@@ -3,7 +3,7 @@
 #   as root: a network-namespace lab, `devmgr agent` in its device namespace,
 #            `devmgr serve` here as the unprivileged user devmgr (created if missing);
 #   not root: the console alone, as you, with the agent off.
-# Console on https://127.0.0.1:8443, everything under ./var; Ctrl-C stops it all.
+# Console on https://127.0.0.1:$PORT (default 8443), everything under ./var; Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec ./bin/devmgr-dev run --devmgr ./bin/devmgr --dir ./var --listen 127.0.0.1:8443 "$@"
+exec ./bin/devmgr-dev run --devmgr ./bin/devmgr --dir ./var --listen "127.0.0.1:${PORT:-8443}" "$@"

@@ -120,6 +120,9 @@ func Run(ctx context.Context, o Options) error {
 	if _, _, err := net.SplitHostPort(r.Listen); err != nil {
 		return fmt.Errorf("--listen %q: %w", r.Listen, err)
 	}
+	if err := checkListen(r.Listen); err != nil {
+		return err
+	}
 	// Only the children's own output is shown: an exit is this run's error.
 	r.sup, err = service.NewSupervisor(service.SupervisorConfig{Log: slog.New(slog.DiscardHandler), StopTimeout: stopTimeout})
 	if err != nil {
