@@ -51,6 +51,8 @@ type loginData struct {
 	CSRF         string // the login form's token, also in LoginCSRFCookie
 	FirstStart   bool
 	PasswordFile string
+	Next         string // the page to return to after signing in
+	Expired      bool   // the session ended: say so
 }
 
 // loginPage shows the sign-in form. It stores nothing on the server: the
@@ -60,14 +62,19 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	s.renderLogin(w, r, http.StatusOK, &form{Values: map[string]string{}, Errors: map[string]string{}})
+	f := &form{Values: map[string]string{"next": localPath(r.URL.Query().Get("next"))}, Errors: map[string]string{}}
+	if r.URL.Query().Get("expired") != "" {
+		f.Values["expired"] = "1"
+	}
+	s.renderLogin(w, r, http.StatusOK, f)
 }
 
 // renderLogin shows the sign-in form with a fresh form token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, f *form) {
 	_, err := os.Stat(s.accounts.InitialPasswordPath())
 	tok := s.setLoginToken(w)
-	s.render(w, r, status, "login", "Sign in", loginData{Form: f, CSRF: tok, FirstStart: err == nil, PasswordFile: s.accounts.InitialPasswordPath()})
+	s.render(w, r, status, "login", "Sign in", loginData{Form: f, CSRF: tok, FirstStart: err == nil, PasswordFile: s.accounts.InitialPasswordPath(),
+		Next: f.Values["next"], Expired: f.Values["expired"] != ""})
 }
 
 // Errors of checkLogin.
@@ -208,7 +215,8 @@ func retrySeconds(d time.Duration) int {
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	f := newForm(r, "username")
+	f := newForm(r, "username", "next")
+	f.Values["next"] = localPath(f.Values["next"])
 	name := strings.TrimSpace(f.Values["username"])
 	f.Values["username"] = name
 	password := r.PostFormValue("password")
@@ -257,7 +265,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account/password", http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, f.Values["next"], http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

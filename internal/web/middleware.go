@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -261,8 +262,33 @@ func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		w.Write([]byte("authentication required\n"))
 	default:
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		// Back to this page after signing in; a session cookie that no
+		// longer signs anyone in means the session ended.
+		q := url.Values{}
+		if p := r.URL.RequestURI(); p != "/" {
+			q.Set("next", p)
+		}
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			q.Set("expired", "1")
+		}
+		target := "/login"
+		if len(q) > 0 {
+			target += "?" + q.Encode()
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
 	}
+}
+
+// localPath returns p when it is a path of this console to return to
+// after signing in, else "/": never another host ("//x", "/\\x",
+// "https://x"), never the login page itself.
+func localPath(p string) string {
+	u, err := url.Parse(p)
+	if err != nil || p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
+		u.Scheme != "" || u.Host != "" || u.Path == "/login" || strings.ContainsAny(p, "\r\n\\") {
+		return "/"
+	}
+	return p
 }
 
 // csrfToken is the session's form token, or "" without a session.

@@ -1,0 +1,58 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/devmgr/devmgr/internal/auth"
+)
+
+// A page asked for without a session sends the user to sign in and then
+// back to it; an ended session is said so; only this console's paths are
+// ever a destination.
+func TestLoginReturnsToPage(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("alice", auth.Admin, userPassword)
+	c := h.newClient()
+
+	r := c.get("/audit?user=bob")
+	if r.status != http.StatusSeeOther || r.location() != "/login?next=%2Faudit%3Fuser%3Dbob" {
+		t.Fatalf("GET /audit without a session = %d %q", r.status, r.location())
+	}
+	page := c.get(r.location())
+	if !strings.Contains(page.body, `name="next" value="/audit?user=bob"`) || strings.Contains(page.body, `id="login-expired"`) {
+		t.Errorf("login page does not carry the page to return to, or says the session ended")
+	}
+	r = c.post("/login", url.Values{"username": {"alice"}, "password": {userPassword}, "next": {"/audit?user=bob"}})
+	if r.status != http.StatusSeeOther || r.location() != "/audit?user=bob" {
+		t.Errorf("login with next = %d %q, want back to /audit?user=bob", r.status, r.location())
+	}
+
+	// The session ends (logged out elsewhere): the next page load says so.
+	c.post("/logout", nil)
+	c.setCookie(SessionCookie, "stale-session-token")
+	r = c.get("/network")
+	if r.status != http.StatusSeeOther || !strings.Contains(r.location(), "expired=1") {
+		t.Errorf("GET /network with an ended session = %d %q, want the login page told it expired", r.status, r.location())
+	}
+	if page := c.get(r.location()); !strings.Contains(page.body, `id="login-expired"`) {
+		t.Errorf("the login page does not say the session ended")
+	}
+
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "/login", "javascript:alert(1)", ""} {
+		o := h.newClient()
+		o.get("/login")
+		r := o.post("/login", url.Values{"username": {"alice"}, "password": {userPassword}, "next": {next}})
+		if r.status != http.StatusSeeOther || r.location() != "/" {
+			t.Errorf("next %q: %d %q, want /", next, r.status, r.location())
+		}
+	}
+}
+
+// setCookie puts a cookie for the console into the client's jar.
+func (c *client) setCookie(name, value string) {
+	u, _ := url.Parse(c.h.ts.URL)
+	c.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
