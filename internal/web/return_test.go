@@ -56,3 +56,17 @@ func (c *client) setCookie(name, value string) {
 	u, _ := url.Parse(c.h.ts.URL)
 	c.c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
 }
+
+// The favicon exists, and a missing static file gets the console's 404
+// page, not Go's plain text.
+func TestFaviconAndStatic404(t *testing.T) {
+	h := newHarness(t)
+	c := h.newClient()
+	if r := c.get("/favicon.ico"); r.status != http.StatusOK || !strings.Contains(r.body, "<svg") {
+		t.Errorf("GET /favicon.ico = %d", r.status)
+	}
+	r := c.get("/static/no-such-file.css")
+	if r.status != http.StatusNotFound || !strings.Contains(r.body, "<html") {
+		t.Errorf("GET a missing static file = %d, %.60q", r.status, r.body)
+	}
+}

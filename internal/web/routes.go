@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io/fs"
 	"net/http"
 	"strings"
 
@@ -33,6 +34,7 @@ func (s *Server) routeTable() []route {
 	return append(s.agentRoutes(), []route{
 		{"GET /healthz", public, "", s.healthz},
 		{"GET /static/", public, "", s.static},
+		{"GET /favicon.ico", public, "", s.favicon},
 
 		{"GET /login", guest, "", s.loginPage},
 		{"POST /login", loginForm, "", s.loginSubmit},
@@ -103,12 +105,25 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // static serves the embedded files. URLs carry a content hash (?v=), so
 // browsers may keep them for a day without going stale after an upgrade.
 func (s *Server) static(w http.ResponseWriter, r *http.Request) {
-	if strings.HasSuffix(r.URL.Path, "/") { // no directory listings
+	name := strings.TrimPrefix(r.URL.Path, "/static/")
+	if st, err := fs.Stat(s.views.static, name); err != nil || st.IsDir() { // no listings; our 404 page
 		s.notFound(w, r)
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=86400")
 	http.StripPrefix("/static/", http.FileServerFS(s.views.static)).ServeHTTP(w, r)
+}
+
+// favicon answers browsers' /favicon.ico with the console's icon.
+func (s *Server) favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := fs.ReadFile(s.views.static, "favicon.svg")
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write(b)
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
