@@ -211,6 +211,12 @@ func (s *Server) checkCSRF(next http.Handler) http.Handler {
 		}
 		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 			s.log.Warn("refused request without a valid form token", "method", r.Method, "path", r.URL.Path, "source", s.clientAddr(r))
+			if isAPI(r) {
+				// A script with the session cookie: say what it lacks.
+				writeError(w, http.StatusForbidden, "A change made with the session cookie needs the X-CSRF-Token header of the page "+
+					"(or use an API token in the Authorization header).", "X-CSRF-Token")
+				return
+			}
 			s.errorPage(w, r, http.StatusForbidden, "The form has expired or did not come from this console. Reload the page and try again.")
 			return
 		}

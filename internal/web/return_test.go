@@ -70,3 +70,16 @@ func TestFaviconAndStatic404(t *testing.T) {
 		t.Errorf("GET a missing static file = %d, %.60q", r.status, r.body)
 	}
 }
+
+// A script that changes something with the session cookie but without the
+// page's token is told which header it lacks, in JSON.
+func TestAPIWithoutCSRFHeader(t *testing.T) {
+	h := newAgentHarness(t, testConfig(t.TempDir()), &fakeAgent{})
+	h.addUser("alice", auth.Admin, userPassword)
+	c := h.newClient()
+	c.mustLogin("alice", userPassword)
+	r := c.request("POST", "/api/v1/interfaces/eth1/up", nil, map[string]string{"Content-Type": "application/json"})
+	if r.status != http.StatusForbidden || decode[apiError](t, r).Field != "X-CSRF-Token" {
+		t.Errorf("POST without the header = %d %s", r.status, r.body)
+	}
+}
