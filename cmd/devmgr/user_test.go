@@ -196,13 +196,13 @@ func TestUserCLI(t *testing.T) {
 	wantAudit := []string{
 		"cli local user.add alice ok",
 		"cli local user.add bob ok",
-		"cli local user.add alice fail",
-		"cli local user.delete alice fail",
+		"cli local user.add alice failed",
+		"cli local user.delete alice failed",
 		"cli local user.passwd bob ok",
 		"cli local user.add admin ok",
 		"cli local user.passwd admin ok",
 		"cli local user.delete alice ok",
-		"cli local user.delete admin fail",
+		"cli local user.delete admin failed",
 		"cli local user.delete bob ok",
 	}
 	if diff := cmp.Diff(wantAudit, e.audit()); diff != "" {
@@ -282,10 +282,10 @@ func TestTokenCLI(t *testing.T) {
 
 	wantAudit := []string{
 		"cli local token.create ci ok",
-		"cli local token.create ci fail",
+		"cli local token.create ci failed",
 		"cli local token.create backup ok",
 		"cli local token.revoke ci ok",
-		"cli local token.revoke ci fail",
+		"cli local token.revoke ci failed",
 	}
 	if diff := cmp.Diff(wantAudit, e.audit()); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"log/slog"
 	"strings"
 	"time"
@@ -31,7 +32,7 @@ const (
 // Audit results.
 const (
 	ResultOK   = "ok"
-	ResultFail = "fail"
+	ResultFail = auditlog.ResultFailed
 )
 
 // Errors the use cases wrap; their messages name the user or token.

@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"cmp"
 	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/devmgr/devmgr/internal/config"
@@ -83,22 +86,51 @@ func (s *Server) setConfig(w http.ResponseWriter, r *http.Request, a Actor) erro
 		return err
 	}
 	lc := linkConfig(in)
+	var prev *api.LinkConfig
+	if i, err := n.Get(r.Context(), name); err == nil {
+		prev = i.Config
+	}
 	ch, err := n.SetConfig(r.Context(), name, lc)
-	return s.changed(w, r, a, actConfig, name, wireChange(ch), describeConfig(lc)+"; change "+ch.ID, err)
+	return s.changed(w, r, a, actConfig, name, wireChange(ch), describeConfig(prev, lc)+"; change "+ch.ID, err)
 }
 
-func describeConfig(lc LinkConfig) string {
-	d := "mode " + lc.Mode
-	if len(lc.Addresses) > 0 {
-		d += " addresses " + strings.Join(lc.Addresses, ",")
+// describeConfig says what a config change sets, field by field, with
+// the confirmed value before it ("mtu 1500 → 1300") when there is one.
+func describeConfig(prev *api.LinkConfig, lc LinkConfig) string {
+	var before api.LinkConfig
+	if prev != nil {
+		before = *prev
 	}
-	if lc.Gateway != "" {
-		d += " gateway " + lc.Gateway
+	list := func(l []string) string {
+		if len(l) == 0 {
+			return "(none)"
+		}
+		return strings.Join(l, ",")
 	}
-	if len(lc.DNS) > 0 {
-		d += " dns " + strings.Join(lc.DNS, ",")
+	mtu := func(n int) string {
+		if n == 0 {
+			return "(unchanged)"
+		}
+		return strconv.Itoa(n)
 	}
-	return d
+	var parts []string
+	field := func(name, old, next string) {
+		switch {
+		case prev == nil:
+			parts = append(parts, name+" "+next)
+		case old != next:
+			parts = append(parts, name+" "+old+" → "+next)
+		}
+	}
+	field("mode", before.Mode, lc.Mode)
+	field("addresses", list(before.Addresses), list(lc.Addresses))
+	field("gateway", cmp.Or(before.Gateway, "(none)"), cmp.Or(lc.Gateway, "(none)"))
+	field("dns", list(before.DNS), list(lc.DNS))
+	field("mtu", mtu(before.MTU), mtu(lc.MTU))
+	if len(parts) == 0 {
+		return "no field changed"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (s *Server) setUp(up bool) handler {
@@ -170,12 +202,12 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request, a Actor) error 
 // auditErr records a refused or failed change.
 func (s *Server) auditErr(r *http.Request, a Actor, action, target string, err error) {
 	e := s.toError(err)
-	result := "failed"
+	result := auditlog.ResultFailed
 	switch {
 	case e.Status == http.StatusForbidden:
-		result = "denied"
+		result = auditlog.ResultDenied
 	case e.Status < 500:
-		result = "invalid"
+		result = auditlog.ResultInvalid
 	}
 	detail := e.Message
 	if e.Field != "" {

@@ -35,6 +35,18 @@ type Entry struct {
 	Detail string
 }
 
+// Results, one vocabulary for both logs (the Audit page filters by them).
+const (
+	ResultOK        = "ok"
+	ResultFailed    = "failed"    // tried and did not work
+	ResultDenied    = "denied"    // the role may not do it
+	ResultInvalid   = "invalid"   // the request was refused as it stood
+	ResultThrottled = "throttled" // a login refused unchecked (one row counts a source's repeats)
+)
+
+// Results lists the results in the order a filter offers them.
+var Results = []string{ResultOK, ResultFailed, ResultDenied, ResultInvalid, ResultThrottled}
+
 // Limits.
 const (
 	DefaultLimit = 100

@@ -65,7 +65,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	f, page, errs := auditFilter(q)
 	d := auditData{
 		Filter: f, Since: q.Get("since"), Until: q.Get("until"), Errors: errs,
-		Actions: auditActions, Results: []string{resultOK, resultFail, resultThrottled}, Page: page,
+		Actions: auditActions, Results: auditlog.Results, Page: page,
 	}
 	status := http.StatusOK
 	if len(errs) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"math"
 	"net/http"
 	"os"
@@ -25,7 +26,7 @@ const (
 
 	resultOK        = accounts.ResultOK
 	resultFail      = accounts.ResultFail
-	resultThrottled = "throttled" // refused unchecked; one row counts a source's repeats
+	resultThrottled = auditlog.ResultThrottled
 )
 
 var auditActions = []string{actLogin, actLogout, accounts.ActPasswordChange, accounts.ActUserAdd, accounts.ActUserRole,

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestPagesRender(t *testing.T) {
 		{"dashboard", viewer, sys, []string{`data-iface="wlan0"`, `hx-trigger="every 3s"`}},
 		{"users", admin, usersData{Users: []userRow{{User: store.User{ID: 1, Name: "admin", Role: auth.Admin, CreatedAt: now}, Self: true}}, Roles: auth.Roles, Form: f, Error: "oops"},
 			[]string{`value="x&lt;y"`, `<option value="operator" selected>`, "Bad name.", `id="users-error"`}},
-		{"audit", admin, auditData{Errors: map[string]string{}, Actions: auditActions, Results: []string{"ok", "fail"}, Page: 2, PrevURL: "/audit?page=1",
+		{"audit", admin, auditData{Errors: map[string]string{}, Actions: auditActions, Results: auditlog.Results, Page: 2, PrevURL: "/audit?page=1",
 			Entries: []store.AuditEntry{{Time: now, User: "admin", Source: "127.0.0.1", Action: "login", Result: "ok"}}}, []string{`id="audit-prev"`, "127.0.0.1"}},
 		{"error", viewer, errorPage{Status: 403, StatusText: "Forbidden", Message: "no"}, []string{"403 Forbidden"}},
 	} {

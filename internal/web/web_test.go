@@ -852,7 +852,7 @@ func TestUsersPage(t *testing.T) {
 	if r.status != http.StatusOK || !strings.Contains(r.body, "user.add") || strings.Contains(r.body, `<td class="nowrap">user.delete</td>`) {
 		t.Errorf("audit filtered by action: %d", r.status)
 	}
-	r = admin.get("/audit?action=user.role&result=fail")
+	r = admin.get("/audit?action=user.role&result=failed")
 	if !strings.Contains(r.body, "last admin") {
 		t.Errorf("audit lacks the refused role change")
 	}
