@@ -2,9 +2,7 @@ package dnsmasq
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +14,6 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var defaultOpts = Options{LeaseFile: DefaultLeaseFile, PIDFile: DefaultPIDFile, ServersFile: DefaultServersFile}
 
@@ -47,7 +43,7 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", tc.name+".golden"), got)
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), got)
 		})
 	}
 }
@@ -272,21 +268,4 @@ func parseDnsmasq(t testing.TB, b []byte) []option {
 		out = append(out, option{strings.TrimSpace(k), strings.TrimSpace(v)})
 	}
 	return out
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
 }

@@ -3,7 +3,6 @@ package firewall
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,8 +19,6 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var consolePorts = Options{ConsolePorts: []int{443, 80}}
 
@@ -52,7 +49,7 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", tc.name+".golden"), got)
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), got)
 		})
 	}
 }
@@ -364,21 +361,4 @@ func requireNft(t *testing.T) {
 	t.Helper()
 	testutil.RequireBinary(t, "nft")
 	testutil.RequireRoot(t)
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,8 +18,6 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var defaultOpts = Options{CtrlInterface: "/run/hostapd"}
 
@@ -75,7 +72,7 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Render: %v", err)
 			}
-			golden(t, filepath.Join("testdata", tc.name+".golden"), got)
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), got)
 		})
 	}
 }
@@ -418,7 +415,7 @@ func TestRenderDenyList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/deny.golden", got)
+	testutil.Golden(t, "testdata/deny.golden", got)
 	var lines []string
 	for _, l := range strings.Split(string(got), "\n") {
 		if l != "" && l[0] != '#' {
@@ -436,23 +433,6 @@ func TestRenderDenyList(t *testing.T) {
 	empty, err := RenderDenyList(nil)
 	if err != nil || slices.ContainsFunc(strings.Split(string(empty), "\n"), func(l string) bool { return l != "" && l[0] != '#' }) {
 		t.Errorf("RenderDenyList(nil) = %q, %v", empty, err)
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
 }
 

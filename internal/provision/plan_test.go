@@ -2,7 +2,6 @@ package provision
 
 import (
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,9 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // testConfig is a valid config that can be provisioned.
 func testConfig() config.Config {
@@ -97,30 +95,14 @@ func TestPlanGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, files := planFor(t, i)
 			dir := filepath.Join("testdata", tc.name)
-			if *update {
+			if testutil.Updating() {
 				os.RemoveAll(dir)
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
 			}
 			var names []string
 			for _, f := range files {
 				name := goldenName(f.Path)
 				names = append(names, name)
-				p := filepath.Join(dir, name)
-				if *update {
-					if err := os.WriteFile(p, f.Content, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				want, err := os.ReadFile(p)
-				if err != nil {
-					t.Fatalf("%s: %v (run go test -update)", f.Path, err)
-				}
-				if diff := cmp.Diff(string(want), string(f.Content)); diff != "" {
-					t.Errorf("%s mismatch (-want +got):\n%s", f.Path, diff)
-				}
+				testutil.Golden(t, filepath.Join(dir, name), f.Content)
 			}
 			// No golden file without a rendered file.
 			entries, err := os.ReadDir(dir)
