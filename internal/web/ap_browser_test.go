@@ -12,6 +12,7 @@ import (
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/testing/apmgrtest"
 	"github.com/devmgr/devmgr/internal/testing/hostapdtest"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // TestAPBrowser drives headless Chromium through the Access point page of
@@ -22,6 +23,7 @@ import (
 // a client is blocked and allowed again; a viewer sees no controls.
 // Screenshots go to testout/.
 func TestAPBrowser(t *testing.T) {
+	testutil.SkipShort(t, "drives Chromium")
 	ac := startAPConsole(t, apmgrtest.Options{RollbackTimeout: 10 * time.Second, Leases: []string{
 		"02:00:00:00:01:00 192.168.4.10 phone",
 		"02:00:00:00:02:00 192.168.4.11 laptop",

@@ -13,12 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/devmgr/devmgr/internal/accounts"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // TestBrowser drives headless Chromium through the first start, the
 // dashboard, the Users page and a viewer's view of the console, against the
 // real server on a real TLS listener. Screenshots go to testout/.
 func TestBrowser(t *testing.T) {
+	testutil.SkipShort(t, "drives Chromium")
 	cfg := testConfig(t.TempDir())
 	h := startHarnessWith(t, cfg, newFakeClock(), HostSysInfo{DiskPath: cfg.DataDir})
 	addr, _, _ := serveReal(t, h, false)
