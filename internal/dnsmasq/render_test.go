@@ -35,6 +35,7 @@ var renderCases = []struct {
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
@@ -49,6 +50,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderedFilesPassDnsmasq(t *testing.T) {
+	t.Parallel()
 	testutil.RequireBinary(t, "dnsmasq")
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +68,7 @@ func TestRenderedFilesPassDnsmasq(t *testing.T) {
 }
 
 func TestCheckRejectsBadOption(t *testing.T) {
+	t.Parallel()
 	testutil.RequireBinary(t, "dnsmasq")
 	err := Check(context.Background(), []byte("interface=wlan0\ndhcp-range=nonsense\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "--test") {
@@ -75,6 +78,7 @@ func TestCheckRejectsBadOption(t *testing.T) {
 
 // The rendered config serves only the AP interface and never uplinks.
 func TestRenderServesOnlyAP(t *testing.T) {
+	t.Parallel()
 	c := config.Default()
 	c.Uplinks = []string{"eth0", "wwan0"}
 	b, err := Render(c, defaultOpts)
@@ -100,6 +104,7 @@ func TestRenderServesOnlyAP(t *testing.T) {
 }
 
 func TestRenderRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  func(*config.Config)
@@ -143,6 +148,7 @@ var valid = map[string][]string{
 }
 
 func TestInjection(t *testing.T) {
+	t.Parallel()
 	haveDnsmasq := false
 	if _, err := toolrun.LookPath("dnsmasq"); err == nil {
 		haveDnsmasq = true

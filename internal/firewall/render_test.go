@@ -41,6 +41,7 @@ var renderCases = []struct {
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
@@ -55,6 +56,7 @@ func TestRenderGolden(t *testing.T) {
 }
 
 func TestRenderedRulesetsPassNft(t *testing.T) {
+	t.Parallel()
 	requireNft(t)
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +74,7 @@ func TestRenderedRulesetsPassNft(t *testing.T) {
 }
 
 func TestCheckRejects(t *testing.T) {
+	t.Parallel()
 	requireNft(t)
 	err := Check(context.Background(), []byte("table inet devmgr {\n\tchain input {\n\t\tiifname \"eth0\" bogus\n\t}\n}\n"))
 	if err == nil || !strings.Contains(err.Error(), "-c -f") || !strings.Contains(err.Error(), ":3:") {
@@ -80,6 +83,7 @@ func TestCheckRejects(t *testing.T) {
 }
 
 func TestRenderRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  func(*config.Config)
@@ -116,6 +120,7 @@ var injections = []string{
 // namespace and read back with `nft -j`, and each rule's interface matches
 // must be exactly the intended names.
 func TestInjection(t *testing.T) {
+	t.Parallel()
 	fields := []struct {
 		name string
 		set  func(c *config.Config, v string)
@@ -167,6 +172,7 @@ func TestInjection(t *testing.T) {
 // Apply twice in a throwaway namespace: the second run changes nothing,
 // and there is exactly one devmgr table.
 func TestApplyIdempotent(t *testing.T) {
+	t.Parallel()
 	requireNft(t)
 	c := config.Default()
 	b, err := Render(c, consolePorts)

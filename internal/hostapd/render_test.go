@@ -64,6 +64,7 @@ var renderCases = []renderCase{
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			ap := testAP()
@@ -79,6 +80,7 @@ func TestRenderGolden(t *testing.T) {
 
 // TestRenderedFilesPassHostapd runs every golden case through hostapd's parser.
 func TestRenderedFilesPassHostapd(t *testing.T) {
+	t.Parallel()
 	requireHostapd(t)
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +98,7 @@ func TestRenderedFilesPassHostapd(t *testing.T) {
 }
 
 func TestRenderSettings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ap   func(*config.AP)
@@ -146,6 +149,7 @@ func TestRenderSettings(t *testing.T) {
 }
 
 func TestRenderRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ap   func(*config.AP)
@@ -188,6 +192,7 @@ var injections = []string{
 // hostapd.conf: either Render refuses, or the file parses back to exactly
 // the intended settings, and hostapd accepts it.
 func TestInjection(t *testing.T) {
+	t.Parallel()
 	haveHostapd := false
 	if _, err := toolrun.LookPath("hostapd"); err == nil && os.Geteuid() == 0 {
 		haveHostapd = true
@@ -411,6 +416,7 @@ func decodeSSID2(v string) string {
 }
 
 func TestRenderDenyList(t *testing.T) {
+	t.Parallel()
 	got, err := RenderDenyList([]string{"02:00:00:00:01:0B", "02-00-00-00-00-01", "02:00:00:00:01:0b"})
 	if err != nil {
 		t.Fatal(err)

@@ -159,6 +159,7 @@ func handshake(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 // every response carries HSTS (once, errors too), TLS 1.1 and CBC suites
 // are refused, TLS 1.2 with AEAD and TLS 1.3 work.
 func TestNginxSiteServesModernTLS(t *testing.T) {
+	t.Parallel()
 	bin := testutil.RequireBinary(t, "nginx")
 	const hsts = "max-age=63072000; includeSubDomains"
 	for i, tc := range planCases {

@@ -91,6 +91,7 @@ func goldenName(path string) string {
 }
 
 func TestPlanGolden(t *testing.T) {
+	t.Parallel()
 	for i, tc := range planCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, files := planFor(t, i)
@@ -119,6 +120,7 @@ func TestPlanGolden(t *testing.T) {
 }
 
 func TestPlanFiles(t *testing.T) {
+	t.Parallel()
 	_, _, files := planFor(t, 1)
 	type row struct {
 		Path  string
@@ -154,6 +156,7 @@ func TestPlanFiles(t *testing.T) {
 }
 
 func TestPlanIsDeterministic(t *testing.T) {
+	t.Parallel()
 	_, _, a := planFor(t, 1)
 	_, _, b := planFor(t, 1)
 	if diff := cmp.Diff(a, b, cmp.Comparer(func(x, y File) bool { return x.Path == y.Path && string(x.Content) == string(y.Content) })); diff != "" {
@@ -162,6 +165,7 @@ func TestPlanIsDeterministic(t *testing.T) {
 }
 
 func TestPlanRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		conf func(*config.Config)
@@ -203,6 +207,7 @@ func TestPlanRefusesBadInput(t *testing.T) {
 }
 
 func TestRequirementsKeepsProblems(t *testing.T) {
+	t.Parallel()
 	c := testConfig()
 	c.AP.Channel = 99
 	err := Requirements(c, testOptions())
@@ -213,6 +218,7 @@ func TestRequirementsKeepsProblems(t *testing.T) {
 }
 
 func TestConsolePorts(t *testing.T) {
+	t.Parallel()
 	c := testConfig()
 	if diff := cmp.Diff([]int{443}, ConsolePorts(c)); diff != "" {
 		t.Errorf("default (-want +got):\n%s", diff)

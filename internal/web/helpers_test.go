@@ -186,13 +186,28 @@ func (h *harness) initialPassword() string {
 	return strings.TrimSpace(string(b))
 }
 
+// hashes holds one argon2id hash per password for addUser: tests create
+// dozens of users with the same few passwords, and each hash costs a CPU
+// for 50-100 ms. Logging in still verifies the real hash.
+var hashes sync.Map // password → hash
+
+func hashFor(t testing.TB, password string) string {
+	t.Helper()
+	if h, ok := hashes.Load(password); ok {
+		return h.(string)
+	}
+	h, err := auth.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes.Store(password, h)
+	return h
+}
+
 // addUser creates a user directly in the store, with no forced change.
 func (h *harness) addUser(name string, role auth.Role, password string) store.User {
 	h.t.Helper()
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	hash := hashFor(h.t, password)
 	u, err := h.db.CreateUser(context.Background(), name, role, hash, false)
 	if err != nil {
 		h.t.Fatalf("creating user %s: %v", name, err)

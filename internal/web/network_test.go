@@ -334,6 +334,7 @@ func newAgentHarness(t testing.TB, cfg config.Config, ag Agent) *harness {
 // TestAgentDown: with no agent on the socket the pages say so, the API
 // answers 503 with the same words, and the rest of the console works.
 func TestAgentDown(t *testing.T) {
+	t.Parallel()
 	for name, ag := range map[string]Agent{
 		"missing socket": agentclient.New(filepath.Join(t.TempDir(), "agent.sock")),
 		"no agent":       nil,
@@ -385,6 +386,7 @@ func TestAgentDown(t *testing.T) {
 // sees what, what is passed as the actor, and the field errors of its own
 // JSON decoding.
 func TestNetworkPagesFake(t *testing.T) {
+	t.Parallel()
 	fa := &fakeAgent{}
 	cfg := testConfig(t.TempDir())
 	cfg.AP.Interface, cfg.LAN = "wlan0", []string{"eth1"}
@@ -808,6 +810,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 // With an agent, the dashboard's interfaces are the agent's (which may live
 // in another namespace), and a down agent is said in their place.
 func TestDashboardInterfacesFromAgent(t *testing.T) {
+	t.Parallel()
 	h := newAgentHarness(t, testConfig(t.TempDir()), &fakeAgent{})
 	h.addUser("alice", auth.Admin, userPassword)
 	c := h.newClient()
