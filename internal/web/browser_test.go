@@ -113,13 +113,8 @@ func TestBrowser(t *testing.T) {
 	// htmx refreshes the fragment without a reload.
 	do("mark the page", chromedp.Evaluate[chromedp.Void](`window.__notReloaded = true`))
 	before := text("#system p.small")
-	deadline := time.Now().Add(10 * time.Second)
-	for text("#system p.small") == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("dashboard did not refresh within 10 s (still %q)", before)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return text("#system p.small") != before },
+		"dashboard to refresh (still %q)", before)
 	if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`)); !ok {
 		t.Errorf("the page reloaded instead of refreshing a fragment")
 	}

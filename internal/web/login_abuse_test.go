@@ -18,6 +18,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // proxiedHarness is a console behind a (pretend) nginx: plain HTTP from
@@ -295,16 +296,15 @@ func TestLoginHashQueueBounded(t *testing.T) {
 			statuses[i] = r.status
 		})
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(h.srv.hashes.admit) < capacity || int(running.Load()) < workers {
-		if time.Now().After(deadline) {
-			close(release)
-			t.Fatalf("queue never filled: %d of %d places, %d running", len(h.srv.hashes.admit), capacity, running.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll() // lets the waiting logins end if the queue never fills
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return len(h.srv.hashes.admit) >= capacity && int(running.Load()) >= workers
+	}, func() string {
+		return fmt.Sprintf("queue never filled: %d of %d places, %d running", len(h.srv.hashes.admit), capacity, running.Load())
+	})
 	r := h.newClient().loginFrom("198.51.100.99", "one-too-many", "wrong password")
-	close(release)
+	releaseAll()
 	wg.Wait()
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Errorf("past the queue: %d Retry-After %q, want 503 with Retry-After", r.status, r.header.Get("Retry-After"))

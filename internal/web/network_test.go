@@ -724,17 +724,11 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 		t.Fatalf("down = %d %s", r.status, r.body)
 	}
 	down := decode[api.Change](t, r)
-	deadline := time.Now().Add(rollback + 2*time.Second)
-	for {
-		got := decode[api.Change](t, viewer.get("/api/v1/changes/"+down.ID))
-		if got.Status == api.StatusRolledBack {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("change still %s after %v", got.Status, rollback+2*time.Second)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	var downNow api.Change
+	testutil.Eventually(t, rollback+2*time.Second, func() bool {
+		downNow = decode[api.Change](t, viewer.get("/api/v1/changes/"+down.ID))
+		return downNow.Status == api.StatusRolledBack
+	}, func() string { return fmt.Sprintf("change still %s", downNow.Status) })
 	if eth1 := decode[api.Interface](t, viewer.get("/api/v1/interfaces/eth1")); !eth1.AdminUp {
 		t.Errorf("eth1 still down after the rollback")
 	}
