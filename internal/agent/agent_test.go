@@ -307,7 +307,7 @@ func TestStaleSocket(t *testing.T) {
 func TestSocketRemovedAtStop(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "agent.sock")
-	srv, err := New(Config{Socket: sock, Diag: &fakeDiag{}, Audit: &auditLog{}, Log: discard()})
+	srv, err := New(Config{Socket: sock, Diag: &fakeDiag{t: t}, Audit: &auditLog{}, Log: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

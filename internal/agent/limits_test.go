@@ -13,7 +13,7 @@ import (
 )
 
 func TestDiagnosticsLimit(t *testing.T) {
-	fd := &fakeDiag{block: make(chan struct{})}
+	fd := &fakeDiag{t: t, block: make(chan struct{})}
 	ta := startAgent(t, func(c *Config) { c.Diag = fd; c.MaxDiagnostics = 1 })
 	started := make(chan struct{})
 	done := make(chan error, 1)
