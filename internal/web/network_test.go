@@ -76,10 +76,15 @@ func (c *client) api(method, path string, body any) response {
 
 // fakeAgent answers every call with canned data, for tests about the
 // console's own behaviour (roles, routes); the lab tests use the real agent.
+// A request it has no route for, or one the console sent without its actor,
+// fails the test.
 type fakeAgent struct {
+	t     testing.TB
 	mu    sync.Mutex
 	calls []string
 }
+
+func newFakeAgent(t testing.TB) *fakeAgent { return &fakeAgent{t: t} }
 
 func (f *fakeAgent) record(s string) {
 	f.mu.Lock()
@@ -180,7 +185,11 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func (f *fakeAgent) handler() http.Handler {
 	actor := func(r *http.Request) api.Actor {
-		return api.Actor{User: r.Header.Get(api.HeaderUser), Role: auth.Role(r.Header.Get(api.HeaderRole)), Source: r.Header.Get(api.HeaderSource)}
+		a := api.Actor{User: r.Header.Get(api.HeaderUser), Role: auth.Role(r.Header.Get(api.HeaderRole)), Source: r.Header.Get(api.HeaderSource)}
+		if a.User == "" || a.Role == "" {
+			f.t.Errorf("fake agent: %s %s without the actor (%+v)", r.Method, r.URL.Path, a)
+		}
+		return a
 	}
 	reply := func(w http.ResponseWriter, status int, v any, err error) {
 		w.Header().Set("Content-Type", "application/json")
@@ -322,6 +331,10 @@ func (f *fakeAgent) handler() http.Handler {
 			mux.Handle(rt.Pattern(), h)
 		}
 	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		f.t.Errorf("fake agent: unexpected %s %s", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+	})
 	return mux
 }
 
@@ -387,7 +400,7 @@ func TestAgentDown(t *testing.T) {
 // JSON decoding.
 func TestNetworkPagesFake(t *testing.T) {
 	t.Parallel()
-	fa := &fakeAgent{}
+	fa := newFakeAgent(t)
 	cfg := testConfig(t.TempDir())
 	cfg.AP.Interface, cfg.LAN = "wlan0", []string{"eth1"}
 	h := newAgentHarness(t, cfg, fa)
@@ -805,7 +818,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 // in another namespace), and a down agent is said in their place.
 func TestDashboardInterfacesFromAgent(t *testing.T) {
 	t.Parallel()
-	h := newAgentHarness(t, testConfig(t.TempDir()), &fakeAgent{})
+	h := newAgentHarness(t, testConfig(t.TempDir()), newFakeAgent(t))
 	h.addUser("alice", auth.Admin, userPassword)
 	c := h.newClient()
 	c.mustLogin("alice", userPassword)

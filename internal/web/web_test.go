@@ -433,7 +433,7 @@ func routeExample(pattern string) (method, path string) {
 
 func TestRoleChecks(t *testing.T) {
 	t.Parallel()
-	h := startHarnessAgent(t, testConfig(t.TempDir()), newFakeClock(), fakeSys{}, &fakeAgent{})
+	h := startHarnessAgent(t, testConfig(t.TempDir()), newFakeClock(), fakeSys{}, newFakeAgent(t))
 	h.addUser("vera", auth.Viewer, userPassword)
 	h.addUser("olga", auth.Operator, userPassword)
 	h.addUser("alice", auth.Admin, userPassword)
