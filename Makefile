@@ -19,7 +19,7 @@ TOOL    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod
 VULNDB         ?= $(CURDIR)/bin/vulndb
 VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 
-.PHONY: all build run test lint bench vet vendor-ui clean
+.PHONY: all build run test test-unit lint bench vet vendor-ui clean
 
 all: build
 
@@ -45,6 +45,12 @@ lint:
 test: lint build
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/testing/wifivm)
 	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/testing/wifivm/
+
+# The fast loop for edits: no root, no namespaces, daemons, Chromium or VM (those tests skip
+# under -short, except with CI=true), well under a minute on two cores. Not a substitute for
+# `make test`, which runs everything and is what CI runs.
+test-unit:
+	$(GO) test -short -shuffle=on -count=1 ./...
 
 # Not part of CI. Go micro-benchmarks, then bin/devmgr against the original Flask design, with
 # wrk on 127.0.0.1 (bench/cmd/devmgr-bench; as root: agent in a throwaway lab, and wrk,

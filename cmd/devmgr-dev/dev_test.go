@@ -122,9 +122,9 @@ func TestDevRunAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-first.done
-	waitFor(t, 15*time.Second, "serve and agent to exit after dev run was killed", func() bool {
+	testutil.Eventually(t, 15*time.Second, func() bool {
 		return len(processesOf(bin)) == 0
-	})
+	}, "serve and agent to exit after dev run was killed")
 	if len(namespacesOf(first.lab)) == 0 {
 		t.Fatalf("the killed run's lab %s is gone already; the test shows nothing", first.lab)
 	}
@@ -315,17 +315,6 @@ func processesOf(bin string) []string {
 		}
 	}
 	return out
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // consoleClient is a cookie-keeping HTTPS client of the console.

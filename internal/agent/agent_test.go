@@ -309,14 +309,14 @@ func TestStaleSocket(t *testing.T) {
 func TestSocketRemovedAtStop(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "agent.sock")
-	srv, err := New(Config{Socket: sock, Diag: &fakeDiag{}, Audit: &auditLog{}, Log: discard()})
+	srv, err := New(Config{Socket: sock, Diag: &fakeDiag{t: t}, Audit: &auditLog{}, Log: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.ListenAndServe(ctx) }()
-	waitFor(t, func() bool { _, err := os.Lstat(sock); return err == nil })
+	testutil.Eventually(t, 5*time.Second, func() bool { _, err := os.Lstat(sock); return err == nil }, "the socket %s", sock)
 	h, err := client.New(sock).Health(ctx)
 	if err != nil || h.Network {
 		t.Errorf("health without a network backend: %+v %v", h, err)
@@ -335,16 +335,6 @@ func TestSocketRemovedAtStop(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left in the socket directory: %v", ents)
 	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("condition not met within 5s")
 }
 
 func TestSocketModeAndGroup(t *testing.T) {

@@ -226,14 +226,19 @@ func (m *recordingModule) Keep(_ context.Context, ch change.Change, _ json.RawMe
 	return nil
 }
 
-// fakeDiag streams canned lines.
+// fakeDiag streams canned lines. A request the agent let through without
+// a host or name fails the test.
 type fakeDiag struct {
+	t     testing.TB
 	mu    sync.Mutex
 	calls []string
 	block chan struct{} // if set, Ping waits for it after its first line
 }
 
 func (f *fakeDiag) record(s string) {
+	if strings.HasSuffix(s, " ") {
+		f.t.Errorf("fake diag: %q reached the tool unvalidated", s)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, s)
@@ -344,7 +349,7 @@ func newEngine(t *testing.T, audit Auditor, ts *timers) *change.Engine {
 // fake network's module registered) and fakes; start serves it.
 func newTestAgent(t *testing.T) *testAgent {
 	t.Helper()
-	ta := &testAgent{t: t, audit: &auditLog{}, logs: &logBuffer{}, diag: &fakeDiag{}, timers: &timers{}}
+	ta := &testAgent{t: t, audit: &auditLog{}, logs: &logBuffer{}, diag: &fakeDiag{t: t}, timers: &timers{}}
 	ta.changes = newEngine(t, ta.audit, ta.timers)
 	if err := ta.changes.Register(netif.Kind, &recordingModule{}); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,7 @@ package agent
 
 import (
 	"context"
-	"github.com/devmgr/devmgr/internal/agent/api"
-	"github.com/devmgr/devmgr/internal/agent/client"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/netif"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
@@ -85,13 +86,9 @@ func TestLabLANDNS(t *testing.T) {
 	}
 	wait := func(what, want string) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for got := read(); got != want; got = read() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: servers-file has %q, want %q", what, got, want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		var got string
+		testutil.Eventually(t, 15*time.Second, func() bool { got = read(); return got == want },
+			func() string { return fmt.Sprintf("%s: servers-file has %q, want %q", what, got, want) })
 	}
 
 	stop := run()

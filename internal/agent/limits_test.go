@@ -13,7 +13,7 @@ import (
 )
 
 func TestDiagnosticsLimit(t *testing.T) {
-	fd := &fakeDiag{block: make(chan struct{})}
+	fd := &fakeDiag{t: t, block: make(chan struct{})}
 	ta := startAgent(t, func(c *Config) { c.Diag = fd; c.MaxDiagnostics = 1 })
 	started := make(chan struct{})
 	done := make(chan error, 1)
@@ -65,7 +65,7 @@ func TestStreamCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled ping: %v", err)
 	}
-	waitFor(t, func() bool { _, ok := ta.audit.find(actPing, "failed"); return ok })
+	testutil.Eventually(t, 5*time.Second, func() bool { _, ok := ta.audit.find(actPing, "failed"); return ok }, "a failed ping in the audit")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("ping ran on for %v after the client left", d)
 	}

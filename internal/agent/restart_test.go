@@ -68,24 +68,21 @@ func startAgentProc(t *testing.T, cfgPath, ns, socket string) *agentProc {
 	})
 	c := client.New(socket)
 	defer c.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var err error
+	testutil.Eventually(t, 15*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Health(ctx)
-		cancel()
-		if err == nil {
-			return p
+		defer cancel()
+		if _, err = c.Health(ctx); err == nil {
+			return true
 		}
 		select {
 		case <-p.done:
 			t.Fatalf("agent exited at start: %v", p.err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent did not answer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	}, func() string { return fmt.Sprintf("agent did not answer: %v", err) })
+	return p
 }
 
 func (p *agentProc) stop(t *testing.T, sig syscall.Signal) error {

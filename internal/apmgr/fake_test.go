@@ -145,15 +145,24 @@ func (f *fakeHostapd) count(cmd string) int {
 	return n
 }
 
-// fakeServices is a service manager that records restarts.
+// fakeServices is a service manager that records restarts. With t set, a
+// call about any service but hostapd's fails the test.
 type fakeServices struct {
+	t          testing.TB
 	mu         sync.Mutex
 	restarts   []string
 	restartErr error
 	status     service.Status
 }
 
+func (s *fakeServices) known(verb, name string) {
+	if s.t != nil && name != DefaultService {
+		s.t.Errorf("unexpected %s of service %q, want %q", verb, name, DefaultService)
+	}
+}
+
 func (s *fakeServices) Restart(_ context.Context, name string) error {
+	s.known("restart", name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.restarts = append(s.restarts, name)
@@ -161,6 +170,7 @@ func (s *fakeServices) Restart(_ context.Context, name string) error {
 }
 
 func (s *fakeServices) Status(_ context.Context, name string) (service.Status, error) {
+	s.known("status", name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
@@ -194,7 +204,7 @@ const testPassphrase = "correct horse battery"
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, root: t.TempDir(), data: t.TempDir(), services: &fakeServices{}, timeout: time.Minute}
+	e := &env{t: t, root: t.TempDir(), data: t.TempDir(), services: &fakeServices{t: t}, timeout: time.Minute}
 	e.cfg = config.Default()
 	e.cfg.AP.Passphrase = testPassphrase
 	e.cfg.Agent.StateDir = e.data

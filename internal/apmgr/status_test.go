@@ -92,6 +92,7 @@ func TestStatusNotRunning(t *testing.T) {
 			}
 			c := Config{Cfg: cfg, Root: t.TempDir(), Changes: eng}
 			if tt.svc != nil {
+				tt.svc.t = t
 				c.Services = tt.svc
 			}
 			if tt.output != "" {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestHashVerify(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	h, err := HashPassword("correct horse battery")
 	if err != nil {
@@ -40,6 +41,7 @@ func TestHashVerify(t *testing.T) {
 }
 
 func TestVerifyBadHash(t *testing.T) {
+	t.Parallel()
 	for _, enc := range []string{
 		"",
 		"$2a$10$abcdefghijklmnopqrstuv",
@@ -56,6 +58,7 @@ func TestVerifyBadHash(t *testing.T) {
 }
 
 func TestCheckPassword(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pw      string
 		wantErr string
@@ -77,6 +80,7 @@ func TestCheckPassword(t *testing.T) {
 }
 
 func TestGeneratePassword(t *testing.T) {
+	t.Parallel()
 	a, b := GeneratePassword(), GeneratePassword()
 	if len(a) < 20 || a == b {
 		t.Errorf("GeneratePassword gave %q and %q", a, b)
@@ -87,6 +91,7 @@ func TestGeneratePassword(t *testing.T) {
 }
 
 func TestCheckUsername(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ok   bool
@@ -118,6 +123,7 @@ func TestCheckUsername(t *testing.T) {
 }
 
 func TestToken(t *testing.T) {
+	t.Parallel()
 	plain, hash := NewToken()
 	if !strings.HasPrefix(plain, "dmt_") || len(plain) != 4+43 {
 		t.Errorf("token %q: want dmt_ and 43 base64url characters", plain)

@@ -60,6 +60,7 @@ func fail(t *testing.T, th *auth.Throttle, user, src string) {
 // Five failures of a user from one source block that user there only;
 // elsewhere the user's failures only delay.
 func TestThrottleUserSource(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c := &clock{t: start()}
 	th := auth.NewThrottle(openStore(t, dir), c.Now)
@@ -121,6 +122,7 @@ func TestThrottleUserSource(t *testing.T) {
 }
 
 func TestThrottleUserDelay(t *testing.T) {
+	t.Parallel()
 	c := &clock{t: start()}
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 	want := []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
@@ -140,6 +142,7 @@ func TestThrottleUserDelay(t *testing.T) {
 }
 
 func TestThrottleSource(t *testing.T) {
+	t.Parallel()
 	c := &clock{t: start()}
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 
@@ -172,6 +175,7 @@ func TestThrottleSource(t *testing.T) {
 
 // An IPv6 source is its /64: rotating the interface ID does not help.
 func TestThrottleIPv6Prefix(t *testing.T) {
+	t.Parallel()
 	c := &clock{t: start()}
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 	for i := range auth.MaxSourceFailures {
@@ -186,6 +190,7 @@ func TestThrottleIPv6Prefix(t *testing.T) {
 }
 
 func TestSourceKey(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"192.0.2.7":               "192.0.2.7",
 		"::ffff:192.0.2.7":        "192.0.2.7",
@@ -204,6 +209,7 @@ func TestSourceKey(t *testing.T) {
 // admitted one per PaceInterval, refused beyond MaxPaceWait; a source that
 // logged in before is not slowed.
 func TestThrottleGlobalBudget(t *testing.T) {
+	t.Parallel()
 	c := &clock{t: start()}
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 	if err := th.Success(context.Background(), "admin", "198.51.100.1"); err != nil {

@@ -111,6 +111,7 @@ func plan(kind, target string, applied *int, applyErr error) func(context.Contex
 }
 
 func TestUnconfirmedChangeRollsBackAtTimeout(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		v := newEnv(t)
 		m := newFake(t, "undo")
@@ -154,6 +155,7 @@ func TestUnconfirmedChangeRollsBackAtTimeout(t *testing.T) {
 }
 
 func TestConfirmKeeps(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		v := newEnv(t)
 		m := newFake(t, "keep")
@@ -194,6 +196,7 @@ func TestConfirmKeeps(t *testing.T) {
 // The device has one pending change, whatever module makes it; the
 // second planner never runs.
 func TestOnePendingAcrossModules(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	e := v.engine(map[string]Module{"net": newFake(t), "ap": newFake(t)})
 	applied := 0
@@ -212,6 +215,7 @@ func TestOnePendingAcrossModules(t *testing.T) {
 }
 
 func TestFailedApplyUndoneAtOnce(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	m := newFake(t, "undo")
 	e := v.engine(map[string]Module{"ap": m})
@@ -235,6 +239,7 @@ func TestFailedApplyUndoneAtOnce(t *testing.T) {
 }
 
 func TestPlanErrorChangesNothing(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	e := v.engine(map[string]Module{"net": newFake(t)})
 	bad := errors.New("addresses[0]: not an address")
@@ -253,6 +258,7 @@ func TestPlanErrorChangesNothing(t *testing.T) {
 
 // A crash leaves the journal; the next engine undoes it once.
 func TestRecoverUndoesCrashedChange(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	e := v.engine(map[string]Module{"net": newFake(t)})
 	applied := 0
@@ -279,6 +285,7 @@ func TestRecoverUndoesCrashedChange(t *testing.T) {
 
 // An undo that did nothing keeps the journal for the next start.
 func TestUndoKeepsJournal(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	m := newFake(t, "undo")
 	m.undoErr = errors.Join(ErrKeepJournal, errors.New("render refused"))
@@ -299,6 +306,7 @@ func TestUndoKeepsJournal(t *testing.T) {
 // Journals that fail validation are set aside unread by the module's
 // Undo, and reported.
 func TestRecoverRefusesForgedJournal(t *testing.T) {
+	t.Parallel()
 	const good = `"change_id":"0123456789abcdef","kind":"net","target":"eth1","status":"pending"`
 	for name, c := range map[string]struct {
 		journal string
@@ -352,6 +360,7 @@ func TestRecoverRefusesForgedJournal(t *testing.T) {
 
 // A journal of a module that is not there (it failed to start) is kept.
 func TestRecoverLeavesUnknownKind(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	applied := 0
 	if _, err := v.engine(map[string]Module{"ap": newFake(t)}).Begin(t.Context(), plan("ap", "", &applied, nil)); err != nil {
@@ -363,6 +372,7 @@ func TestRecoverLeavesUnknownKind(t *testing.T) {
 }
 
 func TestChangeLogValidatedAndCapped(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		v := newEnv(t)
 		forged := `[{"change_id":"0123456789abcdef","kind":"net","status":"pending","fields":["ssid\nbridge=br0"]}]`

@@ -12,12 +12,14 @@ import (
 )
 
 func TestDefaultIsValid(t *testing.T) {
+	t.Parallel()
 	if err := Default().Validate(); err != nil {
 		t.Fatalf("Default().Validate() = %v", err)
 	}
 }
 
 func TestParseOverridesDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := Parse([]byte(`
 data_dir: /srv/devmgr
 web:
@@ -57,6 +59,7 @@ network:
 }
 
 func TestChannelAuto(t *testing.T) {
+	t.Parallel()
 	c, err := Parse([]byte("ap: {channel: auto}\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +70,7 @@ func TestChannelAuto(t *testing.T) {
 }
 
 func TestEmptyFileIsDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := Parse(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +82,7 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 
 // Each bad document must produce exactly the listed problems, in order.
 func TestProblems(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		doc  string
@@ -135,6 +140,7 @@ func TestProblems(t *testing.T) {
 }
 
 func TestLoadNamesFile(t *testing.T) {
+	t.Parallel()
 	p := filepath.Join(t.TempDir(), "devmgr.yaml")
 	if err := os.WriteFile(p, []byte("nope: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -160,6 +166,7 @@ func TestPathPrecedence(t *testing.T) {
 }
 
 func TestCountry(t *testing.T) {
+	t.Parallel()
 	for _, c := range []string{"US", "DE", "JP", "ZW", "AD"} {
 		if !KnownCountry(c) {
 			t.Errorf("KnownCountry(%q) = false", c)

@@ -97,16 +97,13 @@ func (c *skewClock) skip(d time.Duration) {
 
 func waitLease(t *testing.T, m *Manager, name string, cond func(Lease) bool) Lease {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if l, ok := m.Lease(name); ok && cond(l) {
-			return l
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no matching lease on %s within 20s", name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var l Lease
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		var ok bool
+		l, ok = m.Lease(name)
+		return ok && cond(l)
+	}, "a matching lease on %s", name)
+	return l
 }
 
 func countLog(t *testing.T, l *lab.Lab, word string) int {
@@ -173,13 +170,7 @@ func TestLeaseRenewRelease(t *testing.T) {
 
 	// Renewal at T1 (the fake clock fires it now).
 	acks := countLog(t, l, "DHCPACK")
-	deadline := time.Now().Add(5 * time.Second)
-	for timers.fire() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no T1 timer armed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return timers.fire() > 0 }, "a T1 timer armed")
 	renewed := waitLease(t, m, "eth0", func(x Lease) bool { return x.RenewedAt.After(lease.RenewedAt) })
 	if renewed.Address != lease.Address || !renewed.Expiry.After(lease.Expiry) || !renewed.ObtainedAt.Equal(lease.ObtainedAt) {
 		t.Errorf("renewed %+v, was %+v", renewed, lease)
@@ -200,9 +191,7 @@ func TestLeaseRenewRelease(t *testing.T) {
 	// any server for its address again.
 	discovers := countLog(t, l, "DHCPDISCOVER")
 	clock.skip(time.Until(again.T2) + time.Second)
-	for timers.fire() == 0 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 20*time.Second, func() bool { return timers.fire() > 0 }, "a T2 timer armed")
 	rebound := waitLease(t, m, "eth0", func(x Lease) bool { return x.RenewedAt.After(again.RenewedAt) })
 	if rebound.Address != lease.Address {
 		t.Errorf("rebound to %s, had %s", rebound.Address, lease.Address)
@@ -225,14 +214,7 @@ func TestLeaseRenewRelease(t *testing.T) {
 	if _, ok := m.Lease("eth0"); ok || m.Running("eth0") {
 		t.Error("lease or client left after Stop")
 	}
-	deadline = time.Now().Add(3 * time.Second)
-	for countLog(t, l, "DHCPRELEASE") == 0 {
-		if time.Now().After(deadline) {
-			t.Error("dnsmasq saw no DHCPRELEASE")
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, 3*time.Second, func() bool { return countLog(t, l, "DHCPRELEASE") > 0 }, "dnsmasq to see a DHCPRELEASE")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(events) < 4 || !events[0] || events[len(events)-1] {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestValidateHost(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 64)
 	tests := []struct {
 		host string
@@ -65,6 +66,7 @@ func TestValidateHost(t *testing.T) {
 }
 
 func TestPingRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		req   PingRequest
 		field string // "" valid
@@ -91,6 +93,7 @@ func TestPingRequest(t *testing.T) {
 }
 
 func TestTracerouteRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		req   TracerouteRequest
 		field string
@@ -112,6 +115,7 @@ func TestTracerouteRequest(t *testing.T) {
 }
 
 func TestDNSRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		req   DNSRequest
 		field string
@@ -162,6 +166,7 @@ func checkField(t *testing.T, what string, err error, field string) {
 }
 
 func TestReverseName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"192.0.2.1":   "1.2.0.192.in-addr.arpa.",
 		"2001:db8::1": "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.",

@@ -9,6 +9,7 @@ import (
 )
 
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ out, want string }{
 		{"dnsmasq: failed to create listening socket for 192.168.4.1: Address already in use\n", "port 53 (DNS) on 192.168.4.1"},
 		{"dnsmasq: failed to bind DHCP server socket: Address already in use\n", "port 67"},
@@ -29,6 +30,7 @@ func TestExplain(t *testing.T) {
 
 // The real dnsmasq's complaint about a bad line is explained.
 func TestExplainRealCheckOutput(t *testing.T) {
+	t.Parallel()
 	testutil.RequireBinary(t, "dnsmasq")
 	err := Check(context.Background(), []byte("interface=wlan0\ndhcp-range=nonsense\n"))
 	if err == nil {

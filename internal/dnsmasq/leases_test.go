@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseLeases(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -53,6 +54,7 @@ func TestParseLeases(t *testing.T) {
 }
 
 func TestParseLeasesMalformed(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, line string }{
 		{"garbage\n", `line 1 "garbage"`},
 		{"1764196800 02:00:00:00:01:00 192.168.4.2 a *\n1764196800 02:00:00:00:01:00 192.168.4.2 a\n", `line 2 "1764196800 02:00:00:00:01:00 192.168.4.2 a"`},
@@ -72,6 +74,7 @@ func TestParseLeasesMalformed(t *testing.T) {
 }
 
 func TestReadLeases(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	got, err := ReadLeases(filepath.Join(dir, "missing"))
 	if err != nil || got == nil || len(got) != 0 {

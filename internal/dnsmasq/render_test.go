@@ -2,9 +2,7 @@ package dnsmasq
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +14,6 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var defaultOpts = Options{LeaseFile: DefaultLeaseFile, PIDFile: DefaultPIDFile, ServersFile: DefaultServersFile}
 
@@ -39,6 +35,7 @@ var renderCases = []struct {
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
@@ -47,12 +44,13 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", tc.name+".golden"), got)
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), got)
 		})
 	}
 }
 
 func TestRenderedFilesPassDnsmasq(t *testing.T) {
+	t.Parallel()
 	testutil.RequireBinary(t, "dnsmasq")
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,6 +68,7 @@ func TestRenderedFilesPassDnsmasq(t *testing.T) {
 }
 
 func TestCheckRejectsBadOption(t *testing.T) {
+	t.Parallel()
 	testutil.RequireBinary(t, "dnsmasq")
 	err := Check(context.Background(), []byte("interface=wlan0\ndhcp-range=nonsense\n"))
 	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "--test") {
@@ -79,6 +78,7 @@ func TestCheckRejectsBadOption(t *testing.T) {
 
 // The rendered config serves only the AP interface and never uplinks.
 func TestRenderServesOnlyAP(t *testing.T) {
+	t.Parallel()
 	c := config.Default()
 	c.Uplinks = []string{"eth0", "wwan0"}
 	b, err := Render(c, defaultOpts)
@@ -104,6 +104,7 @@ func TestRenderServesOnlyAP(t *testing.T) {
 }
 
 func TestRenderRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  func(*config.Config)
@@ -147,6 +148,7 @@ var valid = map[string][]string{
 }
 
 func TestInjection(t *testing.T) {
+	t.Parallel()
 	haveDnsmasq := false
 	if _, err := toolrun.LookPath("dnsmasq"); err == nil {
 		haveDnsmasq = true
@@ -272,21 +274,4 @@ func parseDnsmasq(t testing.TB, b []byte) []option {
 		out = append(out, option{strings.TrimSpace(k), strings.TrimSpace(v)})
 	}
 	return out
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
 }

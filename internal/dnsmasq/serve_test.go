@@ -146,13 +146,9 @@ func TestRenderedConfigServes(t *testing.T) {
 	if err := Reload(o.PIDFile); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for got := txt(); got != "txt=from the LAN DNS"; got = txt() {
-		if time.Now().After(deadline) {
-			t.Fatalf("lan-only.test after Reload: %q, want the LAN server's TXT", got)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var got string
+	testutil.Eventually(t, 5*time.Second, func() bool { got = txt(); return got == "txt=from the LAN DNS" },
+		func() string { return fmt.Sprintf("lan-only.test after Reload: %q, want the LAN server's TXT", got) })
 }
 
 // TestHelperResolve is run by TestRenderedConfigServes inside the client

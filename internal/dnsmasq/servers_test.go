@@ -12,6 +12,7 @@ import (
 )
 
 func TestRenderServers(t *testing.T) {
+	t.Parallel()
 	a := netip.MustParseAddr
 	got := string(RenderServers([]Server{
 		{a("10.0.0.1"), "eth1"},
@@ -33,6 +34,7 @@ func TestRenderServers(t *testing.T) {
 }
 
 func TestReloadRefusesWhatIsNotDnsmasq(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pid")
 	if err := Reload(pidFile); !errors.Is(err, ErrNotRunning) {

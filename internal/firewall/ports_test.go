@@ -8,6 +8,7 @@ import (
 )
 
 func TestConsolePorts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		listen, redirect string
 		want             []int

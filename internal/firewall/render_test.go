@@ -3,7 +3,6 @@ package firewall
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,8 +19,6 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var consolePorts = Options{ConsolePorts: []int{443, 80}}
 
@@ -44,6 +41,7 @@ var renderCases = []struct {
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
@@ -52,12 +50,13 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", tc.name+".golden"), got)
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), got)
 		})
 	}
 }
 
 func TestRenderedRulesetsPassNft(t *testing.T) {
+	t.Parallel()
 	requireNft(t)
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +74,7 @@ func TestRenderedRulesetsPassNft(t *testing.T) {
 }
 
 func TestCheckRejects(t *testing.T) {
+	t.Parallel()
 	requireNft(t)
 	err := Check(context.Background(), []byte("table inet devmgr {\n\tchain input {\n\t\tiifname \"eth0\" bogus\n\t}\n}\n"))
 	if err == nil || !strings.Contains(err.Error(), "-c -f") || !strings.Contains(err.Error(), ":3:") {
@@ -83,6 +83,7 @@ func TestCheckRejects(t *testing.T) {
 }
 
 func TestRenderRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  func(*config.Config)
@@ -119,6 +120,7 @@ var injections = []string{
 // namespace and read back with `nft -j`, and each rule's interface matches
 // must be exactly the intended names.
 func TestInjection(t *testing.T) {
+	t.Parallel()
 	fields := []struct {
 		name string
 		set  func(c *config.Config, v string)
@@ -170,6 +172,7 @@ func TestInjection(t *testing.T) {
 // Apply twice in a throwaway namespace: the second run changes nothing,
 // and there is exactly one devmgr table.
 func TestApplyIdempotent(t *testing.T) {
+	t.Parallel()
 	requireNft(t)
 	c := config.Default()
 	b, err := Render(c, consolePorts)
@@ -364,21 +367,4 @@ func requireNft(t *testing.T) {
 	t.Helper()
 	testutil.RequireBinary(t, "nft")
 	testutil.RequireRoot(t)
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
 }

@@ -6,6 +6,7 @@ import (
 )
 
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ out, want string }{
 		{"Line 12: unknown configuration item 'bogus'\n1 errors found in configuration file '/etc/hostapd/devmgr.conf'\n", "Line 12: unknown configuration item 'bogus'"},
 		{"rfkill: WLAN soft blocked\nnl80211: Could not yet enable interface 'wlan0' due to rfkill\n", "rfkill unblock wifi"},

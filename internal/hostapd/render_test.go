@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,8 +18,6 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var defaultOpts = Options{CtrlInterface: "/run/hostapd"}
 
@@ -67,6 +64,7 @@ var renderCases = []renderCase{
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
 			ap := testAP()
@@ -75,13 +73,14 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Render: %v", err)
 			}
-			golden(t, filepath.Join("testdata", tc.name+".golden"), got)
+			testutil.Golden(t, filepath.Join("testdata", tc.name+".golden"), got)
 		})
 	}
 }
 
 // TestRenderedFilesPassHostapd runs every golden case through hostapd's parser.
 func TestRenderedFilesPassHostapd(t *testing.T) {
+	t.Parallel()
 	requireHostapd(t)
 	for _, tc := range renderCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,6 +98,7 @@ func TestRenderedFilesPassHostapd(t *testing.T) {
 }
 
 func TestRenderSettings(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ap   func(*config.AP)
@@ -149,6 +149,7 @@ func TestRenderSettings(t *testing.T) {
 }
 
 func TestRenderRefuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ap   func(*config.AP)
@@ -191,6 +192,7 @@ var injections = []string{
 // hostapd.conf: either Render refuses, or the file parses back to exactly
 // the intended settings, and hostapd accepts it.
 func TestInjection(t *testing.T) {
+	t.Parallel()
 	haveHostapd := false
 	if _, err := toolrun.LookPath("hostapd"); err == nil && os.Geteuid() == 0 {
 		haveHostapd = true
@@ -414,11 +416,12 @@ func decodeSSID2(v string) string {
 }
 
 func TestRenderDenyList(t *testing.T) {
+	t.Parallel()
 	got, err := RenderDenyList([]string{"02:00:00:00:01:0B", "02-00-00-00-00-01", "02:00:00:00:01:0b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/deny.golden", got)
+	testutil.Golden(t, "testdata/deny.golden", got)
 	var lines []string
 	for _, l := range strings.Split(string(got), "\n") {
 		if l != "" && l[0] != '#' {
@@ -436,23 +439,6 @@ func TestRenderDenyList(t *testing.T) {
 	empty, err := RenderDenyList(nil)
 	if err != nil || slices.ContainsFunc(strings.Split(string(empty), "\n"), func(l string) bool { return l != "" && l[0] != '#' }) {
 		t.Errorf("RenderDenyList(nil) = %q, %v", empty, err)
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
 }
 

@@ -35,6 +35,7 @@ func static(addrs []string, gw string, dns []string, mtu int) LinkConfig {
 }
 
 func TestValidateGood(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	for _, tc := range []struct {
 		name string
@@ -57,6 +58,7 @@ func TestValidateGood(t *testing.T) {
 }
 
 func TestValidateBad(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	ok := []string{"10.0.0.2/24"}
 	for _, tc := range []struct {
@@ -132,6 +134,7 @@ func TestValidateBad(t *testing.T) {
 }
 
 func TestValidateProtected(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	for _, lc := range []LinkConfig{{Mode: ModeDHCP}, static([]string{"10.0.0.2/24"}, "", nil, 0), {}} {
 		err := Validate(cfg, "wlan0", lc, testIfaces)
@@ -146,6 +149,7 @@ func TestValidateProtected(t *testing.T) {
 
 // Every bad field is reported at once, in the order of the form.
 func TestValidateListsEveryField(t *testing.T) {
+	t.Parallel()
 	lc := LinkConfig{Mode: ModeStatic, Addresses: []string{"10.0.0.2/24", "ten", "192.168.4.7/24"},
 		Gateway: "router", DNS: []string{"1.1.1.1", "x", "0.0.0.0"}, MTU: 10}
 	err := Validate(testConfig(), "eth9", lc, testIfaces)
@@ -174,6 +178,7 @@ func TestValidateListsEveryField(t *testing.T) {
 }
 
 func TestAddrDiff(t *testing.T) {
+	t.Parallel()
 	a := AddrState{CIDR: "10.0.0.2/24", Flags: unix.IFA_F_PERMANENT}
 	b := AddrState{CIDR: "10.0.1.2/24", Flags: unix.IFA_F_PERMANENT}
 	relabelled := a
@@ -199,6 +204,7 @@ func TestAddrDiff(t *testing.T) {
 }
 
 func TestRouteDiff(t *testing.T) {
+	t.Parallel()
 	def := DefaultRoute("10.0.0.1")
 	nlDef, err := def.netlink(3)
 	if err != nil {

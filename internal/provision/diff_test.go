@@ -13,6 +13,7 @@ import (
 )
 
 func TestUnified(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		a, b string
@@ -41,6 +42,7 @@ func TestUnified(t *testing.T) {
 // TestUnifiedAgreesWithPatch applies our diff with patch(1) when it is
 // there: the result must be the new file.
 func TestUnifiedAgreesWithPatch(t *testing.T) {
+	t.Parallel()
 	patch := testutil.RequireBinary(t, "patch")
 	a := "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\n"
 	b := "A\nb\nc\nd\ne\nf\nG\nh\ni\nj\nk\nl\nm\nn\no\np\n"

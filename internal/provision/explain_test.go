@@ -8,6 +8,7 @@ import (
 // The outputs are hostapd 2.10's and dnsmasq 2.90's own messages, as they
 // print them (format strings from their sources with real values).
 func TestExplainHostapd(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, output, want string
 	}{
@@ -65,6 +66,7 @@ nl80211 driver initialization failed.`, "does not exist"},
 }
 
 func TestExplainDnsmasq(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, output, want string
 	}{

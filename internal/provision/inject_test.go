@@ -11,6 +11,7 @@ import (
 // it: Plan refuses the value, or every file still has exactly the lines of
 // a clean render with the value in place.
 func TestPlanRefusesInjection(t *testing.T) {
+	t.Parallel()
 	payloads := []string{
 		"x\ninjected=1", "x\r\ninjected=1", "x\rinjected=1", "x\x00injected", "x\u2028injected",
 		"x#injected", "x=injected", `x"injected`, "x'injected", "x;injected", "x%ninjected",

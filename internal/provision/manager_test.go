@@ -17,6 +17,7 @@ func TestProvisionRefusesUnknownServiceManager(t *testing.T) {
 // Into a staging root (or a dry run) no service manager is used, so the
 // kind is not even looked at.
 func TestProvisionStagingIgnoresServiceManager(t *testing.T) {
+	t.Parallel()
 	requireTools(t)
 	root := t.TempDir()
 	var out strings.Builder

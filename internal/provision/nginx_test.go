@@ -124,24 +124,24 @@ http {
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var dialErr error
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		select {
 		case err := <-exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Fatalf("nginx exited: %v\n%s\n%s", err, out.String(), log)
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
+		var c net.Conn
+		if c, dialErr = net.DialTimeout("tcp", addr, time.Second); dialErr != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept connections on %s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		c.Close()
+		return true
+	}, func() string {
+		return fmt.Sprintf("nginx does not accept connections on %s: %v\n%s", addr, dialErr, out.String())
+	})
+	return addr
 }
 
 // handshake connects to addr with cfg and returns the negotiated state.
@@ -159,6 +159,8 @@ func handshake(addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 // every response carries HSTS (once, errors too), TLS 1.1 and CBC suites
 // are refused, TLS 1.2 with AEAD and TLS 1.3 work.
 func TestNginxSiteServesModernTLS(t *testing.T) {
+	t.Parallel()
+	testutil.SkipShort(t, "runs nginx")
 	bin := testutil.RequireBinary(t, "nginx")
 	const hsts = "max-age=63072000; includeSubDomains"
 	for i, tc := range planCases {

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,9 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // testConfig is a valid config that can be provisioned.
 func testConfig() config.Config {
@@ -93,34 +91,19 @@ func goldenName(path string) string {
 }
 
 func TestPlanGolden(t *testing.T) {
+	t.Parallel()
 	for i, tc := range planCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, files := planFor(t, i)
 			dir := filepath.Join("testdata", tc.name)
-			if *update {
+			if testutil.Updating() {
 				os.RemoveAll(dir)
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
 			}
 			var names []string
 			for _, f := range files {
 				name := goldenName(f.Path)
 				names = append(names, name)
-				p := filepath.Join(dir, name)
-				if *update {
-					if err := os.WriteFile(p, f.Content, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				want, err := os.ReadFile(p)
-				if err != nil {
-					t.Fatalf("%s: %v (run go test -update)", f.Path, err)
-				}
-				if diff := cmp.Diff(string(want), string(f.Content)); diff != "" {
-					t.Errorf("%s mismatch (-want +got):\n%s", f.Path, diff)
-				}
+				testutil.Golden(t, filepath.Join(dir, name), f.Content)
 			}
 			// No golden file without a rendered file.
 			entries, err := os.ReadDir(dir)
@@ -137,6 +120,7 @@ func TestPlanGolden(t *testing.T) {
 }
 
 func TestPlanFiles(t *testing.T) {
+	t.Parallel()
 	_, _, files := planFor(t, 1)
 	type row struct {
 		Path  string
@@ -172,6 +156,7 @@ func TestPlanFiles(t *testing.T) {
 }
 
 func TestPlanIsDeterministic(t *testing.T) {
+	t.Parallel()
 	_, _, a := planFor(t, 1)
 	_, _, b := planFor(t, 1)
 	if diff := cmp.Diff(a, b, cmp.Comparer(func(x, y File) bool { return x.Path == y.Path && string(x.Content) == string(y.Content) })); diff != "" {
@@ -180,6 +165,7 @@ func TestPlanIsDeterministic(t *testing.T) {
 }
 
 func TestPlanRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		conf func(*config.Config)
@@ -221,6 +207,7 @@ func TestPlanRefusesBadInput(t *testing.T) {
 }
 
 func TestRequirementsKeepsProblems(t *testing.T) {
+	t.Parallel()
 	c := testConfig()
 	c.AP.Channel = 99
 	err := Requirements(c, testOptions())
@@ -231,6 +218,7 @@ func TestRequirementsKeepsProblems(t *testing.T) {
 }
 
 func TestConsolePorts(t *testing.T) {
+	t.Parallel()
 	c := testConfig()
 	if diff := cmp.Diff([]int{443}, ConsolePorts(c)); diff != "" {
 		t.Errorf("default (-want +got):\n%s", diff)

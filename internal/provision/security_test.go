@@ -41,6 +41,7 @@ func exposure(out []byte, unit string) (float64, error) {
 }
 
 func TestExposureParses(t *testing.T) {
+	t.Parallel()
 	out := []byte("✗ UMask=   Files created by service are world-readable by default   0.1\n\n" +
 		"→ Overall exposure level for devmgr-agent.service: 9.2 UNSAFE 😨\n")
 	got, err := exposure(out, "devmgr-agent.service")
@@ -56,6 +57,7 @@ func TestExposureParses(t *testing.T) {
 // `systemd-analyze security --offline=true` rates the unit file stays at
 // or below maxExposure.
 func TestUnitsAreSandboxed(t *testing.T) {
+	t.Parallel()
 	bin := testutil.RequireBinary(t, "systemd-analyze")
 	for i, tc := range planCases {
 		t.Run(tc.name, func(t *testing.T) {

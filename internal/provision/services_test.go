@@ -56,6 +56,7 @@ func (f *fakeSystemd) Status(_ context.Context, n string) (service.Status, error
 }
 
 func TestStartServicesRestartsOnlyChanged(t *testing.T) {
+	t.Parallel()
 	f := &fakeSystemd{t: t, stopped: map[string]bool{device.UnitWeb: true}}
 	var out strings.Builder
 	o := Options{Services: f, Stdout: &out, Settle: time.Millisecond}.withDefaults()

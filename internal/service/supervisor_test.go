@@ -35,20 +35,15 @@ func newTestSupervisor(t *testing.T, specs ...Spec) *Supervisor {
 // waitFor polls Status until ok accepts it or 10s pass.
 func waitFor(t *testing.T, s Manager, name, what string, ok func(Status) bool) Status {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := s.Status(context.Background(), name)
-		if err != nil {
+	var st Status
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		var err error
+		if st, err = s.Status(context.Background(), name); err != nil {
 			t.Fatal(err)
 		}
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: waiting for %s; last status %+v", name, what, st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return ok(st)
+	}, func() string { return fmt.Sprintf("%s: waiting for %s; last status %+v", name, what, st) })
+	return st
 }
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
@@ -217,13 +212,7 @@ func TestSupervisorStopEndsGrandchildren(t *testing.T) {
 	if d := time.Since(start); d > 900*time.Millisecond {
 		t.Errorf("Stop took %v", d)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for alive(grandchild) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if alive(grandchild) {
-		t.Errorf("grandchild %d survived Stop", grandchild)
-	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return !alive(grandchild) }, "grandchild %d to end after Stop", grandchild)
 }
 
 // A Once service is not restarted: Exited is closed, Status tells how it

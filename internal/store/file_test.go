@@ -29,6 +29,7 @@ func perm(t *testing.T, path string) os.FileMode {
 // TestDatabaseFilesOwnerOnly: the database and its -wal and -shm are 0600
 // whatever the umask.
 func TestDatabaseFilesOwnerOnly(t *testing.T) {
+	t.Parallel()
 	withUmask(t, 0)
 	dir := t.TempDir()
 	db := openTest(t, dir)
@@ -46,6 +47,7 @@ func TestDatabaseFilesOwnerOnly(t *testing.T) {
 // TestOpenTightensMode: an existing database (and -wal, -shm) open to
 // others becomes 0600.
 func TestOpenTightensMode(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	if _, err := db.CreateUser(context.Background(), "alice", "admin", "h", false); err != nil {
@@ -72,6 +74,7 @@ func TestOpenTightensMode(t *testing.T) {
 // TestOpenRefusesSymlink: a devmgr.db (or -wal, -shm) that is a symlink is
 // refused, and what it points to is neither created nor changed.
 func TestOpenRefusesSymlink(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		link   string // which file is the link
@@ -128,6 +131,7 @@ func TestOpenRefusesSymlink(t *testing.T) {
 // TestOpenRefusesNonRegular: a devmgr.db that is a directory or a FIFO is
 // refused with an error that says so.
 func TestOpenRefusesNonRegular(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		make func(string) error

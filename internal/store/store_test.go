@@ -83,6 +83,7 @@ func migrationRows(t *testing.T, db *DB) []int {
 }
 
 func TestOpenMigrates(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data", "dir")
 	db := openTest(t, dir)
 
@@ -127,6 +128,7 @@ func TestOpenMigrates(t *testing.T) {
 }
 
 func TestOpenRefusesNewerDatabase(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := openTest(t, dir)
 	if _, err := db.SQL().Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '0999_future.sql', 0)`); err != nil {
@@ -157,6 +159,7 @@ func TestOpenRefusesNewerDatabase(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	fc := newClock(clock)
@@ -231,6 +234,7 @@ func TestUsers(t *testing.T) {
 }
 
 func TestLastAdmin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := openTest(t, "")
 	alice, _ := db.CreateUser(ctx, "alice", auth.Admin, "h", false)
@@ -265,6 +269,7 @@ func TestLastAdmin(t *testing.T) {
 }
 
 func TestSessionStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	fc := newClock(clock)
@@ -331,6 +336,7 @@ func TestSessionStore(t *testing.T) {
 // TestMigrationEndsSessions: sessions stored before tokens were hashed
 // (their rows hold usable tokens) are all deleted by the migration.
 func TestMigrationEndsSessions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, FileName)
@@ -368,6 +374,7 @@ func TestMigrationEndsSessions(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	fc := newClock(clock)
@@ -423,6 +430,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	db := openClock(t, "", newClock(t0.Add(time.Hour)).Now)
@@ -480,6 +488,7 @@ func TestAudit(t *testing.T) {
 }
 
 func TestAuditLimits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := openTest(t, "")
 	tx, _ := db.SQL().Begin()
@@ -498,6 +507,7 @@ func TestAuditLimits(t *testing.T) {
 }
 
 func TestLoginFailuresPersist(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
@@ -562,6 +572,7 @@ func TestLoginFailuresPersist(t *testing.T) {
 }
 
 func TestCloseStopsCleanup(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := Open(ctx, t.TempDir(), testLogger())
 	if err != nil {
@@ -584,6 +595,7 @@ func TestCloseStopsCleanup(t *testing.T) {
 // Two admins demoting each other at once: the write transactions
 // serialize, so exactly one demotion wins and an admin remains.
 func TestLastAdminConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := openTest(t, "")
 	a, _ := db.CreateUser(ctx, "a", auth.Admin, "h", false)
@@ -614,6 +626,7 @@ func TestLastAdminConcurrent(t *testing.T) {
 // A session names its user by ID: a deleted user's ID is never given to
 // a new user.
 func TestUserIDsNotReused(t *testing.T) {
+	t.Parallel()
 	db := openTest(t, t.TempDir())
 	ctx := context.Background()
 	if _, err := db.CreateUser(ctx, "admin", auth.Admin, "h", false); err != nil {
@@ -638,6 +651,7 @@ func TestUserIDsNotReused(t *testing.T) {
 // TestTokenExpiry: a token with an expiry is found until then, and
 // afterwards no more, by the store's clock; list still shows it.
 func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	fc := newClock(clock)
@@ -675,6 +689,7 @@ func TestTokenExpiry(t *testing.T) {
 }
 
 func TestLoginSuccesses(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	db := openClock(t, "", newClock(t0).Now)
@@ -699,6 +714,7 @@ func TestLoginSuccesses(t *testing.T) {
 // Every field is clipped, on a character boundary; a long entry costs
 // at most a few KiB.
 func TestAuditClipped(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := openTest(t, "")
 	huge := strings.Repeat("é", 40_000) // 2 bytes each
@@ -722,6 +738,7 @@ func TestAuditClipped(t *testing.T) {
 
 // Repeated entries from one source within the window share a row.
 func TestAuditRepeat(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clk := newClock(time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC))
 	db := openClock(t, "", clk.Now)
@@ -761,6 +778,7 @@ func TestAuditRepeat(t *testing.T) {
 
 // The cleanup keeps audit.keep's age and audit.max_rows's count.
 func TestAuditRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	dir := t.TempDir()

@@ -12,6 +12,7 @@ import (
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/testing/apmgrtest"
 	"github.com/devmgr/devmgr/internal/testing/hostapdtest"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // TestAPBrowser drives headless Chromium through the Access point page of
@@ -22,6 +23,7 @@ import (
 // a client is blocked and allowed again; a viewer sees no controls.
 // Screenshots go to testout/.
 func TestAPBrowser(t *testing.T) {
+	testutil.SkipShort(t, "drives Chromium")
 	ac := startAPConsole(t, apmgrtest.Options{RollbackTimeout: 10 * time.Second, Leases: []string{
 		"02:00:00:00:01:00 192.168.4.10 phone",
 		"02:00:00:00:02:00 192.168.4.11 laptop",
@@ -42,13 +44,7 @@ func TestAPBrowser(t *testing.T) {
 	}
 	waitFor := func(what, js string, within time.Duration) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for !eval(js) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %v", what, within)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		testutil.Eventually(t, within, func() bool { return eval(js) }, "%s", what)
 	}
 	login := func(name string) {
 		t.Helper()
@@ -159,20 +155,18 @@ func TestAPBrowser(t *testing.T) {
 		}
 	}
 	offline(true)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var status string
+	testutil.Eventually(t, 30*time.Second, func() bool {
 		ch, err := ac.dev.Manager.Change(cutID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ch.Status == "rolled_back" {
-			break
+		status = string(ch.Status)
+		if status != "rolled_back" && status != "pending" {
+			t.Fatalf("the change made offline is %s, want rolled_back", status)
 		}
-		if ch.Status != "pending" || time.Now().After(deadline) {
-			t.Fatalf("the change made offline is %s, want rolled_back", ch.Status)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return status == "rolled_back"
+	}, func() string { return fmt.Sprintf("the change made offline is %s, want rolled_back", status) })
 	if s := ac.dev.Hostapd.SSID(); s != "Workshop" {
 		t.Errorf("after the rollback hostapd broadcasts %q", s)
 	}

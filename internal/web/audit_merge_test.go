@@ -34,6 +34,7 @@ func (a *auditingAgent) Audit(_ context.Context, act api.Actor, f api.AuditQuery
 
 // The Audit page and API show both logs, merged newest first.
 func TestAuditMergesAgentLog(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
 	ag := &auditingAgent{entries: []api.AuditRecord{
 		{Time: base.Add(3 * time.Minute), User: "agent", Source: "local", Action: "agent.journal_rejected", Target: "network:network/pending.json", Result: "failed"},
@@ -76,6 +77,7 @@ func TestAuditMergesAgentLog(t *testing.T) {
 
 // No agent at all: the console's log alone, no note.
 func TestAuditWithoutAgent(t *testing.T) {
+	t.Parallel()
 	h := newAgentHarness(t, testConfig(t.TempDir()), agentclient.New(filepath.Join(t.TempDir(), "agent.sock")))
 	h.addUser("alice", auth.Admin, userPassword)
 	c := h.newClient()

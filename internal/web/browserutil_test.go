@@ -40,6 +40,7 @@ type browser struct {
 // expected, as are favicon misses and 4xx answers.
 func startBrowser(t *testing.T, base string, allowed ...string) *browser {
 	t.Helper()
+	testutil.SkipShort(t, "drives Chromium")
 	chromium := testutil.RequireBinary(t, "chromium")
 	b := &browser{t: t, base: base, outDir: testOutDir(t)}
 	opts := []chromedp.ExecAllocatorOption{

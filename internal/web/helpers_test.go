@@ -3,7 +3,10 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 
 	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/auth"
@@ -186,13 +191,23 @@ func (h *harness) initialPassword() string {
 	return strings.TrimSpace(string(b))
 }
 
+// cheapHash is an argon2id hash of password with small parameters. The
+// store keeps a hash's parameters in it and auth.VerifyPassword uses them,
+// so a login of a user the test added runs the real check, in a fraction of
+// the 50-100 ms of a CPU the device's parameters cost (dozens per test).
+func cheapHash(password string) string {
+	const m, tm, p = 256, 1, 1
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, tm, m, p, 32)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, m, tm, p, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
 // addUser creates a user directly in the store, with no forced change.
 func (h *harness) addUser(name string, role auth.Role, password string) store.User {
 	h.t.Helper()
-	hash, err := auth.HashPassword(password)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	hash := cheapHash(password)
 	u, err := h.db.CreateUser(context.Background(), name, role, hash, false)
 	if err != nil {
 		h.t.Fatalf("creating user %s: %v", name, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // proxiedHarness is a console behind a (pretend) nginx: plain HTTP from
@@ -106,6 +107,7 @@ func dbSize(t *testing.T, h *harness) int64 {
 // cannot fill the disk: 10,000 attempts with 60 KiB usernames and 500
 // throttled ones grow the database by less than 1 MB.
 func TestLoginFloodDoesNotFillDisk(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.srv.verifyDummy = func(string) {}
 	hc := newHandlerClient(t, h.srv.Handler())
@@ -146,6 +148,7 @@ func TestLoginFloodDoesNotFillDisk(t *testing.T) {
 
 // A login form larger than the body limit is refused unparsed.
 func TestLoginBodyLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	hc := newHandlerClient(t, h.srv.Handler())
 	form := url.Values{"username": {strings.Repeat("a", 1<<20)}, "password": {"x"}, "csrf_token": {hc.token}}
@@ -169,6 +172,7 @@ func TestLoginBodyLimit(t *testing.T) {
 // out from another: the hard block is per user and source; per user there
 // is only a delay, capped.
 func TestLoginNoLockoutFromElsewhere(t *testing.T) {
+	t.Parallel()
 	h := proxiedHarness(t)
 	h.addUser("root", auth.Admin, userPassword)
 	attacker := h.newClient()
@@ -200,6 +204,7 @@ func TestLoginNoLockoutFromElsewhere(t *testing.T) {
 
 // An IPv6 attacker rotating addresses within its /64 is one source.
 func TestLoginIPv6PrefixIsOneSource(t *testing.T) {
+	t.Parallel()
 	h := proxiedHarness(t)
 	for i := range auth.MaxSourceFailures {
 		r := h.newClient().loginFrom(fmt.Sprintf("2001:db8:1:2:%x::1", i+1), "guess"+strconv.Itoa(i), "wrong password")
@@ -219,6 +224,7 @@ func TestLoginIPv6PrefixIsOneSource(t *testing.T) {
 // in are paced (one per PaceInterval) and refused past MaxPaceWait; a
 // source that logged in before is not slowed.
 func TestLoginGlobalBudget(t *testing.T) {
+	t.Parallel()
 	h := proxiedHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	h.newClient().loginFrom("198.51.100.7", "vera", userPassword)
@@ -290,16 +296,15 @@ func TestLoginHashQueueBounded(t *testing.T) {
 			statuses[i] = r.status
 		})
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(h.srv.hashes.admit) < capacity || int(running.Load()) < workers {
-		if time.Now().After(deadline) {
-			close(release)
-			t.Fatalf("queue never filled: %d of %d places, %d running", len(h.srv.hashes.admit), capacity, running.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll() // lets the waiting logins end if the queue never fills
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return len(h.srv.hashes.admit) >= capacity && int(running.Load()) >= workers
+	}, func() string {
+		return fmt.Sprintf("queue never filled: %d of %d places, %d running", len(h.srv.hashes.admit), capacity, running.Load())
+	})
 	r := h.newClient().loginFrom("198.51.100.99", "one-too-many", "wrong password")
-	close(release)
+	releaseAll()
 	wg.Wait()
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Errorf("past the queue: %d Retry-After %q, want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
@@ -317,6 +322,7 @@ func TestLoginHashQueueBounded(t *testing.T) {
 // The login page stores no session; its form is guarded by a signed
 // double-submit token instead.
 func TestLoginFormStoresNoSession(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	sessions := func() int {
@@ -395,6 +401,7 @@ func TestLoginFormStoresNoSession(t *testing.T) {
 
 // An admin's password reset forgets the user's failed logins.
 func TestPasswordResetUnlocks(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	admin, _ := h.adminClient()
 	vera := h.addUser("vera", auth.Viewer, userPassword)

@@ -15,6 +15,7 @@ import (
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/testing/lab"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // TestBrowserNetwork drives the Network and Diagnostics pages in headless
@@ -23,6 +24,7 @@ import (
 // the page itself, another confirmed with "Confirm now", and a ping whose
 // lines arrive while it runs. Screenshots go to testout/.
 func TestBrowserNetwork(t *testing.T) {
+	testutil.SkipShort(t, "drives Chromium")
 	lc := startLabConsole(t, time.Minute)
 	h := lc.harness
 	h.addUser("alice", auth.Admin, userPassword)

@@ -76,10 +76,15 @@ func (c *client) api(method, path string, body any) response {
 
 // fakeAgent answers every call with canned data, for tests about the
 // console's own behaviour (roles, routes); the lab tests use the real agent.
+// A request it has no route for, or one the console sent without its actor,
+// fails the test.
 type fakeAgent struct {
+	t     testing.TB
 	mu    sync.Mutex
 	calls []string
 }
+
+func newFakeAgent(t testing.TB) *fakeAgent { return &fakeAgent{t: t} }
 
 func (f *fakeAgent) record(s string) {
 	f.mu.Lock()
@@ -180,7 +185,11 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func (f *fakeAgent) handler() http.Handler {
 	actor := func(r *http.Request) api.Actor {
-		return api.Actor{User: r.Header.Get(api.HeaderUser), Role: auth.Role(r.Header.Get(api.HeaderRole)), Source: r.Header.Get(api.HeaderSource)}
+		a := api.Actor{User: r.Header.Get(api.HeaderUser), Role: auth.Role(r.Header.Get(api.HeaderRole)), Source: r.Header.Get(api.HeaderSource)}
+		if a.User == "" || a.Role == "" {
+			f.t.Errorf("fake agent: %s %s without the actor (%+v)", r.Method, r.URL.Path, a)
+		}
+		return a
 	}
 	reply := func(w http.ResponseWriter, status int, v any, err error) {
 		w.Header().Set("Content-Type", "application/json")
@@ -322,6 +331,10 @@ func (f *fakeAgent) handler() http.Handler {
 			mux.Handle(rt.Pattern(), h)
 		}
 	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		f.t.Errorf("fake agent: unexpected %s %s", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+	})
 	return mux
 }
 
@@ -334,6 +347,7 @@ func newAgentHarness(t testing.TB, cfg config.Config, ag Agent) *harness {
 // TestAgentDown: with no agent on the socket the pages say so, the API
 // answers 503 with the same words, and the rest of the console works.
 func TestAgentDown(t *testing.T) {
+	t.Parallel()
 	for name, ag := range map[string]Agent{
 		"missing socket": agentclient.New(filepath.Join(t.TempDir(), "agent.sock")),
 		"no agent":       nil,
@@ -385,7 +399,8 @@ func TestAgentDown(t *testing.T) {
 // sees what, what is passed as the actor, and the field errors of its own
 // JSON decoding.
 func TestNetworkPagesFake(t *testing.T) {
-	fa := &fakeAgent{}
+	t.Parallel()
+	fa := newFakeAgent(t)
 	cfg := testConfig(t.TempDir())
 	cfg.AP.Interface, cfg.LAN = "wlan0", []string{"eth1"}
 	h := newAgentHarness(t, cfg, fa)
@@ -722,17 +737,11 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 		t.Fatalf("down = %d %s", r.status, r.body)
 	}
 	down := decode[api.Change](t, r)
-	deadline := time.Now().Add(rollback + 2*time.Second)
-	for {
-		got := decode[api.Change](t, viewer.get("/api/v1/changes/"+down.ID))
-		if got.Status == api.StatusRolledBack {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("change still %s after %v", got.Status, rollback+2*time.Second)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	var downNow api.Change
+	testutil.Eventually(t, rollback+2*time.Second, func() bool {
+		downNow = decode[api.Change](t, viewer.get("/api/v1/changes/"+down.ID))
+		return downNow.Status == api.StatusRolledBack
+	}, func() string { return fmt.Sprintf("change still %s", downNow.Status) })
 	if eth1 := decode[api.Interface](t, viewer.get("/api/v1/interfaces/eth1")); !eth1.AdminUp {
 		t.Errorf("eth1 still down after the rollback")
 	}
@@ -808,7 +817,8 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 // With an agent, the dashboard's interfaces are the agent's (which may live
 // in another namespace), and a down agent is said in their place.
 func TestDashboardInterfacesFromAgent(t *testing.T) {
-	h := newAgentHarness(t, testConfig(t.TempDir()), &fakeAgent{})
+	t.Parallel()
+	h := newAgentHarness(t, testConfig(t.TempDir()), newFakeAgent(t))
 	h.addUser("alice", auth.Admin, userPassword)
 	c := h.newClient()
 	c.mustLogin("alice", userPassword)

@@ -37,6 +37,7 @@ func (c *capturingAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 // The proxy forwards only api.Routes' Web routes, to their /v1 path, with
 // the actor the console found and nothing of the browser's credentials.
 func TestAgentProxy(t *testing.T) {
+	t.Parallel()
 	ca := &capturingAgent{}
 	h := newAgentHarness(t, testConfig(t.TempDir()), ca)
 	h.addUser("alice", auth.Admin, userPassword)

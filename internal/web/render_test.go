@@ -15,6 +15,7 @@ import (
 // TestPagesRender executes every page with typical data, so a template
 // mistake fails here rather than in front of a user.
 func TestPagesRender(t *testing.T) {
+	t.Parallel()
 	v, err := parseViews()
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,7 @@ func TestPagesRender(t *testing.T) {
 }
 
 func TestHumanize(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 30: "3.0 GiB"} {
 		if got := humanBytes(in); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", in, got, want)
@@ -73,6 +75,7 @@ func TestHumanize(t *testing.T) {
 }
 
 func TestHostSysInfo(t *testing.T) {
+	t.Parallel()
 	sys, err := HostSysInfo{DiskPath: t.TempDir()}.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)

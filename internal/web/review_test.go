@@ -16,6 +16,7 @@ import (
 // A deleted user's session must not come back to life as whoever is
 // given the deleted user's ID next (SQLite reuses the highest rowid).
 func TestDeletedUserSessionNotReusedByNewUser(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	admin, _ := h.adminClient()
 	mal := h.addUser("mallory", auth.Viewer, userPassword)
@@ -42,6 +43,7 @@ func TestDeletedUserSessionNotReusedByNewUser(t *testing.T) {
 // Parallel guesses must not all pass the throttle check before the first
 // failure is recorded: 5 per username, 20 per source, however they come.
 func TestLoginThrottleParallel(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	burst := func(user func(i int) string) map[int]int {
@@ -71,6 +73,7 @@ func TestLoginThrottleParallel(t *testing.T) {
 // The change-password form checks the current password: guessing it
 // there counts against the login throttle like guessing it at login.
 func TestPasswordChangeThrottled(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -96,6 +99,7 @@ func TestPasswordChangeThrottled(t *testing.T) {
 // session leaves its row alone (scs with IdleTimeout would write it on every
 // request); a minute on, a request moves the idle mark once.
 func TestSessionReadWritesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()

@@ -26,6 +26,7 @@ import (
 // the cookie's token, never the token, so a copied database row is no
 // cookie.
 func TestSessionTokensStoredHashed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -99,6 +100,7 @@ func printable(b []byte) bool {
 // TestExpiredTokenRefused: an API token past its expiry authenticates as
 // nothing, like a revoked one.
 func TestExpiredTokenRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const plain = "dmt_expiring0123456789abcdef0123456789"
 	h.addTokenTTL("ci", auth.Viewer, plain, time.Hour)
@@ -145,6 +147,7 @@ func resetPassword(t *testing.T, admin *client, id int64, name string) (response
 // shown once and kept nowhere: not in the session (decoded), not in the
 // database or its WAL, not on the page reloaded.
 func TestResetPasswordNotKept(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	vera := h.addUser("vera", auth.Viewer, userPassword)
 	h.addUser("alice", auth.Admin, userPassword)

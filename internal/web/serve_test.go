@@ -51,6 +51,7 @@ func serveReal(t *testing.T, h *harness, withRedirect bool) (addr, redirectAddr 
 }
 
 func TestServeTLSAndRedirect(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	addr, raddr, stop := serveReal(t, h, true)
 
@@ -138,6 +139,7 @@ func TestServeTLSAndRedirect(t *testing.T) {
 }
 
 func TestRedirectHandler(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ port, host, want string }{
 		{"443", "device.local", "https://device.local/"},
 		{"443", "192.168.4.1:80", "https://192.168.4.1/"},
@@ -156,6 +158,7 @@ func TestRedirectHandler(t *testing.T) {
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 
 func TestServePlainHTTPBehindProxy(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t.TempDir())
 	cfg.Web.TLS.Disable = true // config validation allows this on loopback only
 	h := startHarness(t, cfg, newFakeClock())

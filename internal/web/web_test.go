@@ -24,6 +24,7 @@ import (
 const userPassword = "a long enough password"
 
 func TestHealthz(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.newClient().get("/healthz")
 	if r.status != http.StatusOK || r.body != "ok\n" {
@@ -32,6 +33,7 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -75,6 +77,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestFirstStartForcedPasswordChange(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pwFile := filepath.Join(h.cfg.DataDir, accounts.InitialPasswordFile)
 	st, err := os.Stat(pwFile)
@@ -181,6 +184,7 @@ func TestFirstStartForcedPasswordChange(t *testing.T) {
 }
 
 func TestLoginLogout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -257,6 +261,7 @@ func TestLoginLogout(t *testing.T) {
 var tokenRE = regexp.MustCompile(`(value="|"X-CSRF-Token": ")[A-Za-z0-9_-]{43}`)
 
 func TestUnknownAndKnownUserLookTheSame(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	known := h.newClient().login("vera", "not the password at all")
@@ -281,6 +286,7 @@ func TestUnknownAndKnownUserLookTheSame(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -321,6 +327,7 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 func TestLoginThrottlePerSource(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	for i := range 20 {
@@ -335,6 +342,7 @@ func TestLoginThrottlePerSource(t *testing.T) {
 }
 
 func TestCrossOriginRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("alice", auth.Admin, userPassword)
 	c := h.newClient()
@@ -371,6 +379,7 @@ func TestCrossOriginRefused(t *testing.T) {
 }
 
 func TestFormTokenRequired(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("alice", auth.Admin, userPassword)
 	c := h.newClient()
@@ -423,7 +432,8 @@ func routeExample(pattern string) (method, path string) {
 }
 
 func TestRoleChecks(t *testing.T) {
-	h := startHarnessAgent(t, testConfig(t.TempDir()), newFakeClock(), fakeSys{}, &fakeAgent{})
+	t.Parallel()
+	h := startHarnessAgent(t, testConfig(t.TempDir()), newFakeClock(), fakeSys{}, newFakeAgent(t))
 	h.addUser("vera", auth.Viewer, userPassword)
 	h.addUser("olga", auth.Operator, userPassword)
 	h.addUser("alice", auth.Admin, userPassword)
@@ -600,6 +610,7 @@ func statusName(s int) string {
 }
 
 func TestSessionIdleAndLifetime(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -636,6 +647,7 @@ func TestSessionIdleAndLifetime(t *testing.T) {
 }
 
 func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	a, b := h.newClient(), h.newClient()
@@ -687,6 +699,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 }
 
 func TestTokenAuth(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	const plain = "dmt_0123456789abcdef0123456789abcdef"
 	h.addToken("ci", auth.Viewer, plain)
@@ -726,6 +739,7 @@ func TestTokenAuth(t *testing.T) {
 }
 
 func TestAPIMeAndJSONErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -757,6 +771,7 @@ func TestAPIMeAndJSONErrors(t *testing.T) {
 }
 
 func TestDashboard(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	c := h.newClient()
@@ -784,6 +799,7 @@ func TestDashboard(t *testing.T) {
 }
 
 func TestUsersPage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	admin, _ := h.adminClient()
 	page := admin.get("/users")
@@ -875,6 +891,7 @@ func TestUsersPage(t *testing.T) {
 }
 
 func TestAuditPaging(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	admin, _ := h.adminClient()
 	ctx := context.Background()
@@ -897,6 +914,7 @@ func TestAuditPaging(t *testing.T) {
 }
 
 func TestStaticFiles(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	c := h.newClient()
 	for _, p := range []string{"/static/vendor/bootstrap/bootstrap.min.css", "/static/vendor/htmx/htmx.min.js", "/static/theme.js"} {

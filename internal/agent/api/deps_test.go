@@ -13,6 +13,7 @@ import (
 // domain. api imports nothing privileged, and the console none of the
 // agent's domain packages.
 func TestDependencyDirection(t *testing.T) {
+	t.Parallel()
 	const mod = "github.com/devmgr/devmgr/"
 	deps := func(pkg string) []string {
 		out, err := exec.Command(testutil.GoTool(t), "list", "-deps", mod+pkg).Output()

@@ -1,5 +1,7 @@
 // Package testutil holds helpers shared by tests: prerequisites that skip a
-// test on a laptop but fail it under CI=true, so nothing is skipped in CI.
+// test on a laptop but fail it under CI=true, so nothing is skipped in CI;
+// the -short switch of the fast loop (make test-unit); one way to wait for an
+// eventual condition; golden files.
 package testutil
 
 import (
@@ -23,9 +25,21 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skipf("prerequisite missing: "+format, args...)
 }
 
-// RequireRoot needs uid 0 (namespaces, nftables, the agent).
+// SkipShort skips a test that needs root, a namespace, a daemon, Chromium or
+// the VM when go test runs with -short (make test-unit), except under CI,
+// where nothing is skipped.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() && !InCI() {
+		t.Skipf("-short: %s", why)
+	}
+}
+
+// RequireRoot needs uid 0 (namespaces, nftables, the agent); such a test is
+// not part of the fast loop, so it also honours -short.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	SkipShort(t, "needs root")
 	if os.Geteuid() != 0 {
 		Missing(t, "root")
 	}

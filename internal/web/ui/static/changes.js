@@ -1,5 +1,5 @@
 // Shared by the pages that make changes the device undoes unless they are
-// confirmed (Access point; meant for Network too): a JSON request helper and
+// confirmed (Network, Access point): a JSON request helper and
 // trackChange, which counts a pending change down and, when asked to,
 // confirms it as soon as this browser reaches the device again after the
 // change (the LuCI way: a change that cut the browser off rolls itself
@@ -42,6 +42,8 @@
   //   csrf: the form token
   //   auto: confirm by itself once the device answers (the change was made
   //         from this page); false only watches and offers the button
+  //   unreachable: the detail shown while the device is out of reach
+  //         (default: a hint to join the WiFi with its new settings)
   //   onEnd(change): called once with the final change (confirmed or rolled_back)
   // It returns {stop()}.
   devmgr.trackChange = function (panel, opts) {
@@ -109,7 +111,7 @@
         setTimeout(probe, PROBE_MS);
       }).catch(function () {
         if (done) return;
-        q('detail').textContent = 'Trying to reach the device again… (after a WiFi change, join the network with its new settings)';
+        q('detail').textContent = opts.unreachable || 'Trying to reach the device again… (after a WiFi change, join the network with its new settings)';
         setTimeout(probe, PROBE_MS);
       });
     }

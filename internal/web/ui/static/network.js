@@ -10,30 +10,11 @@
   var csrf = root.getAttribute('data-csrf') || '';
   var POLL_MS = 2000;
   var SAMPLES = 30;
-  var HOLDOFF_MS = 3000; // wait before probing, so the network settles (LuCI's apply_holdoff)
-  var PROBE_MS = 1000;
   var AGENT_DOWN = 'The device agent is not running: network information and changes are unavailable.';
 
-  // request does a JSON API call; it resolves {status, body} and rejects
-  // only when the device cannot be reached (or the timeout passes).
-  function request(method, url, body, timeoutMs) {
-    var ctl = new AbortController();
-    var timer = setTimeout(function () { ctl.abort(); }, timeoutMs || 5000);
-    var opts = { method: method, headers: { 'Accept': 'application/json' }, cache: 'no-store', credentials: 'same-origin', signal: ctl.signal };
-    if (method !== 'GET') opts.headers['X-CSRF-Token'] = csrf;
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(url, opts).then(function (res) {
-      if (res.status === 401) { window.location.assign('/login'); }
-      return res.text().then(function (t) {
-        var data = null;
-        try { data = t ? JSON.parse(t) : null; } catch (e) { data = { error: t }; }
-        return { status: res.status, body: data };
-      });
-    }).finally(function () { clearTimeout(timer); });
-  }
+  var request = function (method, url, body, timeout) {
+    return window.devmgr.request(method, url, body, { csrf: csrf, timeout: timeout });
+  };
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -181,121 +162,31 @@
   }
   poll();
 
-  // --- changes: countdown, automatic confirmation, Confirm now ---
+  // --- changes: countdown, automatic confirmation, Confirm now (changes.js) ---
   var panel = document.getElementById('change-panel');
-  var change = null; // {id, iface, deadline (performance.now() ms), auto, done}
-  var tick = null;
-
-  function showChange(kind, status, detail) {
-    if (!panel) return;
-    panel.className = 'alert alert-' + kind;
-    panel.querySelector('#change-status').textContent = status;
-    panel.querySelector('#change-detail').textContent = detail || '';
-  }
-
-  function secondsLeft() {
-    return Math.max(0, Math.ceil((change.deadline - performance.now()) / 1000));
-  }
-
-  function renderCountdown() {
-    if (!change || change.done) return;
-    var left = secondsLeft();
-    document.getElementById('change-countdown').textContent = left + ' s';
-    if (left === 0) {
-      showChange('warning', 'Rolling back the change to ' + change.iface + '…', 'It was not confirmed in time; the device restores the previous settings.');
-    }
-  }
-
-  function finish(ch) {
-    if (!change || change.done) return;
-    change.done = true;
-    clearInterval(tick);
-    document.getElementById('change-countdown').textContent = '';
-    document.getElementById('confirm-now').classList.add('d-none');
-    setFormsBusy(false);
-    if (ch.status === 'confirmed') {
-      showChange('success', 'Change to ' + change.iface + ' confirmed.', 'The new settings stay.');
-    } else if (ch.status === 'rolled_back') {
-      showChange('danger', 'Change to ' + change.iface + ' rolled back.',
-        'It was not confirmed in time, so the previous settings were restored.' + (ch.error ? ' ' + ch.error : ''));
-    }
-    panel.setAttribute('data-status', ch.status);
-  }
+  var tracking = null;
 
   function startChange(ch, secondsToRollback, auto) {
-    change = { id: ch.change_id, iface: ch.interface, deadline: performance.now() + secondsToRollback * 1000, auto: auto, done: false };
-    panel.removeAttribute('data-status');
-    panel.setAttribute('data-change-id', ch.change_id);
-    showChange('info', 'Change to ' + ch.interface + ' applied; waiting for confirmation.',
-      auto ? 'This page confirms it as soon as it reaches the device again. If it cannot, the change is rolled back when the countdown ends.'
-        : 'A change is pending. Confirm it to keep it, or it is rolled back when the countdown ends.');
-    var btn = document.getElementById('confirm-now');
-    btn.classList.remove('d-none');
-    btn.disabled = false;
+    if (!panel) return;
+    if (tracking) tracking.stop();
     setFormsBusy(true);
-    clearInterval(tick);
-    tick = setInterval(renderCountdown, 250);
-    renderCountdown();
-    if (auto) setTimeout(probe, HOLDOFF_MS);
-  }
-
-  // probe asks for the change; reaching the device is the proof that the
-  // change did not cut this browser off, so a pending change is confirmed.
-  function probe() {
-    if (!change || change.done) return;
-    var id = change.id;
-    request('GET', '/api/v1/changes/' + encodeURIComponent(id), undefined, 2000).then(function (r) {
-      if (!change || change.done || change.id !== id) return;
-      if (r.status === 200 && r.body.status === 'pending') {
-        return confirmChange(true);
-      }
-      if (r.status === 200) return finish(r.body);
-      setTimeout(probe, PROBE_MS);
-    }).catch(function () {
-      if (change && !change.done) {
-        document.getElementById('change-detail').textContent = 'Trying to reach the device again…';
-        setTimeout(probe, PROBE_MS);
+    tracking = window.devmgr.trackChange(panel, {
+      id: ch.change_id, seconds: secondsToRollback, auto: auto, csrf: csrf,
+      what: 'the settings of ' + ch.interface,
+      url: '/api/v1/changes/' + encodeURIComponent(ch.change_id),
+      unreachable: 'Trying to reach the device again…',
+      onEnd: function () {
+        tracking = null;
+        setFormsBusy(false);
       }
     });
   }
 
-  function confirmChange(auto) {
-    if (!change || change.done) return;
-    var id = change.id;
-    var btn = document.getElementById('confirm-now');
-    btn.disabled = true;
-    return request('POST', '/api/v1/changes/' + encodeURIComponent(id) + '/confirm', undefined, 4000).then(function (r) {
-      if (r.status === 200) return finish(r.body);
-      if (r.status === 409 || r.status === 404) {
-        // No longer pending: show how it ended.
-        return request('GET', '/api/v1/changes/' + encodeURIComponent(id), undefined, 4000).then(function (g) {
-          if (g.status === 200) finish(g.body);
-        });
-      }
-      btn.disabled = false;
-      document.getElementById('change-detail').textContent = (r.body && r.body.error) || ('Confirming failed (' + r.status + ').');
-      if (auto) setTimeout(probe, PROBE_MS);
-    }).catch(function () {
-      btn.disabled = false;
-      if (auto) setTimeout(probe, PROBE_MS);
-    });
-  }
-
-  if (panel) {
-    document.getElementById('confirm-now').addEventListener("click", function () { confirmChange(false); });
-    // A change pending when the page loaded (made elsewhere, or before a reload).
-    var pid = panel.getAttribute('data-change-id');
-    if (pid) {
-      startChange({ change_id: pid, interface: panel.getAttribute('data-interface') },
-        +panel.getAttribute('data-rollback-in') || 0, false);
-      // Watch for its end without confirming it.
-      (function watch() {
-        if (!change || change.done || change.auto) return;
-        request('GET', '/api/v1/changes/' + encodeURIComponent(pid), undefined, 2000).then(function (r) {
-          if (r.status === 200 && r.body.status !== 'pending') finish(r.body);
-        }).catch(function () {}).finally(function () { setTimeout(watch, 2000); });
-      })();
-    }
+  // A change pending when the page loaded (made elsewhere, or before a
+  // reload) is watched, not confirmed by itself.
+  if (panel && panel.getAttribute('data-change-id')) {
+    startChange({ change_id: panel.getAttribute('data-change-id'), interface: panel.getAttribute('data-interface') },
+      +panel.getAttribute('data-rollback-in') || 0, false);
   }
 
   // --- the LAN forms ---
