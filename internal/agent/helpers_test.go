@@ -24,6 +24,7 @@ import (
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // The peer-credential test runs this binary again as another uid; the
@@ -370,6 +371,7 @@ func startAgent(t *testing.T, mod func(*Config)) *testAgent {
 func (ta *testAgent) start(mod func(*Config)) *testAgent {
 	t := ta.t
 	t.Helper()
+	testutil.RequireRoot(t) // the agent lets only root and the web user in
 	dir, err := os.MkdirTemp("", "devmgr-agent-test-")
 	if err != nil {
 		t.Fatal(err)

@@ -266,6 +266,7 @@ func TestRunRemovesStaleNetworkFiles(t *testing.T) {
 // Every plan case's units pass systemd-analyze verify and its site nginx -t.
 func TestRenderedFilesPassRealTools(t *testing.T) {
 	testutil.RequireBinary(t, "systemd-analyze", "nginx")
+	testutil.RequireRoot(t) // nginx -t binds the site's ports 80 and 443
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
