@@ -27,7 +27,13 @@ func TestDiagnosticsLimit(t *testing.T) {
 		})
 		done <- err
 	}()
-	<-started
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("the first diagnostic ended before its first line: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first diagnostic sent no line in 10 s")
+	}
 	if _, err := ta.client.Ping(context.Background(), operator, api.PingRequest{Host: "127.0.0.1"}, nil); !IsStatus(err, http.StatusTooManyRequests) {
 		t.Errorf("second diagnostic: %v, want 429", err)
 	}
@@ -41,11 +47,10 @@ func TestDiagnosticsLimit(t *testing.T) {
 	// The slot is released when the first handler returns, which may be
 	// just after its client read the stream's last event.
 	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err = ta.client.DNS(context.Background(), operator, api.DNSRequest{Name: "example.com"}); !IsStatus(err, http.StatusTooManyRequests) {
-			break
-		}
-	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		_, err = ta.client.DNS(context.Background(), operator, api.DNSRequest{Name: "example.com"})
+		return !IsStatus(err, http.StatusTooManyRequests)
+	}, "the diagnostics slot freed")
 	if err != nil {
 		t.Errorf("DNS afterwards: %v", err)
 	}
