@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/devmgr/devmgr/internal/apstatus"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,34 +103,7 @@ func runAPStatusAgent(ctx context.Context, w io.Writer, ag apAgent, o apStatusOp
 		}
 		return nil
 	}
-	st := info.Status
-	out := apStatus{Interface: st.Interface, AP: hostapd.Status{State: st.State, SSID: st.SSID, Channel: st.Channel, Freq: st.Frequency}}
-	if !st.Running && st.Problem != "" {
-		out.AP.State = "not running: " + st.Problem
-	}
-	for _, c := range clients {
-		out.Stations = append(out.Stations, apStation{
-			Station: hostapd.Station{Addr: c.MAC, Signal: c.Signal, ConnectedTime: time.Duration(c.ConnectedSeconds) * time.Second,
-				RxBytes: c.RxBytes, TxBytes: c.TxBytes},
-			IP: c.IP, Hostname: c.Hostname,
-		})
-	}
-	return writeAPStatus(w, out)
-}
-
-// apStation is a station joined with its lease.
-type apStation struct {
-	hostapd.Station
-	IP       string `json:"ip,omitempty"`
-	Hostname string `json:"hostname,omitempty"`
-}
-
-// apStatus is the --json output.
-type apStatus struct {
-	Interface string          `json:"interface"`
-	AP        hostapd.Status  `json:"ap"`
-	Stations  []apStation     `json:"stations"`
-	Leases    []dnsmasq.Lease `json:"leases"`
+	return apstatus.FromAgent(info, clients).WriteText(w)
 }
 
 func runAPStatus(ctx context.Context, w io.Writer, o apStatusOptions) error {
@@ -139,75 +112,17 @@ func runAPStatus(ctx context.Context, w io.Writer, o apStatusOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	c, err := hostapd.Dial(o.ctrlDir, o.iface)
+	rep, err := apstatus.Direct(ctx, o.ctrlDir, o.iface, o.leases)
 	if err != nil {
-		return fmt.Errorf("reading AP status: %w", err)
+		return err
 	}
-	defer c.Close()
-	st, err := c.Status(ctx)
-	if err != nil {
-		return fmt.Errorf("reading AP status: %w", err)
-	}
-	stas, err := c.Stations(ctx)
-	if err != nil {
-		return fmt.Errorf("reading AP stations: %w", err)
-	}
-	leases, err := dnsmasq.ReadLeases(o.leases)
-	if err != nil {
-		return fmt.Errorf("reading AP stations: %w", err)
-	}
-	out := apStatus{Interface: o.iface, AP: st, Stations: joinLeases(stas, leases), Leases: leases}
 	if o.json {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := enc.Encode(rep); err != nil {
 			return fmt.Errorf("writing AP status: %w", err)
 		}
 		return nil
 	}
-	return writeAPStatus(w, out)
-}
-
-// joinLeases gives each station the IP and hostname of its lease, if any.
-func joinLeases(stas []hostapd.Station, leases []dnsmasq.Lease) []apStation {
-	byMAC := map[string]dnsmasq.Lease{}
-	for _, l := range leases {
-		if l.MAC != "" {
-			byMAC[strings.ToLower(l.MAC)] = l
-		}
-	}
-	out := make([]apStation, 0, len(stas))
-	for _, s := range stas {
-		j := apStation{Station: s}
-		if l, ok := byMAC[strings.ToLower(s.Addr)]; ok {
-			j.IP, j.Hostname = l.IP, l.Hostname
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
-func writeAPStatus(w io.Writer, s apStatus) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s state=%s ssid=%q channel=%d freq=%d stations=%d\n",
-		s.Interface, s.AP.State, s.AP.SSID, s.AP.Channel, s.AP.Freq, len(s.Stations))
-	for _, st := range s.Stations {
-		signal := "?"
-		if st.Signal != 0 {
-			signal = fmt.Sprint(st.Signal)
-		}
-		fmt.Fprintf(&b, "%s %s %s signal=%s connected=%s rx_bytes=%d tx_bytes=%d\n",
-			st.Addr, orDash(st.IP), orDash(st.Hostname), signal, st.ConnectedTime, st.RxBytes, st.TxBytes)
-	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("writing AP status: %w", err)
-	}
-	return nil
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return rep.WriteText(w)
 }
