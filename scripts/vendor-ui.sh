@@ -32,3 +32,6 @@ const v = n => JSON.parse(fs.readFileSync(`node_modules/${n}/package.json`)).ver
 fs.writeFileSync(process.argv[1], JSON.stringify({bootstrap: v("bootstrap"), "htmx.org": v("htmx.org")}, null, 2) + "\n");
 ' "$dst/VERSIONS.json"
 echo "vendor-ui: $(tr -d '\n ' < "$dst/VERSIONS.json") -> $dst"
+
+# The sums the Go test checks the vendored files against (internal/web/ui/vendor_test.go).
+(cd internal/web/ui/static && find vendor -type f ! -name SHA256SUMS | sort | xargs sha256sum) >"$dst/SHA256SUMS"
