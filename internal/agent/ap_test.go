@@ -253,7 +253,7 @@ func TestAPRollbackAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta.timers.fire(t) // the rollback time comes; the audit is written with the rollback
+	ta.timers.Fire(t) // the rollback time comes; the audit is written with the rollback
 	if _, ok := ta.audit.find(actAPRollback, "ok"); !ok {
 		t.Fatalf("no ap.rollback audited: %+v", ta.audit.all())
 	}

@@ -300,44 +300,15 @@ type testAgent struct {
 	logs    *logBuffer
 	net     *fakeNetwork
 	diag    *fakeDiag
-	changes *change.Engine // the agent's, audited with AuditChanges
-	timers  *timers        // its rollback timers, fired by the test
-}
-
-// timers holds the rollback timers an engine armed, to fire by hand
-// instead of sleeping through a rollback window.
-type timers struct {
-	mu    sync.Mutex
-	armed []func()
-}
-
-func (ts *timers) after(_ time.Duration, f func()) func() bool {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.armed = append(ts.armed, f)
-	return func() bool { return true }
-}
-
-// fire runs the rollback timer armed last, as if its time had come.
-func (ts *timers) fire(t *testing.T) {
-	t.Helper()
-	ts.mu.Lock()
-	var f func()
-	if n := len(ts.armed); n > 0 {
-		f = ts.armed[n-1]
-	}
-	ts.mu.Unlock()
-	if f == nil {
-		t.Fatal("no rollback timer armed")
-	}
-	f()
+	changes *change.Engine   // the agent's, audited with AuditChanges
+	timers  *testutil.Timers // its rollback timers, fired by the test
 }
 
 // newEngine is a change engine whose rollbacks are audited in audit and
 // whose timers fire when the test says.
-func newEngine(t *testing.T, audit Auditor, ts *timers) *change.Engine {
+func newEngine(t *testing.T, audit Auditor, ts *testutil.Timers) *change.Engine {
 	t.Helper()
-	eng, err := change.New(change.Config{Dir: t.TempDir(), Timeout: time.Minute, AfterFunc: ts.after,
+	eng, err := change.New(change.Config{Dir: t.TempDir(), Timeout: time.Minute, AfterFunc: ts.After,
 		OnFinish: AuditChanges(audit, discard())})
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +321,7 @@ func newEngine(t *testing.T, audit Auditor, ts *timers) *change.Engine {
 // fake network's module registered) and fakes; start serves it.
 func newTestAgent(t *testing.T) *testAgent {
 	t.Helper()
-	ta := &testAgent{t: t, audit: &auditLog{}, logs: &logBuffer{}, diag: &fakeDiag{t: t}, timers: &timers{}}
+	ta := &testAgent{t: t, audit: &auditLog{}, logs: &logBuffer{}, diag: &fakeDiag{t: t}, timers: &testutil.Timers{}}
 	ta.changes = newEngine(t, ta.audit, ta.timers)
 	if err := ta.changes.Register(netif.Kind, &recordingModule{}); err != nil {
 		t.Fatal(err)

@@ -206,7 +206,7 @@ func TestLabChanges(t *testing.T) {
 	if st, _ := h.Snapshot(ctx, "eth1"); st.AdminUp {
 		t.Error("eth1 still up after the down change")
 	}
-	ta.timers.fire(t)
+	ta.timers.Fire(t)
 	if got, err := c.Change(ctx, viewer, down.ID); err != nil || got.Status != StatusRolledBack {
 		t.Fatalf("change after its rollback time: %+v %v", got, err)
 	}

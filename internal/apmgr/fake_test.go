@@ -189,7 +189,7 @@ func (s *fakeServices) restarted() []string {
 type env struct {
 	t        *testing.T
 	eng      *change.Engine // the last one e.new made
-	timers   timers
+	timers   testutil.Timers
 	root     string
 	data     string
 	cfg      config.Config
@@ -259,10 +259,10 @@ func (e *env) read(p string) []byte {
 }
 
 // newEngine is the agent's change engine in the state directory; its
-// rollback timers fire when the test says (e.timers.fire).
+// rollback timers fire when the test says (e.timers.Fire).
 func (e *env) newEngine(mod ...func(*change.Config)) *change.Engine {
 	e.t.Helper()
-	cfg := change.Config{Dir: filepath.Join(e.data, "changes"), Timeout: e.timeout, AfterFunc: e.timers.after,
+	cfg := change.Config{Dir: filepath.Join(e.data, "changes"), Timeout: e.timeout, AfterFunc: e.timers.After,
 		Log: slog.New(slog.NewTextHandler(e.t.Output(), nil))}
 	for _, f := range mod {
 		f(&cfg)
@@ -295,36 +295,6 @@ func (e *env) new(mod ...func(*change.Config, *Config)) *Manager {
 		e.t.Fatal(err)
 	}
 	return m
-}
-
-// timers holds the rollback timers engines armed, to fire by hand instead
-// of waiting for them.
-type timers struct {
-	mu    sync.Mutex
-	armed []func()
-}
-
-func (ts *timers) after(_ time.Duration, f func()) func() bool {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	ts.armed = append(ts.armed, f)
-	return func() bool { return true }
-}
-
-// fire runs the rollback timer armed last, as if its time had come.
-func (ts *timers) fire(t *testing.T) {
-	t.Helper()
-	ts.mu.Lock()
-	n := len(ts.armed)
-	var f func()
-	if n > 0 {
-		f = ts.armed[n-1]
-	}
-	ts.mu.Unlock()
-	if f == nil {
-		t.Fatal("no rollback timer armed")
-	}
-	f()
 }
 
 // snapshot is every file a change may touch, but the change log.

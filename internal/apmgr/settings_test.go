@@ -76,7 +76,7 @@ func TestUpdateRollsBackUnlessConfirmed(t *testing.T) {
 		t.Errorf("Pending() = %+v, %v", p, ok)
 	}
 
-	e.timers.fire(t)
+	e.timers.Fire(t)
 	got, err := m.Change(ch.ID)
 	if err != nil || got.Status != StatusRolledBack || got.FinishedAt == nil || got.Error != "" {
 		t.Errorf("rolled back change = %+v", got)
@@ -111,7 +111,7 @@ func TestRollbackRemovesNewSettingsFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.data, settingsFile)); err != nil {
 		t.Errorf("no settings file during the change: %v", err)
 	}
-	e.timers.fire(t)
+	e.timers.Fire(t)
 	if got, err := m.Change(ch.ID); err != nil || got.Status != StatusRolledBack {
 		t.Errorf("after the timer: %+v %v", got, err)
 	}
@@ -141,7 +141,7 @@ func TestConfirmKeepsChangeAcrossRestart(t *testing.T) {
 	if got.Status != StatusConfirmed || got.FinishedAt == nil {
 		t.Errorf("Confirm = %+v", got)
 	}
-	e.timers.fire(t) // past the rollback time: nothing happens
+	e.timers.Fire(t) // past the rollback time: nothing happens
 	if !bytes.Equal(conf, e.read(DefaultHostapdConf)) {
 		t.Error("the config changed after Confirm")
 	}

@@ -173,9 +173,23 @@ func checkNginx(ctx context.Context, site []byte) error {
 		}
 		return append(append([]byte{}, sub[1]...), []byte(p+";")...)
 	})
-	mainConf := fmt.Sprintf(`pid %[1]s/nginx.pid;
+	mainConf := nginxPrefixConf(dir, "events {}")
+	for name, b := range map[string][]byte{"site": site, "nginx.conf": []byte(mainConf), "cert.pem": certPEM, "key.pem": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	_, err = runTool(ctx, bin, "-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
+	return err
+}
+
+// nginxPrefixConf is an nginx.conf that keeps everything nginx writes in
+// dir and serves the site in dir/site: the real nginx checks (and the
+// tests run) the rendered site without touching the system's nginx.
+func nginxPrefixConf(dir, events string) string {
+	return fmt.Sprintf(`pid %[1]s/nginx.pid;
 error_log %[1]s/error.log;
-events {}
+%[2]s
 http {
 	access_log off;
 	client_body_temp_path %[1]s/body;
@@ -185,12 +199,5 @@ http {
 	scgi_temp_path %[1]s/scgi;
 	include %[1]s/site;
 }
-`, dir)
-	for name, b := range map[string][]byte{"site": site, "nginx.conf": []byte(mainConf), "cert.pem": certPEM, "key.pem": keyPEM} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return err
-		}
-	}
-	_, err = runTool(ctx, bin, "-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
-	return err
+`, dir, events)
 }

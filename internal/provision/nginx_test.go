@@ -82,20 +82,7 @@ func startNginx(t *testing.T, bin string, site []byte, upstream string) string {
 		t.Fatal(err)
 	}
 	ports := freePorts(t, 2)
-	mainConf := fmt.Sprintf(`pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-worker_processes 1;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	include %[1]s/site;
-}
-`, dir)
+	mainConf := nginxPrefixConf(dir, "worker_processes 1;\nevents { worker_connections 64; }")
 	for name, b := range map[string][]byte{
 		"site":       siteForTest(t, site, dir, upstream, ports[0], ports[1]),
 		"nginx.conf": []byte(mainConf), "cert.pem": certPEM, "key.pem": keyPEM,
