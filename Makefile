@@ -33,9 +33,10 @@ build:
 run: build
 	PORT=$(PORT) ./scripts/run.sh
 
-# Static checks first: go vet, staticcheck, govulncheck against the local database, and the
+# Static checks first: eslint on the console's scripts, go vet, staticcheck, govulncheck against the local database, and the
 # tools module's own tests.
-lint:
+lint: node_modules/.package-lock.json
+	npx --no-install eslint --max-warnings 0 .
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 	cd tools && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) run ./vulndb -out $(VULNDB) -version $(VULNDB_VERSION)
@@ -59,6 +60,10 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) build -o bin/devmgr-bench ./bench/cmd/devmgr-bench
 	bin/devmgr-bench -bin bin/devmgr -dev bin/devmgr-dev $(BENCHFLAGS)
+
+# eslint (make lint) and axe-core (the browser tests), pinned in package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 # Refresh the vendored Bootstrap and htmx from the versions pinned in package.json.
 vendor-ui:

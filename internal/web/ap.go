@@ -58,11 +58,10 @@ func (s *Server) apPage(w http.ResponseWriter, r *http.Request) {
 	ap := s.agent
 	info, err := ap.AP(r.Context(), s.actor(r))
 	if err != nil {
-		down, msg := s.pageAgentError(r, err)
-		if down {
-			d.AgentDown = msg
+		if st := s.agentState(r, err); st.Down {
+			d.AgentDown = st.Message
 		} else {
-			d.Error = msg
+			d.Error = st.Message
 		}
 		s.render(w, r, http.StatusOK, "ap", "Access point", d)
 		return
@@ -73,7 +72,7 @@ func (s *Server) apPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if info.Status.Running {
 		if d.Clients, err = ap.APClients(r.Context(), s.actor(r)); err != nil {
-			_, d.ClientsError = s.pageAgentError(r, err)
+			d.ClientsError = s.agentState(r, err).Message
 		}
 	}
 	s.render(w, r, http.StatusOK, "ap", "Access point", d)

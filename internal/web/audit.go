@@ -137,8 +137,7 @@ func (s *Server) listAudit(r *http.Request, f store.AuditFilter) (entries []stor
 		User: f.User, Action: f.Action, Result: f.Result, Since: f.Since, Until: f.Until, Limit: window.Limit,
 	})
 	if err != nil {
-		_, msg := s.pageAgentError(r, err)
-		return pageOf(mine, f), "The agent's entries are not shown. " + msg, nil
+		return pageOf(mine, f), "The agent's entries are not shown. " + s.agentState(r, err).Message, nil
 	}
 	all := make([]store.AuditEntry, 0, len(mine)+len(theirs))
 	all = append(all, mine...)

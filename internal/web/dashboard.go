@@ -22,7 +22,7 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	s.renderFragment(w, r, "dashboard", "system", sys)
+	s.renderPart(w, r, http.StatusOK, "dashboard", "system", sys)
 }
 
 // system is the dashboard's state. With an agent configured, the interfaces
@@ -36,7 +36,7 @@ func (s *Server) system(r *http.Request) (System, error) {
 	ifs, err := s.agent.Interfaces(r.Context(), s.actor(r))
 	if err != nil {
 		sys.Interfaces = nil
-		_, sys.InterfacesNote = s.pageAgentError(r, err)
+		sys.InterfacesNote = s.agentState(r, err).Message
 		return sys, nil
 	}
 	sys.Interfaces = dashboardInterfaces(ifs)

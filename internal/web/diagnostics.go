@@ -12,8 +12,7 @@ import (
 const streamWriteTimeout = 3 * time.Minute
 
 type diagnosticsData struct {
-	AgentDown string
-	Error     string
+	Agent     agentState
 	Neighbors []api.Neighbor
 	Leases    []api.DHCPLease
 	DNSTypes  []string
@@ -28,12 +27,7 @@ func (s *Server) diagnosticsPage(w http.ResponseWriter, r *http.Request) {
 		d.Leases, err = s.agent.Leases(r.Context(), a)
 	}
 	if err != nil {
-		down, msg := s.pageAgentError(r, err)
-		if down {
-			d.AgentDown = msg
-		} else {
-			d.Error = msg
-		}
+		d.Agent = s.agentState(r, err)
 	}
 	s.render(w, r, http.StatusOK, "diagnostics", "Diagnostics", d)
 }

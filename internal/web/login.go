@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/devmgr/devmgr/internal/auditlog"
 	"math"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/accounts"
+	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
@@ -282,6 +282,23 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setFlash(r, "success", "You have signed out.")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// renewSession is "stay signed in": the user's answer to the page's offer
+// before the idle timeout. It moves the idle timer now (a request that is
+// not in the background only moves it once a minute) and answers when the
+// session ends now (header X-Devmgr-Session-Left).
+func (s *Server) renewSession(w http.ResponseWriter, r *http.Request) {
+	id := me(r)
+	if id.Token {
+		writeError(w, http.StatusBadRequest, "API tokens have no session to renew", "")
+		return
+	}
+	now := s.now()
+	s.sessions.Put(r.Context(), keySeen, now.UnixNano())
+	ends := s.sessionEnds(now, time.Unix(0, s.sessions.GetInt64(r.Context(), keyCreated)))
+	w.Header().Set(headerSessionLeft, strconv.FormatInt(ends.Sub(now).Milliseconds(), 10))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type passwordData struct{ Form *form }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,13 +112,15 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey, id)))
 			return
 		}
-		id, err := s.sessionIdentity(ctx)
+		id, err := s.sessionIdentity(ctx, background(r))
 		if err != nil {
 			s.serverError(w, r, err)
 			return
 		}
 		if id != nil {
 			ctx = context.WithValue(ctx, identityKey, id)
+			// The page's script offers "stay signed in" before this.
+			w.Header().Set(headerSessionLeft, strconv.FormatInt(id.SessionEnds.Sub(s.now()).Milliseconds(), 10))
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -146,7 +149,21 @@ func (s *Server) tokenIdentity(ctx context.Context, authz string) (*identity, er
 	return &identity{Name: "token:" + tok.Name, Role: tok.Role, Token: true}, nil
 }
 
-func (s *Server) sessionIdentity(ctx context.Context) (*identity, error) {
+// Background requests are the page's own refreshes (htmx polls, the
+// change tracker's probes): they never count as the user's activity, so an
+// open page does not keep an idle session alive.
+const headerBackground = "X-Devmgr-Background"
+
+// headerSessionLeft carries, in every answer to a signed-in user, the
+// milliseconds until the session ends unless the user acts (a duration:
+// the browser's clock may differ from the device's).
+const headerSessionLeft = "X-Devmgr-Session-Left"
+
+func background(r *http.Request) bool { return r.Header.Get(headerBackground) == "1" }
+
+// sessionIdentity is the signed-in user of the session, or nil. Only a
+// request that is not in the background moves the idle timer.
+func (s *Server) sessionIdentity(ctx context.Context, background bool) (*identity, error) {
 	uid := s.sessions.GetInt64(ctx, keyUserID)
 	if uid == 0 {
 		return nil, nil
@@ -169,10 +186,22 @@ func (s *Server) sessionIdentity(ctx context.Context) (*identity, error) {
 		return nil, s.endSession(ctx, "Your password or role changed. Please sign in again.")
 	}
 	// A clock set back moves keySeen too, as every request used to.
-	if d := now.Sub(seen); d >= seenInterval(s.cfg.Web.Session.IdleTimeout) || d < 0 {
+	if d := now.Sub(seen); !background && (d >= seenInterval(s.cfg.Web.Session.IdleTimeout) || d < 0) {
 		s.sessions.Put(ctx, keySeen, now.UnixNano())
+		seen = now
 	}
-	return &identity{UserID: u.ID, Name: u.Name, Role: u.Role, MustChange: u.MustChangePassword}, nil
+	return &identity{UserID: u.ID, Name: u.Name, Role: u.Role, MustChange: u.MustChangePassword,
+		SessionEnds: s.sessionEnds(seen, created)}, nil
+}
+
+// sessionEnds is when a session last seen at seen ends: idle after that,
+// never after its lifetime.
+func (s *Server) sessionEnds(seen, created time.Time) time.Time {
+	ends := seen.Add(s.cfg.Web.Session.IdleTimeout)
+	if life := created.Add(s.cfg.Web.Session.Lifetime); life.Before(ends) {
+		return life
+	}
+	return ends
 }
 
 // endSession destroys the session, leaving a message for the login page.

@@ -1,14 +1,17 @@
 package web
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
@@ -22,6 +25,10 @@ import (
 type Agent interface {
 	Health(ctx context.Context) (api.Health, error)
 	Interfaces(ctx context.Context, a api.Actor) ([]api.Interface, error)
+	// The LAN form's changes, and a change's state for its panel.
+	SetConfig(ctx context.Context, a api.Actor, name string, lc api.LinkConfig) (api.Change, error)
+	SetUp(ctx context.Context, a api.Actor, name string, up bool) (api.Change, error)
+	Change(ctx context.Context, a api.Actor, id string) (api.Change, error)
 	Neighbors(ctx context.Context, a api.Actor) ([]api.Neighbor, error)
 	Leases(ctx context.Context, a api.Actor) ([]api.DHCPLease, error)
 	AP(ctx context.Context, a api.Actor) (api.APInfo, error)
@@ -33,9 +40,6 @@ type Agent interface {
 
 var _ Agent = (*agentclient.Client)(nil)
 
-// agentDownMessage is what pages and the API say when the agent cannot be reached.
-const agentDownMessage = "The device agent is not running: network information and changes are unavailable."
-
 // noAgent is the Agent of a console configured without one.
 type noAgent struct{}
 
@@ -44,6 +48,15 @@ var errNoAgent = fmt.Errorf("%w: no agent configured", agentclient.ErrUnavailabl
 func (noAgent) Health(context.Context) (api.Health, error) { return api.Health{}, errNoAgent }
 func (noAgent) Interfaces(context.Context, api.Actor) ([]api.Interface, error) {
 	return nil, errNoAgent
+}
+func (noAgent) SetConfig(context.Context, api.Actor, string, api.LinkConfig) (api.Change, error) {
+	return api.Change{}, errNoAgent
+}
+func (noAgent) SetUp(context.Context, api.Actor, string, bool) (api.Change, error) {
+	return api.Change{}, errNoAgent
+}
+func (noAgent) Change(context.Context, api.Actor, string) (api.Change, error) {
+	return api.Change{}, errNoAgent
 }
 func (noAgent) Neighbors(context.Context, api.Actor) ([]api.Neighbor, error) { return nil, errNoAgent }
 func (noAgent) Leases(context.Context, api.Actor) ([]api.DHCPLease, error)   { return nil, errNoAgent }
@@ -65,42 +78,15 @@ func (s *Server) actor(r *http.Request) api.Actor {
 	return api.Actor{User: id.Name, Role: id.Role, Source: s.clientAddr(r)}
 }
 
-// agentError answers an API request that the agent refused or could not
-// take: the agent's own status, message and field, or 503 when it is down.
-func (s *Server) agentError(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *api.Error
-	switch {
-	case errors.As(err, &ae):
-		writeError(w, ae.Status, ae.Message, ae.Field)
-	case agentclient.Unavailable(err):
-		writeError(w, http.StatusServiceUnavailable, agentDownMessage, "")
-	case r.Context().Err() != nil:
-		// The caller went away; nobody reads the answer.
-	default:
-		s.log.Error("calling the agent", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusBadGateway, "The device agent gave no usable answer; see the console's log.", "")
-	}
-}
-
-// pageAgentError turns an agent error into the text a page shows.
-func (s *Server) pageAgentError(r *http.Request, err error) (down bool, msg string) {
-	var ae *api.Error
-	switch {
-	case agentclient.Unavailable(err):
-		return true, agentDownMessage
-	case errors.As(err, &ae):
-		return false, "The device agent refused: " + ae.Message
-	}
-	s.log.Error("calling the agent", "path", r.URL.Path, "err", err)
-	return false, "The device agent gave no usable answer; see the console's log."
-}
-
 // ifaceView is one interface on the Network page.
 type ifaceView struct {
 	api.Interface
 	IsAP, IsUplink, IsLAN bool
-	// The LAN form's values: the saved config, or what the link has now.
-	FormMode, FormAddresses, FormGateway, FormDNS, FormMTU string
+	Admin                 bool // the viewer may change it: the form shows
+	OOB                   bool // the live part, swapped out of band
+	// Form is the LAN form: the saved config or what the link has now, or
+	// what was submitted, with an error on each bad field.
+	Form *form
 }
 
 // State is up, down or no carrier.
@@ -114,37 +100,183 @@ func (i ifaceView) State() string {
 	return "up"
 }
 
+// networkData is the Network page and its live fragment.
 type networkData struct {
-	AgentDown string // agentDownMessage when the agent cannot be reached
-	Error     string
-	Ifaces    []ifaceView
-	// Pending is the change waiting for confirmation, if any, and the
-	// seconds until it rolls back.
-	Pending   *api.Change
-	PendingIn int
+	Agent  agentState
+	Ifaces []ifaceView
+	// Names are the interfaces the page shows, comma-separated: the live
+	// fragment reloads the page when the device's set differs.
+	Names   string
+	Pending *changeView // the change waiting for confirmation, for admins
+}
+
+// agentReadTimeout bounds the agent reads that render a page or fragment:
+// a hung agent makes the page say so instead of leaving it blank.
+const agentReadTimeout = 3 * time.Second
+
+// loadNetwork reads what the Network page shows.
+func (s *Server) loadNetwork(r *http.Request) networkData {
+	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+	defer cancel()
+	var d networkData
+	ifs, err := s.agent.Interfaces(ctx, s.actor(r))
+	if err != nil {
+		d.Agent = s.agentState(r, err)
+		return d
+	}
+	admin := me(r).Role.AtLeast(auth.Admin)
+	names := make([]string, 0, len(ifs))
+	for _, i := range ifs {
+		v := s.ifaceView(i)
+		v.Admin = admin && v.IsLAN
+		d.Ifaces = append(d.Ifaces, v)
+		names = append(names, i.Name)
+	}
+	d.Names = strings.Join(names, ",")
+	if admin {
+		if h, err := s.agent.Health(ctx); err == nil && h.Pending != nil && h.Pending.Status == api.StatusPending {
+			d.Pending = s.networkChangeView(*h.Pending, false)
+		}
+	}
+	return d
 }
 
 func (s *Server) networkPage(w http.ResponseWriter, r *http.Request) {
-	var d networkData
-	ifs, err := s.agent.Interfaces(r.Context(), s.actor(r))
+	s.render(w, r, http.StatusOK, "network", "Network", s.loadNetwork(r))
+}
+
+// networkLive is the fragment the page polls: each interface's live part
+// and the agent's state, swapped in place (out of band) so that a form
+// being edited is left alone. A device whose interfaces are no longer
+// those of the page reloads it.
+func (s *Server) networkLive(w http.ResponseWriter, r *http.Request) {
+	d := s.loadNetwork(r)
+	if d.Agent.OK() && d.Names != r.URL.Query().Get("ifaces") {
+		w.Header().Set("HX-Refresh", "true")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	for i := range d.Ifaces {
+		d.Ifaces[i].OOB = true
+	}
+	s.renderPart(w, r, http.StatusOK, "network", "network-live", d)
+}
+
+// lanFormFields are the LAN form's inputs.
+var lanFormFields = []string{"mode", "addresses", "gateway", "dns", "mtu"}
+
+// networkApply takes the LAN form of one interface (htmx): it answers the
+// form again, with the change panel out of band when the agent started a
+// change, or with every bad field marked.
+func (s *Server) networkApply(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	f := newForm(r, lanFormFields...)
+	var ch api.Change
+	var err error
+	switch action := strings.TrimPrefix(r.Pattern, "POST /network/{name}"); action {
+	case "":
+		lc, ok := linkConfig(f)
+		if !ok {
+			s.lanForm(w, r, http.StatusUnprocessableEntity, name, f, nil)
+			return
+		}
+		ch, err = s.agent.SetConfig(r.Context(), s.actor(r), name, lc)
+	case "/up", "/down":
+		ch, err = s.agent.SetUp(r.Context(), s.actor(r), name, action == "/up")
+	default:
+		s.notFound(w, r)
+		return
+	}
 	if err != nil {
-		down, msg := s.pageAgentError(r, err)
-		if down {
-			d.AgentDown = msg
-		} else {
-			d.Error = msg
+		status := s.formAgentError(r, f, err, lanFieldOf)
+		s.lanForm(w, r, status, name, f, nil)
+		return
+	}
+	cv := s.networkChangeView(ch, true)
+	cv.OOB = true
+	s.lanForm(w, r, http.StatusOK, name, f, cv)
+}
+
+// lanForm answers the LAN form of name, and the change panel with it.
+func (s *Server) lanForm(w http.ResponseWriter, r *http.Request, status int, name string, f *form, ch *changeView) {
+	s.renderPart(w, r, status, "network", "lan-form-answer", struct {
+		ifaceView
+		Change *changeView
+	}{ifaceView{Interface: api.Interface{Name: name}, IsLAN: true, Admin: true, Form: f}, ch})
+}
+
+// networkChange is the change panel of one network change, for the page's
+// script once the change has ended.
+func (s *Server) networkChange(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+	defer cancel()
+	ch, err := s.agent.Change(ctx, s.actor(r), r.PathValue("id"))
+	if err != nil {
+		st := s.agentState(r, err)
+		s.renderPart(w, r, http.StatusOK, "network", "change-panel-part", &changeView{Status: "unknown", Error: st.Message})
+		return
+	}
+	s.renderPart(w, r, http.StatusOK, "network", "change-panel-part", s.networkChangeView(ch, false))
+}
+
+func (s *Server) networkChangeView(ch api.Change, auto bool) *changeView {
+	id := url.PathEscape(ch.ID)
+	return &changeView{
+		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto,
+		What:     "the settings of " + ch.Interface,
+		URL:      "/api/v1/changes/" + id,
+		PanelURL: "/network/changes/" + id,
+		Seconds:  max(0, int(time.Until(ch.RollbackAt).Seconds()+0.5)),
+	}
+}
+
+// linkConfig reads the LAN form, marking the fields that are not even of
+// the right shape; the agent validates the rest.
+func linkConfig(f *form) (api.LinkConfig, bool) {
+	lc := api.LinkConfig{Mode: f.Get("mode")}
+	if m := strings.TrimSpace(f.Get("mtu")); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil {
+			f.fail("mtu", "Enter the MTU as a whole number of bytes, such as 1500.")
 		}
+		lc.MTU = n
 	}
-	for _, i := range ifs {
-		d.Ifaces = append(d.Ifaces, s.ifaceView(i))
+	if lc.Mode == "static" {
+		lc.Addresses = splitList(f.Get("addresses"))
+		lc.Gateway = strings.TrimSpace(f.Get("gateway"))
+		lc.DNS = splitList(f.Get("dns"))
 	}
-	if err == nil && me(r).Role.AtLeast(auth.Admin) {
-		if h, err := s.agent.Health(r.Context()); err == nil && h.Pending != nil && h.Pending.Status == api.StatusPending {
-			d.Pending = h.Pending
-			d.PendingIn = max(0, int(time.Until(h.Pending.RollbackAt).Seconds()))
-		}
+	return lc, f.ok()
+}
+
+// splitList splits a list typed with commas or spaces.
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// lanFieldOf names the form input and the words for an agent field:
+// "addresses[1]" is the addresses input, "the 2nd address".
+func lanFieldOf(field string) (input, prefix string) {
+	base, idx, ok := strings.Cut(field, "[")
+	if !ok {
+		return field, ""
 	}
-	s.render(w, r, http.StatusOK, "network", "Network", d)
+	n, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
+	if err != nil {
+		return base, ""
+	}
+	noun := map[string]string{"addresses": "address", "dns": "DNS server"}[base]
+	if noun == "" {
+		noun = "entry"
+	}
+	return base, fmt.Sprintf("%s %d: ", capitalize(noun), n+1)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func (s *Server) ifaceView(i api.Interface) ifaceView {
@@ -160,31 +292,30 @@ func (s *Server) ifaceView(i api.Interface) ifaceView {
 	if !v.IsLAN {
 		return v
 	}
+	f := &form{Values: map[string]string{}, Errors: map[string]string{}}
+	v.Form = f
 	if c := i.Config; c != nil {
-		v.FormMode = c.Mode
-		v.FormAddresses = strings.Join(c.Addresses, ", ")
-		v.FormGateway = c.Gateway
-		v.FormDNS = strings.Join(c.DNS, ", ")
+		f.Values["mode"] = c.Mode
+		f.Values["addresses"] = strings.Join(c.Addresses, ", ")
+		f.Values["gateway"] = c.Gateway
+		f.Values["dns"] = strings.Join(c.DNS, ", ")
 		if c.MTU != 0 {
-			v.FormMTU = fmt.Sprint(c.MTU)
+			f.Values["mtu"] = fmt.Sprint(c.MTU)
 		}
 		return v
 	}
 	// Never configured by devmgr: offer what the link has now.
-	v.FormMode = i.Mode
+	f.Values["mode"] = cmp.Or(i.Mode, "static")
 	var addrs []string
 	for _, a := range i.Addresses {
 		if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLinkLocalUnicast() {
 			addrs = append(addrs, a)
 		}
 	}
-	if v.FormMode == "" {
-		v.FormMode = "static"
-	}
-	v.FormAddresses = strings.Join(addrs, ", ")
-	v.FormGateway = i.Gateway
+	f.Values["addresses"] = strings.Join(addrs, ", ")
+	f.Values["gateway"] = i.Gateway
 	if i.MTU != 0 {
-		v.FormMTU = fmt.Sprint(i.MTU)
+		f.Values["mtu"] = fmt.Sprint(i.MTU)
 	}
 	return v
 }

@@ -360,7 +360,7 @@ func TestAgentDown(t *testing.T) {
 			for _, p := range []string{"/network", "/diagnostics"} {
 				r := c.get(p)
 				if r.status != http.StatusOK || !strings.Contains(r.body, agentDownMessage) ||
-					!regexp.MustCompile(`class="alert alert-warning" role="alert" id="agent-down"`).MatchString(r.body) {
+					!regexp.MustCompile(`id="agent-state" role="alert" class="alert alert-warning"`).MatchString(r.body) {
 					t.Errorf("GET %s = %d, without the visible agent-down message", p, r.status)
 				}
 			}
@@ -413,13 +413,13 @@ func TestNetworkPagesFake(t *testing.T) {
 	admin.mustLogin("alice", userPassword)
 
 	page := admin.get("/network")
-	for _, want := range []string{`data-iface="eth1"`, `id="form-eth1"`, `data-mark="ap"`, `data-mark="lan"`, `id="change-panel"`, `/static/network.js?v=`, `id="nav-network"`, `id="nav-diagnostics"`} {
+	for _, want := range []string{`data-iface="eth1"`, `id="form-eth1"`, `data-mark="ap"`, `data-mark="lan"`, `id="change-panel"`, `/static/js/app.js?v=`, `hx-post="/network/eth1"`, `id="nav-network"`, `id="nav-diagnostics"`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("admin's network page lacks %s", want)
 		}
 	}
 	// eth1 is in DHCP mode: its lease is shown, the static fields hidden.
-	for _, want := range []string{"198.51.100.254", "2h 0m", "2030-01-02 03:04:05 UTC", `<option value="dhcp" selected>`, `class="col-sm-8 static-only d-none"`} {
+	for _, want := range []string{"198.51.100.254", "2h 0m", "2030-01-02 03:04:05 UTC", `<option value="dhcp" selected>`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("admin's network page lacks %s (DHCP lease, mode)", want)
 		}

@@ -59,7 +59,7 @@ func parseViews() (*views, error) {
 		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	}
 	for _, name := range pages {
-		t, err := template.New(name).Funcs(funcs).ParseFS(ui.Templates(), "templates/layout.html", path.Join("templates", name+".html"))
+		t, err := template.New(name).Funcs(funcs).ParseFS(ui.Templates(), "templates/layout.html", "templates/parts.html", path.Join("templates", name+".html"))
 		if err != nil {
 			return nil, fmt.Errorf("parsing template %s: %w", name, err)
 		}
@@ -78,6 +78,8 @@ type identity struct {
 	Role       auth.Role
 	MustChange bool
 	Token      bool
+	// SessionEnds is when the session ends unless the user acts.
+	SessionEnds time.Time
 }
 
 // view is the data every page gets.
@@ -88,6 +90,9 @@ type view struct {
 	CSRF  string
 	Flash []flash
 	Data  any
+	// SessionLeft is the milliseconds until the session ends unless the
+	// user acts; 0 without a session.
+	SessionLeft int64
 }
 
 type flash struct {
@@ -104,12 +109,23 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		return
 	}
 	v := view{Title: title, Nav: name, Me: me(r), CSRF: s.csrfToken(r), Data: data, Flash: s.popFlash(r)}
+	if v.Me != nil && !v.Me.Token {
+		v.SessionLeft = v.Me.SessionEnds.Sub(s.now()).Milliseconds()
+	}
 	s.execute(w, r, status, t, "layout", v)
 }
 
-// renderFragment writes one named template of page without the layout.
-func (s *Server) renderFragment(w http.ResponseWriter, r *http.Request, page, name string, data any) {
-	s.execute(w, r, http.StatusOK, s.views.pages[page], name, data)
+// renderPart writes one named template of page without the layout: the
+// part of a page that htmx polls or swaps, rendered by the template that
+// renders it in the page, with the same view (and data) around it.
+func (s *Server) renderPart(w http.ResponseWriter, r *http.Request, status int, page, name string, data any) {
+	t, ok := s.views.pages[page]
+	if !ok {
+		s.serverError(w, r, fmt.Errorf("no page %q", page))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.execute(w, r, status, t, name, view{Nav: page, Me: me(r), CSRF: s.csrfToken(r), Data: data})
 }
 
 func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, t *template.Template, name string, data any) {

@@ -42,6 +42,7 @@ func (s *Server) routeTable() []route {
 		{"/", guest, "", s.notFound},
 
 		{"POST /logout", loggedIn, "", s.logout},
+		{"POST /session/renew", loggedIn, "", s.renewSession},
 		{"GET /account/password", loggedIn, "", s.passwordPage},
 		{"POST /account/password", loggedIn, "", s.passwordSubmit},
 
@@ -53,6 +54,11 @@ func (s *Server) routeTable() []route {
 		// Pages that show the agent's state; its API routes come from
 		// api.Routes (agentRoutes) and the agent checks each role again.
 		{"GET /network", role, auth.Viewer, s.networkPage},
+		{"GET /network/live", role, auth.Viewer, s.networkLive},
+		{"POST /network/{name}", role, auth.Admin, s.networkApply},
+		{"POST /network/{name}/up", role, auth.Admin, s.networkApply},
+		{"POST /network/{name}/down", role, auth.Admin, s.networkApply},
+		{"GET /network/changes/{id}", role, auth.Admin, s.networkChange},
 		{"GET /diagnostics", role, auth.Operator, s.diagnosticsPage},
 		{"GET /ap", role, auth.Viewer, s.apPage},
 
@@ -102,15 +108,23 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// static serves the embedded files. URLs carry a content hash (?v=), so
-// browsers may keep them for a day without going stale after an upgrade.
+// static serves the embedded files. Pages link them with their content
+// hash (?v=), so browsers may keep those for a day without going stale
+// after an upgrade; a URL without it (a module's import) is revalidated
+// by its ETag, the same hash.
 func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/static/")
 	if st, err := fs.Stat(s.views.static, name); err != nil || st.IsDir() { // no listings; our 404 page
 		s.notFound(w, r)
 		return
 	}
-	w.Header().Set("Cache-Control", "public, max-age=86400")
+	hash := s.views.hashes[name]
+	w.Header().Set("ETag", `"`+hash+`"`)
+	if r.URL.Query().Get("v") == hash {
+		w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
 	http.StripPrefix("/static/", http.FileServerFS(s.views.static)).ServeHTTP(w, r)
 }
 

@@ -426,7 +426,7 @@ func routeExample(pattern string) (method, path string) {
 	path = strings.ReplaceAll(path, "{id}", "2")
 	path = strings.ReplaceAll(path, "{name}", "eth1")
 	if strings.HasSuffix(path, "/static/") {
-		path += "app.js"
+		path += "js/app.js"
 	}
 	return method, path
 }
@@ -472,6 +472,8 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/me", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/system", 401, ok, ok, ok, ok, ok},
 		{"GET /network", login, ok, ok, ok, login, login},
+		{"GET /network/live", login, ok, ok, ok, login, login},
+		{"GET /network/changes/{id}", login, 403, 403, ok, login, login},
 		{"GET /api/v1/interfaces", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/interfaces/{name}", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/changes/{id}", 401, ok, ok, ok, ok, ok},
@@ -497,6 +499,10 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /users/{id}/delete", 403, 403, 403, ok, 403, 403},
 		{"POST /account/password", 403, 422, 422, 422, 403, 403},
 		{"POST /logout", 403, ok, ok, ok, 403, 403},
+		{"POST /session/renew", 403, ok, ok, ok, 403, 403},
+		{"POST /network/{name}", 403, 403, 403, ok, 403, 403},
+		{"POST /network/{name}/up", 403, 403, 403, ok, 403, 403},
+		{"POST /network/{name}/down", 403, 403, 403, ok, 403, 403},
 		// API changes get the login body: allowed callers get 400 (unknown
 		// field) where a body is read.
 		{"PUT /api/v1/interfaces/{name}/config", 401, 403, 403, 400, 403, 400},

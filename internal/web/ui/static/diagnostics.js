@@ -6,7 +6,7 @@
   var root = document.getElementById('diagnostics');
   if (!root) return;
   var csrf = root.getAttribute('data-csrf') || '';
-  var agentDown = document.getElementById('agent-down');
+  var agentDown = document.getElementById('agent-state');
 
   function headers(json) {
     var h = { 'Accept': 'application/json, application/x-ndjson', 'X-CSRF-Token': csrf };

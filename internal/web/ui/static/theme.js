@@ -1,10 +1,8 @@
 // Follow the system's light/dark preference with Bootstrap 5.3 colour modes.
-// Loaded as an external file from <head> (the CSP forbids inline script).
-(function () {
-  var q = window.matchMedia('(prefers-color-scheme: dark)');
-  function apply() {
-    document.documentElement.setAttribute('data-bs-theme', q.matches ? 'dark' : 'light');
-  }
+// A classic script in <head>, so the page never paints in the wrong mode.
+{
+  const q = window.matchMedia('(prefers-color-scheme: dark)');
+  const apply = () => document.documentElement.setAttribute('data-bs-theme', q.matches ? 'dark' : 'light');
   apply();
-  if (q.addEventListener) q.addEventListener('change', apply);
-})();
+  q.addEventListener('change', apply);
+}
