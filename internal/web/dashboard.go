@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
@@ -33,7 +34,9 @@ func (s *Server) system(r *http.Request) (System, error) {
 	if _, none := s.agent.(noAgent); err != nil || none {
 		return sys, err
 	}
-	ifs, err := s.agent.Interfaces(r.Context(), s.actor(r))
+	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+	defer cancel()
+	ifs, err := s.agent.Interfaces(ctx, s.actor(r))
 	if err != nil {
 		sys.Interfaces = nil
 		sys.InterfacesNote = s.agentState(r, err).Message

@@ -125,6 +125,13 @@ func (f *fakeAgent) Interface(_ context.Context, a api.Actor, name string) (api.
 
 func (f *fakeAgent) SetConfig(_ context.Context, a api.Actor, name string, lc api.LinkConfig) (api.Change, error) {
 	f.record("config " + name + " " + a.User + " " + string(a.Role))
+	if lc.Gateway == "203.0.113.300" { // several bad fields at once, as the agent reports them
+		return api.Change{}, &api.Error{Status: http.StatusBadRequest, Field: "addresses[1]", Message: "203.0.113.0/24 is a network address, not a host address",
+			Fields: []api.FieldProblem{
+				{Field: "addresses[1]", Message: "203.0.113.0/24 is a network address, not a host address"},
+				{Field: "gateway", Message: "the gateway is not an IP address"},
+			}}
+	}
 	return fakeChange("c1", api.StatusPending), nil
 }
 
