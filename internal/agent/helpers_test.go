@@ -165,7 +165,8 @@ func (f *fakeNetwork) change(ctx context.Context, name, what string) (Change, er
 }
 
 func fromChange(ch change.Change) Change {
-	return Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt}
+	return Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, User: ch.User, Changes: ch.Changes,
+		CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt}
 }
 
 func (f *fakeNetwork) SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error) {

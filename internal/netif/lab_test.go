@@ -111,8 +111,17 @@ func TestStaticConfigReachesLANHost(t *testing.T) {
 	if err := h.ApplyConfig(ctx, "eth1", lc); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := l.Exec(ctx, lab.Device, ping, "-c1", "-W3", lab.LANHostIP); err != nil {
+	before := counters(t, h)
+	if out, err := l.Exec(ctx, lab.Device, ping, "-c3", "-i0.2", "-s1000", "-W3", lab.LANHostIP); err != nil {
 		t.Fatalf("LAN host not reachable: %v\n%s", err, out)
+	}
+	// The counters of one dump: every link, the pings' bytes on eth1.
+	after := counters(t, h)
+	if len(after) != 4 || after["eth1"].Index != before["eth1"].Index {
+		t.Errorf("Counters = %+v", after)
+	}
+	if tx, rx := after["eth1"].TxBytes-before["eth1"].TxBytes, after["eth1"].RxBytes-before["eth1"].RxBytes; tx < 3000 || rx < 3000 {
+		t.Errorf("eth1 sent %d and received %d bytes for 3 pings of 1000 bytes", tx, rx)
 	}
 	i, err := h.Get(ctx, "eth1")
 	if err != nil {
@@ -121,6 +130,19 @@ func TestStaticConfigReachesLANHost(t *testing.T) {
 	if !slices.Contains(i.Addresses, lab.LANDeviceAddr) || i.MTU != 1400 || i.Gateway != lab.LANHostIP {
 		t.Errorf("eth1 = %+v", i)
 	}
+}
+
+func counters(t *testing.T, h *Handle) map[string]Counters {
+	t.Helper()
+	cs, err := h.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]Counters{}
+	for _, c := range cs {
+		out[c.Name] = c
+	}
+	return out
 }
 
 func testState() State {
