@@ -34,10 +34,9 @@ func (c *counters) read(context.Context) ([]Counter, error) {
 // clock is a clock the test moves.
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time              { return c.t }
-func (c *clock) add(d time.Duration)         { c.t = c.t.Add(d) }
-func newClock() *clock                       { return &clock{t: time.Unix(1_800_000_000, 0)} }
-func at(c *clock, d time.Duration) time.Time { return c.t.Add(d) }
+func (c *clock) now() time.Time      { return c.t }
+func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *clock               { return &clock{t: time.Unix(1_800_000_000, 0)} }
 
 func newHistory(t *testing.T, cfg Config) *History {
 	t.Helper()
