@@ -127,8 +127,8 @@ func TestRoles(t *testing.T) {
 	if err != nil || ch.Status != StatusPending || ch.ID == "" || ch.RollbackAt.IsZero() {
 		t.Fatalf("admin PUT config: %+v %v", ch, err)
 	}
-	if got, err := c.Change(ctx, viewer, ch.ID); err != nil || got.Status != StatusPending {
-		t.Errorf("viewer GET change: %+v %v", got, err)
+	if got, err := c.Change(ctx, viewer, ch.ID); err != nil || got.Status != StatusPending || got.User != admin.User {
+		t.Errorf("viewer GET change: %+v %v (made by %s)", got, err, admin.User)
 	}
 	if _, err := c.SetUp(ctx, admin, "eth1", false); !IsStatus(err, http.StatusConflict) {
 		t.Errorf("second pending change: %v, want 409", err)

@@ -159,6 +159,13 @@ func TestAPUpdateConfirm(t *testing.T) {
 	if diff := cmp.Diff([]string{"ssid", "passphrase", "channel"}, ch.Fields); diff != "" {
 		t.Errorf("fields (-want +got):\n%s", diff)
 	}
+	if n := len(ch.Changes); ch.User != admin.User || n != 3 || ch.Changes[0].New != "Workshop" ||
+		ch.Changes[1] != (api.FieldChange{Field: "passphrase", New: "changed"}) || ch.Changes[2].New != "11" {
+		t.Errorf("who and what: %q %+v", ch.User, ch.Changes)
+	}
+	if b := rawBody(t, ta.socket, "GET", "/v1/ap/changes/"+ch.ID, &viewer, ""); strings.Contains(b, "brand new") || !strings.Contains(b, `"new":"Workshop"`) {
+		t.Errorf("GET change shows %s", b)
+	}
 	// hostapd reloaded the new config.
 	if got := dev.Hostapd.SSID(); got != "Workshop" {
 		t.Errorf("hostapd broadcasts %q after the change", got)

@@ -49,6 +49,11 @@ func (n *NetifNetwork) decorate(i netif.Interface) Interface {
 			x.Lease = wireLease(l)
 		}
 	}
+	x.DHCPState = n.Changer.DHCPState(i.Name)
+	if ch, ok := n.Changer.Pending(); ok && ch.Interface == i.Name {
+		p := wireChange(ch)
+		x.Pending = &p
+	}
 	return x
 }
 

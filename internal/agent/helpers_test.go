@@ -165,7 +165,8 @@ func (f *fakeNetwork) change(ctx context.Context, name, what string) (Change, er
 }
 
 func fromChange(ch change.Change) Change {
-	return Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt}
+	return Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, User: ch.User, Changes: ch.Changes,
+		CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt}
 }
 
 func (f *fakeNetwork) SetConfig(ctx context.Context, name string, lc LinkConfig) (Change, error) {
@@ -302,6 +303,7 @@ type testAgent struct {
 	diag    *fakeDiag
 	changes *change.Engine   // the agent's, audited with AuditChanges
 	timers  *testutil.Timers // its rollback timers, fired by the test
+	stop    func()           // ends Serve and waits for it (also at cleanup)
 }
 
 // newEngine is a change engine whose rollbacks are audited in audit and
@@ -370,7 +372,7 @@ func (ta *testAgent) start(mod func(*Config)) *testAgent {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	ta.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
@@ -379,6 +381,7 @@ func (ta *testAgent) start(mod func(*Config)) *testAgent {
 			t.Logf("agent log:\n%s", ta.logs.String())
 		}
 	})
+	t.Cleanup(ta.stop)
 	ta.srv, ta.client = srv, client.New(ta.socket)
 	t.Cleanup(ta.client.Close)
 	return ta

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,40 +36,8 @@ func TestLabLANDNS(t *testing.T) {
 	servers := filepath.Join(dir, "servers")
 
 	run := func() (stop func()) {
-		t.Helper()
-		log := &syncBuffer{}
-		ctx, cancel := context.WithCancel(context.Background())
-		ready, done := make(chan struct{}), make(chan error, 1)
-		go func() {
-			done <- Run(ctx, Options{
-				Config: cfg, Audit: &auditLog{}, Log: slog.New(slog.NewTextHandler(log, nil)),
-				NetNS: l.NSPath(lab.Device), LeaseFile: filepath.Join(dir, "no-leases"),
-				HostapdCtrlDir: filepath.Join(dir, "hostapd"),
-				DNSServersFile: servers, DnsmasqPIDFile: filepath.Join(dir, "dnsmasq.pid"),
-				Ready: func() { close(ready) },
-			})
-		}()
-		select {
-		case <-ready:
-		case err := <-done:
-			t.Fatalf("agent: %v\n%s", err, log.String())
-		}
-		var once bool
-		stop = func() {
-			if once {
-				return
-			}
-			once = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent: %v", err)
-			}
-			if t.Failed() {
-				t.Logf("agent log:\n%s", log.String())
-			}
-		}
-		t.Cleanup(stop)
-		return stop
+		return runLabAgent(t, l, Options{Config: cfg, LeaseFile: filepath.Join(dir, "no-leases"),
+			HostapdCtrlDir: filepath.Join(dir, "hostapd"), DNSServersFile: servers, DnsmasqPIDFile: filepath.Join(dir, "dnsmasq.pid")})
 	}
 	read := func() string {
 		t.Helper()
@@ -137,6 +106,36 @@ func TestLabLANDNS(t *testing.T) {
 	}
 	run()
 	wait("after a restart", "server="+lab.LANHostIP+" # eth1; server=2001:db8::53 # eth1")
+}
+
+// runLabAgent runs the whole agent (Run) on the lab's device namespace
+// with o (Audit, Log, NetNS and Ready are set here) until the returned
+// stop, which the test's cleanup calls too.
+func runLabAgent(t *testing.T, l *lab.Lab, o Options) (stop func()) {
+	t.Helper()
+	log := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	o.Audit, o.Log, o.NetNS = &auditLog{}, slog.New(slog.NewTextHandler(log, nil)), l.NSPath(lab.Device)
+	o.Ready = func() { close(ready) }
+	go func() { done <- Run(ctx, o) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("agent: %v\n%s", err, log.String())
+	}
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", log.String())
+		}
+	})
+	t.Cleanup(stop)
+	return stop
 }
 
 // The servers-file is readable by dnsmasq (nobody) under the agent's

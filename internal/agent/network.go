@@ -6,9 +6,9 @@ import (
 	"github.com/devmgr/devmgr/internal/auditlog"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 )
 
@@ -40,6 +40,7 @@ func (s *Server) listInterfaces(w http.ResponseWriter, r *http.Request, _ Actor)
 	if err != nil {
 		return err
 	}
+	s.withRates(ifs)
 	writeJSON(w, http.StatusOK, ifs)
 	return nil
 }
@@ -66,7 +67,9 @@ func (s *Server) getInterface(w http.ResponseWriter, r *http.Request, _ Actor) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, i)
+	one := []Interface{i}
+	s.withRates(one)
+	writeJSON(w, http.StatusOK, one[0])
 	return nil
 }
 
@@ -85,50 +88,19 @@ func (s *Server) setConfig(w http.ResponseWriter, r *http.Request, a Actor) erro
 		s.auditErr(r, a, actConfig, name, err)
 		return err
 	}
-	lc := linkConfig(in)
-	var prev *api.LinkConfig
-	if i, err := n.Get(r.Context(), name); err == nil {
-		prev = i.Config
-	}
-	ch, err := n.SetConfig(r.Context(), name, lc)
-	return s.changed(w, r, a, actConfig, name, wireChange(ch), describeConfig(prev, lc)+"; change "+ch.ID, err)
+	ch, err := n.SetConfig(r.Context(), name, linkConfig(in))
+	return s.changed(w, r, a, actConfig, name, wireChange(ch), describeChanges(ch.Changes)+"; change "+ch.ID, err)
 }
 
-// describeConfig says what a config change sets, field by field, with
-// the confirmed value before it ("mtu 1500 → 1300") when there is one.
-func describeConfig(prev *api.LinkConfig, lc LinkConfig) string {
-	var before api.LinkConfig
-	if prev != nil {
-		before = *prev
-	}
-	list := func(l []string) string {
-		if len(l) == 0 {
-			return "(none)"
-		}
-		return strings.Join(l, ",")
-	}
-	mtu := func(n int) string {
-		if n == 0 {
-			return "(unchanged)"
-		}
-		return strconv.Itoa(n)
-	}
-	var parts []string
-	field := func(name, old, next string) {
-		switch {
-		case prev == nil:
-			parts = append(parts, name+" "+next)
-		case old != next:
-			parts = append(parts, name+" "+old+" → "+next)
-		}
-	}
-	field("mode", before.Mode, lc.Mode)
-	field("addresses", list(before.Addresses), list(lc.Addresses))
-	field("gateway", cmp.Or(before.Gateway, "(none)"), cmp.Or(lc.Gateway, "(none)"))
-	field("dns", list(before.DNS), list(lc.DNS))
-	field("mtu", mtu(before.MTU), mtu(lc.MTU))
-	if len(parts) == 0 {
+// describeChanges says what a change does, field by field, old → new
+// ("mtu 1500 → 1300"), for the audit log.
+func describeChanges(cs []change.FieldChange) string {
+	if len(cs) == 0 {
 		return "no field changed"
+	}
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.Field + " " + cmp.Or(c.Old, "(none)") + " → " + cmp.Or(c.New, "(none)")
 	}
 	return strings.Join(parts, "; ")
 }
@@ -149,7 +121,7 @@ func (s *Server) setUp(up bool) handler {
 			return err
 		}
 		ch, err := n.SetUp(r.Context(), name, up)
-		return s.changed(w, r, a, action, name, wireChange(ch), "change "+ch.ID, err)
+		return s.changed(w, r, a, action, name, wireChange(ch), describeChanges(ch.Changes)+"; change "+ch.ID, err)
 	}
 }
 

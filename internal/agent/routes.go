@@ -36,6 +36,7 @@ func (s *Server) handlers() map[string]handler {
 		"PUT /v1/interfaces/{name}/config": s.setConfig,
 		"POST /v1/interfaces/{name}/up":    s.setUp(true),
 		"POST /v1/interfaces/{name}/down":  s.setUp(false),
+		"GET /v1/traffic":                  s.getTraffic,
 		"GET /v1/changes/{id}":             s.getChange,
 		"POST /v1/changes/{id}/confirm":    s.confirm,
 		"POST /v1/diag/ping":               s.ping,

@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) error {
 		Socket:   cfg.Agent.Socket,
 		WebUser:  cfg.Web.User,
 		Network:  &NetifNetwork{Handle: h, Changer: ch, Leases: dm, Config: cfg},
+		Traffic:  NewTraffic(h, log),
 		Diag:     Tools{Netlink: h.Netlink(), LeaseFile: o.LeaseFile},
 		Audit:    o.Audit,
 		AuditLog: auditLog,

@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 )
@@ -92,6 +93,9 @@ type Config struct {
 	WebUser string
 	// Network reads and changes interfaces; nil answers 503 on those routes.
 	Network Network
+	// Traffic is the traffic history (NewTraffic), sampled while Serve
+	// runs; nil: GET /v1/traffic answers 503 and interfaces carry no rates.
+	Traffic Traffic
 	// AP manages the access point (/v1/ap...); nil answers 503.
 	AP AccessPoint
 	// Diag runs diagnostics. Required.
@@ -291,9 +295,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves ln until ctx is done, then shuts down (streams get 5 s to
-// end) and removes the socket.
+// Serve serves ln and samples the traffic history until ctx is done,
+// then shuts down (streams get 5 s to end), stops the sampling and
+// removes the socket.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stopTraffic := s.runTraffic(ctx)
+	defer stopTraffic()
 	srv := &http.Server{
 		Handler:           s.handler,
 		ConnContext:       connContext,
@@ -364,6 +371,10 @@ func (s *Server) wrap(rt api.Route, h handler) http.Handler {
 			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if a.User != "" {
+			// The change engine records who began a change.
+			r = r.WithContext(change.WithUser(r.Context(), a.User))
+		}
 		if err := h(w, r, a); err != nil {
 			e := s.toError(err)
 			if e.Status >= 500 {

@@ -5,10 +5,12 @@ import (
 
 	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/dhcp"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/traffic"
 )
 
 // The wire types are api's; these turn the domain packages' values into
@@ -39,13 +41,35 @@ func wireLease(l dhcp.Lease) *api.Lease {
 }
 
 func wireChange(ch netif.Change) api.Change {
-	return api.Change{ID: ch.ID, Interface: ch.Interface, Status: ch.Status, CreatedAt: ch.CreatedAt,
-		RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt, Error: ch.Error}
+	return api.Change{ID: ch.ID, Interface: ch.Interface, Status: ch.Status, User: ch.User,
+		Changes: wireFieldChanges(ch.Changes), CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt,
+		FinishedAt: ch.FinishedAt, Error: ch.Error, Waiting: ch.Waiting}
 }
 
 func wireAPChange(ch apmgr.Change) api.APChange {
-	return api.APChange{ID: ch.ID, Status: ch.Status, Fields: ch.Fields, CreatedAt: ch.CreatedAt,
-		RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt, Error: ch.Error}
+	return api.APChange{ID: ch.ID, Status: ch.Status, Fields: ch.Fields, User: ch.User,
+		Changes: wireFieldChanges(ch.Changes), CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt,
+		FinishedAt: ch.FinishedAt, Error: ch.Error}
+}
+
+func wireFieldChanges(cs []change.FieldChange) []api.FieldChange {
+	if cs == nil {
+		return nil
+	}
+	out := make([]api.FieldChange, len(cs))
+	for i, c := range cs {
+		out[i] = api.FieldChange{Field: c.Field, Old: c.Old, New: c.New}
+	}
+	return out
+}
+
+func wireTraffic(sr traffic.Series, tr Traffic) api.TrafficSeries {
+	x := api.TrafficSeries{Name: sr.Name, Samples: make([]api.TrafficSample, len(sr.Samples))}
+	for i, s := range sr.Samples {
+		x.Samples[i] = api.TrafficSample{T: s.T.Unix(), RxBps: s.RxRate, TxBps: s.TxRate}
+	}
+	x.RxRate, x.TxRate, _ = tr.Rate(sr.Name)
+	return x
 }
 
 func wireAPStatus(st apmgr.Status) api.APStatus {

@@ -294,17 +294,21 @@ func (m *Manager) reload(ctx context.Context) error {
 
 // Change is one settings change as the API shows it.
 type Change struct {
-	ID         string     `json:"change_id"`
-	Status     string     `json:"status"` // pending, confirmed, rolled_back
-	Fields     []string   `json:"fields"` // the settings it changes, e.g. ["ssid", "channel"]
-	CreatedAt  time.Time  `json:"created_at"`
-	RollbackAt time.Time  `json:"rollback_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"` // why a rollback was incomplete
+	ID     string   `json:"change_id"`
+	Status string   `json:"status"` // pending, confirmed, rolled_back
+	Fields []string `json:"fields"` // the settings it changes, e.g. ["ssid", "channel"]
+	User   string   `json:"user,omitempty"`
+	// Changes says what it does, old → new per setting; the passphrase
+	// only as "changed".
+	Changes    []change.FieldChange `json:"changes,omitempty"`
+	CreatedAt  time.Time            `json:"created_at"`
+	RollbackAt time.Time            `json:"rollback_at"`
+	FinishedAt *time.Time           `json:"finished_at,omitempty"`
+	Error      string               `json:"error,omitempty"` // why a rollback was incomplete
 }
 
 func fromChange(ch change.Change) Change {
-	return Change{ID: ch.ID, Status: ch.Status, Fields: ch.Fields, CreatedAt: ch.CreatedAt,
+	return Change{ID: ch.ID, Status: ch.Status, Fields: ch.Fields, User: ch.User, Changes: ch.Changes, CreatedAt: ch.CreatedAt,
 		RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt, Error: ch.Error}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
@@ -68,21 +69,51 @@ func (s saved) public() Settings {
 // settingNames are the fields a change may name.
 var settingNames = []string{"ssid", "passphrase", "security", "band", "channel", "country", "isolate", "hidden"}
 
+// PassphraseChanged is the new value a change shows for the passphrase,
+// which it never shows.
+const PassphraseChanged = "changed"
+
+// fieldChanges says which settings differ between a and b, old → new, in
+// words a page shows as they are; never the passphrase: its entry is
+// {passphrase, "", "changed"}.
+func fieldChanges(a, b saved) []change.FieldChange {
+	var out []change.FieldChange
+	add := func(field, o, n string) {
+		if o != n {
+			out = append(out, change.FieldChange{Field: field, Old: o, New: n})
+		}
+	}
+	channel := func(c int) string {
+		if c == 0 {
+			return "auto"
+		}
+		return strconv.Itoa(c)
+	}
+	add("ssid", a.SSID, b.SSID)
+	if a.Passphrase != b.Passphrase {
+		out = append(out, change.FieldChange{Field: "passphrase", New: PassphraseChanged})
+	}
+	add("security", a.Security, b.Security)
+	add("band", a.Band, b.Band)
+	add("channel", channel(a.Channel), channel(b.Channel))
+	add("country", a.Country, b.Country)
+	add("isolate", onOff(a.Isolate), onOff(b.Isolate))
+	add("hidden", onOff(a.Hidden), onOff(b.Hidden))
+	return out
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 // changedFields names the settings that differ between a and b.
 func changedFields(a, b saved) []string {
 	var f []string
-	for _, c := range []struct {
-		name string
-		diff bool
-	}{
-		{"ssid", a.SSID != b.SSID}, {"passphrase", a.Passphrase != b.Passphrase},
-		{"security", a.Security != b.Security}, {"band", a.Band != b.Band},
-		{"channel", a.Channel != b.Channel}, {"country", a.Country != b.Country},
-		{"isolate", a.Isolate != b.Isolate}, {"hidden", a.Hidden != b.Hidden},
-	} {
-		if c.diff {
-			f = append(f, c.name)
-		}
+	for _, c := range fieldChanges(a, b) {
+		f = append(f, c.Field)
 	}
 	return f
 }
@@ -240,7 +271,7 @@ func (m *Manager) plan(ctx context.Context, s Settings) (change.Plan, error) {
 	} else if ok {
 		u.PrevSettings = &cur
 	}
-	return change.Plan{Kind: Kind, Fields: changedFields(cur, next), Undo: u,
+	return change.Plan{Kind: Kind, Fields: changedFields(cur, next), Changes: fieldChanges(cur, next), Undo: u,
 		Apply: func(ctx context.Context) error { return m.apply(ctx, next, conf, denyList) }}, nil
 }
 

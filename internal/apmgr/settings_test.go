@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/hostapd"
 	"github.com/google/go-cmp/cmp"
@@ -47,9 +48,14 @@ func TestUpdateRollsBackUnlessConfirmed(t *testing.T) {
 
 	s := before
 	s.SSID, s.Channel, s.Security = "Renamed", 1, config.SecurityWPA2WPA3
-	ch, err := m.Update(context.Background(), s)
+	ch, err := m.Update(change.WithUser(context.Background(), "alice"), s)
 	if err != nil {
 		t.Fatalf("Update: %v", err)
+	}
+	wantChanges := []change.FieldChange{{Field: "ssid", Old: "Earlier", New: "Renamed"},
+		{Field: "security", Old: "wpa2", New: "wpa2-wpa3"}, {Field: "channel", Old: "11", New: "1"}}
+	if diff := cmp.Diff(wantChanges, ch.Changes); diff != "" || ch.User != "alice" {
+		t.Errorf("Changes (-want +got):\n%s; user %q", diff, ch.User)
 	}
 	if ch.Status != StatusPending || ch.ID == "" || !ch.RollbackAt.After(ch.CreatedAt) {
 		t.Errorf("Update = %+v, want a pending change with a rollback time", ch)
@@ -549,5 +555,45 @@ func TestPlanWritesNothing(t *testing.T) {
 	}
 	if _, err := m.plan(context.Background(), m.Settings()); !errors.Is(err, ErrNoChange) {
 		t.Errorf("plan of the current settings = %v, want ErrNoChange", err)
+	}
+}
+
+// An AP change says old → new per setting, and never the passphrase.
+func TestFieldChanges(t *testing.T) {
+	t.Parallel()
+	base := saved{SSID: "Home", Passphrase: testPassphrase, Security: "wpa2", Band: "2.4ghz", Channel: 6, Country: "US"}
+	tests := []struct {
+		name string
+		mod  func(*saved)
+		want []change.FieldChange
+	}{
+		{"nothing", func(*saved) {}, nil},
+		{"ssid", func(s *saved) { s.SSID = "Office" }, []change.FieldChange{{Field: "ssid", Old: "Home", New: "Office"}}},
+		{"passphrase", func(s *saved) { s.Passphrase = "another passphrase" },
+			[]change.FieldChange{{Field: "passphrase", Old: "", New: "changed"}}},
+		{"automatic channel", func(s *saved) { s.Channel = 0 }, []change.FieldChange{{Field: "channel", Old: "6", New: "auto"}}},
+		{"every other setting", func(s *saved) {
+			s.Security, s.Band, s.Channel, s.Country, s.Isolate, s.Hidden = "wpa3", "5ghz", 36, "DE", true, true
+		}, []change.FieldChange{
+			{Field: "security", Old: "wpa2", New: "wpa3"}, {Field: "band", Old: "2.4ghz", New: "5ghz"},
+			{Field: "channel", Old: "6", New: "36"}, {Field: "country", Old: "US", New: "DE"},
+			{Field: "isolate", Old: "off", New: "on"}, {Field: "hidden", Old: "off", New: "on"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			next := base
+			tt.mod(&next)
+			got := fieldChanges(base, next)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("fieldChanges (-want +got):\n%s", diff)
+			}
+			for _, c := range got {
+				if v := c.Old + c.New; strings.Contains(v, testPassphrase) || strings.Contains(v, next.Passphrase) {
+					t.Errorf("a passphrase shows in %+v", c)
+				}
+			}
+		})
 	}
 }

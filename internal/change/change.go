@@ -63,16 +63,50 @@ const (
 // Change is one change as the engine records it. Modules show it to
 // their API in their own shape.
 type Change struct {
-	ID         string     `json:"change_id"`
-	Kind       string     `json:"kind"`             // the module's
-	Target     string     `json:"target,omitempty"` // what it changes, e.g. an interface
-	Fields     []string   `json:"fields,omitempty"` // the settings it changes
-	Status     string     `json:"status"`
-	CreatedAt  time.Time  `json:"created_at"`
-	RollbackAt time.Time  `json:"rollback_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Reason     string     `json:"reason,omitempty"` // why it finished
-	Error      string     `json:"error,omitempty"`  // why an undo was incomplete
+	ID     string   `json:"change_id"`
+	Kind   string   `json:"kind"`             // the module's
+	Target string   `json:"target,omitempty"` // what it changes, e.g. an interface
+	Fields []string `json:"fields,omitempty"` // the settings it changes
+	// User began the change (WithUser); "" when nobody was named.
+	User string `json:"user,omitempty"`
+	// Changes says what the change does, field by field, old → new, in
+	// words a page can show as they are (no secret: the module's choice).
+	Changes    []FieldChange `json:"changes,omitempty"`
+	Status     string        `json:"status"`
+	CreatedAt  time.Time     `json:"created_at"`
+	RollbackAt time.Time     `json:"rollback_at"`
+	FinishedAt *time.Time    `json:"finished_at,omitempty"`
+	Reason     string        `json:"reason,omitempty"` // why it finished
+	Error      string        `json:"error,omitempty"`  // why an undo was incomplete
+}
+
+// FieldChange is one field of a change: its value before and after, as
+// text ("" when it has none).
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// Bounds of what a change records, checked again when read back.
+const (
+	maxFieldChanges = 32
+	maxValueLen     = 1024
+	maxUserLen      = 128
+)
+
+type userKey struct{}
+
+// WithUser names the user who acts in ctx: Begin records it as the
+// change's User. The agent sets it from the request's actor.
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}
+
+// UserFrom returns the user WithUser named in ctx, or "".
+func UserFrom(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(string)
+	return u
 }
 
 // Plan is a change a module asks for.
@@ -80,6 +114,9 @@ type Plan struct {
 	Kind   string   // a registered module
 	Target string   // optional
 	Fields []string // optional
+	// Changes says what the change does, field by field (optional; at
+	// most 32, each value at most 1024 bytes of printable text).
+	Changes []FieldChange
 	// Undo is journaled (as JSON) before Apply runs; Module.Undo gets it
 	// back to put things as they were, also after a crash.
 	Undo any
@@ -317,8 +354,33 @@ func validChange(ch Change) error {
 			return Invalidf("change %s: field %q is not a field name", ch.ID, Clip(f))
 		}
 	}
+	if len(ch.User) > maxUserLen || !printable(ch.User) {
+		return Invalidf("change %s: user %q is not a user name", ch.ID, Clip(ch.User))
+	}
+	if err := validFieldChanges(ch.Changes); err != nil {
+		return Invalidf("change %s: %v", ch.ID, err)
+	}
 	if len(ch.Error) > 4096 || len(ch.Reason) > 256 || !utf8.ValidString(ch.Error) || !printable(ch.Reason) {
 		return Invalidf("change %s: error or reason text too long or not text", ch.ID)
+	}
+	return nil
+}
+
+// validFieldChanges checks what a change says it does: the engine
+// refuses to record more, and a log read back must hold no more.
+func validFieldChanges(cs []FieldChange) error {
+	if len(cs) > maxFieldChanges {
+		return fmt.Errorf("%d field changes, at most %d", len(cs), maxFieldChanges)
+	}
+	for _, c := range cs {
+		if !fieldRE.MatchString(c.Field) {
+			return fmt.Errorf("field %q is not a field name", Clip(c.Field))
+		}
+		for _, v := range []string{c.Old, c.New} {
+			if len(v) > maxValueLen || !printable(v) {
+				return fmt.Errorf("a value of field %s is longer than %d bytes or not text", c.Field, maxValueLen)
+			}
+		}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@
 //	e.Register("network", module)           // Check, Undo, Keep of the module's journals
 //	e.Recover(ctx)                          // at start: undo a change a crash left pending
 //	ch, err := e.Begin(ctx, planner)        // plan (nothing else pending), journal, apply, arm the timer
+//	ctx = change.WithUser(ctx, "alice")     // Begin records the user; the plan's Changes say old → new per field
 //	e.Confirm(ctx, id) / e.Get(id) / e.Pending() / e.Changes()
 //	e.Close()                               // stops the timer; a pending change stays journaled
 //

@@ -15,7 +15,8 @@ import (
 // plan's Undo and Keep, runs Apply and arms the rollback timer. Unless
 // Confirm(id) comes within the timeout, the module's Undo runs. plan's
 // errors are returned as they are; a failed Apply is undone before Begin
-// returns its error. A pending change is a *PendingError.
+// returns its error. A pending change is a *PendingError. The change
+// records the user WithUser named in ctx, and the plan's Changes.
 func (e *Engine) Begin(ctx context.Context, plan func(ctx context.Context) (Plan, error)) (Change, error) {
 	e.op.Lock()
 	defer e.op.Unlock()
@@ -30,7 +31,7 @@ func (e *Engine) Begin(ctx context.Context, plan func(ctx context.Context) (Plan
 	if !ok || p.Apply == nil {
 		return Change{}, fmt.Errorf("beginning a change of %q: no such module, or no Apply", p.Kind)
 	}
-	j, err := e.newJournal(p)
+	j, err := e.newJournal(p, UserFrom(ctx))
 	if err != nil {
 		return Change{}, err
 	}
@@ -62,7 +63,13 @@ func (e *Engine) free() error {
 	return nil
 }
 
-func (e *Engine) newJournal(p Plan) (*journal, error) {
+func (e *Engine) newJournal(p Plan, user string) (*journal, error) {
+	if len(user) > maxUserLen || !printable(user) {
+		return nil, fmt.Errorf("beginning a %s change: user %q is not a user name", p.Kind, Clip(user))
+	}
+	if err := validFieldChanges(p.Changes); err != nil {
+		return nil, fmt.Errorf("beginning a %s change: %w", p.Kind, err)
+	}
 	undo, err := json.Marshal(p.Undo)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the undo of a %s change: %w", p.Kind, err)
@@ -72,8 +79,8 @@ func (e *Engine) newJournal(p Plan) (*journal, error) {
 		return nil, fmt.Errorf("encoding what a %s change keeps: %w", p.Kind, err)
 	}
 	now := e.cfg.Now()
-	ch := Change{ID: newID(), Kind: p.Kind, Target: p.Target, Fields: p.Fields, Status: StatusPending,
-		CreatedAt: now, RollbackAt: now.Add(e.cfg.Timeout)}
+	ch := Change{ID: newID(), Kind: p.Kind, Target: p.Target, Fields: p.Fields, User: user, Changes: p.Changes,
+		Status: StatusPending, CreatedAt: now, RollbackAt: now.Add(e.cfg.Timeout)}
 	return &journal{Change: ch, Undo: undo, Keep: keep}, nil
 }
 

@@ -317,6 +317,10 @@ func TestRecoverRefusesForgedJournal(t *testing.T) {
 		"bad id":         {`{"change":{"change_id":"../../etc","kind":"net","status":"pending"},"undo":{}}`, false},
 		"confirmed":      {`{"change":{"change_id":"0123456789abcdef","kind":"net","status":"confirmed"},"undo":{}}`, false},
 		"newline target": {`{"change":{"change_id":"0123456789abcdef","kind":"net","target":"eth1\nx","status":"pending"},"undo":{}}`, false},
+		"newline user":   {`{"change":{` + good + `,"user":"alice\nbob"},"undo":{}}`, false},
+		"bad field":      {`{"change":{` + good + `,"changes":[{"field":"MTU;x","old":"1","new":"2"}]},"undo":{}}`, false},
+		"escape value":   {`{"change":{` + good + `,"changes":[{"field":"mtu","old":"\u001b[2J","new":"2"}]},"undo":{}}`, false},
+		"long value":     {`{"change":{` + good + `,"changes":[{"field":"mtu","old":"` + strings.Repeat("1", 1025) + `","new":"2"}]},"undo":{}}`, false},
 		"module refuses": {`{"change":{` + good + `},"undo":{"Prev":"x"}}`, true},
 		"undo unknown":   {`{"change":{` + good + `},"undo":{"Prev":"x","Cmd":"rm"}}`, true},
 	} {
@@ -406,4 +410,65 @@ func TestChangeLogValidatedAndCapped(t *testing.T) {
 			t.Errorf("logged changes (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// A change records who began it and what it does, field by field, also
+// in the log a restart reads back.
+func TestChangeRecordsUserAndFieldChanges(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	e := v.engine(map[string]Module{"net": newFake(t, "keep")})
+	want := []FieldChange{{Field: "mode", Old: "dhcp", New: "static"}, {Field: "mtu", Old: "1500", New: "1400"}}
+	ch, err := e.Begin(WithUser(t.Context(), "alice"), func(context.Context) (Plan, error) {
+		return Plan{Kind: "net", Target: "eth1", Changes: want, Apply: func(context.Context) error { return nil }}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.User != "alice" || !cmp.Equal(want, ch.Changes) {
+		t.Errorf("Begin = %+v", ch)
+	}
+	if p, ok := e.Pending(); !ok || p.User != "alice" || !cmp.Equal(want, p.Changes) {
+		t.Errorf("Pending = %+v, %v", p, ok)
+	}
+	if _, err := e.Confirm(t.Context(), ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	got, err := v.engine(nil).Get(ch.ID)
+	if err != nil || got.User != "alice" || got.Status != StatusConfirmed {
+		t.Fatalf("after a restart Get = %+v, %v", got, err)
+	}
+	if diff := cmp.Diff(want, got.Changes); diff != "" {
+		t.Errorf("field changes after a restart (-want +got):\n%s", diff)
+	}
+}
+
+// What the engine would refuse to read back it refuses to record:
+// nothing is journaled or applied.
+func TestBeginRefusesUnrecordableChange(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		user    string
+		changes []FieldChange
+	}{
+		"user with newline":  {user: "alice\nbob"},
+		"long user":          {user: strings.Repeat("a", 129)},
+		"too many fields":    {changes: make([]FieldChange, 33)},
+		"bad field name":     {changes: []FieldChange{{Field: "Mode"}}},
+		"control in a value": {changes: []FieldChange{{Field: "ssid", New: "a\x1bb"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			v := newEnv(t)
+			e := v.engine(map[string]Module{"net": newFake(t)})
+			applied := false
+			_, err := e.Begin(WithUser(t.Context(), c.user), func(context.Context) (Plan, error) {
+				return Plan{Kind: "net", Changes: c.changes, Apply: func(context.Context) error { applied = true; return nil }}, nil
+			})
+			if err == nil || applied || v.exists(pendingFile) {
+				t.Errorf("Begin = %v; applied %v, journal %v", err, applied, v.exists(pendingFile))
+			}
+		})
+	}
 }

@@ -7,7 +7,7 @@
 //
 //	m, err := dhcp.NewManager(dhcp.Config{Handle: h, Log: log})  // h: netif.Handle of the agent's namespace
 //	m.Start(ctx, "eth1")              // runs until Stop; returns at once
-//	m.Lease("eth1")                   // (Lease, true) once bound
+//	m.Lease("eth1")                   // (Lease, true) once bound; m.Bound("eth1") says only that
 //	m.Renew(ctx, "eth1")              // renew now (a button; tests)
 //	m.Stop(ctx, "eth1", true)         // release the lease and remove its address and route
 //	m.Close()                         // agent shutdown: stop all, keep addresses
@@ -166,6 +166,12 @@ func (m *Manager) Lease(name string) (Lease, bool) {
 	l := *c.pub
 	l.DNS = append([]string(nil), l.DNS...)
 	return l, true
+}
+
+// Bound reports whether the client of name holds a lease.
+func (m *Manager) Bound(name string) bool {
+	_, ok := m.Lease(name)
+	return ok
 }
 
 // Renew renews the lease of name now and returns the renewed lease.

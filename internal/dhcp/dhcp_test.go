@@ -134,6 +134,9 @@ func TestLeaseRenewRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	lease := waitLease(t, m, "eth0", func(Lease) bool { return true })
+	if !m.Bound("eth0") || m.Bound("eth1") {
+		t.Errorf("Bound: eth0 %v, eth1 %v; want only eth0", m.Bound("eth0"), m.Bound("eth1"))
+	}
 	p, err := netip.ParsePrefix(lease.Address)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +214,7 @@ func TestLeaseRenewRelease(t *testing.T) {
 	if slices.Contains(i.Addresses, lease.Address) || i.Gateway != "" {
 		t.Errorf("after release eth0 = %+v", i)
 	}
-	if _, ok := m.Lease("eth0"); ok || m.Running("eth0") {
+	if _, ok := m.Lease("eth0"); ok || m.Running("eth0") || m.Bound("eth0") {
 		t.Error("lease or client left after Stop")
 	}
 	testutil.Eventually(t, 3*time.Second, func() bool { return countLog(t, l, "DHCPRELEASE") > 0 }, "dnsmasq to see a DHCPRELEASE")

@@ -41,14 +41,23 @@ const (
 )
 
 // DHCPController runs the DHCP client of LAN interfaces; dhcp.Manager
-// implements it. Both calls are idempotent and must not block for a lease.
+// implements it. Start and Stop are idempotent and must not block for a
+// lease.
 type DHCPController interface {
 	// Start runs a DHCP client on the link (no-op when one runs).
 	Start(ctx context.Context, name string) error
 	// Stop ends the client, releasing its lease and removing what it
 	// applied when release is true (no-op when none runs).
 	Stop(ctx context.Context, name string, release bool) error
+	// Bound reports whether the link's client holds a lease.
+	Bound(name string) bool
 }
+
+// DHCP states of a link (Changer.DHCPState).
+const (
+	DHCPWaiting = "waiting" // mode dhcp in force, no lease bound (yet)
+	DHCPBound   = "bound"
+)
 
 // Config configures a Changer.
 type Config struct {
@@ -77,18 +86,33 @@ type Config struct {
 
 // Change is one network change as the API shows it.
 type Change struct {
-	ID         string     `json:"change_id"`
-	Interface  string     `json:"interface"`
-	Status     string     `json:"status"`
-	CreatedAt  time.Time  `json:"created_at"`
-	RollbackAt time.Time  `json:"rollback_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"` // why a rollback was incomplete
+	ID        string `json:"change_id"`
+	Interface string `json:"interface"`
+	Status    string `json:"status"`
+	User      string `json:"user,omitempty"` // who began it
+	// Changes says what it does, field by field (Diff).
+	Changes    []change.FieldChange `json:"changes,omitempty"`
+	CreatedAt  time.Time            `json:"created_at"`
+	RollbackAt time.Time            `json:"rollback_at"`
+	FinishedAt *time.Time           `json:"finished_at,omitempty"`
+	Error      string               `json:"error,omitempty"` // why a rollback was incomplete
+	// Waiting says what a pending change still waits for before the link
+	// works as asked (a DHCP lease); "" when nothing.
+	Waiting string `json:"waiting,omitempty"`
 }
 
-func fromChange(ch change.Change) Change {
-	return Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, CreatedAt: ch.CreatedAt,
-		RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt, Error: ch.Error}
+// WaitingForLease is Change.Waiting of a pending change to mode dhcp
+// while no lease is bound.
+const WaitingForLease = "waiting for a DHCP lease"
+
+// fromChange shows ch, and what it waits for while it is pending.
+func (c *Changer) fromChange(ch change.Change) Change {
+	x := Change{ID: ch.ID, Interface: ch.Target, Status: ch.Status, User: ch.User, Changes: ch.Changes,
+		CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt, FinishedAt: ch.FinishedAt, Error: ch.Error}
+	if ch.Status == StatusPending && c.DHCPState(ch.Target) == DHCPWaiting {
+		x.Waiting = WaitingForLease
+	}
+	return x
 }
 
 // undoState is what a network change journals to undo it: the link's
@@ -180,6 +204,32 @@ func (c *Changer) Desired(name string) (LinkConfig, bool) {
 	return lc, ok
 }
 
+// InForce returns the config in force on name: a pending change's, else
+// the confirmed one.
+func (c *Changer) InForce(name string) (LinkConfig, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.trying; t != nil && t.name == name {
+		return t.lc, true
+	}
+	lc, ok := c.desired[name]
+	return lc, ok
+}
+
+// DHCPState says whether the config in force on name is mode dhcp and
+// its client holds a lease: DHCPBound, DHCPWaiting, or "" when the link
+// is not in mode dhcp.
+func (c *Changer) DHCPState(name string) string {
+	lc, ok := c.InForce(name)
+	if !ok || lc.Mode != ModeDHCP || c.cfg.DHCP == nil {
+		return ""
+	}
+	if c.cfg.DHCP.Bound(name) {
+		return DHCPBound
+	}
+	return DHCPWaiting
+}
+
 // Get returns a network change by id (ErrUnknownChange for none, and for
 // other modules' changes).
 func (c *Changer) Get(id string) (Change, error) {
@@ -190,7 +240,7 @@ func (c *Changer) Get(id string) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
-	return fromChange(ch), nil
+	return c.fromChange(ch), nil
 }
 
 // Changes returns the logged network changes, newest first.
@@ -198,7 +248,7 @@ func (c *Changer) Changes() []Change {
 	var out []Change
 	for _, ch := range c.cfg.Changes.Changes() {
 		if ch.Kind == Kind {
-			out = append(out, fromChange(ch))
+			out = append(out, c.fromChange(ch))
 		}
 	}
 	return out
@@ -210,7 +260,7 @@ func (c *Changer) Pending() (Change, bool) {
 	if !ok || ch.Kind != Kind {
 		return Change{}, false
 	}
-	return fromChange(ch), true
+	return c.fromChange(ch), true
 }
 
 // Confirm keeps a pending network change and makes its config the
@@ -220,7 +270,7 @@ func (c *Changer) Confirm(ctx context.Context, id string) (Change, error) {
 		return Change{}, err
 	}
 	ch, err := c.cfg.Changes.Confirm(ctx, id)
-	return fromChange(ch), err
+	return c.fromChange(ch), err
 }
 
 // SetConfig validates lc and applies it to LAN interface name as a change.
@@ -237,7 +287,7 @@ func (c *Changer) SetConfig(ctx context.Context, name string, lc LinkConfig) (Ch
 		}
 		return c.plan(ctx, name, lc, func(ctx context.Context) error { return c.applyConfig(ctx, name, lc, false) })
 	})
-	return fromChange(ch), err
+	return c.fromChange(ch), err
 }
 
 // validate checks lc against the config and the interfaces there are now.
@@ -284,7 +334,7 @@ func (c *Changer) SetUp(ctx context.Context, name string, up bool) (Change, erro
 			return c.cfg.Handle.Apply(ctx, name, st)
 		})
 	})
-	return fromChange(ch), err
+	return c.fromChange(ch), err
 }
 
 func upWord(up bool) string {
@@ -342,6 +392,7 @@ func (c *Changer) plan(ctx context.Context, name string, next LinkConfig, apply 
 		u.PrevConfig = &pc
 	}
 	return change.Plan{Kind: Kind, Target: name, Undo: u, Keep: keepState{Config: next},
+		Changes: Diff(u.PrevConfig, prev, next),
 		Apply: func(ctx context.Context) error {
 			c.setTrying(&tryConfig{name: name, lc: next}, false)
 			if err := apply(ctx); err != nil {

@@ -21,8 +21,11 @@
 //	c.ApplyDesired(ctx)                 // at start: re-apply the confirmed LAN configs
 //	ch, err := c.SetConfig(ctx, name, lc) // validate + journal + apply + timer, through the engine
 //	ch, err := c.SetUp(ctx, name, up)     // admin up/down of a LAN interface, same rules
-//	c.Confirm(ctx, id) / c.Get(id) / c.Pending() / c.Changes()  // network changes only: Change{ID, Interface, Status, ...}
+//	c.Confirm(ctx, id) / c.Get(id) / c.Pending() / c.Changes()  // network changes only: Change{ID, Interface, Status, User, Changes, Waiting, ...}
 //	c.Desired(name)                     // the confirmed LinkConfig of a LAN interface
+//	c.InForce(name)                     // the pending change's config, else the confirmed one
+//	c.DHCPState(name)                   // "waiting" / "bound" in mode dhcp, else ""
+//	netif.Diff(prev, link, next)        // what a change does, field by field, old → new (Change.Changes)
 //
 // The Changer is the network module of the change engine (internal/change):
 // a change journals the link's state and confirmed config (Undo) and the

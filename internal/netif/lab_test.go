@@ -111,8 +111,17 @@ func TestStaticConfigReachesLANHost(t *testing.T) {
 	if err := h.ApplyConfig(ctx, "eth1", lc); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := l.Exec(ctx, lab.Device, ping, "-c1", "-W3", lab.LANHostIP); err != nil {
+	before := counters(t, h)
+	if out, err := l.Exec(ctx, lab.Device, ping, "-c3", "-i0.2", "-s1000", "-W3", lab.LANHostIP); err != nil {
 		t.Fatalf("LAN host not reachable: %v\n%s", err, out)
+	}
+	// The counters of one dump: every link, the pings' bytes on eth1.
+	after := counters(t, h)
+	if len(after) != 4 || after["eth1"].Index != before["eth1"].Index {
+		t.Errorf("Counters = %+v", after)
+	}
+	if tx, rx := after["eth1"].TxBytes-before["eth1"].TxBytes, after["eth1"].RxBytes-before["eth1"].RxBytes; tx < 3000 || rx < 3000 {
+		t.Errorf("eth1 sent %d and received %d bytes for 3 pings of 1000 bytes", tx, rx)
 	}
 	i, err := h.Get(ctx, "eth1")
 	if err != nil {
@@ -121,6 +130,19 @@ func TestStaticConfigReachesLANHost(t *testing.T) {
 	if !slices.Contains(i.Addresses, lab.LANDeviceAddr) || i.MTU != 1400 || i.Gateway != lab.LANHostIP {
 		t.Errorf("eth1 = %+v", i)
 	}
+}
+
+func counters(t *testing.T, h *Handle) map[string]Counters {
+	t.Helper()
+	cs, err := h.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]Counters{}
+	for _, c := range cs {
+		out[c.Name] = c
+	}
+	return out
 }
 
 func testState() State {
@@ -190,10 +212,27 @@ func TestApplyIsExactAndIdempotent(t *testing.T) {
 	}
 }
 
-// fakeDHCP records calls; the netif tests use no real DHCP.
+// fakeDHCP records calls; the netif tests use no real DHCP. A link is
+// bound when the test says so.
 type fakeDHCP struct {
 	mu    sync.Mutex
 	calls []string
+	bound map[string]bool
+}
+
+func (f *fakeDHCP) Bound(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bound[name]
+}
+
+func (f *fakeDHCP) setBound(name string, b bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bound == nil {
+		f.bound = map[string]bool{}
+	}
+	f.bound[name] = b
 }
 
 func (f *fakeDHCP) Start(_ context.Context, name string) error {
@@ -348,6 +387,72 @@ func TestUnconfirmedChangeRollsBack(t *testing.T) {
 }
 
 func never(time.Duration, func()) func() bool { return func() bool { return true } }
+
+// A pending change says who began it and what it does, field by field;
+// one to mode dhcp says it waits for a lease until the client is bound,
+// and the link's DHCP state says so too.
+func TestPendingChangeSaysWhatAndWho(t *testing.T) {
+	e := newChangerEnv(t)
+	ctx := change.WithUser(context.Background(), "alice")
+	fd := &fakeDHCP{}
+	c := e.changer(t, never, func(_ *change.Config, n *Config) { n.DHCP = fd })
+	ch, err := c.SetConfig(ctx, "eth1", newStatic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// testState is on eth1 and devmgr never configured it: the old values are the link's.
+	want := []change.FieldChange{
+		{Field: "mode", Old: "", New: "static"},
+		{Field: "addresses", Old: "203.0.113.1/24, 203.0.113.77/24, 2001:db8:1::1/64", New: "10.20.0.2/24"},
+		{Field: "gateway", Old: "203.0.113.2", New: "10.20.0.1"},
+		{Field: "dns", Old: "", New: "10.20.0.1"},
+		{Field: "mtu", Old: "1400", New: "1300"},
+	}
+	if diff := cmp.Diff(want, ch.Changes); diff != "" {
+		t.Errorf("field changes (-want +got):\n%s", diff)
+	}
+	if ch.User != "alice" || ch.Waiting != "" || c.DHCPState("eth1") != "" {
+		t.Errorf("static change %+v, DHCP state %q", ch, c.DHCPState("eth1"))
+	}
+	if _, err := c.Confirm(ctx, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	ch, err = c.SetConfig(change.WithUser(ctx, "bob"), "eth1", LinkConfig{Mode: ModeDHCP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []change.FieldChange{
+		{Field: "mode", Old: "static", New: "dhcp"}, {Field: "addresses", Old: "10.20.0.2/24", New: ""},
+		{Field: "gateway", Old: "10.20.0.1", New: ""}, {Field: "dns", Old: "10.20.0.1", New: ""},
+	}
+	if diff := cmp.Diff(want, ch.Changes); diff != "" {
+		t.Errorf("field changes to dhcp (-want +got):\n%s", diff)
+	}
+	if ch.User != "bob" || ch.Waiting != WaitingForLease || c.DHCPState("eth1") != DHCPWaiting {
+		t.Errorf("dhcp change %+v, DHCP state %q", ch, c.DHCPState("eth1"))
+	}
+	if lc, ok := c.InForce("eth1"); !ok || lc.Mode != ModeDHCP {
+		t.Errorf("in force while pending: %+v %v", lc, ok)
+	}
+	if lc, _ := c.Desired("eth1"); lc.Mode != ModeStatic {
+		t.Errorf("confirmed while pending: %+v", lc)
+	}
+	fd.setBound("eth1", true)
+	if p, ok := c.Pending(); !ok || p.Waiting != "" || c.DHCPState("eth1") != DHCPBound {
+		t.Errorf("bound: pending %+v %v, DHCP state %q", p, ok, c.DHCPState("eth1"))
+	}
+	fd.setBound("eth1", false)
+	if got, err := c.Get(ch.ID); err != nil || got.Waiting != WaitingForLease {
+		t.Errorf("lease lost: Get = %+v, %v", got, err)
+	}
+	if got, err := c.Confirm(ctx, ch.ID); err != nil || got.Waiting != "" || got.User != "bob" || len(got.Changes) != 4 {
+		t.Errorf("confirmed: %+v, %v (a finished change waits for nothing)", got, err)
+	}
+	if c.DHCPState("eth1") != DHCPWaiting {
+		t.Errorf("confirmed dhcp without a lease: DHCP state %q", c.DHCPState("eth1"))
+	}
+}
 
 func TestConfirmedChangeSurvivesRestart(t *testing.T) {
 	e := newChangerEnv(t)

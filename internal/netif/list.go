@@ -120,6 +120,33 @@ func (h *Handle) describe(l netlink.Link) (Interface, error) {
 	return i, nil
 }
 
+// Counters is one link's byte counters.
+type Counters struct {
+	Name             string
+	Index            int
+	RxBytes, TxBytes uint64
+}
+
+// Counters reads every link's byte counters of h's namespace in one
+// netlink dump (no addresses or routes: the traffic history calls it
+// every few seconds).
+func (h *Handle) Counters() ([]Counters, error) {
+	links, err := h.nl.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("listing links: %w", err)
+	}
+	out := make([]Counters, 0, len(links))
+	for _, l := range links {
+		a := l.Attrs()
+		c := Counters{Name: a.Name, Index: a.Index}
+		if a.Statistics != nil {
+			c.RxBytes, c.TxBytes = a.Statistics.RxBytes, a.Statistics.TxBytes
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 func isDefault(dst *net.IPNet) bool {
 	if dst == nil {
 		return true

@@ -253,6 +253,10 @@ func (f *fakeAgent) handler() http.Handler {
 			ch, err := f.SetUp(r.Context(), actor(r), r.PathValue("name"), false)
 			reply(w, 202, ch, err)
 		},
+		"GET /v1/traffic": func(w http.ResponseWriter, r *http.Request) {
+			actor(r)
+			reply(w, 200, api.Traffic{IntervalSeconds: 10, Interfaces: []api.TrafficSeries{}}, nil)
+		},
 		"GET /v1/changes/{id}": func(w http.ResponseWriter, r *http.Request) {
 			ch, err := f.Change(r.Context(), actor(r), r.PathValue("id"))
 			reply(w, 200, ch, err)

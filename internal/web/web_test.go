@@ -477,6 +477,7 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/interfaces", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/interfaces/{name}", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/changes/{id}", 401, ok, ok, ok, ok, ok},
+		{"GET /api/v1/traffic", 401, ok, ok, ok, ok, ok},
 		{"GET /diagnostics", login, 403, ok, ok, login, login},
 		{"GET /api/v1/diag/neighbors", 401, 403, ok, ok, 403, ok},
 		{"GET /api/v1/dhcp/leases", 401, ok, ok, ok, ok, ok},

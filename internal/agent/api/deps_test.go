@@ -32,7 +32,8 @@ func TestDependencyDirection(t *testing.T) {
 		t.Errorf("internal/agent/api imports %q; only internal/auth is allowed", got)
 	}
 	privileged := []string{"internal/agent", "internal/netif", "internal/apmgr", "internal/diag", "internal/dhcp",
-		"internal/dnsmasq", "internal/hostapd", "internal/change", "internal/service", "internal/nsrun", "internal/provision"}
+		"internal/dnsmasq", "internal/hostapd", "internal/change", "internal/service", "internal/nsrun", "internal/provision",
+		"internal/traffic"}
 	for _, pkg := range []string{"internal/web", "internal/agent/client"} {
 		for _, d := range deps(pkg) {
 			if slices.Contains(privileged, d) {

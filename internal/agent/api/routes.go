@@ -35,7 +35,7 @@ func AgentPath(webPath string) (string, bool) {
 // Who may do what. The console checks the role; the agent checks it again
 // per route (see internal/agent/policy.go for what that guards against).
 const (
-	ReadRole   = auth.Viewer   // interfaces, changes, AP, leases
+	ReadRole   = auth.Viewer   // interfaces, traffic, changes, AP, leases
 	DiagRole   = auth.Operator // ping, traceroute, DNS, neighbours
 	ChangeRole = auth.Admin    // interface config, up/down, AP settings, confirm
 	AuditRole  = auth.Admin    // the agent's own audit log
@@ -69,6 +69,7 @@ var Routes = []Route{
 	{Method: "PUT", Path: "/v1/interfaces/{name}/config", Min: ChangeRole, Action: ActConfig, Web: true},
 	{Method: "POST", Path: "/v1/interfaces/{name}/up", Min: ChangeRole, Action: ActUp, Web: true},
 	{Method: "POST", Path: "/v1/interfaces/{name}/down", Min: ChangeRole, Action: ActDown, Web: true},
+	{Method: "GET", Path: "/v1/traffic", Min: ReadRole, Web: true},
 	{Method: "GET", Path: "/v1/changes/{id}", Min: ReadRole, Web: true},
 	{Method: "POST", Path: "/v1/changes/{id}/confirm", Min: ChangeRole, Action: ActConfirm, Web: true},
 

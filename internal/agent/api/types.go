@@ -44,7 +44,27 @@ type Interface struct {
 	Config *LinkConfig `json:"config,omitempty"`
 	// Lease is the DHCP lease of a LAN interface in mode dhcp, once bound.
 	Lease *Lease `json:"lease,omitempty"`
+	// DHCPState is DHCPWaiting or DHCPBound while the config in force on a
+	// LAN interface (a pending change's, else the confirmed one) is mode
+	// dhcp, and "" otherwise: "waiting" means no DHCP server has answered
+	// (yet) and the link has no leased address.
+	DHCPState string `json:"dhcp_state,omitempty"`
+	// Pending is the change pending on this interface, if any: while it
+	// is, the link has the change's values, Mode and Config still the
+	// confirmed ones, and Pending.Changes says what differs.
+	Pending *Change `json:"pending,omitempty"`
+	// RxRate and TxRate are the bytes per second received and sent over
+	// the last sampling interval of the traffic history (GET /v1/traffic);
+	// absent until the agent has two samples of the link.
+	RxRate *uint64 `json:"rx_rate,omitempty"`
+	TxRate *uint64 `json:"tx_rate,omitempty"`
 }
+
+// DHCP states of an interface (Interface.DHCPState).
+const (
+	DHCPWaiting = "waiting"
+	DHCPBound   = "bound"
+)
 
 // Interface roles.
 const (
@@ -78,16 +98,36 @@ type Lease struct {
 	RebindAt   time.Time `json:"rebind_at"`
 }
 
-// Change is a network change: the 202 answer of a change and
-// GET /v1/changes/{id}.
+// Change is a network change: the 202 answer of a change,
+// GET /v1/changes/{id}, the pending change of GET /v1/health and
+// Interface.Pending.
 type Change struct {
-	ID         string     `json:"change_id"`
-	Interface  string     `json:"interface"`
-	Status     string     `json:"status"` // pending, confirmed, rolled_back
-	CreatedAt  time.Time  `json:"created_at"`
-	RollbackAt time.Time  `json:"rollback_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"` // why a rollback was incomplete
+	ID        string `json:"change_id"`
+	Interface string `json:"interface"`
+	Status    string `json:"status"` // pending, confirmed, rolled_back
+	// User is who began the change (the console's user or token name).
+	User string `json:"user,omitempty"`
+	// Changes is what the change does, field by field: mode, addresses,
+	// gateway, dns, mtu, up (only those that differ, in that order). Old
+	// is the confirmed config's value, or the link's own where devmgr
+	// never configured it; lists are comma-separated.
+	Changes    []FieldChange `json:"changes,omitempty"`
+	CreatedAt  time.Time     `json:"created_at"`
+	RollbackAt time.Time     `json:"rollback_at"`
+	FinishedAt *time.Time    `json:"finished_at,omitempty"`
+	Error      string        `json:"error,omitempty"` // why a rollback was incomplete
+	// Waiting is set while a pending change cannot yet be told to work:
+	// "waiting for a DHCP lease" when it sets mode dhcp and no server has
+	// answered. Confirming then keeps a link without an address.
+	Waiting string `json:"waiting,omitempty"`
+}
+
+// FieldChange is one field a change changes, with its value before and
+// after as text to show as it is ("" where that side has none).
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
 }
 
 // Change statuses.
@@ -100,14 +140,54 @@ const (
 // APChange is an access-point change: the 202 answer of PUT
 // /v1/ap/settings and GET /v1/ap/changes/{id}.
 type APChange struct {
-	ID         string     `json:"change_id"`
-	Status     string     `json:"status"`
-	Fields     []string   `json:"fields"` // the settings it changes, e.g. ["ssid", "channel"]
-	CreatedAt  time.Time  `json:"created_at"`
-	RollbackAt time.Time  `json:"rollback_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	ID     string   `json:"change_id"`
+	Status string   `json:"status"`
+	Fields []string `json:"fields"` // the settings it changes, e.g. ["ssid", "channel"]
+	// User is who began the change.
+	User string `json:"user,omitempty"`
+	// Changes is old → new per setting of Fields (channel 0 is "auto",
+	// isolate and hidden "on"/"off"); the passphrase is never shown: its
+	// entry is {"field":"passphrase","old":"","new":"changed"}.
+	Changes    []FieldChange `json:"changes,omitempty"`
+	CreatedAt  time.Time     `json:"created_at"`
+	RollbackAt time.Time     `json:"rollback_at"`
+	FinishedAt *time.Time    `json:"finished_at,omitempty"`
+	Error      string        `json:"error,omitempty"`
 }
+
+// Traffic is GET /v1/traffic: the last hour of traffic of each interface,
+// sampled by the agent every IntervalSeconds (one netlink dump; nothing
+// is sampled per request). Query: interface=NAME keeps one interface,
+// since=UNIX keeps the samples after that second (a poller asks for what
+// it has not seen).
+type Traffic struct {
+	IntervalSeconds int             `json:"interval_s"`
+	Interfaces      []TrafficSeries `json:"interfaces"` // by name
+}
+
+// TrafficSeries is one interface's traffic history.
+type TrafficSeries struct {
+	Name string `json:"name"`
+	// RxRate and TxRate are the latest sample's rates (bytes per second),
+	// whatever since asked for; 0 until the interface has a sample.
+	RxRate uint64 `json:"rx_rate"`
+	TxRate uint64 `json:"tx_rate"`
+	// Samples are oldest first, at most MaxTrafficSamples.
+	Samples []TrafficSample `json:"samples"`
+}
+
+// TrafficSample is the traffic of one sampling interval.
+type TrafficSample struct {
+	T int64 `json:"t"` // end of the interval, Unix seconds
+	// RxBps and TxBps are bytes (not bits) per second received and sent
+	// over the interval.
+	RxBps uint64 `json:"rx_bps"`
+	TxBps uint64 `json:"tx_bps"`
+}
+
+// MaxTrafficSamples is how many samples a series keeps: an hour at the
+// agent's 10 s interval.
+const MaxTrafficSamples = 360
 
 // Health is GET /v1/health.
 type Health struct {

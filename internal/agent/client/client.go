@@ -144,6 +144,24 @@ func (c *Client) Interface(ctx context.Context, a api.Actor, name string) (api.I
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/interfaces/"+url.PathEscape(name), nil, &out)
 }
 
+// Traffic returns the traffic history (viewer): of one interface when
+// name is set, and the samples after since when it is not zero.
+func (c *Client) Traffic(ctx context.Context, a api.Actor, name string, since time.Time) (api.Traffic, error) {
+	q := url.Values{}
+	if name != "" {
+		q.Set("interface", name)
+	}
+	if !since.IsZero() {
+		q.Set("since", strconv.FormatInt(since.Unix(), 10))
+	}
+	path := "/v1/traffic"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out api.Traffic
+	return out, c.call(ctx, &a, http.MethodGet, path, nil, &out)
+}
+
 // SetConfig applies a LAN interface's config (admin) as a pending change
 // that rolls back unless confirmed. 400 names the bad field, 403 for the
 // AP interface, 409 while another change is pending.
