@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
@@ -96,6 +97,21 @@ func (s *Server) formAgentError(r *http.Request, f *form, err error, fieldOf fun
 	return http.StatusUnprocessableEntity
 }
 
+// settingLabels name the settings a change changes as the forms label
+// them (network and access point).
+var settingLabels = map[string]string{
+	"mode": "Mode", "addresses": "Addresses", "gateway": "Gateway", "dns": "DNS servers", "mtu": "MTU", "up": "Link",
+	"ssid": "SSID", "passphrase": "Passphrase", "security": "Security", "band": "Band", "channel": "Channel",
+	"country": "Country", "isolate": "Client isolation", "hidden": "Hidden SSID",
+}
+
+func settingLabel(field string) string {
+	if l, ok := settingLabels[field]; ok {
+		return l
+	}
+	return field
+}
+
 // changeView is a change that the device undoes unless it is confirmed,
 // as the change panel shows it (network and access point alike).
 type changeView struct {
@@ -107,6 +123,12 @@ type changeView struct {
 	// there); PanelURL renders this panel again once it has ended.
 	URL, PanelURL string
 	Seconds       int  // until the rollback
+	// Who began it, when, what it changes (old → new), and what it still
+	// waits for ("waiting for a DHCP lease").
+	User    string
+	Created time.Time
+	Changes []api.FieldChange
+	Waiting string
 	Auto          bool // made from this page: confirm as soon as the device answers
 	OOB           bool // swapped out of band, beside a form's answer
 }

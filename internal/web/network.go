@@ -25,6 +25,7 @@ import (
 type Agent interface {
 	Health(ctx context.Context) (api.Health, error)
 	Interfaces(ctx context.Context, a api.Actor) ([]api.Interface, error)
+	Traffic(ctx context.Context, a api.Actor, name string, since time.Time) (api.Traffic, error)
 	// The LAN form's changes, and a change's state for its panel.
 	SetConfig(ctx context.Context, a api.Actor, name string, lc api.LinkConfig) (api.Change, error)
 	SetUp(ctx context.Context, a api.Actor, name string, up bool) (api.Change, error)
@@ -48,6 +49,9 @@ var errNoAgent = fmt.Errorf("%w: no agent configured", agentclient.ErrUnavailabl
 func (noAgent) Health(context.Context) (api.Health, error) { return api.Health{}, errNoAgent }
 func (noAgent) Interfaces(context.Context, api.Actor) ([]api.Interface, error) {
 	return nil, errNoAgent
+}
+func (noAgent) Traffic(context.Context, api.Actor, string, time.Time) (api.Traffic, error) {
+	return api.Traffic{}, errNoAgent
 }
 func (noAgent) SetConfig(context.Context, api.Actor, string, api.LinkConfig) (api.Change, error) {
 	return api.Change{}, errNoAgent
@@ -83,6 +87,10 @@ type ifaceView struct {
 	api.Interface
 	IsAP, IsUplink, IsLAN bool
 	Admin                 bool // the viewer may change it: the form shows
+	// RxRate and TxRate are the rates now ("–" until the agent has two
+	// samples); Spark the last ten minutes.
+	RxRate, TxRate string
+	Spark          *sparkView
 	OOB                   bool // the live part, swapped out of band
 	// Form is the LAN form: the saved config or what the link has now, or
 	// what was submitted, with an error on each bad field.
@@ -110,6 +118,9 @@ type networkData struct {
 	Pending *changeView // the change waiting for confirmation, for admins
 }
 
+// sparkSamples is how many of the agent's 10 s samples a card draws.
+const sparkSamples = 60
+
 // agentReadTimeout bounds the agent reads that render a page or fragment:
 // a hung agent makes the page say so instead of leaving it blank.
 const agentReadTimeout = 3 * time.Second
@@ -125,10 +136,24 @@ func (s *Server) loadNetwork(r *http.Request) networkData {
 		return d
 	}
 	admin := me(r).Role.AtLeast(auth.Admin)
+	// The history drawn is the agent's; without it the cards show no chart.
+	traffic, err := s.agent.Traffic(ctx, s.actor(r), "", time.Now().Add(-sparkSamples*10*time.Second))
+	if err != nil {
+		s.log.Debug("reading the traffic history", "err", err)
+	}
+	series := map[string][]api.TrafficSample{}
+	for _, t := range traffic.Interfaces {
+		series[t.Name] = t.Samples
+	}
 	names := make([]string, 0, len(ifs))
 	for _, i := range ifs {
 		v := s.ifaceView(i)
 		v.Admin = admin && v.IsLAN
+		v.RxRate, v.TxRate = "–", "–"
+		if i.RxRate != nil && i.TxRate != nil {
+			v.RxRate, v.TxRate = rateText(*i.RxRate), rateText(*i.TxRate)
+		}
+		v.Spark = sparkline(series[i.Name], sparkSamples, "receive (green) and transmit (blue), last ten minutes")
 		d.Ifaces = append(d.Ifaces, v)
 		names = append(names, i.Name)
 	}
@@ -223,6 +248,7 @@ func (s *Server) networkChangeView(ch api.Change, auto bool) *changeView {
 	id := url.PathEscape(ch.ID)
 	return &changeView{
 		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto,
+		User: ch.User, Created: ch.CreatedAt, Changes: ch.Changes, Waiting: ch.Waiting,
 		What:     "the settings of " + ch.Interface,
 		URL:      "/api/v1/changes/" + id,
 		PanelURL: "/network/changes/" + id,

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -73,7 +74,12 @@ func TestBrowserNetwork(t *testing.T) {
 	if _, err := lc.lab.Exec(ctx, lab.Device, "ping", "-n", "-c", "3", "-i", "0.2", "192.0.2.11"); err != nil {
 		t.Logf("traffic on wlan0: %v", err) // only for the rates; no client namespace answers without servers
 	}
-	// RATES-TODO: rates and sparkline from the agent's traffic ring.
+	// Rates and a sparkline from the agent's traffic history (a sample every 10 s).
+	waitFor("rates and a sparkline",
+		`document.querySelector('[data-iface="wlan0"] .spark svg polyline.rx') !== null`, 40*time.Second)
+	if rate := eval(`document.querySelector('[data-iface="wlan0"] [data-field="rx-rate"]').textContent`); !regexp.MustCompile(`^[\d.]+ [kMGT]?bit/s$`).MatchString(rate) {
+		t.Errorf("wlan0 receive rate %q", rate)
+	}
 	screenshot("network-desktop", 1280)
 
 	// A bad address: the agent's message appears beside the field.
@@ -101,6 +107,10 @@ func TestBrowserNetwork(t *testing.T) {
 	}
 	if s := eval(`document.getElementById('change-status').textContent`); !strings.Contains(s, "waiting for confirmation") {
 		t.Errorf("change status %q", s)
+	}
+	// What changes, who, when: beside the countdown.
+	if s := eval(`document.getElementById('change-diff').textContent + ' | ' + document.getElementById('change-who').textContent`); !strings.Contains(s, "Addresses") || !strings.Contains(s, lab.LANDeviceAddr) || !strings.Contains(s, "By alice") {
+		t.Errorf("the pending change shows %q, want the addresses old → new and who made it", s)
 	}
 	screenshot("network-countdown-375", 375)
 	waitFor("the automatic confirmation", `document.getElementById('change-panel').dataset.status === 'confirmed'`, 20*time.Second)

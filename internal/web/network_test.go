@@ -123,6 +123,12 @@ func (f *fakeAgent) Interface(_ context.Context, a api.Actor, name string) (api.
 	return api.Interface{}, &api.Error{Status: http.StatusNotFound, Field: "name", Message: "no such interface"}
 }
 
+func (f *fakeAgent) Traffic(_ context.Context, a api.Actor, name string, since time.Time) (api.Traffic, error) {
+	f.record("traffic " + a.User)
+	return api.Traffic{IntervalSeconds: 10, Interfaces: []api.TrafficSeries{{Name: "eth1", RxRate: 1250, TxRate: 125,
+		Samples: []api.TrafficSample{{T: 1, RxBps: 1000, TxBps: 100}, {T: 2, RxBps: 1250, TxBps: 125}}}}}, nil
+}
+
 func (f *fakeAgent) SetConfig(_ context.Context, a api.Actor, name string, lc api.LinkConfig) (api.Change, error) {
 	f.record("config " + name + " " + a.User + " " + string(a.Role))
 	if lc.Gateway == "203.0.113.300" { // several bad fields at once, as the agent reports them

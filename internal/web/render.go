@@ -57,6 +57,7 @@ func parseViews() (*views, error) {
 		"seconds":  func(n int64) string { return humanDuration(time.Duration(n) * time.Second) },
 		"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"label":    settingLabel,
 	}
 	for _, name := range pages {
 		t, err := template.New(name).Funcs(funcs).ParseFS(ui.Templates(), "templates/layout.html", "templates/parts.html", path.Join("templates", name+".html"))
