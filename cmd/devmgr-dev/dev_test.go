@@ -113,6 +113,12 @@ func TestDevRunLab(t *testing.T) {
 		}
 	}
 
+	// The AP page's data, through the console.
+	var apClients []api.APClient
+	c.json(http.MethodGet, "/api/v1/ap/clients", nil, http.StatusOK, &apClients)
+	if len(apClients) != len(lab.WiFiClients) {
+		t.Errorf("GET /api/v1/ap/clients through the console: %+v, want the %d lab stations", apClients, len(lab.WiFiClients))
+	}
 	checkStandInAP(t, p, work)
 	checkLabDNS(t, filepath.Join(work, "var", "run", "agent.sock"))
 	if diff := cmp.Diff(hostEtc, readHostFiles(device.HostapdConf, device.HostapdDeny, "/etc/resolv.conf")); diff != "" {
