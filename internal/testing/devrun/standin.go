@@ -31,7 +31,8 @@ type wifiClient struct {
 // leaseWiFiClients runs devmgr's own DHCP client (internal/dhcp) on wlan0
 // of each WiFi-client namespace of the lab, as a phone that joins the AP
 // leases its address from the AP's dnsmasq, and waits for the leases. The
-// clients renew until stop.
+// clients renew until stop (which keeps their addresses); the DHCP client
+// opens its sockets inside each namespace.
 func leaseWiFiClients(ctx context.Context, l *lab.Lab, log *slog.Logger) (clients []wifiClient, stop func(), err error) {
 	var managers []*dhcp.Manager
 	var handles []*netif.Handle
@@ -46,6 +47,7 @@ func leaseWiFiClients(ctx context.Context, l *lab.Lab, log *slog.Logger) (client
 	defer func() {
 		if err != nil {
 			stop()
+			stop = nil
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
