@@ -24,7 +24,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/devmgr/devmgr/internal/accounts"
+	"github.com/devmgr/devmgr/internal/agent/api"
+	agentclient "github.com/devmgr/devmgr/internal/agent/client"
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/service"
 	"github.com/devmgr/devmgr/internal/testing/devrun"
 	"github.com/devmgr/devmgr/internal/testing/lab"
@@ -37,11 +43,15 @@ const devTestPrefix = "dmrt"
 // TestDevRunLab runs what `make run` runs, as root: the console answers,
 // the generated admin signs in and changes the password, the console (as
 // user devmgr) reads the lab device's interfaces from the agent in the
-// device namespace; SIGINT then leaves no namespace and no process behind.
+// device namespace; the stand-in access point works through the agent
+// socket and the default DNS server answers a lab name, without a change
+// to this machine's /etc; SIGINT then leaves no namespace and no process
+// behind.
 func TestDevRunLab(t *testing.T) {
 	testutil.RequireRoot(t)
-	testutil.RequireBinary(t, "ip", "dnsmasq", "useradd")
+	testutil.RequireBinary(t, "ip", "dnsmasq", "useradd", "hostapd")
 	bin, work := buildDevmgr(t)
+	hostEtc := readHostFiles(device.HostapdConf, device.HostapdDeny, "/etc/resolv.conf")
 	p := startDevRun(t, bin, work)
 	if !strings.Contains(p.output(), "agent sees ") {
 		t.Errorf("dev run did not report the agent's interfaces:\n%s", p.output())
@@ -103,10 +113,179 @@ func TestDevRunLab(t *testing.T) {
 		}
 	}
 
+	// The AP page's data, through the console.
+	var apClients []api.APClient
+	c.json(http.MethodGet, "/api/v1/ap/clients", nil, http.StatusOK, &apClients)
+	if len(apClients) != len(lab.WiFiClients) {
+		t.Errorf("GET /api/v1/ap/clients through the console: %+v, want the %d lab stations", apClients, len(lab.WiFiClients))
+	}
+	checkStandInAP(t, p, work)
+	checkLabDNS(t, filepath.Join(work, "var", "run", "agent.sock"))
+	if diff := cmp.Diff(hostEtc, readHostFiles(device.HostapdConf, device.HostapdDeny, "/etc/resolv.conf")); diff != "" {
+		t.Errorf("the lab's agent changed this machine's /etc (-before +after):\n%s", diff)
+	}
+
 	p.stop(t, syscall.SIGINT)
 	assertGone(t, bin, p.lab)
-	if _, err := os.Stat(filepath.Join(work, "var", "run", "agent.sock")); err == nil {
-		t.Error("the agent socket is still there")
+	for _, f := range []string{"agent.sock", "hostapd/wlan0"} {
+		if _, err := os.Stat(filepath.Join(work, "var", "run", f)); err == nil {
+			t.Errorf("%s is still there", f)
+		}
+	}
+}
+
+// readHostFiles returns the files' contents ("absent" for a missing one).
+func readHostFiles(paths ...string) map[string]string {
+	out := map[string]string{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			out[p] = "absent: " + err.Error()
+			continue
+		}
+		out[p] = string(b)
+	}
+	return out
+}
+
+// labStation is a WiFi-client namespace of the lab as the kernel sees it.
+type labStation struct{ role, mac, ip string }
+
+// labStations reads the MAC and IPv4 address of wlan0 in each WiFi-client
+// namespace of the lab.
+func labStations(t *testing.T, labName string) []labStation {
+	t.Helper()
+	var out []labStation
+	for _, role := range lab.WiFiClients {
+		b, err := exec.Command("ip", "netns", "exec", labName+"-"+role, "ip", "-j", "addr", "show", "dev", "wlan0").Output()
+		if err != nil {
+			t.Fatalf("reading wlan0 of %s: %v", role, err)
+		}
+		var links []struct {
+			Address  string `json:"address"`
+			AddrInfo []struct {
+				Family string `json:"family"`
+				Local  string `json:"local"`
+			} `json:"addr_info"`
+		}
+		if err := json.Unmarshal(b, &links); err != nil || len(links) != 1 {
+			t.Fatalf("wlan0 of %s: %s (%v)", role, b, err)
+		}
+		var v4 []string
+		for _, a := range links[0].AddrInfo {
+			if a.Family == "inet" {
+				v4 = append(v4, a.Local)
+			}
+		}
+		if len(v4) != 1 || links[0].Address == "" {
+			t.Fatalf("wlan0 of %s: %s, want a MAC and one IPv4 address", role, b)
+		}
+		out = append(out, labStation{role: role, mac: links[0].Address, ip: v4[0]})
+	}
+	return out
+}
+
+// checkStandInAP drives the lab's access point through the agent socket,
+// as the AP page does: it is up, its stations are the WiFi-client
+// namespaces with their leased addresses, a block disconnects one and an
+// unblock lets it back, and an SSID change shows once applied and stays
+// once confirmed. The rendered config lands in the agent's /etc layer.
+func checkStandInAP(t *testing.T, p *devRunProc, work string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := agentclient.New(filepath.Join(work, "var", "run", "agent.sock"))
+	defer cl.Close()
+	admin := api.Actor{User: "dev-test", Role: auth.Admin, Source: "local"}
+
+	info, err := cl.AP(ctx, admin)
+	if err != nil {
+		t.Fatalf("AP status: %v", err)
+	}
+	if st := info.Status; !st.Running || st.State != "ENABLED" || st.Problem != "" || st.SSID != "DeviceManager" || st.Clients != 2 {
+		t.Errorf("AP status %+v, want ENABLED, SSID DeviceManager, two clients, no problem", st)
+	}
+	if !strings.Contains(p.output(), devrun.StandIn) {
+		t.Errorf("the banner does not say the AP is a stand-in:\n%s", p.output())
+	}
+
+	stations := labStations(t, p.lab)
+	clients := func() map[string]api.APClient {
+		t.Helper()
+		list, err := cl.APClients(ctx, admin)
+		if err != nil {
+			t.Fatalf("AP clients: %v", err)
+		}
+		out := map[string]api.APClient{}
+		for _, c := range list {
+			out[c.MAC] = c
+		}
+		return out
+	}
+	got := clients()
+	for _, s := range stations {
+		c, ok := got[s.mac]
+		if !ok || c.IP != s.ip || c.Hostname != s.role || !c.Authorized {
+			t.Errorf("client of %s (%s %s): %+v, listed %v", s.role, s.mac, s.ip, c, ok)
+		}
+		if !strings.Contains(p.output(), s.role+" "+s.ip) {
+			t.Errorf("the banner does not list %s %s:\n%s", s.role, s.ip, p.output())
+		}
+	}
+	if len(got) != len(stations) {
+		t.Errorf("clients %v, want the %d lab stations", got, len(stations))
+	}
+
+	// Block the first station: it is disconnected and stays out.
+	blocked := stations[0].mac
+	if _, err := cl.APDeny(ctx, admin, blocked); err != nil {
+		t.Fatalf("block %s: %v", blocked, err)
+	}
+	if got := clients(); len(got) != len(stations)-1 || got[blocked].MAC != "" {
+		t.Errorf("clients after blocking %s: %v", blocked, got)
+	}
+	if _, err := cl.APAllow(ctx, admin, blocked); err != nil {
+		t.Fatalf("unblock %s: %v", blocked, err)
+	}
+	if got := clients(); len(got) != len(stations) || got[blocked].IP != stations[0].ip {
+		t.Errorf("clients after unblocking %s: %v", blocked, got)
+	}
+
+	// An SSID change is applied (hostapd reloads) and kept once confirmed.
+	ssid := "LabNet"
+	ch, err := cl.APUpdate(ctx, admin, api.APUpdate{SSID: &ssid})
+	if err != nil {
+		t.Fatalf("SSID change: %v", err)
+	}
+	if info, err := cl.AP(ctx, admin); err != nil || info.Status.SSID != ssid || info.Status.Pending == nil {
+		t.Errorf("AP status during the change: %+v %v, want SSID %s pending", info.Status, err, ssid)
+	}
+	if ch, err = cl.APConfirm(ctx, admin, ch.ID); err != nil || ch.Status != "confirmed" {
+		t.Fatalf("confirm: %+v %v", ch, err)
+	}
+	if info, err := cl.AP(ctx, admin); err != nil || info.Status.SSID != ssid || info.Settings.SSID != ssid || info.Status.Pending != nil {
+		t.Errorf("AP after confirm: %+v %v, want SSID %s", info, err, ssid)
+	}
+	conf, err := os.ReadFile(filepath.Join(work, "var", "lab", "root", device.HostapdConf))
+	if err != nil || !strings.Contains(string(conf), "\nssid="+ssid+"\n") {
+		t.Errorf("the agent's rendered hostapd config: %v\n%s", err, conf)
+	}
+}
+
+// checkLabDNS asks the agent's DNS diagnostic for a lab name with its
+// default server, as Diagnostics does with the server left empty.
+func checkLabDNS(t *testing.T, socket string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := agentclient.New(socket)
+	defer cl.Close()
+	res, err := cl.DNS(ctx, api.Actor{User: "dev-test", Role: auth.Operator, Source: "local"}, api.DNSRequest{Name: lab.UpstreamName})
+	if err != nil {
+		t.Fatalf("DNS lookup: %v", err)
+	}
+	if res.Error != "" || len(res.Answers) != 1 || res.Answers[0].Value != lab.UpstreamIP {
+		t.Errorf("DNS lookup of %s with the default server: %+v, want %s", lab.UpstreamName, res, lab.UpstreamIP)
 	}
 }
 

@@ -5,9 +5,10 @@
 //	devmgr-dev lab up [--uplink-static] [--forwarding] [--config-out var/lab.yaml]
 //	devmgr-dev lab clean                                      # removes labs of dead processes
 //
-// `run` as root builds a network-namespace lab (a simulated device), runs
-// `devmgr agent` inside its device namespace and `devmgr serve` here as
-// the unprivileged web user; without root only the console, as you. `lab
+// `run` as root builds a network-namespace lab (a simulated device, with
+// a stand-in access point), runs `devmgr agent` inside its device
+// namespace (with an overlay on /etc) and `devmgr serve` here as the
+// unprivileged web user; without root only the console, as you. `lab
 // up` builds the lab alone and prints it as JSON; with it up, run the
 // agent yourself: ip netns exec <namespaces.dev> devmgr agent --config FILE.
 package main
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,6 +29,16 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/devrun"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 )
+
+func init() {
+	// etc-overlay makes a mount namespace and execs the lab's agent from
+	// the thread that made it; an exec from any thread but the main one
+	// would also drop the parent-death signal the runner set (a thread's
+	// own), and the agent would outlive a killed run.
+	if len(os.Args) > 1 && os.Args[1] == devrun.EtcOverlayCommand {
+		runtime.LockOSThread()
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,7 +57,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newProbeCmd(), newLabCmd())
+	root.AddCommand(newRunCmd(), newProbeCmd(), newLabCmd(), newEtcOverlayCmd())
 	return root
 }
 
@@ -106,6 +118,24 @@ func newProbeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&socket, "socket", "", "agent socket (default: agent.socket of the config)")
 	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (default $DEVMGR_CONFIG or "+config.DefaultPath+")")
+	return cmd
+}
+
+func newEtcOverlayCmd() *cobra.Command {
+	var upper, work string
+	cmd := &cobra.Command{
+		Use:    devrun.EtcOverlayCommand + " --upper DIR --work DIR -- COMMAND [ARG...]",
+		Short:  "run a command with an overlay on /etc, in a mount namespace of its own (the lab's agent)",
+		Hidden: true,
+		Args:   cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return devrun.EtcOverlayExec(upper, work, args)
+		},
+	}
+	cmd.Flags().StringVar(&upper, "upper", "", "upper layer of the overlay (required)")
+	cmd.Flags().StringVar(&work, "work", "", "overlayfs work directory, on the upper layer's filesystem (required)")
+	_ = cmd.MarkFlagRequired("upper")
+	_ = cmd.MarkFlagRequired("work")
 	return cmd
 }
 

@@ -144,6 +144,58 @@ func TestAPWithoutHostapd(t *testing.T) {
 	}
 }
 
+// With hostapd down, every AP action answers a sentence a user can act on
+// (the page shows it, the audit keeps it): never the control socket's path
+// nor the dial error, which go to the agent's log.
+func TestAPDownAnswersASentence(t *testing.T) {
+	ta, _ := startAPAgent(t, apmgrtest.Options{NoHostapd: true})
+	ctx := context.Background()
+	c := ta.client
+	checkMsg := func(what, msg string) {
+		t.Helper()
+		if strings.Contains(msg, "/") || strings.Contains(msg, "dial unix") || strings.Contains(msg, "connect:") {
+			t.Errorf("%s: %q names a path or a Go error chain", what, msg)
+		}
+		if !strings.Contains(msg, "not running or not answering") || !strings.Contains(msg, "devmgr ap status") {
+			t.Errorf("%s: %q does not say what is wrong and where to look", what, msg)
+		}
+	}
+	for _, a := range []struct {
+		what string
+		call func() error
+	}{
+		{"clients", func() error { _, err := c.APClients(ctx, viewer); return err }},
+		{"settings change", func() error { _, err := c.APUpdate(ctx, admin, APUpdate{SSID: ptr("Other")}); return err }},
+		{"block", func() error { _, err := c.APDeny(ctx, admin, "02:00:00:00:01:00"); return err }},
+	} {
+		err := a.call()
+		e, ok := api.AsError(err)
+		if !ok || e.Status != http.StatusServiceUnavailable {
+			t.Errorf("%s without hostapd: %v, want 503", a.what, err)
+			continue
+		}
+		checkMsg(a.what, e.Message)
+	}
+	for _, action := range []string{actAPUpdate, actAPDeny} {
+		e, ok := ta.audit.find(action, "failed")
+		if !ok {
+			t.Errorf("no failed %s in the audit: %+v", action, ta.audit.all())
+			continue
+		}
+		checkMsg("audit of "+action, e.Detail)
+	}
+	// The settings change was rolled back completely: the files are the
+	// old ones, which a hostapd that starts reads.
+	if e, ok := ta.audit.find(actAPRollback, "ok"); !ok {
+		t.Errorf("no complete rollback of the settings change in the audit: %+v", ta.audit.all())
+	} else if strings.Contains(e.Detail, "/") {
+		t.Errorf("rollback audit %q names a path", e.Detail)
+	}
+	if logs := ta.logs.String(); !strings.Contains(logs, "hostapd") || !strings.Contains(logs, "wlan0") {
+		t.Errorf("the agent's log lacks the full error:\n%s", logs)
+	}
+}
+
 func TestAPUpdateConfirm(t *testing.T) {
 	ta, dev := startAPAgent(t, apmgrtest.Options{})
 	ctx := context.Background()

@@ -21,6 +21,13 @@ import (
 var (
 	errNoNetwork = errorf(http.StatusServiceUnavailable, "", "network interfaces are not available in this agent")
 	errBusy      = errorf(http.StatusTooManyRequests, "", "too many diagnostics running; try again shortly")
+	// errAPDown answers an AP request that hostapd did not answer. The
+	// cause names the control socket's path and the dial error: the
+	// request's log line keeps it (every 5xx is logged), the user gets
+	// what to do. The AP's status says why it is down (apmgr.Status).
+	errAPDown = errorf(http.StatusServiceUnavailable, "",
+		"the access point (hostapd) is not running or not answering, so this was not done; "+
+			"its status (the Access point page, or devmgr ap status) says why and how to start it")
 )
 
 // changeNouns name the modules' changes in a refusal while one is pending.
@@ -77,7 +84,7 @@ func (s *Server) toError(err error) *Error {
 	case errors.Is(err, apmgr.ErrNotDenied):
 		return errorf(http.StatusNotFound, "mac", "%s", err.Error())
 	case errors.Is(err, apmgr.ErrNotRunning):
-		return errorf(http.StatusServiceUnavailable, "", "%s", err.Error())
+		return errAPDown
 	}
 	// The rest are the agent's own failures: their text names files and
 	// commands of the device, which is for the agent's log, not for a

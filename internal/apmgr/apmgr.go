@@ -113,7 +113,9 @@ type Config struct {
 	// Services restarts hostapd when a RELOAD over the control socket does
 	// not work; nil: that is an error. When it also has
 	// Status(ctx, name) (service.Status, error) (as service.Manager does),
-	// the status and output explain a hostapd that is not running.
+	// the status and output explain a hostapd that is not running. It is
+	// used only with the CtrlDir devmgr provision renders (the default):
+	// its service runs that hostapd, not one with a directory of its own.
 	Services Restarter
 	// Output, if set, returns hostapd's recent output (overrides Services).
 	Output func(ctx context.Context) string
@@ -282,11 +284,12 @@ func (m *Manager) reload(ctx context.Context) error {
 	if err == nil {
 		return nil
 	}
-	if m.cfg.Services == nil {
+	svc := m.services()
+	if svc == nil {
 		return fmt.Errorf("reloading hostapd: %w", err)
 	}
 	m.log.Warn("hostapd did not reload; restarting it", "service", m.cfg.Service, "err", err)
-	if rerr := m.cfg.Services.Restart(ctx, m.cfg.Service); rerr != nil {
+	if rerr := svc.Restart(ctx, m.cfg.Service); rerr != nil {
 		return fmt.Errorf("reloading hostapd: %w; restarting %s: %w", err, m.cfg.Service, rerr)
 	}
 	return nil

@@ -374,7 +374,15 @@ func (m *Manager) Undo(ctx context.Context, ch change.Change, undo json.RawMessa
 	m.mu.Lock()
 	m.settings = prev
 	m.mu.Unlock()
-	return m.reload(ctx)
+	err := m.reload(ctx)
+	if errors.Is(err, ErrNotRunning) {
+		// The previous settings are installed, and a hostapd that is not
+		// running reads them when it starts: the rollback is complete.
+		m.log.Warn("rolled back the access point settings; hostapd is not running and reads them when it starts",
+			"change", ch.ID, "err", err)
+		return nil
+	}
+	return err
 }
 
 // Keep implements change.Module: the settings file written when the

@@ -103,11 +103,19 @@ func stateProblem(state string) string {
 	}
 }
 
-// notRunning explains why hostapd does not answer.
+// notRunning explains why hostapd does not answer, in words a user can act
+// on: no socket path, no dial error (those go to the log).
 func (m *Manager) notRunning(ctx context.Context, cerr error) (string, []string) {
 	out := m.output(ctx)
 	if e := hostapd.Explain(strings.Join(out, "\n")); e != "" {
 		return "the access point is down: " + e, out
+	}
+	iface := m.cfg.Cfg.AP.Interface
+	if !m.provisioned() {
+		// Neither provision's service nor provisioning this machine would
+		// start the hostapd this agent was pointed at.
+		return fmt.Sprintf("hostapd is not running: nothing answers on the control socket for %s in the directory "+
+			"this agent was given (--hostapd-ctrl); start the hostapd that serves it", iface), out
 	}
 	if sv, ok := m.cfg.Services.(statuser); ok {
 		if ss, err := sv.Status(ctx, m.cfg.Service); err == nil {
@@ -117,15 +125,32 @@ func (m *Manager) notRunning(ctx context.Context, cerr error) (string, []string)
 			case ss.LastExit != "":
 				return fmt.Sprintf("hostapd is not running: it ended with %s (service %s is %s); its output below says why", ss.LastExit, m.cfg.Service, ss.State), out
 			case ss.State == service.StateRunning:
-				return fmt.Sprintf("hostapd runs but does not answer on its control socket %s: is ap.interface right?", m.cfg.CtrlDir), out
+				return fmt.Sprintf("hostapd runs but does not answer on its control socket for %s: is ap.interface right?", iface), out
 			}
 		}
 	}
 	if errors.Is(cerr, ErrNotRunning) {
-		return fmt.Sprintf("hostapd is not running (no control socket for %s in %s): run devmgr provision, or start the service %s",
-			m.cfg.Cfg.AP.Interface, m.cfg.CtrlDir, m.cfg.Service), out
+		return fmt.Sprintf("hostapd is not running (nothing answers on its control socket for %s): start the service %s, "+
+			"or run devmgr provision if this device was never provisioned", iface, m.cfg.Service), out
 	}
-	return "hostapd does not answer: " + cerr.Error(), out
+	m.log.Warn("hostapd does not answer", "err", cerr)
+	return "hostapd does not answer on its control socket; the agent's log says why", out
+}
+
+// provisioned reports whether the hostapd this manager talks to is the one
+// devmgr provision installs, which renders its control socket into
+// hostapd.DefaultCtrlInterface. Only then may its service be asked why it
+// is down or restarted, and provisioning be advised: an agent given a
+// control directory of its own (--hostapd-ctrl, as the development lab's
+// is) talks to a hostapd that neither starts nor stops.
+func (m *Manager) provisioned() bool { return m.cfg.CtrlDir == hostapd.DefaultCtrlInterface }
+
+// services is Config.Services when it serves this manager's hostapd.
+func (m *Manager) services() Restarter {
+	if !m.provisioned() {
+		return nil
+	}
+	return m.cfg.Services
 }
 
 // output returns hostapd's latest output lines, if anything knows them.
@@ -137,7 +162,7 @@ func (m *Manager) output(ctx context.Context) []string {
 		}
 		return strings.Split(s, "\n")
 	}
-	if sv, ok := m.cfg.Services.(statuser); ok {
+	if sv, ok := m.services().(statuser); ok {
 		if ss, err := sv.Status(ctx, m.cfg.Service); err == nil {
 			return ss.Output
 		}

@@ -2,6 +2,7 @@ package apmgr
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,11 @@ func TestStatusNotRunning(t *testing.T) {
 		{"service stopped", &fakeServices{status: service.Status{State: service.StateStopped}}, "", "is stopped"},
 		{"service crashed", &fakeServices{status: service.Status{State: service.StateStarting, LastExit: "exit status 1",
 			Output: []string{"something unforeseen"}}}, "", "exit status 1"},
-		{"nothing known", nil, "", "no control socket for wlan0"},
+		{"nothing known", nil, "", "nothing answers on its control socket for wlan0"},
+		// A hostapd of its own (the development lab's stand-in): provision's
+		// service is not asked, and provisioning is not advised.
+		{"own control directory", &fakeServices{status: service.Status{State: service.StateStopped}}, "",
+			"in the directory this agent was given (--hostapd-ctrl)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +96,10 @@ func TestStatusNotRunning(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := Config{Cfg: cfg, Root: t.TempDir(), Changes: eng}
+			own := strings.HasPrefix(tt.name, "own ")
+			if own {
+				c.CtrlDir = "/run/lab/hostapd"
+			}
 			if tt.svc != nil {
 				tt.svc.t = t
 				c.Services = tt.svc
@@ -111,6 +120,20 @@ func TestStatusNotRunning(t *testing.T) {
 			}
 			if !strings.Contains(got.Problem, tt.want) {
 				t.Errorf("Problem = %q, want it to say %q", got.Problem, tt.want)
+			}
+			if strings.Contains(got.Problem, "/") {
+				t.Errorf("Problem = %q names a path", got.Problem)
+			}
+			if own {
+				if strings.Contains(got.Problem, "provision") || len(got.Output) > 0 {
+					t.Errorf("Problem = %q, output %q: advice or output from provision's service for a hostapd of its own", got.Problem, got.Output)
+				}
+				if err := m.Deny(context.Background(), "02:00:00:00:01:00"); !errors.Is(err, ErrNotRunning) {
+					t.Errorf("Deny = %v, want ErrNotRunning", err)
+				}
+				if r := tt.svc.restarted(); len(r) > 0 {
+					t.Errorf("restarted %v: provision's service for a hostapd of its own", r)
+				}
 			}
 		})
 	}

@@ -95,7 +95,7 @@ func New(t testing.TB, o Options) *Device {
 	d.write(t, dnsmasq.DefaultLeaseFile, []byte(lb.String()), 0o644)
 	if !o.NoHostapd {
 		d.Hostapd = hostapdtest.Start(t, filepath.Join(d.Root, hostapd.DefaultCtrlInterface), d.Config.AP.Interface,
-			filepath.Join(d.Root, apmgr.DefaultHostapdConf), stations)
+			filepath.Join(d.Root, apmgr.DefaultHostapdConf), d.Root, stations)
 	}
 	timeout := o.RollbackTimeout
 	if timeout == 0 {

@@ -4,6 +4,14 @@
 // namespace as the unprivileged web user; without root the console alone.
 // Both are children of a service.Supervisor. It is never linked into the
 // device binary.
+//
+// In the lab the access point is a stand-in (StandIn): hostapdtest's
+// server on the control socket the agent is given, whose stations are the
+// lab's WiFi-client namespaces, which lease their addresses from the AP's
+// dnsmasq with devmgr's DHCP client. The agent runs with an overlay on
+// /etc (etcLayer), so what it writes there as on a device (hostapd's
+// config and deny list) lands under DIR/lab, where the stand-in reads it,
+// and never in this machine's /etc.
 package devrun
 
 import (
@@ -197,7 +205,7 @@ func (r *runner) runLab(ctx context.Context) error {
 	if err := lab.CleanStale(r.Prefix); err != nil {
 		r.Log.Warn("removing a stale lab", "err", err)
 	}
-	l, err := lab.New(ctx, r.Log, lab.Options{Prefix: r.Prefix, UplinkStatic: true, Forwarding: true})
+	l, err := lab.New(ctx, r.Log, lab.Options{Prefix: r.Prefix, UplinkStatic: true, Forwarding: true, WiFiDHCP: true})
 	if err != nil {
 		return ignoreCanceled(ctx, fmt.Errorf("building the lab: %w", err))
 	}
@@ -206,6 +214,11 @@ func (r *runner) runLab(ctx context.Context) error {
 			r.Log.Error("removing the lab", "err", err)
 		}
 	}()
+	clients, stopClients, err := leaseWiFiClients(ctx, l, r.Log.With("component", "wifi-client"))
+	if err != nil {
+		return ignoreCanceled(ctx, err)
+	}
+	defer stopClients()
 
 	cfg := l.Config(r.dataDir)
 	cfg.Agent.Socket = filepath.Join(r.runDir, "agent.sock")
@@ -228,17 +241,35 @@ func (r *runner) runLab(ctx context.Context) error {
 		return ignoreCanceled(ctx, err)
 	}
 
+	// The AP: the stand-in hostapd on the control socket the agent is
+	// given, reading what the agent writes to its /etc (an overlay).
+	ctrlDir := filepath.Join(r.runDir, "hostapd")
+	etc := newEtcLayer(r.Dir)
+	if err := etc.prepare(cfg.AP, ctrlDir); err != nil {
+		return fmt.Errorf("preparing the agent's /etc: %w", err)
+	}
+	bssid, err := l.MAC(lab.Device, cfg.AP.Interface)
+	if err != nil {
+		return err
+	}
+	ap, err := startStandIn(filepath.Join(ctrlDir, cfg.AP.Interface), etc.root, bssid, clients, r.Log.With("component", "stand-in-ap"))
+	if err != nil {
+		return fmt.Errorf("starting the stand-in access point: %w", err)
+	}
+	defer ap.Close()
+
 	ip, err := toolrun.LookPath("ip")
 	if err != nil {
 		return err
 	}
-	ag, err := r.start(ctx, service.Spec{Name: agentName, Argv: []string{ip, "netns", "exec", l.NS(lab.Device), r.Devmgr, "agent",
+	agentArgv := append([]string{ip, "netns", "exec", l.NS(lab.Device)}, etc.argv(r.Self, r.Devmgr, "agent",
 		"--config", cfgPath,
-		"--leases", filepath.Join(r.runDir, "ap.leases"), // the lab has no AP dnsmasq
-		"--hostapd-ctrl", filepath.Join(r.runDir, "hostapd"), // nor hostapd
+		"--leases", l.APLeaseFile(),
+		"--hostapd-ctrl", ctrlDir,
 		"--dns-servers", filepath.Join(r.runDir, "dns-servers"),
 		"--dnsmasq-pid", filepath.Join(r.runDir, "dnsmasq.pid"),
-	}})
+	)...)
+	ag, err := r.start(ctx, service.Spec{Name: agentName, Argv: agentArgv})
 	if err != nil {
 		return err
 	}
@@ -259,8 +290,26 @@ func (r *runner) runLab(ctx context.Context) error {
 			r.Prefix, l.ID(), l.NS(lab.Device), r.User, strings.Join(names, ", "))
 		fmt.Fprintf(r.Out, "lab namespaces: ip netns list | grep %s-%s   (ip netns exec %s ip addr)\n",
 			r.Prefix, l.ID(), l.NS(lab.Device))
+		r.labAddresses(clients)
+		fmt.Fprintln(r.Out, StandIn+".")
+		fmt.Fprintf(r.Out, "the agent's /etc is this machine's with %s on top (hostapd's config, resolv.conf)\n", rel(etc.upper))
+		if _, err := toolrun.LookPath("hostapd"); err != nil {
+			fmt.Fprintln(r.Out, "note: hostapd is not installed: an AP settings change needs its parser (apt-get install hostapd)")
+		}
 	})
 	return r.wait(ctx, serve, ag)
+}
+
+// labAddresses lists what Diagnostics can try from the device.
+func (r *runner) labAddresses(clients []wifiClient) {
+	fmt.Fprintf(r.Out, "lab addresses to try in Diagnostics: upstream %s (DNS: %s, the default server; HTTP %s:%d)\n",
+		lab.UpstreamIP, lab.UpstreamName, lab.UpstreamIP, lab.HTTPPort)
+	fmt.Fprintf(r.Out, "  LAN host %s (once eth1 has %s, set on the Network page)\n", lab.LANHostIP, lab.LANDeviceAddr)
+	var wifi []string
+	for _, c := range clients {
+		wifi = append(wifi, fmt.Sprintf("%s %s (%s)", c.role, c.addr, c.mac))
+	}
+	fmt.Fprintf(r.Out, "  WiFi clients %s, leased from the AP's dnsmasq on %s\n", strings.Join(wifi, ", "), lab.APIP)
 }
 
 // prepareDirs lays out r.Dir: DIR (0755, config), DIR/run (0755, root:

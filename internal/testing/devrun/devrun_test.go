@@ -2,12 +2,17 @@ package devrun
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/devmgr/devmgr/internal/device"
+	"github.com/devmgr/devmgr/internal/testing/lab"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
@@ -66,5 +71,49 @@ func TestPrefixWriter(t *testing.T) {
 	w.flush()
 	if got, want := buf.String(), "agent | one\nagent | two\nagent | three\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// The agent's /etc layer holds what provisioning installs for the AP and
+// the lab's resolver, and the stand-in reads that config as hostapd would.
+func TestEtcLayer(t *testing.T) {
+	dir := t.TempDir()
+	e := newEtcLayer(dir)
+	cfg := (&lab.Lab{}).Config(filepath.Join(dir, "data"))
+	cfg.AP.SSID = "Lab Net"
+	ctrl := filepath.Join(dir, "run", "hostapd")
+	for range 2 { // a second start begins afresh
+		if err := e.prepare(cfg.AP, ctrl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resolv, err := os.ReadFile(filepath.Join(e.upper, "resolv.conf"))
+	if err != nil || !strings.Contains(string(resolv), "\nnameserver "+lab.UpstreamIP+"\n") {
+		t.Errorf("resolv.conf: %v\n%s", err, resolv)
+	}
+	conf, err := os.ReadFile(filepath.Join(e.root, device.HostapdConf))
+	if err != nil || !strings.Contains(string(conf), "\nctrl_interface="+ctrl+"\n") ||
+		!strings.Contains(string(conf), "\ndeny_mac_file="+device.HostapdDeny+"\n") {
+		t.Errorf("hostapd config: %v\n%s", err, conf)
+	}
+	s, err := startStandIn(filepath.Join(ctrl, "wlan0"), e.root, "02:00:00:00:00:01",
+		[]wifiClient{{role: lab.Client1, mac: "02:00:00:00:00:11"}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.SSID() != "Lab Net" || len(s.Stations()) != 1 || s.Stations()[0].MAC != "02:00:00:00:00:11" {
+		t.Errorf("stand-in: SSID %q, stations %+v", s.SSID(), s.Stations())
+	}
+	argv := e.argv("/bin/devmgr-dev", "/bin/devmgr", "agent")
+	want := []string{"/bin/devmgr-dev", EtcOverlayCommand, "--upper", e.upper, "--work", e.work, "--", "/bin/devmgr", "agent"}
+	if !slices.Equal(argv, want) {
+		t.Errorf("argv %q, want %q", argv, want)
+	}
+	// Refused before anything is mounted.
+	for _, bad := range [][2]string{{"relative", e.work}, {e.upper, "/a,b"}, {e.upper, "/a:b"}} {
+		if err := EtcOverlayExec(bad[0], bad[1], []string{"true"}); err == nil || !strings.Contains(err.Error(), "absolute path") {
+			t.Errorf("EtcOverlayExec(%q, %q) = %v", bad[0], bad[1], err)
+		}
 	}
 }

@@ -1,24 +1,32 @@
-// Package hostapdtest is a stand-in for a running hostapd in tests that have
-// no radio: a unixgram server on the control socket answering the commands
+// Package hostapdtest is a stand-in for a running hostapd where there is no
+// radio: a unixgram server on the control socket answering the commands
 // devmgr sends (STATUS, STA-FIRST, STA-NEXT, RELOAD, DEAUTHENTICATE, PING)
-// the way hostapd 2.10 does. Like hostapd, it reads its config file at start
-// and on RELOAD, so a settings change shows in STATUS. Any other command
-// fails the test.
+// the way hostapd 2.10 does. Tests start it with Start (an unknown command
+// fails the test); `make run` runs it in its network-namespace lab with
+// Listen (internal/testing/devrun).
+//
+// Like hostapd, it reads its config file at start and on RELOAD, so a
+// settings change shows in STATUS, and the deny_mac_file the config names:
+// a station on it is not associated. The stations in range are associated
+// at start, again after each RELOAD (hostapd drops its stations when it
+// reloads, and the allowed ones come back), and until a DEAUTHENTICATE.
 package hostapdtest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// Station is an associated station.
+// Station is a station in range of the access point.
 type Station struct {
 	MAC           string // lower case, colons
 	Flags         string // e.g. "[AUTH][ASSOC][AUTHORIZED]"
@@ -51,63 +59,148 @@ func TwoStations() []Station {
 	}
 }
 
-// Server is the fake hostapd.
-type Server struct {
-	t     testing.TB
-	conn  *net.UnixConn
-	conf  string
-	mu    sync.Mutex
-	ssid  string
-	chann int
-	sta   []Station
-	cmds  []string
+// Config says where a Server listens and what it reads.
+type Config struct {
+	// Socket is the control socket, ctrl_interface/interface; its
+	// directory is made. The interface is its last element.
+	Socket string
+	// Conf is the hostapd config file read at start and on RELOAD (ssid,
+	// channel, deny_mac_file); "" or a missing file keeps SSID
+	// "DeviceManager", channel 6, no deny list.
+	Conf string
+	// Root prefixes the files the config names (deny_mac_file) when they
+	// are read, as apmgr.Config.Root does when they are written; "" reads
+	// them as named.
+	Root string
+	// Stations are in range of the access point.
+	Stations []Station
+	// BSSID is the access point's address; default 02:00:00:00:00:00.
+	BSSID string
+	// Unknown, if set, is told of each command the server does not know
+	// (it answers UNKNOWN COMMAND, as hostapd does).
+	Unknown func(cmd string)
 }
 
-// Start listens on ctrlDir/iface (making ctrlDir) until the test ends.
-// conf is the hostapd config file it reads at start and on RELOAD (ssid,
-// channel; "" or a missing file keeps SSID "DeviceManager", channel 6).
-func Start(t testing.TB, ctrlDir, iface, conf string, stations []Station) *Server {
+// Server is the stand-in hostapd.
+type Server struct {
+	cfg   Config
+	iface string
+	conn  *net.UnixConn
+	done  chan struct{}
+
+	mu      sync.Mutex
+	ssid    string
+	chann   int
+	inRange []Station
+	denied  []string
+	sta     []Station // associated
+	cmds    []string
+}
+
+// Start listens on ctrlDir/iface (making ctrlDir) until the test ends; an
+// unknown command fails the test. conf is the hostapd config file it reads
+// at start and on RELOAD ("" or a missing file keeps SSID "DeviceManager",
+// channel 6), root prefixes the deny_mac_file it names ("": as named).
+func Start(t testing.TB, ctrlDir, iface, conf, root string, stations []Station) *Server {
 	t.Helper()
-	if err := os.MkdirAll(ctrlDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(ctrlDir, iface)
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	s, err := Listen(Config{Socket: filepath.Join(ctrlDir, iface), Conf: conf, Root: root, Stations: stations,
+		Unknown: func(cmd string) { t.Errorf("fake hostapd: unexpected command %q", cmd) }})
 	if err != nil {
 		t.Fatalf("fake hostapd: %v", err)
 	}
-	s := &Server{t: t, conn: conn, conf: conf, ssid: "DeviceManager", chann: 6, sta: append([]Station(nil), stations...)}
-	s.readConf()
-	done := make(chan struct{})
-	go s.serve(done)
-	t.Cleanup(func() { conn.Close(); <-done; os.Remove(path) })
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("fake hostapd: %v", err)
+		}
+	})
 	return s
 }
 
-// readConf takes ssid and channel from the config file, as hostapd does.
-func (s *Server) readConf() {
-	if s.conf == "" {
-		return
+// Listen starts a Server on c.Socket, replacing a stale socket file; Close
+// stops it.
+func Listen(c Config) (*Server, error) {
+	if c.BSSID == "" {
+		c.BSSID = "02:00:00:00:00:00"
 	}
-	f, err := os.Open(s.conf)
+	if err := os.MkdirAll(filepath.Dir(c.Socket), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the control directory: %w", err)
+	}
+	if err := os.Remove(c.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing a stale control socket: %w", err)
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: c.Socket, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("listening on the control socket: %w", err)
+	}
+	s := &Server{cfg: c, iface: filepath.Base(c.Socket), conn: conn, done: make(chan struct{}),
+		inRange: slices.Clone(c.Stations)}
+	s.load()
+	go s.serve()
+	return s, nil
+}
+
+// Close stops the server and removes its socket.
+func (s *Server) Close() error {
+	err := s.conn.Close()
+	<-s.done
+	if rerr := os.Remove(s.cfg.Socket); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+// load reads the config file and the deny list it names, as hostapd does
+// at start and on RELOAD, and associates the stations in range that the
+// deny list lets in. Callers hold s.mu (or own s).
+func (s *Server) load() {
+	s.ssid, s.chann, s.denied = "DeviceManager", 6, nil
+	if s.cfg.Conf != "" {
+		deny := ""
+		readLines(s.cfg.Conf, func(l string) {
+			k, v, _ := strings.Cut(l, "=")
+			switch k {
+			case "ssid":
+				s.ssid = v
+			case "ssid2":
+				// P"..." (printf-escaped); plain SSIDs need no decoding.
+				s.ssid = strings.TrimSuffix(strings.TrimPrefix(v, `P"`), `"`)
+			case "channel":
+				if n, err := strconv.Atoi(v); err == nil {
+					s.chann = n
+				}
+			case "deny_mac_file":
+				deny = v
+			}
+		})
+		if deny != "" {
+			if s.cfg.Root != "" {
+				deny = filepath.Join(s.cfg.Root, deny)
+			}
+			readLines(deny, func(l string) {
+				if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+					s.denied = append(s.denied, strings.ToLower(f[0]))
+				}
+			})
+		}
+	}
+	s.associate()
+}
+
+// associate makes the stations in range that are not denied the associated ones.
+func (s *Server) associate() {
+	s.sta = slices.DeleteFunc(slices.Clone(s.inRange), func(st Station) bool { return slices.Contains(s.denied, st.MAC) })
+}
+
+// readLines calls f with each line of a file; a missing file has none.
+func readLines(path string, f func(string)) {
+	file, err := os.Open(path)
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	defer file.Close()
+	sc := bufio.NewScanner(file)
 	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch k {
-		case "ssid":
-			s.ssid = v
-		case "ssid2":
-			// P"..." (printf-escaped); plain test SSIDs need no decoding.
-			s.ssid = strings.TrimSuffix(strings.TrimPrefix(v, `P"`), `"`)
-		case "channel":
-			if n, err := strconv.Atoi(v); err == nil {
-				s.chann = n
-			}
-		}
+		f(sc.Text())
 	}
 }
 
@@ -131,15 +224,15 @@ func (s *Server) reply(cmd string) (string, bool) {
 	case cmd == "PING":
 		return "PONG\n", true
 	case cmd == "RELOAD":
-		s.readConf()
+		s.load()
 		return "OK\n", true
 	case cmd == "STATUS":
 		ch := s.chann
 		if ch == 0 {
 			ch = 6
 		}
-		return fmt.Sprintf("state=ENABLED\nphy=phy0\nfreq=%d\nchannel=%d\nieee80211n=1\nieee80211ac=0\nbss[0]=wlan0\nbssid[0]=02:00:00:00:00:00\nssid[0]=%s\nnum_sta[0]=%d\n",
-			freq(s.chann), ch, s.ssid, len(s.sta)), true
+		return fmt.Sprintf("state=ENABLED\nphy=phy0\nfreq=%d\nchannel=%d\nieee80211n=1\nieee80211ac=0\nbss[0]=%s\nbssid[0]=%s\nssid[0]=%s\nnum_sta[0]=%d\n",
+			freq(s.chann), ch, s.iface, s.cfg.BSSID, s.ssid, len(s.sta)), true
 	case cmd == "STA-FIRST":
 		if len(s.sta) == 0 {
 			return "", true
@@ -158,19 +251,14 @@ func (s *Server) reply(cmd string) (string, bool) {
 		return "FAIL\n", true
 	case strings.HasPrefix(cmd, "DEAUTHENTICATE "):
 		mac := strings.TrimPrefix(cmd, "DEAUTHENTICATE ")
-		for i, st := range s.sta {
-			if st.MAC == mac {
-				s.sta = append(s.sta[:i:i], s.sta[i+1:]...)
-				break
-			}
-		}
+		s.sta = slices.DeleteFunc(s.sta, func(st Station) bool { return st.MAC == mac })
 		return "OK\n", true
 	}
 	return "", false
 }
 
-func (s *Server) serve(done chan struct{}) {
-	defer close(done)
+func (s *Server) serve() {
+	defer close(s.done)
 	buf := make([]byte, 4096)
 	for {
 		n, from, err := s.conn.ReadFromUnix(buf)
@@ -180,7 +268,9 @@ func (s *Server) serve(done chan struct{}) {
 		cmd := string(buf[:n])
 		r, ok := s.reply(cmd)
 		if !ok {
-			s.t.Errorf("fake hostapd: unexpected command %q", cmd)
+			if s.cfg.Unknown != nil {
+				s.cfg.Unknown(cmd)
+			}
 			r = "UNKNOWN COMMAND\n"
 		}
 		_, _ = s.conn.WriteToUnix([]byte(r), from)
@@ -205,7 +295,7 @@ func (s *Server) Count(cmd string) int {
 	return n
 }
 
-// SSID is the SSID the fake broadcasts (as of its last RELOAD).
+// SSID is the SSID the server broadcasts (as of its last RELOAD).
 func (s *Server) SSID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -219,9 +309,11 @@ func (s *Server) Stations() []Station {
 	return append([]Station(nil), s.sta...)
 }
 
-// SetStations replaces the associated stations (one joins, one leaves).
+// SetStations replaces the stations in range (one joins, one leaves); those
+// the deny list lets in are associated at once.
 func (s *Server) SetStations(stations []Station) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sta = append([]Station(nil), stations...)
+	s.inRange = slices.Clone(stations)
+	s.associate()
 }

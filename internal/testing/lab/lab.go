@@ -6,6 +6,9 @@
 //
 //	CLI1 wlan0 192.0.2.11/24 ─┐
 //	CLI2 wlan0 192.0.2.12/24 ─┼─ AIR br0 ── DEV wlan0 192.0.2.1/24 (AP stand-in)
+//	                                           with Options.WiFiDHCP: dnsmasq, DHCP 192.0.2.100-150
+//	                                           for the clients (no static address then), DNS
+//	                                           forwarded to the upstream
 //	                                       DEV eth0 (uplink, unaddressed) ── UP eth0 198.51.100.1/24
 //	                                           dnsmasq: DHCP 198.51.100.100-199, DNS (upstream.lab.test)
 //	                                           HTTP :80 answers with the client's address (RemoteAddr)
@@ -79,6 +82,9 @@ const (
 	LANHostIP        = "203.0.113.2"
 	LANDeviceAddr    = "203.0.113.1/24" // what a test sets on DEV eth1
 	LANGateway       = "203.0.113.1"
+	APIP             = "192.0.2.1"
+	APDHCPStart      = "192.0.2.100" // Options.WiFiDHCP, and Config's ap.dhcp
+	APDHCPEnd        = "192.0.2.150"
 	UplinkDeviceAddr = "198.51.100.2/24"   // Options.UplinkStatic
 	UpstreamName     = "upstream.lab.test" // answered by the upstream dnsmasq
 	HTTPPort         = 80
@@ -101,6 +107,13 @@ type Options struct {
 	UplinkStatic bool
 	// Forwarding turns on IPv4 forwarding in the device namespace.
 	Forwarding bool
+	// WiFiDHCP runs the access point's DHCP and DNS server on DEV wlan0,
+	// as devmgr provision does on a device: dnsmasq, leases
+	// APDHCPStart-APDHCPEnd named after the client roles in APLeaseFile,
+	// DNS forwarded to the upstream's. The WiFi clients then have no static
+	// address: they lease one from it (devrun runs devmgr's DHCP client
+	// there; this package cannot import it).
+	WiFiDHCP bool
 }
 
 // Lab is one running lab.
@@ -112,11 +125,16 @@ type Lab struct {
 	mu      sync.Mutex
 	ns      map[string]netns.NsHandle
 	handles map[string]*netlink.Handle
-	dnsmasq *exec.Cmd
-	dnsDone chan struct{}
+	daemons []*daemon // the dnsmasqs
 	http    *http.Server
 	spawn   chan func()
 	closed  bool
+}
+
+// daemon is a server the lab runs in one of its namespaces.
+type daemon struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 type owner struct {
@@ -246,6 +264,27 @@ func (l *Lab) DHCPLeaseFile() string { return l.runFile("leases") }
 // DNSMasqLog is the upstream dnsmasq's log file.
 func (l *Lab) DNSMasqLog() string { return l.runFile("dnsmasq.log") }
 
+// APLeaseFile is the leases file of the access point's dnsmasq
+// (Options.WiFiDHCP).
+func (l *Lab) APLeaseFile() string { return l.runFile("ap.leases") }
+
+// WiFiClients are the roles of the namespaces that stand for the access
+// point's WiFi clients, each with its wlan0.
+var WiFiClients = []string{Client1, Client2}
+
+// MAC is the hardware address of a link in a role's namespace.
+func (l *Lab) MAC(role, link string) (string, error) {
+	h, ok := l.handles[role]
+	if !ok {
+		return "", fmt.Errorf("lab has no namespace role %q", role)
+	}
+	ln, err := h.LinkByName(link)
+	if err != nil {
+		return "", fmt.Errorf("finding %s in %s: %w", link, l.NS(role), err)
+	}
+	return ln.Attrs().HardwareAddr.String(), nil
+}
+
 // Config returns a valid devmgr config describing the lab device, with
 // data_dir and the agent socket under dataDir.
 func (l *Lab) Config(dataDir string) config.Config {
@@ -257,7 +296,7 @@ func (l *Lab) Config(dataDir string) config.Config {
 	c.AP.Interface = "wlan0"
 	c.AP.Passphrase = "lab-passphrase"
 	c.AP.Address = APAddress
-	c.AP.DHCP = config.DHCP{Start: "192.0.2.100", End: "192.0.2.150", Lease: time.Hour}
+	c.AP.DHCP = config.DHCP{Start: APDHCPStart, End: APDHCPEnd, Lease: time.Hour}
 	c.Uplinks = []string{"eth0"}
 	c.LAN = []string{"eth1"}
 	return c
@@ -325,15 +364,17 @@ func (l *Lab) build(ctx context.Context) error {
 			return err
 		}
 	}
-	addrs := []struct{ role, link, cidr, gw string }{
+	type addr struct{ role, link, cidr, gw string }
+	addrs := []addr{
 		{Device, "wlan0", APAddress, ""},
-		{Client1, "wlan0", Client1Address, "192.0.2.1"},
-		{Client2, "wlan0", Client2Address, "192.0.2.1"},
 		{Upstream, "eth0", UpstreamAddress, ""},
 		{LANHost, "eth0", LANHostAddress, LANGateway},
 	}
+	if !l.opts.WiFiDHCP {
+		addrs = append(addrs, addr{Client1, "wlan0", Client1Address, APIP}, addr{Client2, "wlan0", Client2Address, APIP})
+	}
 	if l.opts.UplinkStatic {
-		addrs = append(addrs, struct{ role, link, cidr, gw string }{Device, "eth0", UplinkDeviceAddr, UpstreamIP})
+		addrs = append(addrs, addr{Device, "eth0", UplinkDeviceAddr, UpstreamIP})
 	}
 	for _, a := range addrs {
 		h := l.handles[a.role]
@@ -492,60 +533,31 @@ func (l *Lab) startSpawner() {
 }
 
 func (l *Lab) startServers(ctx context.Context) error {
-	dnsmasq, err := toolrun.LookPath("dnsmasq")
-	if err != nil {
-		return err
-	}
-	ip, err := toolrun.LookPath("ip")
-	if err != nil {
-		return err
-	}
 	lease := int(l.opts.LeaseTime / time.Second)
-	argv := []string{"netns", "exec", l.NS(Upstream), dnsmasq,
-		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
-		"--bind-interfaces", "--interface=eth0", "--except-interface=lo", "--listen-address=" + UpstreamIP,
+	if err := l.startDnsmasq(ctx, Upstream, "",
+		"--interface=eth0", "--listen-address="+UpstreamIP,
 		fmt.Sprintf("--dhcp-range=%s,%s,255.255.255.0,%ds", DHCPStart, DHCPEnd, lease),
-		"--dhcp-option=option:router," + UpstreamIP,
-		"--dhcp-option=option:dns-server," + UpstreamIP,
-		"--dhcp-authoritative", "--no-ping",
-		"--dhcp-leasefile=" + l.DHCPLeaseFile(),
-		"--pid-file=" + l.runFile("dnsmasq.pid"),
-		"--host-record=" + UpstreamName + "," + UpstreamIP, "--local=/lab.test/",
-		"--log-dhcp", "--log-queries", "--log-facility=" + l.DNSMasqLog(),
+		"--dhcp-option=option:router,"+UpstreamIP,
+		"--dhcp-option=option:dns-server,"+UpstreamIP,
+		"--host-record="+UpstreamName+","+UpstreamIP, "--local=/lab.test/",
+	); err != nil {
+		return err
 	}
-	cmd := exec.Command(ip, argv...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	errc := make(chan error, 1)
-	l.spawn <- func() { errc <- cmd.Start() }
-	if err := <-errc; err != nil {
-		return fmt.Errorf("starting dnsmasq %q: %w", argv, err)
-	}
-	l.dnsmasq = cmd
-	l.dnsDone = make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		l.mu.Lock()
-		closed := l.closed
-		l.mu.Unlock()
-		if !closed {
-			l.log.Error("dnsmasq exited", "err", err, "output", stderr.String())
+	if l.opts.WiFiDHCP {
+		// As on a device: the AP's address is the clients' router and DNS
+		// server, which forwards to the uplink's (here, the upstream's).
+		args := []string{"--interface=wlan0", "--listen-address=" + APIP,
+			"--dhcp-range=" + APDHCPStart + "," + APDHCPEnd + ",255.255.255.0,1h",
+			"--server=" + UpstreamIP}
+		for _, role := range WiFiClients {
+			mac, err := l.MAC(role, "wlan0")
+			if err != nil {
+				return err
+			}
+			args = append(args, "--dhcp-host="+mac+","+role) // the lease's hostname
 		}
-		close(l.dnsDone)
-	}()
-	// dnsmasq writes its pid file once its sockets are bound.
-	for {
-		if _, err := os.Stat(l.runFile("dnsmasq.pid")); err == nil {
-			break
-		}
-		select {
-		case <-l.dnsDone:
-			return fmt.Errorf("dnsmasq exited at start: %s", stderr.String())
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for dnsmasq: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		if err := l.startDnsmasq(ctx, Device, "ap.", args...); err != nil {
+			return err
 		}
 	}
 
@@ -566,6 +578,66 @@ func (l *Lab) startServers(ctx context.Context) error {
 	}
 	go func() { _ = l.http.Serve(ln) }()
 	return nil
+}
+
+// startDnsmasq runs dnsmasq in a role's namespace with args after the
+// lab's common ones, and waits until it serves. Its files are the run
+// files prefix+"leases", prefix+"dnsmasq.pid" and prefix+"dnsmasq.log".
+func (l *Lab) startDnsmasq(ctx context.Context, role, prefix string, args ...string) error {
+	dnsmasq, err := toolrun.LookPath("dnsmasq")
+	if err != nil {
+		return err
+	}
+	ip, err := toolrun.LookPath("ip")
+	if err != nil {
+		return err
+	}
+	pidFile := l.runFile(prefix + "dnsmasq.pid")
+	argv := append([]string{"netns", "exec", l.NS(role), dnsmasq,
+		"--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
+		"--bind-interfaces", "--except-interface=lo",
+		"--dhcp-authoritative", "--no-ping",
+		"--dhcp-leasefile=" + l.runFile(prefix+"leases"),
+		"--pid-file=" + pidFile,
+		"--log-dhcp", "--log-queries", "--log-facility=" + l.runFile(prefix+"dnsmasq.log"),
+	}, args...)
+	cmd := exec.Command(ip, argv...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	errc := make(chan error, 1)
+	l.spawn <- func() { errc <- cmd.Start() }
+	if err := <-errc; err != nil {
+		return fmt.Errorf("starting dnsmasq %q: %w", argv, err)
+	}
+	d := &daemon{cmd: cmd, done: make(chan struct{})}
+	l.mu.Lock()
+	l.daemons = append(l.daemons, d)
+	l.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		l.mu.Lock()
+		closed := l.closed
+		l.mu.Unlock()
+		if !closed {
+			l.log.Error("dnsmasq exited", "namespace", l.NS(role), "err", err, "output", stderr.String())
+		}
+		close(d.done)
+	}()
+	// dnsmasq writes its pid file once its sockets are bound.
+	for {
+		if _, err := os.Stat(pidFile); err == nil {
+			return nil
+		}
+		select {
+		case <-d.done:
+			return fmt.Errorf("dnsmasq in %s exited at start: %s", l.NS(role), stderr.String())
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for dnsmasq in %s: %w", l.NS(role), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Get fetches url over HTTP from inside a role's namespace (the TCP
@@ -630,14 +702,14 @@ func (l *Lab) Close() error {
 	if l.http != nil {
 		_ = l.http.Close()
 	}
-	if l.dnsmasq != nil && l.dnsmasq.Process != nil {
+	for _, d := range l.daemons {
 		// ip netns exec execs dnsmasq, so the pid is dnsmasq's.
-		_ = syscall.Kill(-l.dnsmasq.Process.Pid, syscall.SIGTERM)
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-l.dnsDone:
+		case <-d.done:
 		case <-time.After(3 * time.Second):
-			_ = syscall.Kill(-l.dnsmasq.Process.Pid, syscall.SIGKILL)
-			<-l.dnsDone
+			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+			<-d.done
 		}
 	}
 	if l.spawn != nil {
@@ -654,14 +726,18 @@ func (l *Lab) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, f := range []string{l.runFile("leases"), l.runFile("dnsmasq.pid"), l.runFile("dnsmasq.log"), l.ownerFile()} {
-		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, suffix := range runFiles {
+		if err := os.Remove(l.runFile(suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
 	l.log.Info("lab removed")
 	return errors.Join(errs...)
 }
+
+// runFiles are the suffixes of a lab's files in its state directory, the
+// owner file last.
+var runFiles = []string{"leases", "dnsmasq.pid", "dnsmasq.log", "ap.leases", "ap.dnsmasq.pid", "ap.dnsmasq.log", "json"}
 
 // removeNS kills every process still in the namespace and deletes it.
 func removeNS(name string) error {
@@ -761,8 +837,8 @@ func CleanStaleIn(stateDir, prefix string) error {
 		if alive {
 			continue
 		}
-		for _, s := range []string{".leases", ".dnsmasq.pid", ".dnsmasq.log", ".json"} {
-			_ = os.Remove(filepath.Join(stateDir, base+s))
+		for _, s := range runFiles {
+			_ = os.Remove(filepath.Join(stateDir, base+"."+s))
 		}
 	}
 	return errors.Join(errs...)

@@ -3,11 +3,20 @@ package lab
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/devmgr/devmgr/internal/dhcp"
+	"github.com/devmgr/devmgr/internal/diag"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
+	"github.com/devmgr/devmgr/internal/netif"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
@@ -146,4 +155,91 @@ func TestUplinkStaticAndForwarding(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "1" {
 		t.Errorf("ip_forward in device ns = %q, %v", out, err)
 	}
+}
+
+// With WiFiDHCP the clients lease their addresses from the AP's dnsmasq
+// (here with devmgr's own DHCP client, as devrun does): the leases file
+// names each client's MAC, address and role, and the AP's DNS answers the
+// upstream's names.
+func TestWiFiDHCP(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireBinary(t, "ip", "dnsmasq")
+	l := NewT(t, Options{WiFiDHCP: true, UplinkStatic: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := map[string]string{} // MAC → address
+	for _, role := range WiFiClients {
+		h, err := netif.OpenAt(l.NSPath(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		if addrs, _ := h.Netlink().AddrList(mustLink(t, h, "wlan0"), netlink.FAMILY_V4); len(addrs) != 0 {
+			t.Errorf("%s wlan0 has %v before DHCP, want no static address", role, addrs)
+		}
+		m, err := dhcp.NewManager(dhcp.Config{Handle: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		if err := m.Start(ctx, "wlan0"); err != nil {
+			t.Fatal(err)
+		}
+		var lease dhcp.Lease
+		testutil.Eventually(t, 20*time.Second, func() bool {
+			var ok bool
+			lease, ok = m.Lease("wlan0")
+			return ok
+		}, "a lease for %s", role)
+		mac, err := l.MAC(role, "wlan0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := netip.MustParsePrefix(lease.Address)
+		if p.Addr().Less(netip.MustParseAddr(APDHCPStart)) || netip.MustParseAddr(APDHCPEnd).Less(p.Addr()) || lease.Router != APIP {
+			t.Errorf("%s lease %+v, want an address in %s-%s via %s", role, lease, APDHCPStart, APDHCPEnd, APIP)
+		}
+		got[mac] = p.Addr().String()
+	}
+	leases, err := dnsmasq.ReadLeases(l.APLeaseFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, le := range leases {
+		if got[le.MAC] != le.IP || !slices.Contains(WiFiClients, le.Hostname) {
+			t.Errorf("lease %+v, want one of the clients %v with its role as hostname", le, got)
+		}
+		delete(got, le.MAC)
+	}
+	if len(got) > 0 {
+		t.Errorf("no lease in %s for %v", l.APLeaseFile(), got)
+	}
+	var res diag.DNSResult
+	if err := l.Do(Client1, func() error {
+		var err error
+		res, err = diag.Resolver{}.Lookup(ctx, diag.DNSRequest{Name: UpstreamName, Server: APIP})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if res.Error != "" || len(res.Answers) != 1 || res.Answers[0].Value != UpstreamIP {
+		t.Errorf("%s through the AP's DNS: %+v", UpstreamName, res)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{l.APLeaseFile(), l.runFile("ap.dnsmasq.pid")} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s after Close: %v", f, err)
+		}
+	}
+}
+
+func mustLink(t *testing.T, h *netif.Handle, name string) netlink.Link {
+	t.Helper()
+	ln, err := h.Netlink().LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
