@@ -39,17 +39,6 @@ func (c *collect) get() []string {
 	return append([]string(nil), c.lines...)
 }
 
-// gone reports whether pid has ended: no such process, or a zombie
-// waiting for init.
-func gone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return strings.HasPrefix(rest, "Z")
-}
-
 func TestStreamLinesAndExitCode(t *testing.T) {
 	t.Parallel()
 	sh := testutil.RequireBinary(t, "sh")
@@ -160,7 +149,7 @@ func TestStreamCancelKillsGroup(t *testing.T) {
 		t.Errorf("the group took %v to end", d)
 	}
 	for _, pid := range pids {
-		testutil.Eventually(t, 5*time.Second, func() bool { return gone(pid) }, "pid %d gone", pid)
+		testutil.Eventually(t, 5*time.Second, func() bool { return testutil.ProcessEnded(pid) }, "pid %d gone", pid)
 	}
 }
 
@@ -179,7 +168,7 @@ func TestStreamKillsLeftovers(t *testing.T) {
 		t.Errorf("Stream waited %v for the background sleep", d)
 	}
 	pid := pidLines(t, &c, 1)[0]
-	testutil.Eventually(t, 5*time.Second, func() bool { return gone(pid) }, "background pid %d gone", pid)
+	testutil.Eventually(t, 5*time.Second, func() bool { return testutil.ProcessEnded(pid) }, "background pid %d gone", pid)
 }
 
 // A process that left the group (setsid) and holds the output open does
