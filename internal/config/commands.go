@@ -457,11 +457,11 @@ func (p Param) Check(value string) (string, error) {
 				return value, nil
 			}
 		}
-		return "", fmt.Errorf("%q is not one of %s", value, strings.Join(p.Values, ", "))
+		return "", fmt.Errorf("%q is not one of %s", clipValue(value), strings.Join(p.Values, ", "))
 	case ParamInt:
 		n, err := strconv.ParseInt(value, 10, 64)
 		if err != nil || strconv.FormatInt(n, 10) != value {
-			return "", fmt.Errorf("%q is not a whole number written in plain digits", value)
+			return "", fmt.Errorf("%q is not a whole number written in plain digits", clipValue(value))
 		}
 		if p.Min == nil || p.Max == nil || n < *p.Min || n > *p.Max {
 			return "", fmt.Errorf("%d is outside %s..%s", n, fmtBound(p.Min), fmtBound(p.Max))
@@ -469,22 +469,22 @@ func (p Param) Check(value string) (string, error) {
 		return value, nil
 	case ParamHostname:
 		if err := CheckDomain(strings.TrimSuffix(value, ".")); err != nil {
-			return "", fmt.Errorf("%q is not a host name (RFC 1123: letters, digits, inner - and dots)", value)
+			return "", fmt.Errorf("%q is not a host name (RFC 1123: letters, digits, inner - and dots)", clipValue(value))
 		}
 		if strings.Trim(value, "0123456789.") == "" {
-			return "", fmt.Errorf("%q is a number, not a host name", value)
+			return "", fmt.Errorf("%q is a number, not a host name", clipValue(value))
 		}
 		return value, nil
 	case ParamIP:
 		a, err := netip.ParseAddr(value)
 		if err != nil || a.Zone() != "" {
-			return "", fmt.Errorf("%q is not an IPv4 or IPv6 address", value)
+			return "", fmt.Errorf("%q is not an IPv4 or IPv6 address", clipValue(value))
 		}
 		return a.String(), nil
 	case ParamCIDR:
 		pfx, err := netip.ParsePrefix(value)
 		if err != nil || pfx.Addr().Zone() != "" {
-			return "", fmt.Errorf("%q is not an address with a prefix length, such as 192.168.4.0/24", value)
+			return "", fmt.Errorf("%q is not an address with a prefix length, such as 192.168.4.0/24", clipValue(value))
 		}
 		return pfx.String(), nil
 	case ParamInterface:
@@ -498,7 +498,7 @@ func (p Param) Check(value string) (string, error) {
 			return "", fmt.Errorf("cannot be checked: the parameter has no valid pattern")
 		}
 		if !re.MatchString(value) {
-			return "", fmt.Errorf("%q does not match %s", value, p.Pattern)
+			return "", fmt.Errorf("%q does not match %s", clipValue(value), p.Pattern)
 		}
 		return value, nil
 	}
