@@ -158,6 +158,19 @@ var errClosed = &stopError{StatusInterrupted, "the agent stopped while it ran"}
 // the run goes on until it ends, times out or is cancelled.
 func (r *Runner) Start(ctx context.Context, req Request) (*Run, error) {
 	cmd := req.Command
+	// A command not from config.Catalog still gets the catalog's limits.
+	switch {
+	case cmd.Timeout <= 0:
+		cmd.Timeout = config.DefaultCommandTimeout
+	case cmd.Timeout > config.MaxCommandTimeout:
+		cmd.Timeout = config.MaxCommandTimeout
+	}
+	switch {
+	case cmd.OutputLimit <= 0:
+		cmd.OutputLimit = config.DefaultOutputLimit
+	case cmd.OutputLimit > config.MaxOutputLimit:
+		cmd.OutputLimit = config.MaxOutputLimit
+	}
 	if !Allowed(cmd, req.Role) {
 		return nil, fmt.Errorf("%w: role %q may not run %s", ErrForbidden, req.Role, cmd.ID)
 	}

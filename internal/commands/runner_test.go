@@ -280,6 +280,18 @@ func TestRunnerClose(t *testing.T) {
 	}
 }
 
+// A command that did not come through config.Catalog gets its defaults:
+// no timeout is not an immediate timeout.
+func TestRunDefaultsLimits(t *testing.T) {
+	t.Parallel()
+	r, _ := newRunner(t, Config{})
+	cmd := command("c", script(t, "sleep 0.1; echo ok"))
+	cmd.Timeout, cmd.OutputLimit = 0, 0
+	if rec := wait(t, start(t, r, cmd, "alice")); rec.Status != StatusOK || len(rec.Output) != 1 {
+		t.Errorf("status %s (%s), output %q", rec.Status, rec.Error, texts(rec.Output))
+	}
+}
+
 func TestRunnerNeedsItsParts(t *testing.T) {
 	t.Parallel()
 	if _, err := NewRunner(Config{}); err == nil {
