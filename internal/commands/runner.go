@@ -195,7 +195,9 @@ func (r *Runner) Start(ctx context.Context, req Request) (*Run, error) {
 		r.release(run)
 		return nil, fmt.Errorf("recording a run of %s: %w", cmd.ID, err)
 	}
+	run.mu.Lock() // claim made the run visible to other Starts
 	run.rec.ID = id
+	run.mu.Unlock()
 
 	runCtx, cancel := context.WithCancelCause(r.base)
 	runCtx, cancelTimeout := context.WithTimeoutCause(runCtx, cmd.Timeout,
@@ -218,9 +220,7 @@ func (r *Runner) Start(ctx context.Context, req Request) (*Run, error) {
 	r.runs[id] = run
 	r.mu.Unlock()
 	r.cfg.Log.Info("command started", "run", id, "command", cmd.ID, "user", req.User, "role", req.Role, "source", req.Source, "pid", p.Pid())
-	r.wg.Add(1)
 	go func() {
-		defer r.wg.Done()
 		defer cancelTimeout()
 		code, err := p.Wait()
 		status, msg := StatusOK, ""
@@ -252,6 +252,7 @@ func (r *Runner) claim(run *Run) error {
 		return &BusyError{Max: r.cfg.MaxRuns}
 	}
 	r.claims[run.key] = run
+	r.wg.Add(1) // Close waits for every claimed run, also one still starting
 	return nil
 }
 
@@ -265,6 +266,7 @@ func (r *Runner) release(run *Run) {
 		delete(r.claims, run.key)
 	}
 	close(run.done)
+	r.wg.Done()
 }
 
 func (r *Runner) record(run *Run) {

@@ -258,6 +258,42 @@ func TestRunLimits(t *testing.T) {
 	wait(t, start(t, r, command("cc", script(t, "true")), "bob"))
 }
 
+// Starts at the same moment never get more than MaxRuns slots.
+func TestRunLimitsConcurrently(t *testing.T) {
+	t.Parallel()
+	testutil.RequireBinary(t, "sleep")
+	r, _ := newRunner(t, Config{})
+	long := script(t, "sleep 300")
+	type result struct {
+		run *Run
+		err error
+	}
+	results := make(chan result)
+	for i := range 20 {
+		go func() {
+			run, err := r.Start(context.Background(), Request{Command: command("c"+strconv.Itoa(i), long), User: "u", Role: auth.Operator})
+			results <- result{run, err}
+		}()
+	}
+	var started []*Run
+	for range 20 {
+		res := <-results
+		switch {
+		case res.err == nil:
+			started = append(started, res.run)
+		case !errors.Is(res.err, ErrBusy):
+			t.Errorf("Start: %v", res.err)
+		}
+	}
+	if len(started) != DefaultMaxRuns {
+		t.Errorf("%d runs started at once, want %d", len(started), DefaultMaxRuns)
+	}
+	for _, run := range started {
+		run.Cancel("test")
+		wait(t, run)
+	}
+}
+
 // Close stops what runs and records it as interrupted; an agent that
 // stopped without recording has its runs marked on the next open.
 func TestRunnerClose(t *testing.T) {
