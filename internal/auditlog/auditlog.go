@@ -8,19 +8,14 @@ package auditlog
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+	"github.com/devmgr/devmgr/internal/sqlitefile"
 )
 
 // Entry is one line of the audit log.
@@ -229,20 +224,9 @@ const FileName = "audit.db"
 // Open opens (creating it 0600 if needed) the audit database at path. The
 // directory must exist; path must not be a symlink.
 func Open(ctx context.Context, path string, r Retention) (*Log, error) {
-	if err := createExclusive(path); err != nil {
-		return nil, err
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := sqlitefile.Open(ctx, path, "audit log", []string{Schema})
 	if err != nil {
-		return nil, fmt.Errorf("opening audit log %s: %w", path, err)
-	}
-	if _, err := db.ExecContext(ctx, Schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening audit log %s: %w", path, err)
+		return nil, err
 	}
 	l := &Log{db: db, ret: r, now: time.Now}
 	if _, err := Prune(ctx, db, r, l.now()); err != nil {
@@ -251,26 +235,6 @@ func Open(ctx context.Context, path string, r Retention) (*Log, error) {
 	}
 	l.pruned = l.now()
 	return l, nil
-}
-
-// createExclusive makes path an empty 0600 file unless a regular file is
-// there already; a symlink or anything else is refused.
-func createExclusive(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err == nil {
-		return f.Close()
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("creating audit log %s: %w", path, err)
-	}
-	st, err := os.Lstat(path)
-	if err != nil {
-		return fmt.Errorf("checking audit log %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("audit log %s is not a regular file (%s); refusing to open it", path, st.Mode().Type())
-	}
-	return nil
 }
 
 // Path is the agent's audit database in stateDir.

@@ -27,6 +27,10 @@ type Config struct {
 	Network  Network  `yaml:"network"`
 	Firewall Firewall `yaml:"firewall"`
 	Audit    Audit    `yaml:"audit"`
+	// Commands is the command catalog; nil (the key left out) is
+	// DefaultCommands. Use Catalog, which fills in the defaults.
+	Commands       []Command      `yaml:"commands,omitempty"`
+	CommandHistory CommandHistory `yaml:"command_history"`
 }
 
 // Web configures the console (devmgr serve).
@@ -144,10 +148,11 @@ func Default() Config {
 			Hostname:    "device",
 			MaxStations: 32,
 		},
-		Uplinks: []string{"eth0"},
-		LAN:     []string{"eth1"},
-		Network: Network{RollbackTimeout: 60 * time.Second},
-		Audit:   Audit{Keep: Age(90 * 24 * time.Hour), MaxRows: 100_000},
+		Uplinks:        []string{"eth0"},
+		LAN:            []string{"eth1"},
+		Network:        Network{RollbackTimeout: 60 * time.Second},
+		Audit:          Audit{Keep: Age(90 * 24 * time.Hour), MaxRows: 100_000},
+		CommandHistory: CommandHistory{KeepRuns: 10_000, MaxSize: 256 << 20},
 	}
 }
 

@@ -140,7 +140,17 @@ var (
 	typeOfConfig   = reflect.TypeOf(Config{})
 	typeOfDuration = reflect.TypeOf(time.Duration(0))
 	typeOfChannel  = reflect.TypeOf(Channel(0))
+	typeOfSize     = reflect.TypeOf(Size(0))
+	typeOfParams   = reflect.TypeOf(Params(nil))
+	typeOfParam    = reflect.TypeOf(Param{})
 )
+
+// scalarParsers check the values of the types that have a parser of their
+// own, whose error names the value.
+var scalarParsers = map[reflect.Type]func(string) error{
+	typeOfAge:  func(s string) error { _, err := ParseAge(s); return err },
+	typeOfSize: func(s string) error { _, err := ParseSize(s); return err },
+}
 
 // checkKeys walks the document beside the Go type it decodes into and
 // reports every key the type does not have, with its full path and line.
@@ -148,10 +158,17 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if t == typeOfAge {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == typeOfParams {
+		checkParamKeys(n, path, probs)
+		return
+	}
+	if parse := scalarParsers[t]; parse != nil {
 		if n.Kind != yaml.ScalarNode {
 			probs.List = append(probs.List, Problem{Path: pathOr(path), Line: n.Line, Message: "must be a single value"})
-		} else if _, err := ParseAge(n.Value); err != nil {
+		} else if err := parse(n.Value); err != nil {
 			probs.List = append(probs.List, Problem{Path: path, Line: n.Line, Message: err.Error()})
 		}
 		return
@@ -175,7 +192,9 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			fields[name] = f.Type
+			if name != "-" {
+				fields[name] = f.Type
+			}
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -213,10 +232,35 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 			if err := n.Decode(&b); err != nil {
 				probs.List = append(probs.List, Problem{Path: path, Line: n.Line, Message: fmt.Sprintf("%q is not true or false", n.Value)})
 			}
-		case t.Kind() == reflect.Int:
+		case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
 			if !isInt(n.Value) {
 				probs.List = append(probs.List, Problem{Path: path, Line: n.Line, Message: fmt.Sprintf("%q is not a whole number", n.Value)})
 			}
+		}
+	}
+}
+
+// checkParamKeys checks a command's params: a mapping of distinct names
+// to parameters.
+func checkParamKeys(n *yaml.Node, path string, probs *Problems) {
+	if n.Kind != yaml.MappingNode {
+		if n.Tag != "!!null" {
+			probs.List = append(probs.List, Problem{Path: pathOr(path), Line: n.Line, Message: "must be a mapping of parameter names to parameters"})
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		sub := join(path, k.Value)
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			probs.List = append(probs.List, Problem{Path: path, Line: k.Line, Message: "a parameter's name must be a single value"})
+		case seen[k.Value]:
+			probs.List = append(probs.List, Problem{Path: sub, Line: k.Line, Message: "is defined twice"})
+		default:
+			seen[k.Value] = true
+			checkKeys(v, typeOfParam, sub, probs)
 		}
 	}
 }

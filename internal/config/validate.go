@@ -41,6 +41,7 @@ func (c Config) Validate() error {
 	}
 	c.validateAP(&ps)
 	c.validateInterfaces(&ps)
+	c.validateCommands(&ps)
 	if t := c.Network.RollbackTimeout; t < 10*time.Second || t > 10*time.Minute {
 		ps.add("network.rollback_timeout", "%s is outside 10s..10m", t)
 	}

@@ -1,13 +1,9 @@
 package diag
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"strconv"
 	"time"
 
@@ -27,8 +23,9 @@ const (
 	MaxLineSize = 4096
 )
 
-// ExecRunner runs programs with LC_ALL=C, stdout and stderr merged, no
-// stdin, and at most MaxLines lines of MaxLineSize bytes passed on.
+// ExecRunner runs programs through toolrun.Stream (their own process
+// group, LC_ALL=C, no stdin, stdout and stderr merged), passing on at most
+// MaxLines lines of MaxLineSize bytes.
 type ExecRunner struct{}
 
 // ErrTruncated is returned (wrapped) when output went beyond MaxLines.
@@ -43,68 +40,24 @@ func (ExecRunner) Run(ctx context.Context, argv []string, line func(string)) (in
 	if err != nil {
 		return -1, fmt.Errorf("running %q: %s is not installed: %w", argv, argv[0], err)
 	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return -1, fmt.Errorf("running %q: %w", argv, err)
-	}
-	defer pr.Close()
-	cmd := exec.CommandContext(ctx, path, argv[1:]...)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		pw.Close()
-		return -1, fmt.Errorf("running %q: %w", argv, err)
-	}
-	pw.Close()
-	truncated := readLines(pr, line)
-	werr := cmd.Wait()
-	if ctx.Err() != nil {
-		return -1, fmt.Errorf("running %q: %w", argv, context.Cause(ctx))
-	}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(werr, &ee):
-		// A non-zero exit is a result (host unreachable), not an error.
-		if truncated {
-			return ee.ExitCode(), fmt.Errorf("running %q: %w after %d lines", argv, ErrTruncated, MaxLines)
-		}
-		return ee.ExitCode(), nil
-	case werr != nil:
-		return -1, fmt.Errorf("running %q: %w", argv, werr)
-	}
-	if truncated {
-		return 0, fmt.Errorf("running %q: %w after %d lines", argv, ErrTruncated, MaxLines)
-	}
-	return 0, nil
-}
-
-// readLines passes each line of r to line, cutting long lines, and drains r
-// after MaxLines so the program is not blocked on a full pipe.
-func readLines(r io.Reader, line func(string)) (truncated bool) {
-	br := bufio.NewReaderSize(r, MaxLineSize)
 	n := 0
-	for {
-		b, isPrefix, err := br.ReadLine()
-		if len(b) > 0 || err == nil {
-			s := string(b)
-			for isPrefix { // skip the rest of an over-long line
-				_, isPrefix, err = br.ReadLine()
-				if err != nil {
-					break
-				}
-			}
+	code, err := toolrun.Stream(ctx, toolrun.StreamOptions{MaxLineSize: MaxLineSize}, append([]string{path}, argv[1:]...),
+		func(s string, _ bool) {
 			if n < MaxLines {
 				line(s)
-			} else {
-				truncated = true
 			}
 			n++
-		}
-		if err != nil {
-			return truncated
-		}
+		})
+	switch {
+	case ctx.Err() != nil:
+		return -1, fmt.Errorf("running %q: %w", argv, context.Cause(ctx))
+	case err != nil:
+		return -1, fmt.Errorf("running %q: %w", argv, err)
+	case n > MaxLines:
+		// A non-zero exit is a result (host unreachable), not an error.
+		return code, fmt.Errorf("running %q: %w after %d lines", argv, ErrTruncated, MaxLines)
 	}
+	return code, nil
 }
 
 // Result is how a streamed diagnostic ended.

@@ -104,16 +104,18 @@ func TestRunnerTimeout(t *testing.T) {
 }
 
 func TestRunnerLimits(t *testing.T) {
-	testutil.RequireBinary(t, "seq")
+	testutil.RequireBinary(t, "seq", "sh", "head", "tr")
 	n := 0
 	code, err := ExecRunner{}.Run(context.Background(), []string{"seq", "1", "5000"}, func(string) { n++ })
 	if !errors.Is(err, ErrTruncated) || code != 0 || n != MaxLines {
 		t.Errorf("code %d err %v lines %d, want truncation at %d", code, err, n, MaxLines)
 	}
 
-	long := strings.Repeat("x", 3*MaxLineSize) + "\nshort\n"
 	var got []string
-	readLines(strings.NewReader(long), func(s string) { got = append(got, s) })
+	script := `head -c 12288 /dev/zero | tr '\0' x; echo; echo short`
+	if _, err := (ExecRunner{}).Run(context.Background(), []string{"sh", "-c", script}, func(s string) { got = append(got, s) }); err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != 2 || len(got[0]) != MaxLineSize || got[1] != "short" {
 		t.Errorf("long line: %d lines, first %d bytes", len(got), len(got[0]))
 	}

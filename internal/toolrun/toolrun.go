@@ -1,8 +1,11 @@
-// Package toolrun runs the external tools devmgr checks and applies
-// configuration with: argv (never a shell string), LC_ALL=C and a minimal
-// PATH, a timeout, stdout and stderr combined, and errors that carry argv
-// and output. A run can be put in a fresh, empty network namespace so a
-// check never sees or changes the host's network state.
+// Package toolrun is devmgr's one way of running programs: argv (never a
+// shell string), LC_ALL=C and a fixed PATH, a timeout, stdout and stderr
+// combined. Run collects the output of a tool devmgr checks and applies
+// configuration with, and its errors carry argv and output; a run can be
+// put in a fresh, empty network namespace so a check never sees or changes
+// the host's network state. Start streams a program's output line by line
+// (diagnostics, the command catalog) and keeps the program and everything
+// it starts in one process group that ends with the run.
 package toolrun
 
 import (
@@ -37,7 +40,7 @@ func Run(ctx context.Context, opts Options, argv ...string) ([]byte, error) {
 		defer cancel()
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append([]string{"LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, opts.Env...)
+	cmd.Env = env(opts.Env...)
 	cmd.WaitDelay = time.Second
 	if opts.NewNetns {
 		cmd.SysProcAttr = netnsAttr()
