@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/hostapd"
 )
 
@@ -16,6 +18,8 @@ type AccessPoint interface {
 	Status(ctx context.Context) (apmgr.Status, error)
 	Clients(ctx context.Context) ([]apmgr.Client, error)
 	Settings() apmgr.Settings
+	// EffectiveAP is the config hostapd runs with, passphrase included.
+	EffectiveAP() config.AP
 	Update(ctx context.Context, s apmgr.Settings) (apmgr.Change, error)
 	Change(id string) (apmgr.Change, error)
 	Confirm(ctx context.Context, id string) (apmgr.Change, error)
@@ -91,6 +95,21 @@ func (s *Server) apClients(w http.ResponseWriter, r *http.Request, _ Actor) erro
 		return err
 	}
 	writeJSON(w, http.StatusOK, wireAPClients(cl))
+	return nil
+}
+
+// apSecretSettings answers the settings with the passphrase. The route
+// is the admin's already; the role is checked here again because this is
+// the one read that carries a secret.
+func (s *Server) apSecretSettings(w http.ResponseWriter, r *http.Request, a Actor) error {
+	if !a.Role.AtLeast(auth.Admin) {
+		return errorf(http.StatusForbidden, "", "role %s may not read the passphrase (needs admin)", a.Role)
+	}
+	ap, err := s.ap()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wireAPSecretSettings(ap.EffectiveAP()))
 	return nil
 }
 

@@ -47,6 +47,7 @@ func (s *Server) handlers() map[string]handler {
 		"GET /v1/ap":                       s.getAP,
 		"GET /v1/ap/clients":               s.apClients,
 		"PUT /v1/ap/settings":              s.apUpdate,
+		"GET /v1/ap/settings":              s.apSecretSettings,
 		"GET /v1/ap/changes/{id}":          s.apGetChange,
 		"POST /v1/ap/changes/{id}/confirm": s.apConfirm,
 		"GET /v1/ap/deny":                  s.apDenied,

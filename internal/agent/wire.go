@@ -6,6 +6,7 @@ import (
 	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dhcp"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
@@ -88,6 +89,16 @@ func wireAPStatus(st apmgr.Status) api.APStatus {
 func wireAPSettings(s apmgr.Settings) api.APSettings {
 	return api.APSettings{SSID: s.SSID, PassphraseSet: s.PassphraseSet, Security: s.Security, Band: s.Band,
 		Channel: s.Channel, Country: s.Country, Isolate: s.Isolate, Hidden: s.Hidden}
+}
+
+// wireAPSecretSettings is one reading of the AP's config: the settings and
+// their passphrase together.
+func wireAPSecretSettings(ap config.AP) api.APSecretSettings {
+	return api.APSecretSettings{
+		APSettings: api.APSettings{SSID: ap.SSID, PassphraseSet: ap.Passphrase != "", Security: ap.Security, Band: ap.Band,
+			Channel: int(ap.Channel), Country: ap.Country, Isolate: ap.Isolate, Hidden: ap.Hidden},
+		Passphrase: ap.Passphrase,
+	}
 }
 
 func wireAPClients(cl []apmgr.Client) []api.APClient {

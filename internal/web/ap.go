@@ -1,46 +1,362 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"github.com/devmgr/devmgr/internal/agent/api"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
 )
 
-// apData is the Access point page.
+// apData is the Access point page and each of its parts: the status card,
+// the clients and leases tables and, for admins, the settings form, the
+// join QR code, the deny list and the block form.
 type apData struct {
-	AgentDown string // agentDownMessage when the agent cannot be reached
-	Error     string
-	Info      *api.APInfo
-	Clients   []api.APClient
+	Agent agentState
+	Info  *api.APInfo // nil: the agent did not answer
+	Now   time.Time
+
+	Clients []api.APClient
 	// ClientsError says why there is no client list (hostapd not running).
 	ClientsError string
-	// PendingIn is the seconds until Info.Status.Pending rolls back.
-	PendingIn int
-	Channels  []channelOption
+	Leases       []api.DHCPLease
+	LeasesError  string
+
+	// Admins only.
+	Form             *form // the settings
+	RetypePassphrase bool  // a passphrase was typed, and is not sent back
+	Join             *apJoin
+	JoinError        string
+	Pending          *changeView
+	Denied           []string
+	Block            *form     // block a device by its MAC address
+	Action           *apAction // how the last block or allow went
+	Lists            bool      // Clients and Denied are read: their parts go with an answer
+
+	// OOB swaps the live parts (status, tables, deny list, action) out of
+	// band; SettingsOOB the settings form and the QR code.
+	OOB, SettingsOOB bool
 }
 
-// channelOption is one choice of the channel select.
-type channelOption struct {
-	Band    string
+// apJoin is the QR code a phone scans to join the network.
+type apJoin struct {
+	SSID string
+	QR   qrCode
+}
+
+// apAction is the sentence after a block or allow.
+type apAction struct {
+	Kind string // a Bootstrap alert colour
+	Text string
+}
+
+// loadAP reads what the page shows (page) or its live fragment polls.
+func (s *Server) loadAP(r *http.Request, page bool) apData {
+	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+	defer cancel()
+	a := s.actor(r)
+	d := apData{Now: s.now()}
+	info, err := s.agent.AP(ctx, a)
+	if err != nil {
+		d.Agent = s.agentState(r, err)
+		return d
+	}
+	d.Info, d.Denied = &info, info.Denied
+	if info.Status.Running {
+		if d.Clients, err = s.agent.APClients(ctx, a); err != nil {
+			d.ClientsError = s.agentState(r, err).Message
+		}
+	}
+	if d.Leases, err = s.agent.Leases(ctx, a); err != nil {
+		d.LeasesError = s.agentState(r, err).Message
+	}
+	if !page || !me(r).Role.AtLeast(auth.Admin) {
+		return d
+	}
+	d.Form, d.Block = apSettingsForm(info.Settings), newForm(r)
+	d.Join, d.JoinError = s.apJoin(ctx, r)
+	if p := info.Status.Pending; p != nil && p.Status == api.StatusPending {
+		d.Pending = s.apChangeView(*p, false)
+	}
+	return d
+}
+
+// apJoin draws the QR code with the passphrase, for admins only.
+func (s *Server) apJoin(ctx context.Context, r *http.Request) (*apJoin, string) {
+	if !me(r).Role.AtLeast(auth.Admin) {
+		return nil, ""
+	}
+	sec, err := s.agent.APSecretSettings(ctx, s.actor(r))
+	if err != nil {
+		return nil, "No QR code to join: " + s.agentState(r, err).Message
+	}
+	code, err := newQRCode(wifiJoinText(sec))
+	if err != nil {
+		s.log.Error("drawing the QR code to join the access point", "err", err)
+		return nil, "No QR code to join: the network name and passphrase do not fit in one."
+	}
+	return &apJoin{SSID: sec.SSID, QR: code}, ""
+}
+
+func (s *Server) apPage(w http.ResponseWriter, r *http.Request) {
+	// The QR code holds the passphrase: no cache keeps the page (the
+	// console says so for every page; this one must not lose it).
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, "ap", "Access point", s.loadAP(r, true))
+}
+
+// apLive is the fragment the page polls: status, clients, leases and the
+// deny list, swapped out of band so that the forms are left alone. A page
+// drawn while the agent did not answer (info=0) is reloaded once it does.
+func (s *Server) apLive(w http.ResponseWriter, r *http.Request) {
+	d := s.loadAP(r, false)
+	if d.Info != nil && r.URL.Query().Get("info") == "0" {
+		w.Header().Set("HX-Refresh", "true")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	d.OOB = true
+	s.renderPart(w, r, http.StatusOK, "ap", "ap-live", d)
+}
+
+// apFormFields are the settings form's inputs.
+var apFormFields = []string{"ssid", "passphrase", "security", "band", "channel", "country", "isolate", "hidden"}
+
+// apFieldLabels name the settings as the form does, for messages.
+var apFieldLabels = map[string]string{
+	"ssid": "Network name", "passphrase": "Passphrase", "security": "Security", "band": "Band",
+	"channel": "Channel", "country": "Country", "isolate": "Client isolation", "hidden": "Hidden network",
+}
+
+// apApply takes the settings form (htmx): it answers the form again, with
+// the change panel out of band when the agent started a change, or with
+// every bad field marked.
+func (s *Server) apApply(w http.ResponseWriter, r *http.Request) {
+	f := newForm(r, apFormFields...)
+	d := apData{Form: f, RetypePassphrase: f.Get("passphrase") != ""}
+	u, ok := apUpdate(f)
+	f.Values["passphrase"] = "" // never sent back
+	if !ok {
+		s.renderPart(w, r, http.StatusUnprocessableEntity, "ap", "ap-form-answer", d)
+		return
+	}
+	ch, err := s.agent.APUpdate(r.Context(), s.actor(r), u)
+	if err != nil {
+		status := s.formAgentError(r, f, err, func(field string) (string, string) {
+			if l, ok := apFieldLabels[field]; ok {
+				return field, l + ": "
+			}
+			return field, ""
+		})
+		sentences(f)
+		s.renderPart(w, r, status, "ap", "ap-form-answer", d)
+		return
+	}
+	d.RetypePassphrase = false
+	d.Pending = s.apChangeView(ch, true)
+	d.Pending.OOB = true
+	s.renderPart(w, r, http.StatusOK, "ap", "ap-form-answer", d)
+}
+
+// apChange is the change panel of an AP change, for the page's script
+// once the change has ended; the settings form and the QR code come with
+// it out of band, as they are now (kept or rolled back).
+func (s *Server) apChange(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+	defer cancel()
+	ch, err := s.agent.APChange(ctx, s.actor(r), r.PathValue("id"))
+	if err != nil {
+		st := s.agentState(r, err)
+		s.renderPart(w, r, http.StatusOK, "ap", "change-panel-part", &changeView{Status: "unknown", Error: st.Message})
+		return
+	}
+	d := apData{Pending: s.apChangeView(ch, false)}
+	if ch.Status != api.StatusPending {
+		if info, err := s.agent.AP(ctx, s.actor(r)); err == nil {
+			d.Form, d.SettingsOOB = apSettingsForm(info.Settings), true
+			d.Join, d.JoinError = s.apJoin(ctx, r)
+		}
+	}
+	s.renderPart(w, r, http.StatusOK, "ap", "ap-change-answer", d)
+}
+
+func (s *Server) apChangeView(ch api.APChange, auto bool) *changeView {
+	id := url.PathEscape(ch.ID)
+	return &changeView{
+		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto,
+		What:     "the access point settings",
+		URL:      "/api/v1/ap/changes/" + id,
+		PanelURL: "/ap/changes/" + id,
+		Seconds:  max(0, int(time.Until(ch.RollbackAt).Seconds()+0.5)),
+	}
+}
+
+// apBlock blocks (POST /ap/deny) or allows again (POST /ap/allow) the
+// device of the form's mac: a client's Block button, an Allow again button
+// of the deny list, or the block form, which sends from=form. It answers
+// the block form, and out of band the sentence of how it went, the clients
+// table and the deny list. A bad address typed into the form is marked
+// beside it; any other refusal is the sentence.
+func (s *Server) apBlock(w http.ResponseWriter, r *http.Request) {
+	f := newForm(r, "mac", "from")
+	allow := r.Pattern == "POST /ap/allow"
+	d := apData{Block: f, OOB: true}
+	// refused answers with f's messages: a button's in the sentence, as
+	// there is no field to mark.
+	refused := func(status int) {
+		sentences(f)
+		if msg := f.Errors["mac"]; msg != "" && f.Get("from") != "form" {
+			f.Error = msg
+		}
+		if f.Error != "" {
+			d.Action = &apAction{Kind: "danger", Text: f.Error}
+		}
+		s.renderPart(w, r, status, "ap", "ap-block-answer", d)
+	}
+	mac := strings.TrimSpace(f.Get("mac"))
+	if mac == "" {
+		f.fail("mac", "Enter the MAC address of the device, such as 02:00:00:00:01:00.")
+		refused(http.StatusUnprocessableEntity)
+		return
+	}
+	call := s.agent.APDeny
+	if allow {
+		call = s.agent.APAllow
+	}
+	list, err := call(r.Context(), s.actor(r), mac)
+	if err != nil {
+		refused(s.formAgentError(r, f, err, func(field string) (string, string) { return field, "" }))
+		return
+	}
+	if hw, err := net.ParseMAC(mac); err == nil {
+		mac = hw.String()
+	}
+	d.Action = &apAction{Kind: "success", Text: mac + " was disconnected and is blocked until you allow it again."}
+	if allow {
+		d.Action.Text = mac + " may join again."
+	}
+	f.Values["mac"] = ""
+	d.Denied, d.Lists = list, true
+	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+	defer cancel()
+	if d.Clients, err = s.agent.APClients(ctx, s.actor(r)); err != nil {
+		d.ClientsError = s.agentState(r, err).Message
+	}
+	s.renderPart(w, r, http.StatusOK, "ap", "ap-block-answer", d)
+}
+
+// sentences ends each of f's messages (the agent's among them) as a
+// sentence.
+func sentences(f *form) {
+	for k, v := range f.Errors {
+		f.Errors[k] = sentence(errors.New(v))
+	}
+	f.Error = sentence(errors.New(f.Error))
+}
+
+// apSettingsForm is the settings form holding st.
+func apSettingsForm(st api.APSettings) *form {
+	f := &form{Values: map[string]string{
+		"ssid": st.SSID, "security": st.Security, "band": st.Band, "channel": strconv.Itoa(st.Channel),
+		"country": st.Country, "isolate": onOff(st.Isolate), "hidden": onOff(st.Hidden),
+	}, Errors: map[string]string{}}
+	return f
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return ""
+}
+
+// apUpdate reads the settings form, marking every field that breaks the
+// rules of the config file; the agent checks them again, with the rest.
+func apUpdate(f *form) (api.APUpdate, bool) {
+	ssid, pass := f.Get("ssid"), f.Get("passphrase")
+	switch err := config.CheckSSID(ssid); {
+	case ssid == "":
+		f.fail("ssid", "Enter a network name.")
+	case err != nil:
+		f.fail("ssid", sentence(fmt.Errorf("network name: %w", err)))
+	}
+	if pass != "" {
+		if err := config.CheckPassphrase(pass); err != nil {
+			f.fail("passphrase", sentence(fmt.Errorf("passphrase: %w", err)))
+		}
+	}
+	sec := f.Get("security")
+	if _, ok := securityLabels[sec]; !ok {
+		f.fail("security", "Security: choose one of the modes offered.")
+	}
+	band := f.Get("band")
+	if bandLabels[band] == "" {
+		f.fail("band", "Band: choose 2.4 GHz or 5 GHz.")
+	}
+	ch, err := strconv.Atoi(f.Get("channel"))
+	switch {
+	case err != nil || ch < 0:
+		f.fail("channel", "Channel: choose Automatic or a channel of the list.")
+	case bandLabels[band] != "" && config.CheckChannel(band, config.Channel(ch)) != nil:
+		f.fail("channel", fmt.Sprintf("Channel: %d is not a %s channel; choose one of the %[2]s channels, or Automatic.", ch, bandLabels[band]))
+	}
+	country := strings.ToUpper(strings.TrimSpace(f.Get("country")))
+	f.Values["country"] = country
+	if !config.KnownCountry(country) {
+		f.fail("country", fmt.Sprintf("Country: %q is not a country code; enter two letters, such as US or DE.", country))
+	}
+	isolate, hidden := f.Get("isolate") != "", f.Get("hidden") != ""
+	u := api.APUpdate{SSID: &ssid, Security: &sec, Band: &band, Channel: &ch, Country: &country, Isolate: &isolate, Hidden: &hidden}
+	if pass != "" {
+		u.Passphrase = &pass
+	}
+	return u, f.ok()
+}
+
+// securityLabels name the security modes as the form offers them: short,
+// so that they fit the select on a phone; the form's help says more.
+var securityLabels = map[string]string{
+	config.SecurityWPA2WPA3: "WPA2 + WPA3",
+	config.SecurityWPA3:     "WPA3 only",
+	config.SecurityWPA2:     "WPA2 only",
+}
+
+var bandLabels = map[string]string{config.Band24: "2.4 GHz", config.Band5: "5 GHz"}
+
+// apBand is one band of the channel select.
+type apBand struct {
+	Band, Label string
+	Channels    []apChannel
+}
+
+type apChannel struct {
 	Channel int
 	Label   string
 }
 
-func channelOptions() []channelOption {
-	var out []channelOption
+// apBands are the channels the form offers, per band.
+var apBands = func() []apBand {
+	var out []apBand
 	for _, b := range []struct {
 		band string
 		chs  []int
 	}{{config.Band24, config.Channels24}, {config.Band5, config.Channels5}} {
+		ab := apBand{Band: b.band, Label: bandLabels[b.band]}
 		for _, ch := range b.chs {
-			out = append(out, channelOption{Band: b.band, Channel: ch, Label: fmt.Sprintf("%d (%d MHz)", ch, channelFreq(ch))})
+			ab.Channels = append(ab.Channels, apChannel{Channel: ch, Label: fmt.Sprintf("%d (%d MHz)", ch, channelFreq(ch))})
 		}
+		out = append(out, ab)
 	}
 	return out
-}
+}()
 
 // channelFreq is a channel's centre frequency in MHz.
 func channelFreq(ch int) int {
@@ -53,35 +369,18 @@ func channelFreq(ch int) int {
 	return 5000 + 5*ch
 }
 
-func (s *Server) apPage(w http.ResponseWriter, r *http.Request) {
-	d := apData{Channels: channelOptions()}
-	ap := s.agent
-	info, err := ap.AP(r.Context(), s.actor(r))
-	if err != nil {
-		if st := s.agentState(r, err); st.Down {
-			d.AgentDown = st.Message
-		} else {
-			d.Error = st.Message
-		}
-		s.render(w, r, http.StatusOK, "ap", "Access point", d)
-		return
-	}
-	d.Info = &info
-	if p := info.Status.Pending; p != nil {
-		d.PendingIn = max(0, int(time.Until(p.RollbackAt).Seconds()))
-	}
-	if info.Status.Running {
-		if d.Clients, err = ap.APClients(r.Context(), s.actor(r)); err != nil {
-			d.ClientsError = s.agentState(r, err).Message
-		}
-	}
-	s.render(w, r, http.StatusOK, "ap", "Access point", d)
-}
-
 // Template helpers of the AP page: methods, so that the page needs no
 // functions of its own in the shared FuncMap.
 
-// SecurityLabel names a security mode as a user knows it.
+// Bands are the channel select's groups.
+func (apData) Bands() []apBand { return apBands }
+
+// SecurityModes are the security select's options, in order.
+func (apData) SecurityModes() []string {
+	return []string{config.SecurityWPA2WPA3, config.SecurityWPA3, config.SecurityWPA2}
+}
+
+// SecurityLabel names a security mode as the status card does.
 func (apData) SecurityLabel(s string) string {
 	switch s {
 	case config.SecurityWPA2:
@@ -94,13 +393,18 @@ func (apData) SecurityLabel(s string) string {
 	return s
 }
 
+// SecurityOption names a security mode as the form's select does.
+func (apData) SecurityOption(s string) string {
+	if l, ok := securityLabels[s]; ok {
+		return l
+	}
+	return s
+}
+
 // BandLabel names a band.
 func (apData) BandLabel(b string) string {
-	switch b {
-	case config.Band24:
-		return "2.4 GHz"
-	case config.Band5:
-		return "5 GHz"
+	if l, ok := bandLabels[b]; ok {
+		return l
 	}
 	return b
 }
@@ -132,4 +436,18 @@ func (apData) Since(secs int64) string {
 		return fmt.Sprintf("%dm %ds", m, sec)
 	}
 	return fmt.Sprintf("%ds", sec)
+}
+
+// Expires says when a lease ends, from now.
+func (d apData) Expires(t time.Time) string {
+	switch left := t.Sub(d.Now); {
+	case t.IsZero():
+		return "never"
+	case left <= 0:
+		return "expired"
+	case left < time.Minute:
+		return "in under a minute"
+	default:
+		return "in " + humanDuration(left)
+	}
 }

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/devmgr/devmgr/internal/agent/api"
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/store"
 	"github.com/devmgr/devmgr/internal/testing/apmgrtest"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
@@ -64,7 +67,7 @@ func startAPAgent(t testing.TB, dev *apmgrtest.Device, audit agent.Auditor, log 
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	srv, err := agent.New(agent.Config{
-		Socket: filepath.Join(dir, "agent.sock"), AP: dev.Manager, Diag: agent.Tools{},
+		Socket: filepath.Join(dir, "agent.sock"), AP: dev.Manager, Diag: agent.Tools{LeaseFile: filepath.Join(dev.Root, dnsmasq.DefaultLeaseFile)},
 		Audit: audit, Log: log.With("component", "agent"), Version: "test",
 	})
 	if err != nil {
@@ -292,19 +295,37 @@ func TestAPPage(t *testing.T) {
 			t.Errorf("viewer's AP page lacks %q", want)
 		}
 	}
-	for _, not := range []string{`id="ap-form"`, "data-deny=", "Allow again", apmgrtest.Passphrase} {
+	for _, not := range []string{`id="ap-form"`, "data-deny=", "Allow again", apmgrtest.Passphrase, `id="ap-qr"`, "WIFI:"} {
 		if strings.Contains(r.body, not) {
 			t.Errorf("viewer's AP page shows %q", not)
 		}
 	}
+	// Everyone reads the leases, from the agent's leases file.
+	if !strings.Contains(r.body, `id="ap-leases"`) || !regexp.MustCompile(`<tr data-mac="02:00:00:00:02:00">\s*<td[^>]*>laptop</td>\s*<td[^>]*>192.168.4.11</td>`).MatchString(r.body) {
+		t.Errorf("viewer's AP page lacks the laptop's lease")
+	}
 	r = admin.get("/ap")
-	for _, want := range []string{`id="ap-form"`, `data-deny="02:00:00:00:02:00"`, `id="ap-f-ssid" value="DeviceManager"`, `id="ap-denied"`} {
+	for _, want := range []string{`id="ap-form"`, `data-deny="02:00:00:00:02:00"`, `id="ap-f-ssid" value="DeviceManager"`, `id="ap-denied"`, `id="ap-qr"`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("admin's AP page lacks %q", want)
 		}
 	}
-	if strings.Contains(r.body, apmgrtest.Passphrase) {
+	if strings.Contains(r.body, apmgrtest.Passphrase) || strings.Contains(r.body, "WIFI:") {
 		t.Error("admin's AP page shows the passphrase")
+	}
+
+	// A bad address typed into the block form: the agent's refusal, as a
+	// sentence beside the field.
+	r = admin.post("/ap/deny", url.Values{"mac": {"02:00:00:00:01"}, "from": {"form"}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `data-error-for="mac">&#34;02:00:00:00:01&#34; is not a MAC address such as 02:00:00:00:01:00.<`) ||
+		!strings.Contains(r.body, `id="ap-block-mac" value="02:00:00:00:01"`) {
+		t.Errorf("bad MAC: %d\n%s", r.status, r.body)
+	}
+	if got := ac.dev.Manager.Denied(); len(got) != 0 {
+		t.Errorf("deny list after a bad MAC: %q", got)
+	}
+	if strings.Contains(ac.logBuf.String(), apmgrtest.Passphrase) {
+		t.Error("the log shows the passphrase")
 	}
 }
 
@@ -346,6 +367,15 @@ func (f *fakeAgent) APClients(_ context.Context, a api.Actor) ([]api.APClient, e
 	f.record("ap clients " + a.User)
 	return []api.APClient{}, nil
 }
+
+func (f *fakeAgent) APSecretSettings(_ context.Context, a api.Actor) (api.APSecretSettings, error) {
+	f.record("ap secret " + a.User)
+	return api.APSecretSettings{APSettings: api.APSettings{SSID: "DeviceManager", PassphraseSet: true, Security: "wpa2-wpa3",
+		Band: "2.4ghz", Channel: 6, Country: "US"}, Passphrase: fakePassphrase}, nil
+}
+
+// fakePassphrase is the fake agent's AP passphrase.
+const fakePassphrase = "fake agent passphrase"
 
 func (f *fakeAgent) APUpdate(_ context.Context, a api.Actor, _ api.APUpdate) (api.APChange, error) {
 	f.record("ap update " + a.User)

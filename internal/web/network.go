@@ -34,6 +34,13 @@ type Agent interface {
 	Leases(ctx context.Context, a api.Actor) ([]api.DHCPLease, error)
 	AP(ctx context.Context, a api.Actor) (api.APInfo, error)
 	APClients(ctx context.Context, a api.Actor) ([]api.APClient, error)
+	// The AP page's admin parts: the passphrase for the QR code to join,
+	// the settings form's change and its panel, blocking and allowing.
+	APSecretSettings(ctx context.Context, a api.Actor) (api.APSecretSettings, error)
+	APUpdate(ctx context.Context, a api.Actor, u api.APUpdate) (api.APChange, error)
+	APChange(ctx context.Context, a api.Actor, id string) (api.APChange, error)
+	APDeny(ctx context.Context, a api.Actor, mac string) ([]string, error)
+	APAllow(ctx context.Context, a api.Actor, mac string) ([]string, error)
 	Audit(ctx context.Context, a api.Actor, q api.AuditQuery) ([]api.AuditRecord, error)
 	// Transport reaches the agent's socket, for the proxy.
 	Transport() http.RoundTripper
@@ -66,6 +73,17 @@ func (noAgent) Neighbors(context.Context, api.Actor) ([]api.Neighbor, error) { r
 func (noAgent) Leases(context.Context, api.Actor) ([]api.DHCPLease, error)   { return nil, errNoAgent }
 func (noAgent) AP(context.Context, api.Actor) (api.APInfo, error)            { return api.APInfo{}, errNoAgent }
 func (noAgent) APClients(context.Context, api.Actor) ([]api.APClient, error) { return nil, errNoAgent }
+func (noAgent) APSecretSettings(context.Context, api.Actor) (api.APSecretSettings, error) {
+	return api.APSecretSettings{}, errNoAgent
+}
+func (noAgent) APUpdate(context.Context, api.Actor, api.APUpdate) (api.APChange, error) {
+	return api.APChange{}, errNoAgent
+}
+func (noAgent) APChange(context.Context, api.Actor, string) (api.APChange, error) {
+	return api.APChange{}, errNoAgent
+}
+func (noAgent) APDeny(context.Context, api.Actor, string) ([]string, error)  { return nil, errNoAgent }
+func (noAgent) APAllow(context.Context, api.Actor, string) ([]string, error) { return nil, errNoAgent }
 func (noAgent) Audit(context.Context, api.Actor, api.AuditQuery) ([]api.AuditRecord, error) {
 	return nil, errNoAgent
 }

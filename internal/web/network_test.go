@@ -665,7 +665,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 			t.Errorf("network page lacks %s", want)
 		}
 	}
-	if !strings.Contains(page.body, `d-none" role="alert" id="agent-down"`) {
+	if !strings.Contains(page.body, `id="agent-state" role="alert" class="d-none"`) {
 		t.Errorf("network page says the agent is down")
 	}
 
@@ -811,7 +811,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 	if r := operator.get("/api/v1/dhcp/leases"); r.status != http.StatusOK || strings.TrimSpace(r.body) != "[]" {
 		t.Errorf("leases = %d %s, want an empty list", r.status, r.body)
 	}
-	if r := operator.get("/diagnostics"); r.status != http.StatusOK || !strings.Contains(r.body, `id="ping-form"`) || !strings.Contains(r.body, `d-none" role="alert" id="agent-down"`) {
+	if r := operator.get("/diagnostics"); r.status != http.StatusOK || !strings.Contains(r.body, `id="ping-form"`) || !strings.Contains(r.body, `id="agent-state" role="alert" class="d-none"`) {
 		t.Errorf("diagnostics page = %d", r.status)
 	}
 	if !lc.audit.has("olga", "diag.ping", "ok") {
@@ -823,7 +823,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc.client.Close() // no idle connection to the old socket
-	if r := viewer.get("/network"); !strings.Contains(r.body, `class="alert alert-warning" role="alert" id="agent-down"`) {
+	if r := viewer.get("/network"); !strings.Contains(r.body, `id="agent-state" role="alert" class="alert alert-warning" data-down="1"`) {
 		t.Errorf("network page does not say the agent is down")
 	}
 	if r := viewer.get("/api/v1/interfaces"); r.status != http.StatusServiceUnavailable || decode[apiError](t, r).Error != agentDownMessage {

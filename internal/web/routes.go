@@ -61,6 +61,11 @@ func (s *Server) routeTable() []route {
 		{"GET /network/changes/{id}", role, auth.Admin, s.networkChange},
 		{"GET /diagnostics", role, auth.Operator, s.diagnosticsPage},
 		{"GET /ap", role, auth.Viewer, s.apPage},
+		{"GET /ap/live", role, auth.Viewer, s.apLive},
+		{"POST /ap/settings", role, auth.Admin, s.apApply},
+		{"GET /ap/changes/{id}", role, auth.Admin, s.apChange},
+		{"POST /ap/deny", role, auth.Admin, s.apBlock},
+		{"POST /ap/allow", role, auth.Admin, s.apBlock},
 
 		{"GET /users", role, auth.Admin, s.usersPage},
 		{"POST /users", role, auth.Admin, s.userAdd},

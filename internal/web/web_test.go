@@ -482,6 +482,8 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/diag/neighbors", 401, 403, ok, ok, 403, ok},
 		{"GET /api/v1/dhcp/leases", 401, ok, ok, ok, ok, ok},
 		{"GET /ap", login, ok, ok, ok, login, login},
+		{"GET /ap/live", login, ok, ok, ok, login, login},
+		{"GET /ap/changes/{id}", login, 403, 403, ok, login, login},
 		{"GET /api/v1/ap", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/clients", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/changes/{id}", 401, ok, ok, ok, ok, ok},
@@ -504,6 +506,10 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /network/{name}", 403, 403, 403, ok, 403, 403},
 		{"POST /network/{name}/up", 403, 403, 403, ok, 403, 403},
 		{"POST /network/{name}/down", 403, 403, 403, ok, 403, 403},
+		// The AP forms get role=nonsense: no SSID, no MAC address.
+		{"POST /ap/settings", 403, 403, 403, 422, 403, 403},
+		{"POST /ap/deny", 403, 403, 403, 422, 403, 403},
+		{"POST /ap/allow", 403, 403, 403, 422, 403, 403},
 		// API changes get the login body: allowed callers get 400 (unknown
 		// field) where a body is read.
 		{"PUT /api/v1/interfaces/{name}/config", 401, 403, 403, 400, 403, 400},

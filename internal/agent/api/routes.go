@@ -39,6 +39,7 @@ const (
 	DiagRole   = auth.Operator // ping, traceroute, DNS, neighbours
 	ChangeRole = auth.Admin    // interface config, up/down, AP settings, confirm
 	AuditRole  = auth.Admin    // the agent's own audit log
+	SecretRole = auth.Admin    // the AP's passphrase (GET /v1/ap/settings)
 )
 
 // The audit actions.
@@ -82,6 +83,9 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/ap", Min: ReadRole, Web: true},
 	{Method: "GET", Path: "/v1/ap/clients", Min: ReadRole, Web: true},
 	{Method: "PUT", Path: "/v1/ap/settings", Min: ChangeRole, Action: ActAPUpdate, Web: true},
+	// The passphrase: read by the console's AP page for its QR code, never
+	// forwarded to the console's API.
+	{Method: "GET", Path: "/v1/ap/settings", Min: SecretRole},
 	{Method: "GET", Path: "/v1/ap/changes/{id}", Min: ReadRole, Web: true},
 	{Method: "POST", Path: "/v1/ap/changes/{id}/confirm", Min: ChangeRole, Action: ActAPConfirm, Web: true},
 	{Method: "GET", Path: "/v1/ap/deny", Min: ReadRole, Web: true},

@@ -324,6 +324,16 @@ type APSettings struct {
 	Hidden        bool   `json:"hidden"`
 }
 
+// APSecretSettings is GET /v1/ap/settings, for admins only: the settings
+// in force with the passphrase, which the console puts in the QR code a
+// phone scans to join. The console reads it with its typed client; it is
+// not one of the routes its API forwards, and neither side logs or audits
+// it.
+type APSecretSettings struct {
+	APSettings
+	Passphrase string `json:"passphrase"`
+}
+
 // APUpdate is the body of PUT /v1/ap/settings. Fields left out (null) keep
 // their values; an empty passphrase keeps the current one.
 type APUpdate struct {

@@ -278,6 +278,14 @@ func (c *Client) APClients(ctx context.Context, a api.Actor) ([]api.APClient, er
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/clients", nil, &out)
 }
 
+// APSecretSettings returns the AP's settings in force with the passphrase
+// (admin), for the QR code a phone scans to join. Never log or show it
+// to anyone but an admin.
+func (c *Client) APSecretSettings(ctx context.Context, a api.Actor) (api.APSecretSettings, error) {
+	var out api.APSecretSettings
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/settings", nil, &out)
+}
+
 // api.APUpdate changes the AP's settings (admin) as a pending change that rolls
 // back unless confirmed. 400 names the bad field; 409 while another AP
 // change is pending or when nothing changes.
