@@ -130,5 +130,6 @@ type changeView struct {
 	Changes []api.FieldChange
 	Waiting string
 	Auto          bool // made from this page: confirm as soon as the device answers
+	CanConfirm    bool // the viewer may confirm it (an admin)
 	OOB           bool // swapped out of band, beside a form's answer
 }

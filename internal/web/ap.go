@@ -78,14 +78,17 @@ func (s *Server) loadAP(r *http.Request, page bool) apData {
 	if d.Leases, err = s.agent.Leases(ctx, a); err != nil {
 		d.LeasesError = s.agentState(r, err).Message
 	}
-	if !page || !me(r).Role.AtLeast(auth.Admin) {
+	if !page {
+		return d
+	}
+	if p := info.Status.Pending; p != nil && p.Status == api.StatusPending {
+		d.Pending = s.apChangeView(r, *p, false)
+	}
+	if !me(r).Role.AtLeast(auth.Admin) {
 		return d
 	}
 	d.Form, d.Block = apSettingsForm(info.Settings), newForm(r)
 	d.Join, d.JoinError = s.apJoin(ctx, r)
-	if p := info.Status.Pending; p != nil && p.Status == api.StatusPending {
-		d.Pending = s.apChangeView(*p, false)
-	}
 	return d
 }
 
@@ -161,7 +164,7 @@ func (s *Server) apApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.RetypePassphrase = false
-	d.Pending = s.apChangeView(ch, true)
+	d.Pending = s.apChangeView(r, ch, true)
 	d.Pending.OOB = true
 	s.renderPart(w, r, http.StatusOK, "ap", "ap-form-answer", d)
 }
@@ -178,8 +181,8 @@ func (s *Server) apChange(w http.ResponseWriter, r *http.Request) {
 		s.renderPart(w, r, http.StatusOK, "ap", "change-panel-part", &changeView{Status: "unknown", Error: st.Message})
 		return
 	}
-	d := apData{Pending: s.apChangeView(ch, false)}
-	if ch.Status != api.StatusPending {
+	d := apData{Pending: s.apChangeView(r, ch, false)}
+	if ch.Status != api.StatusPending && me(r).Role.AtLeast(auth.Admin) {
 		if info, err := s.agent.AP(ctx, s.actor(r)); err == nil {
 			d.Form, d.SettingsOOB = apSettingsForm(info.Settings), true
 			d.Join, d.JoinError = s.apJoin(ctx, r)
@@ -188,10 +191,11 @@ func (s *Server) apChange(w http.ResponseWriter, r *http.Request) {
 	s.renderPart(w, r, http.StatusOK, "ap", "ap-change-answer", d)
 }
 
-func (s *Server) apChangeView(ch api.APChange, auto bool) *changeView {
+func (s *Server) apChangeView(r *http.Request, ch api.APChange, auto bool) *changeView {
 	id := url.PathEscape(ch.ID)
 	return &changeView{
-		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto,
+		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto, CanConfirm: me(r).Role.AtLeast(auth.Admin),
+		User: ch.User, Created: ch.CreatedAt, Changes: ch.Changes,
 		What:     "the access point settings",
 		URL:      "/api/v1/ap/changes/" + id,
 		PanelURL: "/ap/changes/" + id,

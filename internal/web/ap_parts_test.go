@@ -194,7 +194,7 @@ func TestAPPageParts(t *testing.T) {
 	mustContain(t, "viewer's page", r.body, `id="ap-ssid">DeviceManager<`, `id="ap-clients"`, `data-mac="02:00:00:00:01:00"`, "30.0 MiB",
 		`id="ap-leases"`, "192.168.4.17", "printer", "in 59m", "never", `hx-get="/ap/live"`, `"X-Devmgr-Background": "1"`)
 	mustNotContain(t, "viewer's page", r.body, `id="ap-form"`, `id="ap-qr"`, `id="ap-join"`, "data-deny=", `id="ap-denied"`,
-		`id="ap-block-form"`, fakePassphrase, "WIFI:", `id="change-panel"`, "/static/ap.js", "/static/changes.js")
+		`id="ap-block-form"`, fakePassphrase, "WIFI:", `id="confirm-now"`, "/static/ap.js", "/static/changes.js")
 	if calls := fa.recorded(); slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "ap secret") }) {
 		t.Errorf("a viewer's page read the passphrase: %q", calls)
 	}

@@ -133,7 +133,7 @@ type networkData struct {
 	// Names are the interfaces the page shows, comma-separated: the live
 	// fragment reloads the page when the device's set differs.
 	Names   string
-	Pending *changeView // the change waiting for confirmation, for admins
+	Pending *changeView // the change waiting for confirmation
 }
 
 // sparkSamples is how many of the agent's 10 s samples a card draws.
@@ -176,10 +176,8 @@ func (s *Server) loadNetwork(r *http.Request) networkData {
 		names = append(names, i.Name)
 	}
 	d.Names = strings.Join(names, ",")
-	if admin {
-		if h, err := s.agent.Health(ctx); err == nil && h.Pending != nil && h.Pending.Status == api.StatusPending {
-			d.Pending = s.networkChangeView(*h.Pending, false)
-		}
+	if h, err := s.agent.Health(ctx); err == nil && h.Pending != nil && h.Pending.Status == api.StatusPending {
+		d.Pending = s.networkChangeView(r, *h.Pending, false)
 	}
 	return d
 }
@@ -235,7 +233,7 @@ func (s *Server) networkApply(w http.ResponseWriter, r *http.Request) {
 		s.lanForm(w, r, status, name, f, nil)
 		return
 	}
-	cv := s.networkChangeView(ch, true)
+	cv := s.networkChangeView(r, ch, true)
 	cv.OOB = true
 	s.lanForm(w, r, http.StatusOK, name, f, cv)
 }
@@ -259,13 +257,13 @@ func (s *Server) networkChange(w http.ResponseWriter, r *http.Request) {
 		s.renderPart(w, r, http.StatusOK, "network", "change-panel-part", &changeView{Status: "unknown", Error: st.Message})
 		return
 	}
-	s.renderPart(w, r, http.StatusOK, "network", "change-panel-part", s.networkChangeView(ch, false))
+	s.renderPart(w, r, http.StatusOK, "network", "change-panel-part", s.networkChangeView(r, ch, false))
 }
 
-func (s *Server) networkChangeView(ch api.Change, auto bool) *changeView {
+func (s *Server) networkChangeView(r *http.Request, ch api.Change, auto bool) *changeView {
 	id := url.PathEscape(ch.ID)
 	return &changeView{
-		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto,
+		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto, CanConfirm: me(r).Role.AtLeast(auth.Admin),
 		User: ch.User, Created: ch.CreatedAt, Changes: ch.Changes, Waiting: ch.Waiting,
 		What:     "the settings of " + ch.Interface,
 		URL:      "/api/v1/changes/" + id,

@@ -445,7 +445,7 @@ func TestNetworkPagesFake(t *testing.T) {
 		t.Errorf("the AP interface has a form")
 	}
 	vpage := viewer.get("/network")
-	if vpage.status != http.StatusOK || strings.Contains(vpage.body, `id="form-eth1"`) || strings.Contains(vpage.body, "change-panel") {
+	if vpage.status != http.StatusOK || strings.Contains(vpage.body, `id="form-eth1"`) || strings.Contains(vpage.body, "confirm-now") {
 		t.Errorf("viewer's network page = %d, with admin controls", vpage.status)
 	}
 	if strings.Contains(vpage.body, `id="nav-diagnostics"`) {
