@@ -25,6 +25,7 @@ type Config struct {
 	Uplinks  []string `yaml:"uplinks"`
 	LAN      []string `yaml:"lan"`
 	Network  Network  `yaml:"network"`
+	Backup   Backup   `yaml:"backup"`
 	Firewall Firewall `yaml:"firewall"`
 	Audit    Audit    `yaml:"audit"`
 }
@@ -125,6 +126,7 @@ const (
 func Default() Config {
 	return Config{
 		DataDir: "/var/lib/devmgr",
+		Backup:  DefaultBackup(),
 		Web: Web{
 			Listen:  ":443",
 			Session: Session{IdleTimeout: 15 * time.Minute, Lifetime: 8 * time.Hour},
