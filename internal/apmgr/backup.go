@@ -173,3 +173,9 @@ func (m *Manager) SetDenied(ctx context.Context, list []string) error {
 	}
 	return nil
 }
+
+// SettingsChanges says which settings differ between a and b, old → new,
+// as a change shows them (the passphrase only as "changed").
+func SettingsChanges(a, b Settings) []change.FieldChange {
+	return fieldChanges(savedOf(a), savedOf(b))
+}
