@@ -207,11 +207,15 @@ func Write(w io.Writer, c *Contents, o WriteOptions) (Manifest, error) {
 		if len(o.Passphrase) < MinPassphrase {
 			return Manifest{}, fmt.Errorf("the passphrase has %d characters; a backup's needs at least %d", len(o.Passphrase), MinPassphrase)
 		}
+		wf := cmpOr(o.WorkFactor, DefaultWorkFactor)
+		if wf < 1 || wf > MaxWorkFactor {
+			return Manifest{}, fmt.Errorf("encrypting the backup: scrypt work factor %d is outside 1..%d", wf, MaxWorkFactor)
+		}
 		r, err := age.NewScryptRecipient(o.Passphrase)
 		if err != nil {
 			return Manifest{}, fmt.Errorf("encrypting the backup: %w", err)
 		}
-		r.SetWorkFactor(cmpOr(o.WorkFactor, DefaultWorkFactor))
+		r.SetWorkFactor(wf)
 		if enc, err = age.Encrypt(w, r); err != nil {
 			return Manifest{}, fmt.Errorf("encrypting the backup: %w", err)
 		}

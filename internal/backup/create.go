@@ -204,7 +204,7 @@ func checkWritten(path string, o CreateOptions) error {
 	}
 	defer f.Close()
 	c, err := Read(f, ReadOptions{Passphrase: func() (string, error) { return o.Passphrase, nil },
-		TempDir: o.TempDir, MaxWorkFactor: max(cmpOr(o.WorkFactor, DefaultWorkFactor), MaxWorkFactor)})
+		TempDir: o.TempDir})
 	if err != nil {
 		return fmt.Errorf("reading back %s: %w", path, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,13 +19,13 @@ import (
 // CheckArchive reads and verifies an archive (Read, then Verify) and
 // returns its manifest and the state it holds; the staged files are
 // removed. This is `devmgr backup verify`.
-func CheckArchive(ctx context.Context, r io.Reader, o ReadOptions, s Sources) (Manifest, State, error) {
+func CheckArchive(ctx context.Context, r io.Reader, o ReadOptions, log *slog.Logger) (Manifest, State, error) {
 	c, err := Read(r, o)
 	if err != nil {
 		return Manifest{}, State{}, err
 	}
 	defer c.Close()
-	st, err := Verify(ctx, c, s.log())
+	st, err := Verify(ctx, c, log)
 	return c.Manifest, st, err
 }
 

@@ -113,7 +113,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("pre-restore backup: %v", err)
 		}
-		_, preState, err := CheckArchive(ctx, pre, ReadOptions{TempDir: d.tmp}, d.sources())
+		_, preState, err := CheckArchive(ctx, pre, ReadOptions{TempDir: d.tmp}, testLog(t))
 		pre.Close()
 		if err != nil {
 			t.Fatalf("pre-restore backup: %v", err)
