@@ -455,7 +455,7 @@ func nextEntry(tr *tar.Reader, l Limits) (*tar.Header, error) {
 	case strings.HasPrefix(name, "/"):
 		return nil, fmt.Errorf("%w: member %q has an absolute name", ErrUnsafe, change.Clip(name))
 	case clean == ".." || strings.HasPrefix(clean, "../") || slices.Contains(strings.Split(name, "/"), ".."):
-		return nil, fmt.Errorf("%w: member %q climbs out of the archive with ..", ErrUnsafe, change.Clip(name))
+		return nil, fmt.Errorf("%w: member %q climbs out of the archive (a .. element)", ErrUnsafe, change.Clip(name))
 	case hdr.Typeflag == tar.TypeSymlink || hdr.Typeflag == tar.TypeLink:
 		return nil, fmt.Errorf("%w: member %q is a link (to %q)", ErrUnsafe, change.Clip(name), change.Clip(hdr.Linkname))
 	case hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock || hdr.Typeflag == tar.TypeFifo:
