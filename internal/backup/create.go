@@ -350,3 +350,18 @@ func Prune(dir string, keep int) ([]string, error) {
 	}
 	return removed, nil
 }
+
+// LastScheduled is when the newest scheduled archive in dir was made
+// (Ticker.Last); ok is false when there is none.
+func LastScheduled(dir string) (time.Time, bool) {
+	list, err := List(dir)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, b := range list {
+		if b.Kind == KindScheduled {
+			return b.CreatedAt, true
+		}
+	}
+	return time.Time{}, false
+}

@@ -73,7 +73,7 @@
 //	backup.List(dir) / backup.Prune(dir, keep)
 //	backup.CheckArchive(ctx, r, backup.ReadOptions{Passphrase: ask}, src)   // devmgr backup verify
 //	backup.Restore(ctx, r, backup.RestoreOptions{Sources: src, Agent: agent, Dir: dir, DryRun: true})
-//	backup.RunScheduled(ctx, opts, keep, audit) / backup.Ticker{...}.Loop(ctx)
+//	backup.RunScheduled(ctx, opts, keep, audit) / backup.Ticker{..., Last: func() (time.Time, bool) { return backup.LastScheduled(dir) }}.Loop(ctx)
 //	r, _ := backup.NewAgentRestorer(backup.AgentRestorerConfig{Changes: engine, AP: ap, Network: net}) // in the agent
 //	r.Restore(ctx, state.Effective(cfg))                                       // its restore route (integration step)
 package backup

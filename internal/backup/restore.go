@@ -190,6 +190,9 @@ func (o RestoreOptions) apply(ctx context.Context, c *Contents, p *Plan, out io.
 	}
 	done = append(done, "the console's accounts")
 	fmt.Fprintf(out, "restored %d users and %d tokens; every session ended\n", len(p.Next.Users), len(p.Next.Tokens))
+	if p.TLS {
+		fmt.Fprintln(out, "restored the TLS certificate: the console serves it from its next start")
+	}
 	id, err := o.Agent.Restore(ctx, p.Next.Config, p.Next.Agent)
 	if err != nil {
 		return "", fail("the agent's settings", err)

@@ -150,6 +150,9 @@ func TestTickerMakesAndPrunes(t *testing.T) {
 	if _, err := os.Stat(manual.Path); err != nil {
 		t.Errorf("the manual backup was pruned: %v", err)
 	}
+	if last, ok := LastScheduled(d.cfg.Backup.Dir); !ok || !last.Equal(time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("LastScheduled = %s, %v", last, ok)
+	}
 
 	// A failure (the config file has gone) is audited and the ticker goes on.
 	os.Rename(d.cfgPath, d.cfgPath+".away")
