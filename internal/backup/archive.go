@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -207,7 +208,7 @@ func Write(w io.Writer, c *Contents, o WriteOptions) (Manifest, error) {
 		if len(o.Passphrase) < MinPassphrase {
 			return Manifest{}, fmt.Errorf("the passphrase has %d characters; a backup's needs at least %d", len(o.Passphrase), MinPassphrase)
 		}
-		wf := cmpOr(o.WorkFactor, DefaultWorkFactor)
+		wf := cmp.Or(o.WorkFactor, DefaultWorkFactor)
 		if wf < 1 || wf > MaxWorkFactor {
 			return Manifest{}, fmt.Errorf("encrypting the backup: scrypt work factor %d is outside 1..%d", wf, MaxWorkFactor)
 		}
@@ -249,13 +250,6 @@ func Write(w io.Writer, c *Contents, o WriteOptions) (Manifest, error) {
 		}
 	}
 	return m, nil
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 func hashMember(c *Contents, name string) (string, int64, error) {
@@ -340,7 +334,7 @@ func Read(r io.Reader, o ReadOptions) (*Contents, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decrypting the backup: %w", err)
 		}
-		id.SetMaxWorkFactor(cmpOr(o.MaxWorkFactor, MaxWorkFactor))
+		id.SetMaxWorkFactor(cmp.Or(o.MaxWorkFactor, MaxWorkFactor))
 		plain, err = age.Decrypt(br, id)
 		var nomatch *age.NoIdentityMatchError
 		switch {

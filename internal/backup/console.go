@@ -180,8 +180,12 @@ func (l LocalConsole) Import(ctx context.Context, r io.Reader) error {
 	if err := c.readConsole(r, l.Limits.withDefaults()); err != nil {
 		return err
 	}
-	if err := checkDB(ctx, c.DBDir(), l.log()); err != nil {
+	snap, err := openChecked(ctx, c.DBDir(), l.log())
+	if err != nil {
 		return err
+	}
+	if err := snap.Close(); err != nil {
+		return fmt.Errorf("closing the restored database: %w", err)
 	}
 	if c.TLSCert != nil {
 		if _, err := tls.X509KeyPair(c.TLSCert, c.TLSKey); err != nil {
@@ -211,21 +215,21 @@ func (l LocalConsole) Import(ctx context.Context, r io.Reader) error {
 	return nil
 }
 
-// checkDB opens the database in dir (migrating it to this devmgr's
-// schema) and runs SQLite's integrity check.
-func checkDB(ctx context.Context, dir string, log *slog.Logger) error {
+// openChecked opens the database in dir (migrating it to this devmgr's
+// schema) once SQLite's integrity check passes.
+func openChecked(ctx context.Context, dir string, log *slog.Logger) (*store.DB, error) {
 	db, err := store.Open(ctx, dir, log)
 	if errors.Is(err, store.ErrTooNew) {
-		return fmt.Errorf("%w: its database: %v", ErrTooNew, err)
+		return nil, fmt.Errorf("%w: its database: %v", ErrTooNew, err)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: its database does not open: %v", ErrDamaged, err)
+		return nil, fmt.Errorf("%w: its database does not open: %v", ErrDamaged, err)
 	}
-	defer db.Close()
 	if err := db.Check(ctx); err != nil {
-		return fmt.Errorf("%w: its database: %v", ErrDamaged, err)
+		db.Close()
+		return nil, fmt.Errorf("%w: its database: %v", ErrDamaged, err)
 	}
-	return nil
+	return db, nil
 }
 
 // installTLS writes the pair where the console finds it, key first.
@@ -336,7 +340,7 @@ func (c ChildConsole) run(ctx context.Context, verb string, stdin io.Reader, std
 		pw.Close()
 	}()
 	stderr := &tailBuffer{n: 64 << 10}
-	cmd := exec.CommandContext(ctx, c.Argv[0], append(c.Argv[1:], verb, "--config=/dev/fd/3")...)
+	cmd := exec.CommandContext(ctx, c.Argv[0], slices.Concat(c.Argv[1:], []string{verb, "--config=/dev/fd/3"})...)
 	cmd.Env = c.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.ExtraFiles = []*os.File{pr}

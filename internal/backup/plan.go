@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -129,7 +130,7 @@ func (p *Plan) Blocked() error {
 }
 
 // ErrInterfaces blocks a restore whose interfaces are missing.
-var ErrInterfaces = fmt.Errorf("interfaces missing")
+var ErrInterfaces = errors.New("interfaces missing")
 
 // mapInterfaces renames the backup's interfaces as mapping says and checks
 // the result as the device would.

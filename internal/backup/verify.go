@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
+	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/netif"
@@ -78,12 +80,9 @@ func verify(ctx context.Context, c *Contents, log *slog.Logger, needAdmin bool) 
 // reads its users and tokens; needAdmin refuses a database without an
 // admin.
 func readAccounts(ctx context.Context, dir string, log *slog.Logger, needAdmin bool) ([]store.User, []store.Token, error) {
-	if err := checkDB(ctx, dir, log); err != nil {
-		return nil, nil, err
-	}
-	db, err := store.Open(ctx, dir, log)
+	db, err := openChecked(ctx, dir, log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: its database does not open: %v", ErrDamaged, err)
+		return nil, nil, err
 	}
 	defer db.Close()
 	users, err := db.ListUsers(ctx)
@@ -94,10 +93,7 @@ func readAccounts(ctx context.Context, dir string, log *slog.Logger, needAdmin b
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: its database: %v", ErrDamaged, err)
 	}
-	admin := false
-	for _, u := range users {
-		admin = admin || u.Role == "admin"
-	}
+	admin := slices.ContainsFunc(users, func(u store.User) bool { return u.Role == auth.Admin })
 	if !admin && needAdmin {
 		return nil, nil, fmt.Errorf("%w: its database has no admin user; nobody could manage the console", ErrInvalid)
 	}
