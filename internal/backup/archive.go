@@ -133,7 +133,7 @@ func (c *Contents) put(name string, r io.Reader, size int64) (string, error) {
 			err = cerr
 		}
 		if err != nil {
-			return "", readErr(name, err)
+			return "", readErr("member "+name, err)
 		}
 		if n != size {
 			return "", fmt.Errorf("%w: member %s ends after %d of its %d bytes", ErrDamaged, name, n, size)
@@ -142,7 +142,7 @@ func (c *Contents) put(name string, r io.Reader, size int64) (string, error) {
 	}
 	b, err := io.ReadAll(r)
 	if err != nil {
-		return "", readErr(name, err)
+		return "", readErr("member "+name, err)
 	}
 	if int64(len(b)) != size {
 		return "", fmt.Errorf("%w: member %s ends after %d of its %d bytes", ErrDamaged, name, len(b), size)
@@ -151,13 +151,13 @@ func (c *Contents) put(name string, r io.Reader, size int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// readErr says why reading a member failed: a limit, or damage.
-func readErr(name string, err error) error {
+// readErr says why reading what failed: a limit, or damage.
+func readErr(what string, err error) error {
 	var ce *capError
 	if errors.As(err, &ce) {
 		return ce
 	}
-	return fmt.Errorf("%w: reading member %s: %v", ErrDamaged, name, err)
+	return fmt.Errorf("%w: reading %s: %v", ErrDamaged, what, err)
 }
 
 // WriteOptions configure Write.
@@ -391,7 +391,7 @@ func (c *Contents) readArchive(tr *tar.Reader, l Limits) error {
 	}
 	mb, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
 	if err != nil {
-		return readErr(MemberManifest, err)
+		return readErr("member "+MemberManifest, err)
 	}
 	m, err := parseManifest(mb, l)
 	if err != nil {

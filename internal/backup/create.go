@@ -321,7 +321,7 @@ func peekManifest(path string) (Manifest, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
 	if err != nil {
-		return Manifest{}, readErr(MemberManifest, err)
+		return Manifest{}, readErr("member "+MemberManifest, err)
 	}
 	return parseManifest(b, l)
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,8 +163,12 @@ func (d *device) restoreOptions() RestoreOptions {
 		Agent:      OfflineAgent{Socket: d.cfg.Agent.Socket, StateDir: d.cfg.Agent.StateDir},
 		Dir:        d.cfg.Backup.Dir, Version: "v1.2.4", Hostname: "dev-1",
 		Out: &bytes.Buffer{},
+		// A minute on for each restore: their backups' names are by the second.
+		Now: func() time.Time { return time.Now().Add(time.Duration(restores.Add(1)) * time.Minute) },
 	}
 }
+
+var restores atomic.Int64
 
 // tree is every file and directory under dir: mode and, for files, the
 // SHA-256 of the contents.

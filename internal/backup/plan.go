@@ -105,7 +105,9 @@ func PlanRestore(cur, next State, f Facts, mapping map[string]string) (*Plan, er
 		if lc, ok := cur.Agent.LAN[name]; ok {
 			prev = &lc
 		}
-		if cs := netif.Diff(prev, netif.State{}, next); prev == nil || len(cs) > 0 {
+		// The link's own state is not known here: taken as up, with
+		// nothing configured.
+		if cs := netif.Diff(prev, netif.State{AdminUp: true}, next); prev == nil || len(cs) > 0 {
 			p.LAN = append(p.LAN, LANChange{Interface: name, Changes: cs})
 		}
 	}
