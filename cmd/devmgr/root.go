@@ -47,6 +47,7 @@ func newRootCmd() *cobra.Command {
 		newConfigCmd(),
 		userCmd,
 		tokenCmd,
+		newBackupCmd(),
 		newVersionCmd(),
 	)
 	return root

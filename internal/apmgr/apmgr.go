@@ -233,12 +233,6 @@ func (m *Manager) sys(p string) string { return filepath.Join(m.cfg.Root, p) }
 
 func (m *Manager) data(name string) string { return filepath.Join(m.cfg.StateDir, name) }
 
-// readJSON strictly decodes StateDir/name into v and reports whether it
-// existed. A file that does not decode is change.ErrInvalid.
-func (m *Manager) readJSON(name string, v any) (bool, error) {
-	return change.ReadJSON(m.data(name), v)
-}
-
 func (m *Manager) writeJSON(name string, v any) error {
 	return change.WriteJSON(m.data(name), v)
 }

@@ -5,17 +5,26 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/hostapd"
 )
 
 // loadDeny reads StateDir/ap-deny.json or, the first time, the installed
 // deny file, so that stations refused before keep being refused.
 func (m *Manager) loadDeny() ([]string, error) {
+	return loadDenyList(m.cfg.StateDir, m.sys(m.cfg.DenyFile))
+}
+
+// loadDenyList reads stateDir/ap-deny.json or, when there is none, the
+// installed deny file at installed. What it reads from stateDir must pass
+// the API's checks (change.ErrInvalid otherwise).
+func loadDenyList(stateDir, installed string) ([]string, error) {
 	var list []string
-	ok, err := m.readJSON(denyFile, &list)
+	ok, err := change.ReadJSON(filepath.Join(stateDir, denyFile), &list)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +38,7 @@ func (m *Manager) loadDeny() ([]string, error) {
 			}
 		}
 	} else {
-		b, _, err := readFile(m.sys(m.cfg.DenyFile))
+		b, _, err := readFile(installed)
 		if err != nil {
 			return nil, err
 		}

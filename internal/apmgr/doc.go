@@ -14,6 +14,9 @@
 //	m.Update(ctx, s)                // Change (pending): a plan (validate, render, check) the engine journals and applies
 //	m.Confirm(ctx, id) / m.Change(id) / m.Pending() / m.Changes()   // AP changes only
 //	m.Deny(ctx, mac) / m.Allow(ctx, mac) / m.Denied()
+//	m.SetDenied(ctx, list)          // the whole deny list at once (a restore)
+//	m.PlanSettings(ctx, s)          // Update's plan, for a change made of several modules' plans (a restore)
+//	apmgr.ReadState(stateDir, "") / apmgr.WriteState(stateDir, st) // State: saved settings and deny list, for backups
 //
 // Errors map to HTTP codes: *fielderr.Error 400 (its Field names the JSON
 // field: ssid, passphrase, security, band, channel, country, isolate,

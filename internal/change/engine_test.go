@@ -472,3 +472,14 @@ func TestBeginRefusesUnrecordableChange(t *testing.T) {
 		})
 	}
 }
+
+func TestJournalPending(t *testing.T) {
+	dir := t.TempDir()
+	if ok, err := JournalPending(dir); ok || err != nil {
+		t.Fatalf("JournalPending of an empty dir = %v, %v", ok, err)
+	}
+	os.WriteFile(filepath.Join(dir, pendingFile), []byte("{}"), 0o600)
+	if ok, err := JournalPending(dir); !ok || err != nil {
+		t.Fatalf("JournalPending with a journal = %v, %v", ok, err)
+	}
+}

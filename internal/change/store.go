@@ -120,3 +120,17 @@ func Clip(s string) string {
 	}
 	return s
 }
+
+// JournalPending reports whether dir (an engine's Dir) holds the journal
+// of a pending change, which the engine's next Recover rolls back: files
+// written beside it while no engine runs (a restore) would be undone.
+func JournalPending(dir string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(dir, pendingFile))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("looking for a pending change: %w", err)
+}

@@ -25,6 +25,7 @@ type Config struct {
 	Uplinks  []string `yaml:"uplinks"`
 	LAN      []string `yaml:"lan"`
 	Network  Network  `yaml:"network"`
+	Backup   Backup   `yaml:"backup"`
 	Firewall Firewall `yaml:"firewall"`
 	Audit    Audit    `yaml:"audit"`
 	// Commands is the command catalog; nil (the key left out) is
@@ -129,6 +130,7 @@ const (
 func Default() Config {
 	return Config{
 		DataDir: "/var/lib/devmgr",
+		Backup:  DefaultBackup(),
 		Web: Web{
 			Listen:  ":443",
 			Session: Session{IdleTimeout: 15 * time.Minute, Lifetime: 8 * time.Hour},

@@ -39,6 +39,7 @@ func (c Config) Validate() error {
 	if c.Audit.MaxRows < 1000 || c.Audit.MaxRows > 10_000_000 {
 		ps.add("audit.max_rows", "%d is outside 1000..10000000", c.Audit.MaxRows)
 	}
+	c.validateBackup(&ps)
 	c.validateAP(&ps)
 	c.validateInterfaces(&ps)
 	c.validateCommands(&ps)

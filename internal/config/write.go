@@ -3,6 +3,8 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"syscall"
 
 	"github.com/google/renameio/v2"
 	"go.yaml.in/yaml/v3"
@@ -36,6 +38,40 @@ func Write(path string, c Config, header string) error {
 		return err
 	}
 	if err := renameio.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("writing config %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteKeeping is Write keeping the mode, owner and group of the file it
+// replaces (on a device root:web.user 0640: the config holds the AP
+// passphrase); a new file is 0600.
+func WriteKeeping(path string, c Config, header string) error {
+	b, err := Marshal(c, header)
+	if err != nil {
+		return err
+	}
+	mode, uid, gid := os.FileMode(0o600), -1, -1
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(sys.Uid), int(sys.Gid)
+		}
+	}
+	pf, err := renameio.NewPendingFile(path, renameio.WithPermissions(mode), renameio.WithStaticPermissions(mode))
+	if err != nil {
+		return fmt.Errorf("writing config %s: %w", path, err)
+	}
+	defer pf.Cleanup()
+	if _, err := pf.Write(b); err != nil {
+		return fmt.Errorf("writing config %s: %w", path, err)
+	}
+	if uid >= 0 && os.Geteuid() == 0 {
+		if err := pf.Chown(uid, gid); err != nil {
+			return fmt.Errorf("writing config %s: %w", path, err)
+		}
+	}
+	if err := pf.CloseAtomicallyReplace(); err != nil {
 		return fmt.Errorf("writing config %s: %w", path, err)
 	}
 	return nil

@@ -97,3 +97,49 @@ func TestWriteReportsWriteError(t *testing.T) {
 		t.Fatalf("the child ran no test:\n%s", out)
 	}
 }
+
+// WriteKeeping replaces a file keeping its mode and group: a config that
+// holds the AP passphrase never becomes readable by others.
+func TestWriteKeepingKeepsModeAndOwner(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "devmgr.yaml")
+	if err := os.WriteFile(path, []byte("{}\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(path, 0, 12345); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := writable(dir)
+	want.AP.SSID = "Restored"
+	if err := WriteKeeping(path, want, "# restored\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %#o, want 0640", st.Mode().Perm())
+	}
+	if gid := st.Sys().(*syscall.Stat_t).Gid; os.Geteuid() == 0 && gid != 12345 {
+		t.Errorf("group %d, want 12345", gid)
+	}
+	// A new file is its owner's alone.
+	fresh := filepath.Join(dir, "new.yaml")
+	if err := WriteKeeping(fresh, want, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(fresh); st.Mode().Perm() != 0o600 {
+		t.Errorf("new file mode %#o, want 0600", st.Mode().Perm())
+	}
+}

@@ -25,6 +25,10 @@ const (
 	UnitAgent    = "devmgr-agent.service"
 	UnitWeb      = "devmgr-web.service"
 	UnitFirewall = "devmgr-firewall.service"
+	// UnitBackup makes a scheduled backup; UnitBackupTimer starts it on
+	// backup.schedule.
+	UnitBackup      = "devmgr-backup.service"
+	UnitBackupTimer = "devmgr-backup.timer"
 )
 
 // NetworkFile is the systemd-networkd drop-in devmgr writes for iface.

@@ -279,15 +279,20 @@ func (c *Changer) SetConfig(ctx context.Context, name string, lc LinkConfig) (Ch
 		return Change{}, protectedErr(name)
 	}
 	ch, err := c.cfg.Changes.Begin(ctx, func(ctx context.Context) (change.Plan, error) {
-		if err := c.validate(ctx, name, lc); err != nil {
-			return change.Plan{}, err
-		}
-		if same, err := c.inForce(ctx, name, lc); err != nil || same {
-			return change.Plan{}, cmp.Or(err, fmt.Errorf("%s has this configuration already: %w", name, ErrNoChange))
-		}
-		return c.plan(ctx, name, lc, func(ctx context.Context) error { return c.applyConfig(ctx, name, lc, false) })
+		return c.planConfig(ctx, name, lc)
 	})
 	return c.fromChange(ch), err
+}
+
+// planConfig validates lc for name and plans applying it.
+func (c *Changer) planConfig(ctx context.Context, name string, lc LinkConfig) (change.Plan, error) {
+	if err := c.validate(ctx, name, lc); err != nil {
+		return change.Plan{}, err
+	}
+	if same, err := c.inForce(ctx, name, lc); err != nil || same {
+		return change.Plan{}, cmp.Or(err, fmt.Errorf("%s has this configuration already: %w", name, ErrNoChange))
+	}
+	return c.plan(ctx, name, lc, func(ctx context.Context) error { return c.applyConfig(ctx, name, lc, false) })
 }
 
 // validate checks lc against the config and the interfaces there are now.

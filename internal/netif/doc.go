@@ -26,6 +26,8 @@
 //	c.InForce(name)                     // the pending change's config, else the confirmed one
 //	c.DHCPState(name)                   // "waiting" / "bound" in mode dhcp, else ""
 //	netif.Diff(prev, link, next)        // what a change does, field by field, old → new (Change.Changes)
+//	c.PlanConfig(ctx, name, lc)         // SetConfig's plan, for a change made of several modules' plans (a restore)
+//	netif.ReadDesired(cfg, dir) / netif.WriteDesired(cfg, dir, d) / netif.ValidateDesired(cfg, d) // the confirmed configs, for backups
 //
 // The Changer is the network module of the change engine (internal/change):
 // a change journals the link's state and confirmed config (Undo) and the

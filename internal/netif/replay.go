@@ -1,9 +1,12 @@
 package netif
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/config"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,13 +20,15 @@ import (
 var invalidf = change.Invalidf
 
 // replayName checks that a journaled interface may be changed at all.
-func (c *Changer) replayName(name string) error {
-	if name == c.cfg.AppConfig.AP.Interface {
+func (c *Changer) replayName(name string) error { return replayName(c.cfg.AppConfig, name) }
+
+func replayName(cfg config.Config, name string) error {
+	if name == cfg.AP.Interface {
 		return invalidf("interface %q is the access point's", change.Clip(name))
 	}
 	// The interface may be missing now (a USB adapter unplugged): only the
 	// LAN rule counts here.
-	if err := validateName(c.cfg.AppConfig, name, []Interface{{Name: name}}); err != nil {
+	if err := validateName(cfg, name, []Interface{{Name: name}}); err != nil {
 		return invalidf("%v", err)
 	}
 	return nil
@@ -31,13 +36,17 @@ func (c *Changer) replayName(name string) error {
 
 // replayConfig checks a journaled LinkConfig as the API would.
 func (c *Changer) replayConfig(name string, lc *LinkConfig) error {
+	return replayConfig(c.cfg.AppConfig, name, lc)
+}
+
+func replayConfig(cfg config.Config, name string, lc *LinkConfig) error {
 	if lc == nil {
 		return nil
 	}
 	if lc.Mode == "" && len(lc.Addresses) == 0 && lc.Gateway == "" && len(lc.DNS) == 0 && lc.MTU == 0 {
 		return nil // only up/down recorded
 	}
-	if err := Validate(c.cfg.AppConfig, name, *lc, []Interface{{Name: name}}); err != nil {
+	if err := Validate(cfg, name, *lc, []Interface{{Name: name}}); err != nil {
 		return invalidf("config of %s: %v", name, err)
 	}
 	return nil
@@ -116,11 +125,20 @@ func validRoute(r Route) error {
 
 // validDesired checks the confirmed configs read back from disk.
 func (c *Changer) validDesired(d map[string]LinkConfig) error {
-	for name, lc := range d {
-		if err := c.replayName(name); err != nil {
+	return ValidateDesired(c.cfg.AppConfig, d)
+}
+
+// ValidateDesired checks confirmed LAN configs as a start checks the ones
+// it reads back: each names a LAN interface of cfg, never the access
+// point's, and passes Validate (the interface need not exist now). The
+// error wraps change.ErrInvalid and names the interface.
+func ValidateDesired(cfg config.Config, d map[string]LinkConfig) error {
+	for _, name := range slices.Sorted(maps.Keys(d)) {
+		lc := d[name]
+		if err := replayName(cfg, name); err != nil {
 			return err
 		}
-		if err := c.replayConfig(name, &lc); err != nil {
+		if err := replayConfig(cfg, name, &lc); err != nil {
 			return err
 		}
 	}

@@ -113,28 +113,32 @@ func accountAndDirs(ctx context.Context, o Options) error {
 // makeStateDir makes the agent's state directory root:root 0700, or
 // corrects the owner and mode of one that exists, as tmpfiles.d/devmgr.conf
 // does, also where systemd-tmpfiles is missing. The agent refuses to start
-// with a state directory others can open. A symlink in its place is
-// refused, never followed.
-func makeStateDir(dir string) error {
+// with a state directory others can open.
+func makeStateDir(dir string) error { return MakeRootDir(dir, "the agent's state directory") }
+
+// MakeRootDir makes dir root:root 0700 (what names it in errors), or
+// corrects the owner and mode of one that exists. A symlink in its place
+// is refused, never followed.
+func MakeRootDir(dir, what string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fmt.Errorf("creating the agent's state directory %s: %w", dir, err)
+		return fmt.Errorf("creating %s %s: %w", what, dir, err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("creating the agent's state directory %s: %w", dir, err)
+		return fmt.Errorf("creating %s %s: %w", what, dir, err)
 	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if st, lerr := os.Lstat(dir); lerr == nil && !st.IsDir() {
-			return fmt.Errorf("the agent's state directory %s is not a directory (%s); move it away first", dir, st.Mode().Type())
+			return fmt.Errorf("%s %s is not a directory (%s); move it away first", what, dir, st.Mode().Type())
 		}
-		return fmt.Errorf("opening the agent's state directory %s: %w", dir, err)
+		return fmt.Errorf("opening %s %s: %w", what, dir, err)
 	}
 	defer unix.Close(fd)
 	if err := unix.Fchown(fd, 0, 0); err != nil {
-		return fmt.Errorf("making the agent's state directory %s root's: %w", dir, err)
+		return fmt.Errorf("making %s %s root's: %w", what, dir, err)
 	}
 	if err := unix.Fchmod(fd, 0o700); err != nil {
-		return fmt.Errorf("setting mode 0700 on the agent's state directory %s: %w", dir, err)
+		return fmt.Errorf("setting mode 0700 on %s %s: %w", what, dir, err)
 	}
 	return nil
 }
@@ -177,7 +181,9 @@ func startServices(ctx context.Context, o Options, changed map[string]bool, syst
 	m := o.Services
 	names := StartOrder
 	if systemd {
-		names = append([]string{device.UnitFirewall}, StartOrder...)
+		// Without systemd, the agent's own ticker makes the scheduled
+		// backups (internal/backup).
+		names = append(append([]string{device.UnitFirewall}, StartOrder...), device.UnitBackupTimer)
 	}
 	var errs []error
 	restarts := map[string]int{}

@@ -112,6 +112,7 @@ func Plan(c config.Config, o Options) ([]File, error) {
 	}{
 		{device.UnitAgent, unitAgent}, {device.UnitWeb, unitWeb}, {device.UnitHostapd, unitHostapd},
 		{device.UnitDnsmasq, unitDnsmasq}, {device.UnitFirewall, unitFirewall},
+		{device.UnitBackup, unitBackup}, {device.UnitBackupTimer, unitBackupTimer},
 	} {
 		b, err := renderTemplate(u.name, u.tmpl, unitData(c, o))
 		if err := add(File{Path: device.UnitDir + "/" + u.name, Mode: 0o644, Content: b, Check: CheckUnit, Units: []string{u.name}}, err); err != nil {
@@ -160,6 +161,7 @@ func Requirements(c config.Config, o Options) error {
 	}
 	for _, p := range []struct{ key, val string }{
 		{"data_dir", c.DataDir}, {"agent.socket", c.Agent.Socket}, {"agent.state_dir", c.Agent.StateDir},
+		{"backup.dir", c.Backup.Dir},
 	} {
 		if err := checkUnitPath(p.val); err != nil {
 			add(p.key, "%v", err)

@@ -91,9 +91,10 @@ func renderTmpfiles(c config.Config) []byte {
 	if dir := filepath.Dir(DnsmasqPIDFile); dir != filepath.Dir(c.Agent.Socket) {
 		fmt.Fprintf(&b, "d %s 0750 root %s -\n", dir, c.Web.User)
 	}
-	// The agent's own state: root only. tmpfiles also corrects the owner
-	// and mode of a directory that exists.
+	// The agent's own state and the backups: root only. tmpfiles also
+	// corrects the owner and mode of a directory that exists.
 	fmt.Fprintf(&b, "d %s 0700 root root -\n", c.Agent.StateDir)
+	fmt.Fprintf(&b, "d %s 0700 root root -\n", c.Backup.Dir)
 	// dnsmasq reads its servers-file after dropping root.
 	fmt.Fprintf(&b, "d %s 0755 root root -\n", filepath.Dir(dnsmasq.DefaultServersFile))
 	fmt.Fprintf(&b, "d %s 0755 root root -\n", filepath.Dir(dnsmasq.DefaultLeaseFile))
@@ -114,6 +115,8 @@ type unitValues struct {
 	StateDir, StateDirectory string
 	// AgentTmp is the agent's TMPDIR (see unitAgent).
 	AgentTmp string
+	// BackupDir and Schedule are backup.dir and backup.schedule.
+	BackupDir, Schedule string
 }
 
 // DeviceUnit is the systemd device unit of a network interface, escaped
@@ -141,7 +144,8 @@ func unitData(c config.Config, o Options) unitValues {
 		ServersDir: filepath.Dir(dnsmasq.DefaultServersFile), PIDDir: filepath.Dir(DnsmasqPIDFile),
 		LeaseDir: filepath.Dir(dnsmasq.DefaultLeaseFile),
 		StateDir: c.Agent.StateDir, StateDirectory: stateDirectory(c.Agent.StateDir),
-		AgentTmp: AgentTmpDir,
+		AgentTmp:  AgentTmpDir,
+		BackupDir: c.Backup.Dir, Schedule: c.Backup.Schedule,
 	}
 }
 
@@ -332,6 +336,51 @@ SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
+`
+
+// A scheduled backup runs as root: it reads agent.state_dir and writes
+// backup.dir (both root's alone), and takes the console's part as
+// web.user in a child process (SETUID, SETGID: root never opens data_dir's
+// files, see internal/backup). It needs no network. CHOWN keeps backup.dir
+// root's should it not be.
+const unitBackup = header + `[Unit]
+Description=devmgr backup into {{.BackupDir}} (pruned to backup.keep)
+Documentation=https://github.com/devmgr/devmgr
+After=devmgr-agent.service devmgr-web.service
+
+[Service]
+Type=oneshot
+ExecStart={{.Binary}} backup create --scheduled --config {{.ConfigPath}}
+UMask=0077
+Nice=10
+IOSchedulingClass=idle
+CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_CHOWN
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths={{.BackupDir}} {{.DataDir}} {{.StateDir}}
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+PrivateNetwork=yes
+PrivateMounts=yes
+` + protectKernel + `RestrictNamespaces=yes
+` + restrictProcess + `RestrictAddressFamilies=AF_UNIX
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+`
+
+// Persistent: a backup missed while the device was off is made at boot.
+const unitBackupTimer = header + `[Unit]
+Description=devmgr backup, {{.Schedule}}
+Documentation=https://github.com/devmgr/devmgr
+
+[Timer]
+OnCalendar={{.Schedule}}
+Persistent=true
+
+[Install]
+WantedBy=timers.target
 `
 
 // Debian's nftables.service starts with "flush ruleset": load after it.

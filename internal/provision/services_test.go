@@ -23,7 +23,7 @@ type fakeSystemd struct {
 func (f *fakeSystemd) known(name string) {
 	f.t.Helper()
 	switch name {
-	case device.UnitHostapd, device.UnitDnsmasq, device.UnitAgent, device.UnitWeb, device.UnitFirewall:
+	case device.UnitHostapd, device.UnitDnsmasq, device.UnitAgent, device.UnitWeb, device.UnitFirewall, device.UnitBackupTimer:
 	default:
 		f.t.Fatalf("unexpected service %q", name)
 	}
@@ -69,6 +69,7 @@ func TestStartServicesRestartsOnlyChanged(t *testing.T) {
 		"enable " + device.UnitDnsmasq,
 		"enable " + device.UnitAgent,
 		"enable " + device.UnitWeb, "start " + device.UnitWeb,
+		"enable " + device.UnitBackupTimer,
 	}
 	if diff := cmp.Diff(want, f.calls); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
