@@ -180,6 +180,10 @@ func (m *Manager) Settings() Settings {
 	return s
 }
 
+// Address is the AP's address and prefix (ap.address): the network every
+// address of the settings is in.
+func (m *Manager) Address() string { return m.cfg.Cfg.APPrefix().String() }
+
 // Problem says why a change cannot be applied on this device, in a
 // sentence for the user; "" when it can (a change of the range may still
 // be refused when dnsmasq cannot be restarted).

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -313,7 +313,9 @@ func TestUpdateUnavailable(t *testing.T) {
 func TestUpdateCheckFails(t *testing.T) {
 	e := newEnv(t)
 	m := e.new(func(c *Config) {
-		c.Check = func(context.Context, []byte, []byte, []byte) error { return errors.New("dnsmasq: bad option at line 3") }
+		c.Check = func(context.Context, []byte, []byte, []byte) error {
+			return errors.New("dnsmasq: bad option at line 3")
+		}
 	})
 	snap := e.snapshot()
 	if _, err := m.Update(context.Background(), withLeases(m.Settings(), lease("02:00:00:00:00:01", "192.168.4.50", ""))); err == nil || isUnavailable(err) {

@@ -15,6 +15,7 @@ import (
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
+	"github.com/devmgr/devmgr/internal/testing/dnsmasqtest"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
@@ -45,22 +46,7 @@ func newEnv(t *testing.T) *env {
 	testutil.RequireBinary(t, "dnsmasq")
 	e := &env{t: t, root: t.TempDir(), data: t.TempDir(), cfg: config.Default()}
 	e.cfg.Agent.StateDir = e.data
-	conf, err := dnsmasq.Render(e.cfg, dnsmasq.Options{LeaseFile: dnsmasq.DefaultLeaseFile, PIDFile: dnsmasq.DefaultPIDFile,
-		RangeFile: device.DnsmasqRange, HostsFile: device.DnsmasqHosts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng, err := dnsmasq.RenderRange(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hosts, err := dnsmasq.RenderHosts(e.cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.write(device.DnsmasqConf, conf)
-	e.write(device.DnsmasqRange, rng)
-	e.write(device.DnsmasqHosts, hosts)
+	dnsmasqtest.Install(t, e.root, device.DnsmasqConf, e.cfg, dnsmasq.Options{LeaseFile: dnsmasq.DefaultLeaseFile, PIDFile: dnsmasq.DefaultPIDFile})
 	return e
 }
 
