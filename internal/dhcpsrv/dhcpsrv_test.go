@@ -182,8 +182,7 @@ func TestRecoverRollsBackJournal(t *testing.T) {
 }
 
 // Refused changes write nothing and say why: bad fields (all of them),
-// nothing to change, another change pending, the DHCP server not set up,
-// a range change without a way to restart dnsmasq.
+// nothing to change, another change pending.
 func TestUpdateRefuses(t *testing.T) {
 	e := newEnv(t)
 	m := e.new()
@@ -205,6 +204,10 @@ func TestUpdateRefuses(t *testing.T) {
 	}
 	if _, err := m.Update(context.Background(), cur); !errors.Is(err, ErrNoChange) {
 		t.Errorf("same settings: %v, want ErrNoChange", err)
+	}
+
+	if diff := cmp.Diff(snap, e.snapshot()); diff != "" {
+		t.Errorf("refused changes wrote (-before +after):\n%s", diff)
 	}
 
 	// Another module's change is pending.

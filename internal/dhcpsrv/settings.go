@@ -46,12 +46,6 @@ func (s Settings) equal(o Settings) bool {
 	return s.Start == o.Start && s.End == o.End && s.LeaseTime == o.LeaseTime && slices.Equal(s.StaticLeases, o.StaticLeases)
 }
 
-// rangeEqual reports whether s and o have the same range and lease time:
-// what dnsmasq reads only when it starts.
-func (s Settings) rangeEqual(o Settings) bool {
-	return s.Start == o.Start && s.End == o.End && s.LeaseTime == o.LeaseTime
-}
-
 // The settings a change names in its Fields.
 var settingNames = []string{"start", "end", "lease_time", "static_leases"}
 
