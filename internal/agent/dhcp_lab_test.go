@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,7 +46,7 @@ func TestLabStaticLease(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := l.Config(filepath.Join(dir, "data")) // AP 192.0.2.1/24, range .100-.150
+	cfg := l.Config(filepath.Join(dir, "data")) // AP 192.0.2.1/24, range APDHCPStart..APDHCPEnd
 	conf := filepath.Join(dir, "dnsmasq.conf")
 	o := dnsmasq.Options{LeaseFile: filepath.Join(dir, "leases"), PIDFile: filepath.Join(dir, "dnsmasq.pid"),
 		RangeFile: filepath.Join(dir, "dhcp/range.conf"), HostsFile: filepath.Join(dir, "dhcp/hosts")}
@@ -89,11 +90,10 @@ func TestLabStaticLease(t *testing.T) {
 	ta.start(func(c *Config) { c.DHCP = m })
 	c := ta.client
 
-	link, err := l.Handle(lab.Client1).LinkByName("wlan0")
+	mac, err := l.MAC(lab.Client1, "wlan0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mac := link.Attrs().HardwareAddr.String()
 	// lease asks dnsmasq for a lease from the WiFi client, as a client
 	// that just joined does, and returns the address it got.
 	lease := func() string {
@@ -110,8 +110,8 @@ func TestLabStaticLease(t *testing.T) {
 		testutil.Eventually(t, 30*time.Second, func() bool { got = lease(); return got == want },
 			func() string { return fmt.Sprintf("the client's lease is %q, want %s", got, want) })
 	}
-	if got := lease(); !inLabRange(got) {
-		t.Fatalf("before any change the client got %q, want an address of 192.0.2.100..150", got)
+	if got := lease(); !inRange(got, lab.APDHCPStart, lab.APDHCPEnd) {
+		t.Fatalf("before any change the client got %q, want an address of %s..%s", got, lab.APDHCPStart, lab.APDHCPEnd)
 	}
 
 	// A static lease: dnsmasq reads it on SIGHUP, without a restart.
@@ -164,8 +164,7 @@ func TestLabStaticLease(t *testing.T) {
 	}
 }
 
-func inLabRange(ip string) bool {
-	var d int
-	_, err := fmt.Sscanf(ip, "192.0.2.%d", &d)
-	return err == nil && d >= 100 && d <= 150 && ip == fmt.Sprintf("192.0.2.%d", d)
+func inRange(ip, start, end string) bool {
+	a, err := netip.ParseAddr(ip)
+	return err == nil && !a.Less(netip.MustParseAddr(start)) && !netip.MustParseAddr(end).Less(a)
 }
