@@ -29,7 +29,7 @@ func AuditChanges(audit Auditor, log *slog.Logger) func(change.Change) {
 		case dhcpsrv.Kind:
 			action, target = actAPDHCPRollback, dhcpTarget
 			what += " (" + strings.Join(ch.Fields, ", ") + ")"
-		case netif.Kind:
+		case netif.Kind: // network.rollback of its interface
 		default:
 			action = ch.Kind + ".rollback"
 		}

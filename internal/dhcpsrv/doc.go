@@ -9,6 +9,7 @@
 //	engine.Recover(ctx)             // at start: roll back a change a crash left pending (change package)
 //	m.Sync(ctx)                     // then: re-install the console's saved settings if a re-provision replaced them
 //	m.Settings()                    // Settings: start, end, lease_time, static_leases
+//	m.Address()                     // ap.address, e.g. 192.168.4.1/24: every address of the settings is in its network
 //	m.Problem()                     // why changes cannot be applied on this device, in a sentence ("" when they can)
 //	m.Update(ctx, s)                // change.Change (pending): a plan (validate, render, dnsmasq --test) the engine journals and applies
 //	m.Confirm(ctx, id) / m.Change(id) / m.Pending()   // DHCP changes only
