@@ -7,6 +7,8 @@ import (
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/dhcpsrv"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/provision"
 )
 
@@ -41,9 +43,14 @@ until it is stopped (--services=supervisor).`,
 			if c.AP, err = apmgr.Effective(c, ""); err != nil {
 				return err
 			}
+			// So do the DHCP range and the static leases.
+			var leases []dnsmasq.StaticLease
+			if c.AP.DHCP, leases, err = dhcpsrv.Effective(c, ""); err != nil {
+				return err
+			}
 			o := provision.Options{
 				Root: root, DryRun: dryRun, Stdout: cmd.OutOrStdout(), Log: newLogger(),
-				Binary: binary, ConfigPath: config.DefaultPath,
+				Binary: binary, ConfigPath: config.DefaultPath, StaticLeases: leases,
 			}
 			if filepath.Clean(root) == "/" {
 				if abs, err := filepath.Abs(path); err == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/dhcpsrv"
 	"github.com/devmgr/devmgr/internal/netif"
 )
 
@@ -21,10 +22,15 @@ func AuditChanges(audit Auditor, log *slog.Logger) func(change.Change) {
 			return
 		}
 		action, target, what := actRollback, ch.Target, "change "+ch.ID
-		if ch.Kind == apmgr.Kind {
+		switch ch.Kind {
+		case apmgr.Kind:
 			action, target = actAPRollback, apTarget
 			what += " (" + strings.Join(ch.Fields, ", ") + ")"
-		} else if ch.Kind != netif.Kind {
+		case dhcpsrv.Kind:
+			action, target = actAPDHCPRollback, dhcpTarget
+			what += " (" + strings.Join(ch.Fields, ", ") + ")"
+		case netif.Kind: // network.rollback of its interface
+		default:
 			action = ch.Kind + ".rollback"
 		}
 		result, detail := "ok", what+" "+rollbackWhy(ch)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/dhcpsrv"
 	"github.com/devmgr/devmgr/internal/netif"
 )
 
@@ -31,7 +32,7 @@ var (
 )
 
 // changeNouns name the modules' changes in a refusal while one is pending.
-var changeNouns = map[string]string{netif.Kind: "network", apmgr.Kind: "access-point"}
+var changeNouns = map[string]string{netif.Kind: "network", apmgr.Kind: "access-point", dhcpsrv.Kind: "DHCP"}
 
 // pendingError is the 409 of a change refused while another is pending.
 func pendingError(pe *change.PendingError) *Error {
@@ -62,9 +63,12 @@ func (s *Server) toError(err error) *Error {
 	var fe *fielderr.Error
 	var pe2 *netif.ProtectedError
 	var mb *http.MaxBytesError
+	var ue *dhcpsrv.UnavailableError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &ue):
+		return errorf(http.StatusServiceUnavailable, "", "%s", ue.Why)
 	case errors.As(err, &pe):
 		return pendingError(pe)
 	case errors.As(err, &fl) && len(fl) > 0:
@@ -79,7 +83,8 @@ func (s *Server) toError(err error) *Error {
 		return errorf(http.StatusNotFound, "name", "%s", err.Error())
 	case errors.Is(err, change.ErrUnknownChange):
 		return errorf(http.StatusNotFound, "id", "%s", err.Error())
-	case errors.Is(err, change.ErrPending), errors.Is(err, change.ErrNotPending), errors.Is(err, apmgr.ErrNoChange), errors.Is(err, netif.ErrNoChange):
+	case errors.Is(err, change.ErrPending), errors.Is(err, change.ErrNotPending), errors.Is(err, apmgr.ErrNoChange), errors.Is(err, netif.ErrNoChange),
+		errors.Is(err, dhcpsrv.ErrNoChange):
 		return errorf(http.StatusConflict, "", "%s", err.Error())
 	case errors.Is(err, apmgr.ErrNotDenied):
 		return errorf(http.StatusNotFound, "mac", "%s", err.Error())

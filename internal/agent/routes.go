@@ -23,6 +23,10 @@ const (
 	actAPDeny     = api.ActAPDeny
 	actAPAllow    = api.ActAPAllow
 	actRejected   = api.ActRejected
+
+	actAPDHCP         = api.ActAPDHCP
+	actAPDHCPConfirm  = api.ActAPDHCPConfirm
+	actAPDHCPRollback = api.ActAPDHCPRollback
 )
 
 // handlers maps each route of api.Routes (by pattern) to its handler.
@@ -53,6 +57,11 @@ func (s *Server) handlers() map[string]handler {
 		"GET /v1/ap/deny":                  s.apDenied,
 		"POST /v1/ap/deny":                 s.apDeny,
 		"DELETE /v1/ap/deny/{mac}":         s.apAllow,
+
+		"GET /v1/ap/dhcp":                       s.getDHCP,
+		"PUT /v1/ap/dhcp":                       s.dhcpUpdate,
+		"GET /v1/ap/dhcp/changes/{id}":          s.dhcpGetChange,
+		"POST /v1/ap/dhcp/changes/{id}/confirm": s.dhcpConfirm,
 	}
 }
 

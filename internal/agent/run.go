@@ -121,6 +121,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	ap := newAP(o, changes, log, rejected("ap"))
+	dhcpSrv := newDHCPServer(o, changes, log, rejected("dhcp"))
 	// Failures here are logged and the agent serves anyway, so that the
 	// console can show the state and fix it.
 	if err := changes.Recover(ctx); err != nil {
@@ -136,6 +137,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	srv, err := New(Config{
 		AP:       apm,
+		DHCP:     syncDHCP(ctx, dhcpSrv, log),
 		Socket:   cfg.Agent.Socket,
 		WebUser:  cfg.Web.User,
 		Network:  &NetifNetwork{Handle: h, Changer: ch, Leases: dm, Config: cfg},

@@ -11,9 +11,9 @@
 // one allow-listed proxy. wire.go turns the domain packages' values into
 // the wire types, so no domain type's struct tags are the API.
 //
-// Network and AP changes go through one change engine (internal/change):
-// the device has one pending change at a time, and a change of either
-// module while the other's is pending is 409. The engine's OnFinish
+// Network, AP and DHCP server changes go through one change engine
+// (internal/change): the device has one pending change at a time, and a
+// change of any module while another's is pending is 409. The engine's OnFinish
 // (AuditChanges) records a rollback in the audit log as it happens.
 //
 // Every request but /v1/health carries X-Devmgr-User, X-Devmgr-Role and
@@ -98,6 +98,8 @@ type Config struct {
 	Traffic Traffic
 	// AP manages the access point (/v1/ap...); nil answers 503.
 	AP AccessPoint
+	// DHCP manages the AP's DHCP server (/v1/ap/dhcp...); nil answers 503.
+	DHCP DHCPServer
 	// Diag runs diagnostics. Required.
 	Diag Diagnostics
 	// Audit records changes and diagnostics. Required.

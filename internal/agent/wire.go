@@ -8,6 +8,7 @@ import (
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dhcp"
+	"github.com/devmgr/devmgr/internal/dhcpsrv"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
@@ -51,6 +52,26 @@ func wireAPChange(ch apmgr.Change) api.APChange {
 	return api.APChange{ID: ch.ID, Status: ch.Status, Fields: ch.Fields, User: ch.User,
 		Changes: wireFieldChanges(ch.Changes), CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt,
 		FinishedAt: ch.FinishedAt, Error: ch.Error}
+}
+
+func wireDHCPChange(ch change.Change) api.APChange {
+	return api.APChange{ID: ch.ID, Status: ch.Status, Fields: ch.Fields, User: ch.User,
+		Changes: wireFieldChanges(ch.Changes), CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt,
+		FinishedAt: ch.FinishedAt, Error: ch.Error}
+}
+
+func wireDHCP(d DHCPServer) api.APDHCP {
+	st := d.Settings()
+	x := api.APDHCP{Start: st.Start, End: st.End, LeaseTime: st.LeaseTime, StaticLeases: make([]api.StaticLease, len(st.StaticLeases)),
+		Address: d.Address(), MaxStaticLeases: dhcpsrv.MaxStaticLeases, Problem: d.Problem()}
+	for i, l := range st.StaticLeases {
+		x.StaticLeases[i] = api.StaticLease{MAC: l.MAC, IP: l.IP, Hostname: l.Hostname}
+	}
+	if ch, ok := d.Pending(); ok {
+		p := wireDHCPChange(ch)
+		x.Pending = &p
+	}
+	return x
 }
 
 func wireFieldChanges(cs []change.FieldChange) []api.FieldChange {

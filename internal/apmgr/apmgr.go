@@ -312,23 +312,14 @@ func fromChange(ch change.Change) Change {
 // Change returns an AP change by id (ErrUnknownChange for none, and for
 // other modules' changes).
 func (m *Manager) Change(id string) (Change, error) {
-	ch, err := m.cfg.Changes.Get(id)
-	if err == nil && ch.Kind != Kind {
-		err = fmt.Errorf("access point change %q: %w", id, ErrUnknownChange)
-	}
-	if err != nil {
-		return Change{}, err
-	}
-	return fromChange(ch), nil
+	ch, err := m.cfg.Changes.GetOf(Kind, id)
+	return fromChange(ch), err
 }
 
 // Pending returns the pending change, if it is an AP change.
 func (m *Manager) Pending() (Change, bool) {
-	ch, ok := m.cfg.Changes.Pending()
-	if !ok || ch.Kind != Kind {
-		return Change{}, false
-	}
-	return fromChange(ch), true
+	ch, ok := m.cfg.Changes.PendingOf(Kind)
+	return fromChange(ch), ok
 }
 
 // Changes returns the logged AP changes, newest first.
@@ -344,9 +335,6 @@ func (m *Manager) Changes() []Change {
 
 // Confirm keeps a pending AP change.
 func (m *Manager) Confirm(ctx context.Context, id string) (Change, error) {
-	if _, err := m.Change(id); err != nil {
-		return Change{}, err
-	}
-	ch, err := m.cfg.Changes.Confirm(ctx, id)
+	ch, err := m.cfg.Changes.ConfirmOf(ctx, Kind, id)
 	return fromChange(ch), err
 }

@@ -298,21 +298,4 @@ func (e *env) new(mod ...func(*change.Config, *Config)) *Manager {
 }
 
 // snapshot is every file a change may touch, but the change log.
-func (e *env) snapshot() map[string]string {
-	e.t.Helper()
-	out := map[string]string{}
-	for _, dir := range []string{e.root, e.data} {
-		err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-			if err != nil || !fi.Mode().IsRegular() || fi.Name() == "changes.json" {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			out[p] = string(b)
-			return err
-		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	return out
-}
+func (e *env) snapshot() map[string]string { return testutil.Files(e.t, e.root, e.data) }

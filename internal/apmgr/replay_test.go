@@ -2,12 +2,12 @@ package apmgr
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -24,25 +24,10 @@ func (e *env) newRejecting() (*Manager, *[]string) {
 // journalFile is the engine's journal, under the state directory.
 const journalFile = "changes/pending.json"
 
-func (e *env) writeState(name, content string) {
-	e.t.Helper()
-	if err := os.MkdirAll(filepath.Dir(filepath.Join(e.data, name)), 0o700); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.data, name), []byte(content), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-}
+func (e *env) writeState(name, content string) { testutil.WriteState(e.t, e.data, name, content) }
 
 // setAside reports whether name was moved to NAME.rejected-*.
-func (e *env) setAside(name string) bool {
-	e.t.Helper()
-	if _, err := os.Stat(filepath.Join(e.data, name)); err == nil {
-		return false
-	}
-	m, _ := filepath.Glob(filepath.Join(e.data, name+".rejected-*"))
-	return len(m) == 1
-}
+func (e *env) setAside(name string) bool { return testutil.SetAside(e.t, e.data, name) }
 
 // A forged AP journal is never applied: hostapd's config, the settings
 // and the deny file stay as they were, the journal is set aside and the

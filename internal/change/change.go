@@ -400,3 +400,34 @@ func validChanges(list []Change, limit int) error {
 	}
 	return nil
 }
+
+// GetOf returns change id when it is of kind: a module's view of the log
+// (ErrUnknownChange for none, and for other modules' changes).
+func (e *Engine) GetOf(kind, id string) (Change, error) {
+	ch, err := e.Get(id)
+	if err == nil && ch.Kind != kind {
+		err = fmt.Errorf("%s change %q: %w", kind, Clip(id), ErrUnknownChange)
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	return ch, nil
+}
+
+// PendingOf returns the pending change, if it is of kind.
+func (e *Engine) PendingOf(kind string) (Change, bool) {
+	ch, ok := e.Pending()
+	if !ok || ch.Kind != kind {
+		return Change{}, false
+	}
+	return ch, true
+}
+
+// ConfirmOf confirms change id when it is of kind (ErrUnknownChange
+// otherwise).
+func (e *Engine) ConfirmOf(ctx context.Context, kind, id string) (Change, error) {
+	if _, err := e.GetOf(kind, id); err != nil {
+		return Change{}, err
+	}
+	return e.Confirm(ctx, id)
+}

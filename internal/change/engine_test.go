@@ -483,3 +483,33 @@ func TestJournalPending(t *testing.T) {
 		t.Fatalf("JournalPending with a journal = %v, %v", ok, err)
 	}
 }
+
+// A module sees, gets and confirms its own changes only.
+func TestModuleViewOfChanges(t *testing.T) {
+	t.Parallel()
+	v := newEnv(t)
+	e := v.engine(map[string]Module{"net": newFake(t, "keep"), "ap": newFake(t)})
+	applied := 0
+	ch, err := e.Begin(t.Context(), plan("net", "eth1", &applied, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.PendingOf("ap"); ok {
+		t.Error("PendingOf(ap) has the net change")
+	}
+	if p, ok := e.PendingOf("net"); !ok || p.ID != ch.ID {
+		t.Errorf("PendingOf(net) = %+v %v", p, ok)
+	}
+	if _, err := e.GetOf("ap", ch.ID); !errors.Is(err, ErrUnknownChange) {
+		t.Errorf("GetOf(ap) = %v, want ErrUnknownChange", err)
+	}
+	if _, err := e.ConfirmOf(t.Context(), "ap", ch.ID); !errors.Is(err, ErrUnknownChange) {
+		t.Errorf("ConfirmOf(ap) = %v, want ErrUnknownChange", err)
+	}
+	if got, err := e.ConfirmOf(t.Context(), "net", ch.ID); err != nil || got.Status != StatusConfirmed {
+		t.Errorf("ConfirmOf(net) = %+v %v", got, err)
+	}
+	if got, err := e.GetOf("net", ch.ID); err != nil || got.Status != StatusConfirmed {
+		t.Errorf("GetOf(net) = %+v %v", got, err)
+	}
+}

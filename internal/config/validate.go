@@ -137,33 +137,52 @@ func (c Config) validateAP(ps *Problems) {
 		ps.add("ap.address", "%s is the network or broadcast address of its subnet", pfx)
 		return
 	}
+	for _, p := range CheckDHCP(pfx, ap.DHCP, func(key string) string { return "ap." + key }) {
+		ps.add(strings.TrimSuffix("ap.dhcp."+p.Path, "."), "%s", p.Message)
+	}
+}
+
+// Bounds of a DHCP lease time (dnsmasq's least is 2 minutes).
+const (
+	MinLease = 2 * time.Minute
+	MaxLease = 30 * 24 * time.Hour
+)
+
+// CheckDHCP checks a DHCP range and lease time against the AP's address
+// pfx (a valid ap.address): the rules of ap.dhcp, for the config file and
+// the console's changes alike. Each problem's Path is its key: "start",
+// "end", "lease", or "" for the range as a whole. name turns the keys
+// "address" and "dhcp.start" into the words a message names them by.
+func CheckDHCP(pfx netip.Prefix, d DHCP, name func(key string) string) []Problem {
+	var ps Problems
 	var start, end netip.Addr
 	for _, f := range []struct {
-		path, val string
-		dst       *netip.Addr
-	}{{"ap.dhcp.start", ap.DHCP.Start, &start}, {"ap.dhcp.end", ap.DHCP.End, &end}} {
+		key, val string
+		dst      *netip.Addr
+	}{{"start", d.Start, &start}, {"end", d.End, &end}} {
 		a, err := netip.ParseAddr(f.val)
 		switch {
 		case err != nil || !a.Is4():
-			ps.add(f.path, "%q is not an IPv4 address", f.val)
+			ps.add(f.key, "%q is not an IPv4 address", f.val)
 		case !pfx.Contains(a) || !IsHostAddress(netip.PrefixFrom(a, pfx.Bits())):
-			ps.add(f.path, "%s is outside ap.address %s", a, pfx)
+			ps.add(f.key, "%s is outside %s %s", a, name("address"), pfx)
 		case a == pfx.Addr():
-			ps.add(f.path, "%s is the AP's own address", a)
+			ps.add(f.key, "%s is the AP's own address", a)
 		default:
 			*f.dst = a
 		}
 	}
 	if start.IsValid() && end.IsValid() {
 		if end.Less(start) {
-			ps.add("ap.dhcp.end", "%s comes before ap.dhcp.start %s", end, start)
+			ps.add("end", "%s comes before %s %s", end, name("dhcp.start"), start)
 		} else if !pfx.Addr().Less(start) && !end.Less(pfx.Addr()) {
-			ps.add("ap.dhcp", "the range %s..%s contains the AP address %s", start, end, pfx.Addr())
+			ps.add("", "the range %s..%s contains the AP address %s", start, end, pfx.Addr())
 		}
 	}
-	if ap.DHCP.Lease < 2*time.Minute || ap.DHCP.Lease > 30*24*time.Hour {
-		ps.add("ap.dhcp.lease", "%s is outside 2m..720h", ap.DHCP.Lease)
+	if d.Lease < MinLease || d.Lease > MaxLease {
+		ps.add("lease", "%s is outside 2m..720h", d.Lease)
 	}
+	return ps.List
 }
 
 func (c Config) validateInterfaces(ps *Problems) {

@@ -18,6 +18,16 @@ const (
 	NetworkDir   = "/etc/systemd/network"
 )
 
+// The part of dnsmasq's config that the agent changes from the console
+// (provision installs it too): the DHCP range, which DnsmasqConf reads, and
+// the static leases, dnsmasq's hosts file. The directory must be readable
+// by dnsmasq's own user, which reads the hosts file again on SIGHUP.
+const (
+	DnsmasqDHCPDir = "/etc/devmgr/dhcp"
+	DnsmasqRange   = DnsmasqDHCPDir + "/range.conf"
+	DnsmasqHosts   = DnsmasqDHCPDir + "/hosts"
+)
+
 // Services devmgr installs, in the order they are started.
 const (
 	UnitHostapd  = "devmgr-hostapd.service"

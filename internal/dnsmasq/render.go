@@ -6,8 +6,6 @@ package dnsmasq
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,6 +22,14 @@ type Options struct {
 	// ServersFile is a servers-file of more upstream DNS servers (the
 	// agent's: see DefaultServersFile); "": none.
 	ServersFile string
+	// RangeFile, if set, is read for the DHCP range (conf-file=, rendered
+	// by RenderRange) instead of a dhcp-range line of the config itself:
+	// the agent rewrites it when an admin changes the range from the
+	// console. dnsmasq reads it only when it starts.
+	RangeFile string
+	// HostsFile, if set, is dnsmasq's dhcp-hostsfile: the static leases
+	// (RenderHosts), which dnsmasq reads again on SIGHUP.
+	HostsFile string
 }
 
 // Default locations on a device.
@@ -53,36 +59,20 @@ func Render(c config.Config, o Options) ([]byte, error) {
 	add("ap.interface", config.CheckInterfaceName(ap.Interface))
 	add("ap.domain", config.CheckDomain(ap.Domain))
 	add("ap.hostname", config.CheckHostLabel(ap.Hostname))
-	pfx, err := netip.ParsePrefix(ap.Address)
-	if err != nil || !pfx.Addr().Is4() || pfx.Bits() < 8 || pfx.Bits() > 30 || !config.IsHostAddress(pfx) {
-		add("ap.address", fmt.Errorf("%q is not an IPv4 host address with a prefix length of /8 to /30", ap.Address))
-	}
-	start, errS := netip.ParseAddr(ap.DHCP.Start)
-	end, errE := netip.ParseAddr(ap.DHCP.End)
-	switch {
-	case errS != nil || !start.Is4():
-		add("ap.dhcp.start", fmt.Errorf("%q is not an IPv4 address", ap.DHCP.Start))
-	case errE != nil || !end.Is4():
-		add("ap.dhcp.end", fmt.Errorf("%q is not an IPv4 address", ap.DHCP.End))
-	case err == nil && (!pfx.Contains(start) || !pfx.Contains(end)):
-		add("ap.dhcp", fmt.Errorf("range %s..%s is not inside %s", start, end, pfx))
-	case end.Less(start):
-		add("ap.dhcp.end", fmt.Errorf("%s comes before ap.dhcp.start %s", end, start))
-	case err == nil && !pfx.Addr().Less(start) && !end.Less(pfx.Addr()):
-		add("ap.dhcp", fmt.Errorf("range %s..%s contains the AP address %s", start, end, pfx.Addr()))
-	}
-	if ap.DHCP.Lease < 2*time.Minute || ap.DHCP.Lease > 30*24*time.Hour {
-		add("ap.dhcp.lease", fmt.Errorf("%s is outside 2m..720h", ap.DHCP.Lease))
+	pfx, err := checkRange(ap)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	add("lease file", checkPath(o.LeaseFile, true))
 	add("pid file", checkPath(o.PIDFile, false))
 	add("servers file", checkPath(o.ServersFile, false))
+	add("range file", checkPath(o.RangeFile, false))
+	add("hosts file", checkPath(o.HostsFile, false))
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("rendering dnsmasq config: %w", err)
 	}
 
 	addr := pfx.Addr().String()
-	mask := net.IP(net.CIDRMask(pfx.Bits(), 32)).String()
 	var b strings.Builder
 	line := func(s string, args ...any) { fmt.Fprintf(&b, s+"\n", args...) }
 	line("# Rendered by devmgr from its config; changes here are overwritten.")
@@ -106,7 +96,14 @@ func Render(c config.Config, o Options) ([]byte, error) {
 	line("")
 	line("# DHCP")
 	line("dhcp-authoritative")
-	line("dhcp-range=%s,%s,%s,%s", start, end, mask, leaseTime(ap.DHCP.Lease))
+	if o.RangeFile != "" {
+		line("conf-file=%s", o.RangeFile)
+	} else {
+		line("%s", rangeLine(pfx, ap.DHCP))
+	}
+	if o.HostsFile != "" {
+		line("dhcp-hostsfile=%s", o.HostsFile)
+	}
 	line("dhcp-option=option:router,%s", addr)
 	line("dhcp-option=option:dns-server,%s", addr)
 	line("dhcp-leasefile=%s", o.LeaseFile)

@@ -111,7 +111,7 @@ func TestRenderRefuses(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"range outside subnet", func(c *config.Config) { c.AP.DHCP.Start = "192.168.5.2" }, defaultOpts, "not inside"},
+		{"range outside subnet", func(c *config.Config) { c.AP.DHCP.Start = "192.168.5.2" }, defaultOpts, "is outside ap.address"},
 		{"range holds AP", func(c *config.Config) { c.AP.Address = "192.168.4.10/24" }, defaultOpts, "contains the AP address"},
 		{"range reversed", func(c *config.Config) { c.AP.DHCP.Start, c.AP.DHCP.End = c.AP.DHCP.End, c.AP.DHCP.Start }, defaultOpts, "comes before"},
 		{"ipv6 address", func(c *config.Config) { c.AP.Address = "fd00::1/64" }, defaultOpts, "ap.address"},

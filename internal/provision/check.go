@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/device"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/firewall"
 	"github.com/devmgr/devmgr/internal/hostapd"
@@ -45,9 +46,13 @@ func checkAll(ctx context.Context, files []File, log *slog.Logger) error {
 	var errs []error
 	var units []File
 	var deny []byte
+	parts := map[string][]byte{}
 	for _, f := range files {
-		if f.Check == CheckDenyList {
+		switch f.Check {
+		case CheckDenyList:
 			deny = f.Content
+		case CheckDHCPPart:
+			parts[f.Path] = f.Content
 		}
 	}
 	for _, f := range files {
@@ -56,7 +61,7 @@ func checkAll(ctx context.Context, files []File, log *slog.Logger) error {
 		case CheckHostapd:
 			err = hostapd.CheckWithDenyList(ctx, f.Content, deny)
 		case CheckDnsmasq:
-			err = dnsmasq.Check(ctx, f.Content)
+			err = dnsmasq.CheckDHCP(ctx, f.Content, parts[device.DnsmasqRange], parts[device.DnsmasqHosts])
 		case CheckNft:
 			err = firewall.Check(ctx, f.Content)
 		case CheckNginx:

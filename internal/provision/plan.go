@@ -43,7 +43,8 @@ const (
 	CheckNone     Check = ""
 	CheckHostapd  Check = "hostapd"  // hostapd's own parser, with the deny list
 	CheckDenyList Check = "denylist" // checked together with the hostapd config
-	CheckDnsmasq  Check = "dnsmasq"  // dnsmasq --test
+	CheckDnsmasq  Check = "dnsmasq"  // dnsmasq --test, with its DHCP range and hosts files in place
+	CheckDHCPPart Check = "dhcppart" // checked together with the dnsmasq config
 	CheckNft      Check = "nft"      // nft -c -f in an empty network namespace
 	CheckUnit     Check = "systemd"  // systemd-analyze verify
 	CheckNginx    Check = "nginx"    // nginx -t with a config including the site
@@ -86,8 +87,19 @@ func Plan(c config.Config, o Options) ([]File, error) {
 	if err := add(File{Path: device.HostapdDeny, Mode: 0o644, Content: deny, Check: CheckDenyList, Units: []string{device.UnitHostapd}}, err); err != nil {
 		return nil, err
 	}
-	dconf, err := dnsmasq.Render(c, dnsmasq.Options{LeaseFile: dnsmasq.DefaultLeaseFile, PIDFile: DnsmasqPIDFile, ServersFile: dnsmasq.DefaultServersFile})
+	dconf, err := dnsmasq.Render(c, dnsmasq.Options{LeaseFile: dnsmasq.DefaultLeaseFile, PIDFile: DnsmasqPIDFile,
+		ServersFile: dnsmasq.DefaultServersFile, RangeFile: device.DnsmasqRange, HostsFile: device.DnsmasqHosts})
 	if err := add(File{Path: device.DnsmasqConf, Mode: 0o644, Content: dconf, Check: CheckDnsmasq, Units: []string{device.UnitDnsmasq}}, err); err != nil {
+		return nil, err
+	}
+	// The agent rewrites these two from the console; dnsmasq's own user
+	// reads the hosts file again on SIGHUP.
+	drange, err := dnsmasq.RenderRange(c)
+	if err := add(File{Path: device.DnsmasqRange, Mode: 0o644, Content: drange, Check: CheckDHCPPart, Units: []string{device.UnitDnsmasq}}, err); err != nil {
+		return nil, err
+	}
+	dhosts, err := dnsmasq.RenderHosts(c, o.StaticLeases)
+	if err := add(File{Path: device.DnsmasqHosts, Mode: 0o644, Content: dhosts, Check: CheckDHCPPart, Units: []string{device.UnitDnsmasq}}, err); err != nil {
 		return nil, err
 	}
 	nft, err := firewall.Render(c, firewall.Options{ConsolePorts: ConsolePorts(c)})

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
@@ -52,6 +53,8 @@ var planCases = []struct {
 		},
 		opts: func(o *Options) {
 			o.DenyMACs = []string{"02:00:00:00:01:00", "AA:BB:CC:DD:EE:FF"}
+			o.StaticLeases = []dnsmasq.StaticLease{{MAC: "02:00:00:00:02:00", IP: "10.42.0.10", Hostname: "printer"},
+				{MAC: "02:00:00:00:03:00", IP: "10.42.0.150"}}
 		},
 	},
 	{
@@ -135,6 +138,8 @@ func TestPlanFiles(t *testing.T) {
 		{"/etc/hostapd/devmgr.conf", 0o600, CheckHostapd},
 		{"/etc/hostapd/devmgr.deny", 0o644, CheckDenyList},
 		{"/etc/devmgr/dnsmasq.conf", 0o644, CheckDnsmasq},
+		{"/etc/devmgr/dhcp/range.conf", 0o644, CheckDHCPPart},
+		{"/etc/devmgr/dhcp/hosts", 0o644, CheckDHCPPart},
 		{"/etc/nftables.d/devmgr.nft", 0o644, CheckNft},
 		{"/etc/sysctl.d/90-devmgr.conf", 0o644, CheckNone},
 		{"/etc/systemd/network/10-devmgr-wlp2s0.network", 0o644, CheckNone},

@@ -108,7 +108,7 @@ type unitValues struct {
 	// Device is the systemd device unit of the AP interface.
 	Device string
 	// Directories the sandboxed units may write (ReadWritePaths=).
-	HostapdDir, SocketDir, ServersDir, PIDDir, LeaseDir string
+	HostapdDir, SocketDir, ServersDir, PIDDir, LeaseDir, DHCPDir string
 	// StateDir is agent.state_dir; StateDirectory is its name under
 	// /var/lib when it is directly there ("" otherwise), so systemd makes
 	// it and keeps it root:root 0700 as well.
@@ -142,7 +142,7 @@ func unitData(c config.Config, o Options) unitValues {
 		Device:     DeviceUnit(c.AP.Interface),
 		HostapdDir: filepath.Dir(device.HostapdConf), SocketDir: filepath.Dir(c.Agent.Socket),
 		ServersDir: filepath.Dir(dnsmasq.DefaultServersFile), PIDDir: filepath.Dir(DnsmasqPIDFile),
-		LeaseDir: filepath.Dir(dnsmasq.DefaultLeaseFile),
+		LeaseDir: filepath.Dir(dnsmasq.DefaultLeaseFile), DHCPDir: device.DnsmasqDHCPDir,
 		StateDir: c.Agent.StateDir, StateDirectory: stateDirectory(c.Agent.StateDir),
 		AgentTmp:  AgentTmpDir,
 		BackupDir: c.Backup.Dir, Schedule: c.Backup.Schedule,
@@ -168,8 +168,11 @@ func stateDirectory(dir string) string {
 // socket's group) and SYS_ADMIN (setns into its network namespace, and the
 // empty network namespace hostapd's parser runs in: RestrictNamespaces=net).
 // It writes only the hostapd config and deny list, its socket directory,
-// dnsmasq's servers-file and agent.state_dir. ProtectProc stays default: it
-// reads /proc/PID/comm of dnsmasq (another user) before signalling it.
+// dnsmasq's servers-file, the DHCP range and static leases of dnsmasq's
+// config (device.DnsmasqDHCPDir, never the rest of /etc/devmgr, where the
+// config file with the command whitelist lives) and agent.state_dir.
+// ProtectProc stays default: it reads /proc/PID/comm of dnsmasq (another
+// user) before signalling it.
 // PrivateTmp would hide the agent's hostapd control socket (bound in TMPDIR)
 // from hostapd, which replies to its path: TMPDIR is a directory in /run
 // that only root can enter.
@@ -212,7 +215,7 @@ StateDirectoryMode=0700
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_KILL CAP_CHOWN CAP_SYS_ADMIN
 NoNewPrivileges=yes
 ProtectSystem=strict
-ReadWritePaths={{.HostapdDir}} {{.SocketDir}} {{.ServersDir}}{{if not .StateDirectory}} {{.StateDir}}{{end}}
+ReadWritePaths={{.HostapdDir}} {{.SocketDir}} {{.ServersDir}} {{.DHCPDir}}{{if not .StateDirectory}} {{.StateDir}}{{end}}
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes

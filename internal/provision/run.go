@@ -18,6 +18,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/device"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/service"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	// keeps the list installed under Root (Run reads it; Plan renders nil
 	// as an empty list).
 	DenyMACs []string
+	// StaticLeases are the AP's static DHCP leases (dnsmasq's hosts file):
+	// those saved from the console (dhcpsrv.Effective); nil: none.
+	StaticLeases []dnsmasq.StaticLease
 	// Settle is how long Run waits after starting hostapd and dnsmasq
 	// before it judges whether they stay up (default 3s).
 	Settle time.Duration

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/device"
+	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/service"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
@@ -394,5 +396,41 @@ func TestCheckAllSkipsMissingOptionalTool(t *testing.T) {
 	t.Cleanup(func() { lookTool = lookToolOS })
 	if err := checkAll(context.Background(), []File{site}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Errorf("checkAll = %v, want the site left unchecked", err)
+	}
+}
+
+// dnsmasq's config is checked with its DHCP range and static leases in
+// place: a hosts line dnsmasq refuses fails the config's check.
+func TestCheckDnsmasqWithItsDHCPPart(t *testing.T) {
+	t.Parallel()
+	testutil.RequireBinary(t, "dnsmasq")
+	c := testConfig()
+	o := testOptions()
+	o.StaticLeases = []dnsmasq.StaticLease{{MAC: "02:00:00:00:02:00", IP: "192.168.4.10", Hostname: "printer"}}
+	files, err := Plan(c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dns []File
+	for _, f := range files {
+		if f.Check == CheckDnsmasq || f.Check == CheckDHCPPart {
+			dns = append(dns, f)
+		}
+	}
+	if len(dns) != 3 {
+		t.Fatalf("%d dnsmasq files, want the config, its range and its hosts", len(dns))
+	}
+	log := slog.New(slog.DiscardHandler)
+	if err := checkAll(context.Background(), dns, log); err != nil {
+		t.Errorf("checkAll: %v", err)
+	}
+	for i := range dns {
+		if dns[i].Path == device.DnsmasqHosts {
+			dns[i].Content = append(slices.Clone(dns[i].Content), "02:00:00:00:03:00,192.168.4.10\n"...) // the address twice
+		}
+	}
+	var ce *CheckError
+	if err := checkAll(context.Background(), dns, log); !errors.As(err, &ce) || ce.Path != device.DnsmasqConf || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("checkAll with a duplicate address = %v, want dnsmasq's refusal of %s", err, device.DnsmasqConf)
 	}
 }

@@ -303,7 +303,7 @@ func TestAPBrowser(t *testing.T) {
 		chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-submit")))
 	login("vera")
 	do("viewer's AP page", chromedp.Navigate(base+"/ap"), chromedp.WaitVisible(chromedp.CSS(row("02:00:00:00:01:00"))))
-	if exists("#ap-form") || exists("button[data-deny]") || exists("#ap-denied") || exists("#ap-qr") || exists("#change-panel") {
+	if exists("#ap-form") || exists("button[data-deny]") || exists("#ap-denied") || exists("#ap-qr") || exists("#confirm-now") {
 		t.Error("the viewer sees admin controls")
 	}
 	if eval(fmt.Sprintf(`document.documentElement.outerHTML.includes(%q)`, apmgrtest.Passphrase)) {

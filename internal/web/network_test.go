@@ -341,6 +341,27 @@ func (f *fakeAgent) handler() http.Handler {
 			l, err := f.APAllow(r.Context(), actor(r), r.PathValue("mac"))
 			reply(w, 200, api.DenyList{Denied: l}, err)
 		},
+		"GET /v1/ap/dhcp": func(w http.ResponseWriter, r *http.Request) {
+			actor(r)
+			reply(w, 200, api.APDHCP{Start: "192.168.4.2", End: "192.168.4.20", LeaseTime: 86400,
+				StaticLeases: []api.StaticLease{}, Address: "192.168.4.1/24", MaxStaticLeases: 256}, nil)
+		},
+		"PUT /v1/ap/dhcp": func(w http.ResponseWriter, r *http.Request) {
+			actor(r)
+			var u api.APDHCPUpdate
+			if bad(w, r, &u) {
+				return
+			}
+			reply(w, 202, api.APChange{ID: "0123456789abcdef", Status: api.StatusPending}, nil)
+		},
+		"GET /v1/ap/dhcp/changes/{id}": func(w http.ResponseWriter, r *http.Request) {
+			actor(r)
+			reply(w, 200, api.APChange{ID: r.PathValue("id"), Status: api.StatusPending}, nil)
+		},
+		"POST /v1/ap/dhcp/changes/{id}/confirm": func(w http.ResponseWriter, r *http.Request) {
+			actor(r)
+			reply(w, 200, api.APChange{ID: r.PathValue("id"), Status: api.StatusConfirmed}, nil)
+		},
 	}
 	mux := http.NewServeMux()
 	for _, rt := range api.Routes {

@@ -488,6 +488,8 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/ap/clients", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/changes/{id}", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/deny", 401, ok, ok, ok, ok, ok},
+		{"GET /api/v1/ap/dhcp", 401, ok, ok, ok, ok, ok},
+		{"GET /api/v1/ap/dhcp/changes/{id}", 401, ok, ok, ok, ok, ok},
 		{"GET /users", login, 403, 403, ok, login, login},
 		{"GET /api/v1/users", 401, 403, 403, ok, 403, ok},
 		{"GET /audit", login, 403, 403, ok, login, login},
@@ -523,6 +525,8 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /api/v1/ap/changes/{id}/confirm", 401, 403, 403, ok, 403, ok},
 		{"POST /api/v1/ap/deny", 401, 403, 403, 400, 403, 400},
 		{"DELETE /api/v1/ap/deny/{mac}", 401, 403, 403, ok, 403, ok},
+		{"PUT /api/v1/ap/dhcp", 401, 403, 403, 400, 403, 400},
+		{"POST /api/v1/ap/dhcp/changes/{id}/confirm", 401, 403, 403, ok, 403, ok},
 	}
 	covered := map[string]bool{}
 	for _, rw := range rows {

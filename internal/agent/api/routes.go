@@ -37,7 +37,7 @@ func AgentPath(webPath string) (string, bool) {
 const (
 	ReadRole   = auth.Viewer   // interfaces, traffic, changes, AP, leases
 	DiagRole   = auth.Operator // ping, traceroute, DNS, neighbours
-	ChangeRole = auth.Admin    // interface config, up/down, AP settings, confirm
+	ChangeRole = auth.Admin    // interface config, up/down, AP settings and DHCP, confirm
 	AuditRole  = auth.Admin    // the agent's own audit log
 	SecretRole = auth.Admin    // the AP's passphrase (GET /v1/ap/settings)
 )
@@ -58,6 +58,12 @@ const (
 	ActAPDeny     = "ap.deny"
 	ActAPAllow    = "ap.allow"
 	ActRejected   = "agent.journal_rejected"
+
+	// The AP's DHCP server: a change of range, lease time or static
+	// leases, its confirm, and its rollback by the agent.
+	ActAPDHCP         = "ap.dhcp"
+	ActAPDHCPConfirm  = "ap.dhcp.confirm"
+	ActAPDHCPRollback = "ap.dhcp.rollback"
 )
 
 // Routes is every endpoint of the agent, in one place.
@@ -91,6 +97,10 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/ap/deny", Min: ReadRole, Web: true},
 	{Method: "POST", Path: "/v1/ap/deny", Min: ChangeRole, Action: ActAPDeny, Web: true},
 	{Method: "DELETE", Path: "/v1/ap/deny/{mac}", Min: ChangeRole, Action: ActAPAllow, Web: true},
+	{Method: "GET", Path: "/v1/ap/dhcp", Min: ReadRole, Web: true},
+	{Method: "PUT", Path: "/v1/ap/dhcp", Min: ChangeRole, Action: ActAPDHCP, Web: true},
+	{Method: "GET", Path: "/v1/ap/dhcp/changes/{id}", Min: ReadRole, Web: true},
+	{Method: "POST", Path: "/v1/ap/dhcp/changes/{id}/confirm", Min: ChangeRole, Action: ActAPDHCPConfirm, Web: true},
 }
 
 // Lookup finds the route of a pattern, e.g. "PUT /v1/ap/settings".

@@ -138,16 +138,21 @@ const (
 )
 
 // APChange is an access-point change: the 202 answer of PUT
-// /v1/ap/settings and GET /v1/ap/changes/{id}.
+// /v1/ap/settings and GET /v1/ap/changes/{id}, and of the DHCP server's
+// PUT /v1/ap/dhcp and GET /v1/ap/dhcp/changes/{id}.
 type APChange struct {
 	ID     string   `json:"change_id"`
 	Status string   `json:"status"`
-	Fields []string `json:"fields"` // the settings it changes, e.g. ["ssid", "channel"]
+	Fields []string `json:"fields"` // the settings it changes, e.g. ["ssid", "channel"] or ["start", "static_leases"]
 	// User is who began the change.
 	User string `json:"user,omitempty"`
 	// Changes is old → new per setting of Fields (channel 0 is "auto",
 	// isolate and hidden "on"/"off"); the passphrase is never shown: its
-	// entry is {"field":"passphrase","old":"","new":"changed"}.
+	// entry is {"field":"passphrase","old":"","new":"changed"}. A DHCP
+	// change has start, end, lease_time ("24h", "90m", "150s"), then a
+	// "static_lease" entry per lease added (old ""), changed or removed
+	// (new ""), as "MAC IP [HOSTNAME]"; or, when many leases change, one
+	// "static_leases" entry that counts them.
 	Changes    []FieldChange `json:"changes,omitempty"`
 	CreatedAt  time.Time     `json:"created_at"`
 	RollbackAt time.Time     `json:"rollback_at"`
@@ -361,6 +366,45 @@ type APClient struct {
 	// Authorized is true once the key handshake completed.
 	Authorized bool   `json:"authorized"`
 	KeyMgmt    string `json:"key_mgmt,omitempty"`
+}
+
+// APDHCP is GET /v1/ap/dhcp: the AP's DHCP server (dnsmasq) as the agent
+// applies it.
+type APDHCP struct {
+	Start     string `json:"start"`      // first address of the dynamic range
+	End       string `json:"end"`        // last address of the dynamic range
+	LeaseTime int64  `json:"lease_time"` // seconds, 120..2592000
+	// StaticLeases always get the same address (inside or outside the
+	// range, inside the AP's network); never null.
+	StaticLeases []StaticLease `json:"static_leases"`
+	// Address is the AP's own address and prefix (ap.address, e.g.
+	// 192.168.4.1/24): every address above is in its network and is not it.
+	Address         string `json:"address"`
+	MaxStaticLeases int    `json:"max_static_leases"`
+	// Problem says why changes cannot be applied on this device (PUT
+	// answers 503 with the same words); "" when they can.
+	Problem string `json:"problem,omitempty"`
+	// Pending is the DHCP change waiting for its confirm, if any; while
+	// it is, the values above are the change's.
+	Pending *APChange `json:"pending,omitempty"`
+}
+
+// StaticLease is one host that always gets the same address.
+type StaticLease struct {
+	MAC      string `json:"mac"` // unicast, aa:bb:cc:dd:ee:ff in answers
+	IP       string `json:"ip"`
+	Hostname string `json:"hostname,omitempty"` // an RFC 1123 label; the device's DNS answers it
+}
+
+// APDHCPUpdate is the body of PUT /v1/ap/dhcp. Fields left out (null)
+// keep their values; static_leases, when given, replaces the whole list
+// ([] removes them all). Every bad field is named at once (400 with
+// fields), e.g. "start", "lease_time", "static_leases[2].mac".
+type APDHCPUpdate struct {
+	Start        *string        `json:"start,omitempty"`
+	End          *string        `json:"end,omitempty"`
+	LeaseTime    *int64         `json:"lease_time,omitempty"`
+	StaticLeases *[]StaticLease `json:"static_leases,omitempty"`
 }
 
 // DenyRequest is the body of POST /v1/ap/deny.

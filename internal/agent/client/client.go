@@ -326,6 +326,36 @@ func (c *Client) APAllow(ctx context.Context, a api.Actor, mac string) ([]string
 	return out.Denied, c.call(ctx, &a, http.MethodDelete, "/v1/ap/deny/"+url.PathEscape(mac), nil, &out)
 }
 
+// APDHCP returns the AP's DHCP server: range, lease time, static leases,
+// and the DHCP change pending, if any (viewer).
+func (c *Client) APDHCP(ctx context.Context, a api.Actor) (api.APDHCP, error) {
+	var out api.APDHCP
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/dhcp", nil, &out)
+}
+
+// APDHCPUpdate changes the AP's DHCP server (admin) as a pending change
+// that rolls back unless confirmed (APDHCPConfirm). 400 names every bad
+// field (Fields); 409 while another change is pending or when nothing
+// changes; 503 where the agent cannot apply it (the message says why).
+func (c *Client) APDHCPUpdate(ctx context.Context, a api.Actor, u api.APDHCPUpdate) (api.APChange, error) {
+	var out api.APChange
+	return out, c.call(ctx, &a, http.MethodPut, "/v1/ap/dhcp", u, &out)
+}
+
+// APDHCPChange returns a DHCP change's status (viewer); 404 for an
+// unknown id.
+func (c *Client) APDHCPChange(ctx context.Context, a api.Actor, id string) (api.APChange, error) {
+	var out api.APChange
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/ap/dhcp/changes/"+url.PathEscape(id), nil, &out)
+}
+
+// APDHCPConfirm keeps a pending DHCP change (admin); 409 when it is no
+// longer pending.
+func (c *Client) APDHCPConfirm(ctx context.Context, a api.Actor, id string) (api.APChange, error) {
+	var out api.APChange
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/ap/dhcp/changes/"+url.PathEscape(id)+"/confirm", nil, &out)
+}
+
 // Audit lists the agent's own audit log (admin), newest first: f's user,
 // action prefix, result, since, until and limit (offset is not supported:
 // ask for offset+limit and skip).
