@@ -39,7 +39,7 @@ func (s *Server) agentState(r *http.Request, err error) agentState {
 	case agentclient.Unavailable(err):
 		return agentState{Message: agentDownMessage, Down: true}
 	case errors.As(err, &ae):
-		return agentState{Message: ae.Message}
+		return agentState{Message: sentence(errors.New(ae.Message))}
 	case errors.Is(err, context.DeadlineExceeded):
 		return agentState{Message: agentSlowMessage}
 	case r.Context().Err() != nil:
@@ -101,8 +101,9 @@ func (s *Server) formAgentError(r *http.Request, f *form, err error, fieldOf fun
 // them (network and access point).
 var settingLabels = map[string]string{
 	"mode": "Mode", "addresses": "Addresses", "gateway": "Gateway", "dns": "DNS servers", "mtu": "MTU", "up": "Link",
-	"ssid": "SSID", "passphrase": "Passphrase", "security": "Security", "band": "Band", "channel": "Channel",
-	"country": "Country", "isolate": "Client isolation", "hidden": "Hidden SSID",
+	"ssid": "Network name", "passphrase": "Passphrase", "security": "Security", "band": "Band", "channel": "Channel",
+	"country": "Country", "isolate": "Client isolation", "hidden": "Hidden network",
+	"start": "Range start", "end": "Range end", "lease_time": "Lease time", "static_leases": "Static leases", "static_lease": "Static lease",
 }
 
 func settingLabel(field string) string {

@@ -36,6 +36,7 @@ type apData struct {
 	Join             *apJoin
 	JoinError        string
 	Pending          *changeView
+	DHCP             dhcpData // the DHCP card: every role
 	Denied           []string
 	Block            *form     // block a device by its MAC address
 	Action           *apAction // how the last block or allow went
@@ -81,8 +82,12 @@ func (s *Server) loadAP(r *http.Request, page bool) apData {
 	if !page {
 		return d
 	}
+	var dhcpPending *api.APChange
+	d.DHCP, dhcpPending = s.loadDHCP(ctx, r)
 	if p := info.Status.Pending; p != nil && p.Status == api.StatusPending {
 		d.Pending = s.apChangeView(r, *p, false)
+	} else if p := dhcpPending; p != nil && p.Status == api.StatusPending {
+		d.Pending = s.dhcpChangeView(r, *p, false)
 	}
 	if !me(r).Role.AtLeast(auth.Admin) {
 		return d
@@ -133,12 +138,6 @@ func (s *Server) apLive(w http.ResponseWriter, r *http.Request) {
 // apFormFields are the settings form's inputs.
 var apFormFields = []string{"ssid", "passphrase", "security", "band", "channel", "country", "isolate", "hidden"}
 
-// apFieldLabels name the settings as the form does, for messages.
-var apFieldLabels = map[string]string{
-	"ssid": "Network name", "passphrase": "Passphrase", "security": "Security", "band": "Band",
-	"channel": "Channel", "country": "Country", "isolate": "Client isolation", "hidden": "Hidden network",
-}
-
 // apApply takes the settings form (htmx): it answers the form again, with
 // the change panel out of band when the agent started a change, or with
 // every bad field marked.
@@ -154,7 +153,7 @@ func (s *Server) apApply(w http.ResponseWriter, r *http.Request) {
 	ch, err := s.agent.APUpdate(r.Context(), s.actor(r), u)
 	if err != nil {
 		status := s.formAgentError(r, f, err, func(field string) (string, string) {
-			if l, ok := apFieldLabels[field]; ok {
+			if l, ok := settingLabels[field]; ok {
 				return field, l + ": "
 			}
 			return field, ""

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/agent/api"
@@ -401,4 +403,27 @@ func (f *fakeAgent) APDeny(_ context.Context, a api.Actor, mac string) ([]string
 func (f *fakeAgent) APAllow(_ context.Context, a api.Actor, mac string) ([]string, error) {
 	f.record("ap allow " + mac + " " + a.User)
 	return []string{}, nil
+}
+
+func (f *fakeAgent) APDHCP(_ context.Context, a api.Actor) (api.APDHCP, error) {
+	f.record("ap dhcp " + a.User)
+	return api.APDHCP{Start: "192.168.4.2", End: "192.168.4.20", LeaseTime: 86400, Address: "192.168.4.1/24", MaxStaticLeases: 256,
+		StaticLeases: []api.StaticLease{{MAC: "02:00:00:00:00:05", IP: "192.168.4.50", Hostname: "printer"}}}, nil
+}
+
+func (f *fakeAgent) APDHCPUpdate(_ context.Context, a api.Actor, u api.APDHCPUpdate) (api.APChange, error) {
+	f.record(fmt.Sprintf("ap dhcp update %s %s %d %d", a.User, *u.Start, *u.LeaseTime, len(*u.StaticLeases)))
+	if *u.Start == "192.168.9.1" {
+		return api.APChange{}, &api.Error{Status: http.StatusBadRequest, Field: "start", Message: "192.168.9.1 is not in the access point's network 192.168.4.1/24",
+			Fields: []api.FieldProblem{
+				{Field: "start", Message: "192.168.9.1 is not in the access point's network 192.168.4.1/24"},
+				{Field: "static_leases[1].mac", Message: "01:00:5e:00:00:01 is a multicast address"},
+			}}
+	}
+	return api.APChange{ID: "d1", Status: api.StatusPending, User: a.User, Fields: []string{"start"},
+		Changes: []api.FieldChange{{Field: "start", Old: "192.168.4.2", New: *u.Start}}, RollbackAt: time.Now().Add(time.Minute)}, nil
+}
+
+func (f *fakeAgent) APDHCPChange(_ context.Context, _ api.Actor, id string) (api.APChange, error) {
+	return api.APChange{ID: id, Status: api.StatusConfirmed}, nil
 }

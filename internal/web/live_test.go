@@ -190,3 +190,53 @@ func TestLANForm(t *testing.T) {
 		t.Errorf("a change = %d, want the form and the change panel out of band:\n%s", r.status, r.body)
 	}
 }
+
+// TestAPDHCPCard: every role sees the DHCP range and static leases; an
+// admin changes them with a form whose bad lines are marked by number,
+// and gets the change panel.
+func TestAPDHCPCard(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	h := newAgentHarness(t, cfg, newFakeAgent(t))
+	h.addUser("vera", auth.Viewer, userPassword)
+	h.addUser("alice", auth.Admin, userPassword)
+	viewer, admin := h.newClient(), h.newClient()
+	viewer.mustLogin("vera", userPassword)
+	admin.mustLogin("alice", userPassword)
+
+	v := viewer.get("/ap")
+	for _, want := range []string{`id="ap-dhcp-range">192.168.4.2 – 192.168.4.20<`, `id="ap-dhcp-lease">1d 0h 0m<`, "192.168.4.50", "printer"} {
+		if !strings.Contains(v.body, want) {
+			t.Errorf("viewer's AP page lacks %s", want)
+		}
+	}
+	if strings.Contains(v.body, `id="ap-dhcp-form"`) {
+		t.Errorf("a viewer has the DHCP form")
+	}
+	a := admin.get("/ap")
+	if !strings.Contains(a.body, `id="ap-dhcp-form"`) || !strings.Contains(a.body, `value="24h"`) || !strings.Contains(a.body, "02:00:00:00:00:05 192.168.4.50 printer</textarea>") {
+		t.Fatalf("admin's AP page lacks the DHCP form with the settings in force")
+	}
+	send := func(v url.Values) response {
+		return admin.request(http.MethodPost, "/ap/dhcp", strings.NewReader(v.Encode()), map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": admin.csrf, "HX-Request": "true"})
+	}
+	r := send(url.Values{"start": {"192.168.4.2"}, "end": {"192.168.4.20"}, "lease": {"a day"}, "static": {"02:00:00:00:00:05"}})
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Enter the lease time") || !strings.Contains(r.body, "Line 1: write a MAC address") {
+		t.Errorf("a bad lease time and line = %d\n%s", r.status, r.body)
+	}
+	r = send(url.Values{"start": {"192.168.9.1"}, "end": {"192.168.4.20"}, "lease": {"12h"},
+		"static": {"02:00:00:00:00:05 192.168.4.50 printer\n\n01:00:5e:00:00:01 192.168.4.51"}})
+	for _, want := range []string{`is-invalid" name="start"`, "Range start: 192.168.9.1 is not in", `is-invalid" name="static"`, "Line 3: 01:00:5e:00:00:01 is a multicast address."} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("the agent's refusal lacks %s:\n%s", want, r.body)
+		}
+	}
+	r = send(url.Values{"start": {"192.168.4.5"}, "end": {"192.168.4.20"}, "lease": {"90m"}, "static": {""}})
+	if r.status != http.StatusOK || !strings.Contains(r.body, `data-url="/api/v1/ap/dhcp/changes/d1"`) || !strings.Contains(r.body, "Range start") {
+		t.Errorf("a DHCP change = %d, want the change panel:\n%s", r.status, r.body)
+	}
+	if p := viewer.get("/ap/dhcp/changes/d1"); p.status != http.StatusOK || !strings.Contains(p.body, `data-status="confirmed"`) || strings.Contains(p.body, `id="ap-dhcp-form"`) {
+		t.Errorf("the ended change's panel for a viewer = %d\n%s", p.status, p.body)
+	}
+}

@@ -39,6 +39,9 @@ type Agent interface {
 	APSecretSettings(ctx context.Context, a api.Actor) (api.APSecretSettings, error)
 	APUpdate(ctx context.Context, a api.Actor, u api.APUpdate) (api.APChange, error)
 	APChange(ctx context.Context, a api.Actor, id string) (api.APChange, error)
+	APDHCP(ctx context.Context, a api.Actor) (api.APDHCP, error)
+	APDHCPUpdate(ctx context.Context, a api.Actor, u api.APDHCPUpdate) (api.APChange, error)
+	APDHCPChange(ctx context.Context, a api.Actor, id string) (api.APChange, error)
 	APDeny(ctx context.Context, a api.Actor, mac string) ([]string, error)
 	APAllow(ctx context.Context, a api.Actor, mac string) ([]string, error)
 	Audit(ctx context.Context, a api.Actor, q api.AuditQuery) ([]api.AuditRecord, error)
@@ -80,6 +83,13 @@ func (noAgent) APUpdate(context.Context, api.Actor, api.APUpdate) (api.APChange,
 	return api.APChange{}, errNoAgent
 }
 func (noAgent) APChange(context.Context, api.Actor, string) (api.APChange, error) {
+	return api.APChange{}, errNoAgent
+}
+func (noAgent) APDHCP(context.Context, api.Actor) (api.APDHCP, error) { return api.APDHCP{}, errNoAgent }
+func (noAgent) APDHCPUpdate(context.Context, api.Actor, api.APDHCPUpdate) (api.APChange, error) {
+	return api.APChange{}, errNoAgent
+}
+func (noAgent) APDHCPChange(context.Context, api.Actor, string) (api.APChange, error) {
 	return api.APChange{}, errNoAgent
 }
 func (noAgent) APDeny(context.Context, api.Actor, string) ([]string, error)  { return nil, errNoAgent }

@@ -64,6 +64,8 @@ func (s *Server) routeTable() []route {
 		{"GET /ap/live", role, auth.Viewer, s.apLive},
 		{"POST /ap/settings", role, auth.Admin, s.apApply},
 		{"GET /ap/changes/{id}", role, auth.Viewer, s.apChange},
+		{"POST /ap/dhcp", role, auth.Admin, s.apDHCPApply},
+		{"GET /ap/dhcp/changes/{id}", role, auth.Viewer, s.apDHCPChange},
 		{"POST /ap/deny", role, auth.Admin, s.apBlock},
 		{"POST /ap/allow", role, auth.Admin, s.apBlock},
 

@@ -484,6 +484,8 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /ap", login, ok, ok, ok, login, login},
 		{"GET /ap/live", login, ok, ok, ok, login, login},
 		{"GET /ap/changes/{id}", login, ok, ok, ok, login, login},
+		{"GET /ap/dhcp/changes/{id}", login, ok, ok, ok, login, login},
+		{"POST /ap/dhcp", 403, 403, 403, 422, 403, 403},
 		{"GET /api/v1/ap", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/clients", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/changes/{id}", 401, ok, ok, ok, ok, ok},
