@@ -166,6 +166,16 @@ func (b *browser) evalBool(js string) bool {
 	return ok
 }
 
+// waitFor polls js until it is true, or fails the test after timeout,
+// logging what the browser reported.
+func (b *browser) waitFor(what, js string, timeout time.Duration) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
+		b.logProblems()
+		b.t.Fatalf("waiting for %s (%s): %v", what, js, err)
+	}
+}
+
 // exists reports whether sel selects an element.
 func (b *browser) exists(sel string) bool {
 	b.t.Helper()

@@ -479,6 +479,7 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/changes/{id}", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/traffic", 401, ok, ok, ok, ok, ok},
 		{"GET /diagnostics", login, 403, ok, ok, login, login},
+		{"GET /diagnostics/live", login, 403, ok, ok, login, login},
 		{"GET /api/v1/diag/neighbors", 401, 403, ok, ok, 403, ok},
 		{"GET /api/v1/dhcp/leases", 401, ok, ok, ok, ok, ok},
 		{"GET /ap", login, ok, ok, ok, login, login},
@@ -512,6 +513,7 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /ap/settings", 403, 403, 403, 422, 403, 403},
 		{"POST /ap/deny", 403, 403, 403, 422, 403, 403},
 		{"POST /ap/allow", 403, 403, 403, 422, 403, 403},
+		{"POST /diagnostics/dns", 403, 403, ok, ok, 403, 403},
 		// API changes get the login body: allowed callers get 400 (unknown
 		// field) where a body is read.
 		{"PUT /api/v1/interfaces/{name}/config", 401, 403, 403, 400, 403, 400},
