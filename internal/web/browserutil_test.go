@@ -166,14 +166,19 @@ func (b *browser) evalBool(js string) bool {
 	return ok
 }
 
-// waitFor polls js until it is true, or fails the test after timeout,
-// logging what the browser reported.
+// waitFor evaluates js every 100 ms until it is true, across page loads,
+// or fails the test after timeout, logging what the browser reported.
 func (b *browser) waitFor(what, js string, timeout time.Duration) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
-		b.logProblems()
-		b.t.Fatalf("waiting for %s (%s): %v", what, js, err)
+	var err error
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var ok bool
+		if ok, err = chromedp.Run(b.ctx, chromedp.Evaluate[bool](js)); ok && err == nil {
+			return
+		}
 	}
+	b.logProblems()
+	b.t.Fatalf("waiting %s for %s (%s): last error %v", timeout, what, js, err)
 }
 
 // exists reports whether sel selects an element.

@@ -942,7 +942,7 @@ func TestAuditPaging(t *testing.T) {
 	if strings.Contains(p2.body, `id="audit-next"`) || !strings.Contains(p2.body, `id="audit-prev"`) {
 		t.Errorf("page 2 links wrong")
 	}
-	if n := strings.Count(p2.body, "<td>bulk</td>"); n != 5 {
+	if n := strings.Count(p2.body, `<td data-label="User">bulk</td>`); n != 5 {
 		t.Errorf("page 2 has %d rows, want 5", n)
 	}
 }
