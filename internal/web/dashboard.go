@@ -26,9 +26,10 @@ type uplinkGlance struct {
 	Name, State string
 	Addresses   []string // without link-local ones
 	Gateway     string
-	// TRAFFIC: the uplink's traffic sparkline goes here once the agent
-	// serves its history (GET /v1/traffic, being added on the agent side);
-	// the template marks where it is shown.
+	// TRAFFIC: the uplink's traffic sparkline goes here, a *sparkView from
+	// the agent's history (Agent.Traffic, GET /v1/traffic) drawn by
+	// sparkline (traffic.go) as the Network cards do; the template marks
+	// where it is shown. Not built yet.
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {

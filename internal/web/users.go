@@ -283,7 +283,7 @@ var abilities = []struct {
 	words string
 }{
 	{[]string{"read dashboard", "read me", "read system"}, "see the dashboard: the system, the access point and the uplink at a glance"},
-	{[]string{"read network", "read interfaces", "read changes"}, "see the network interfaces and their changes"},
+	{[]string{"read network", "read interfaces", "read changes", "read traffic"}, "see the network interfaces, their traffic and their changes"},
 	{[]string{"read ap"}, "see the access point, its settings and its clients"},
 	{[]string{"read dhcp"}, "see the DHCP leases of the access point"},
 	{[]string{"read diagnostics", "read diag", "change diagnostics", "change diag"}, "run diagnostics: ping, traceroute, DNS lookups, the neighbour table"},
