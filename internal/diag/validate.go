@@ -8,6 +8,7 @@
 package diag
 
 import (
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/fielderr"
 	"net/netip"
 	"strings"
@@ -31,11 +32,11 @@ func fieldErr(field, format string, args ...any) *fielderr.Error {
 
 // Limits of the requests.
 const (
-	MinCount        = 1
-	MaxCount        = 10
+	MinCount        = api.MinPingCount
+	MaxCount        = api.MaxPingCount
 	DefaultCount    = 4
-	MinHops         = 1
-	MaxHops         = 30
+	MinHops         = api.MinHops
+	MaxHops         = api.MaxHops
 	DefaultMaxHops  = 30
 	maxHostLen      = 253
 	maxLabelLen     = 63

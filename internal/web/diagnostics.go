@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
-	"github.com/devmgr/devmgr/internal/diag"
 )
 
 // streamWriteTimeout bounds a streamed diagnostic's answer; the server's
@@ -39,9 +38,9 @@ type streamForm struct {
 
 var streamForms = []streamForm{
 	{Tool: "ping", Title: "Ping", Run: "Ping", Host: "192.0.2.1", Field: "count", Label: "Count", Value: "4",
-		Help: fmt.Sprintf("%d to %d packets", diag.MinCount, diag.MaxCount)},
+		Help: fmt.Sprintf("%d to %d packets", api.MinPingCount, api.MaxPingCount)},
 	{Tool: "traceroute", Title: "Traceroute", Run: "Trace", Host: "example.com", Field: "max_hops", Label: "Max hops", Value: "15",
-		Help: fmt.Sprintf("%d to %d", diag.MinHops, diag.MaxHops)},
+		Help: fmt.Sprintf("%d to %d", api.MinHops, api.MaxHops)},
 }
 
 // dnsView is the DNS lookup form and the answer to its last submission.
