@@ -89,7 +89,7 @@ func TestAccessibility(t *testing.T) {
 			chromedp.Click(chromedp.ID("dns-run")), chromedp.WaitVisible(chromedp.CSS("#dns-server.is-invalid"))}},
 		{"diagnostics, a lookup answered and a ping's output", "", []chromedp.Action[chromedp.Void]{set("dns-server", ""),
 			chromedp.Click(chromedp.ID("dns-run")), chromedp.WaitVisible(chromedp.ID("dns-answers")),
-			set("ping-host", "192.0.2.9"), chromedp.Click(chromedp.ID("ping-run")), chromedp.WaitVisible(chromedp.CSS(`#ping-status[data-done]`))}},
+			set("ping-host", "192.0.2.9"), chromedp.WaitVisible(chromedp.CSS("#ping-form[data-ready]")), chromedp.Click(chromedp.ID("ping-run")), chromedp.WaitVisible(chromedp.CSS(`#ping-status[data-done]`))}},
 		{"users", "/users", nil},
 		{"users, a user refused", "", []chromedp.Action[chromedp.Void]{set("name", "Bad Name!"), chromedp.Click(chromedp.ID("add-user-submit")),
 			chromedp.WaitVisible(chromedp.CSS("#name.is-invalid"))}},

@@ -45,7 +45,7 @@ func TestBrowserDiagnostics(t *testing.T) {
 	}
 
 	b.login("olga", userPassword, chromedp.WaitVisible(chromedp.ID("interfaces")),
-		chromedp.Navigate(b.base+"/diagnostics"), chromedp.WaitVisible(chromedp.ID("ping-form")))
+		chromedp.Navigate(b.base+"/diagnostics"), chromedp.WaitVisible(chromedp.CSS("#ping-form[data-ready]")), chromedp.WaitVisible(chromedp.CSS("#traceroute-form[data-ready]")))
 
 	// A bad host: its sentence beside it, Count's label and input still in
 	// line with the host's, on a desktop and on a phone.

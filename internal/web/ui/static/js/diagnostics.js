@@ -13,8 +13,7 @@ function status(form, text, tone) {
   return el;
 }
 
-// refuse shows the agent's refusal: beside each field it names, or for
-// the whole form.
+// refuse shows the agent's refusal beside each field it names, or below.
 function refuse(form, body, code) {
   const problems = body?.fields?.length ? body.fields : [{ field: body?.field, error: body?.error }];
   let rest = '';
@@ -92,9 +91,10 @@ async function run(form) {
   }
 }
 
+// The buttons come disabled: a form sent before this script runs would
+// only reload the page.
 document.querySelectorAll('form[data-stream]').forEach((form) => {
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    run(form);
-  });
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); run(form); });
+  form.querySelector('button[type="submit"]').disabled = false;
+  form.dataset.ready = 'true';
 });
