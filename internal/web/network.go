@@ -31,6 +31,7 @@ type Agent interface {
 	SetUp(ctx context.Context, a api.Actor, name string, up bool) (api.Change, error)
 	Change(ctx context.Context, a api.Actor, id string) (api.Change, error)
 	Neighbors(ctx context.Context, a api.Actor) ([]api.Neighbor, error)
+	DNS(ctx context.Context, a api.Actor, r api.DNSRequest) (api.DNSResult, error)
 	Leases(ctx context.Context, a api.Actor) ([]api.DHCPLease, error)
 	AP(ctx context.Context, a api.Actor) (api.APInfo, error)
 	APClients(ctx context.Context, a api.Actor) ([]api.APClient, error)
@@ -74,6 +75,9 @@ func (noAgent) Change(context.Context, api.Actor, string) (api.Change, error) {
 }
 func (noAgent) Neighbors(context.Context, api.Actor) ([]api.Neighbor, error) { return nil, errNoAgent }
 func (noAgent) Leases(context.Context, api.Actor) ([]api.DHCPLease, error)   { return nil, errNoAgent }
+func (noAgent) DNS(context.Context, api.Actor, api.DNSRequest) (api.DNSResult, error) {
+	return api.DNSResult{}, errNoAgent
+}
 func (noAgent) AP(context.Context, api.Actor) (api.APInfo, error)            { return api.APInfo{}, errNoAgent }
 func (noAgent) APClients(context.Context, api.Actor) ([]api.APClient, error) { return nil, errNoAgent }
 func (noAgent) APSecretSettings(context.Context, api.Actor) (api.APSecretSettings, error) {

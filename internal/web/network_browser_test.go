@@ -151,7 +151,7 @@ func TestBrowserNetwork(t *testing.T) {
 	// Diagnostics: ping lines arrive while ping runs.
 	do("diagnostics",
 		chromedp.Click(chromedp.ID("nav-diagnostics")),
-		chromedp.WaitVisible(chromedp.ID("ping-form")),
+		chromedp.WaitVisible(chromedp.CSS("#ping-form[data-ready]")), // its script has run
 		chromedp.SendKeys(chromedp.ID("ping-host"), "127.0.0.1"),
 		chromedp.SetValue(chromedp.ID("ping-count"), "4"),
 		chromedp.Click(chromedp.ID("ping-run")),

@@ -476,7 +476,7 @@ func TestNetworkPagesFake(t *testing.T) {
 		t.Errorf("viewer's diagnostics = %d, want 403", r.status)
 	}
 	dpage := operator.get("/diagnostics")
-	for _, want := range []string{`id="ping-form"`, `id="traceroute-form"`, `id="dns-form"`, "192.0.2.9", "No leases.", `/static/diagnostics.js?v=`} {
+	for _, want := range []string{`id="ping-form"`, `id="traceroute-form"`, `id="dns-form"`, "192.0.2.9", "No leases.", `/static/js/diagnostics.js?v=`} {
 		if !strings.Contains(dpage.body, want) {
 			t.Errorf("diagnostics page lacks %s", want)
 		}
@@ -609,6 +609,9 @@ func startLabConsole(t *testing.T, rollback time.Duration) *labConsole {
 	h := newAgentHarness(t, wcfg, ac)
 	return &labConsole{harness: h, lab: l, audit: audit, socket: acfg.Agent.Socket, client: ac}
 }
+
+// agentStateOK is the agent-state part of a page whose agent answered.
+const agentStateOK = `<div id="agent-state" role="alert" class="d-none">`
 
 // ndjson splits a streamed answer into its events.
 func ndjson(t *testing.T, body string) []api.StreamEvent {
