@@ -89,7 +89,9 @@ func (noAgent) APUpdate(context.Context, api.Actor, api.APUpdate) (api.APChange,
 func (noAgent) APChange(context.Context, api.Actor, string) (api.APChange, error) {
 	return api.APChange{}, errNoAgent
 }
-func (noAgent) APDHCP(context.Context, api.Actor) (api.APDHCP, error) { return api.APDHCP{}, errNoAgent }
+func (noAgent) APDHCP(context.Context, api.Actor) (api.APDHCP, error) {
+	return api.APDHCP{}, errNoAgent
+}
 func (noAgent) APDHCPUpdate(context.Context, api.Actor, api.APDHCPUpdate) (api.APChange, error) {
 	return api.APChange{}, errNoAgent
 }
@@ -123,7 +125,7 @@ type ifaceView struct {
 	// samples); Spark the last ten minutes.
 	RxRate, TxRate string
 	Spark          *sparkView
-	OOB                   bool // the live part, swapped out of band
+	OOB            bool // the live part, swapped out of band
 	// Form is the LAN form: the saved config or what the link has now, or
 	// what was submitted, with an error on each bad field.
 	Form *form
