@@ -37,6 +37,7 @@ run: build
 # tools module's own tests.
 lint: node_modules/.package-lock.json
 	npx --no-install eslint --max-warnings 0 .
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: not formatted: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 	cd tools && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) run ./vulndb -out $(VULNDB) -version $(VULNDB_VERSION)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
 )
@@ -26,10 +27,10 @@ type uplinkGlance struct {
 	Name, State string
 	Addresses   []string // without link-local ones
 	Gateway     string
-	// TRAFFIC: the uplink's traffic sparkline goes here, a *sparkView from
-	// the agent's history (Agent.Traffic, GET /v1/traffic) drawn by
-	// sparkline (traffic.go) as the Network cards do; the template marks
-	// where it is shown. Not built yet.
+	// RxRate and TxRate are the rates now; Spark the last hour, from the
+	// agent's traffic history (nil until it has two samples).
+	RxRate, TxRate string
+	Spark          *sparkView
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +65,9 @@ func (s *Server) loadDashboard(r *http.Request) (dashboardData, error) {
 		ifs                    []api.Interface
 		ap                     api.APInfo
 		leases                 []api.DHCPLease
+		traffic                api.Traffic
 		ifsErr, apErr, leasErr error
+		trafficErr             error
 	)
 	read := func(f func(ctx context.Context) error, err *error) {
 		wg.Go(func() {
@@ -76,6 +79,10 @@ func (s *Server) loadDashboard(r *http.Request) (dashboardData, error) {
 	read(func(ctx context.Context) (err error) { ifs, err = s.agent.Interfaces(ctx, a); return err }, &ifsErr)
 	read(func(ctx context.Context) (err error) { ap, err = s.agent.AP(ctx, a); return err }, &apErr)
 	read(func(ctx context.Context) (err error) { leases, err = s.agent.Leases(ctx, a); return err }, &leasErr)
+	read(func(ctx context.Context) (err error) {
+		traffic, err = s.agent.Traffic(ctx, a, "", time.Time{})
+		return err
+	}, &trafficErr)
 	sys, sysErr := s.sys.Snapshot(r.Context())
 	wg.Wait()
 	if sysErr != nil {
@@ -102,12 +109,22 @@ func (s *Server) loadDashboard(r *http.Request) (dashboardData, error) {
 		return d, nil
 	}
 	d.Interfaces = dashboardInterfaces(ifs)
+	series := map[string][]api.TrafficSample{}
+	if trafficErr == nil { // without a history the uplinks show no chart
+		for _, t := range traffic.Interfaces {
+			series[t.Name] = t.Samples
+		}
+	}
 	for _, i := range ifs {
 		v := s.ifaceView(i)
 		if !v.IsUplink {
 			continue
 		}
-		u := uplinkGlance{Name: i.Name, State: v.State(), Gateway: i.Gateway}
+		u := uplinkGlance{Name: i.Name, State: v.State(), Gateway: i.Gateway, RxRate: "–", TxRate: "–",
+			Spark: sparkline(series[i.Name], api.MaxTrafficSamples, "receive (green) and transmit (blue), last hour")}
+		if i.RxRate != nil && i.TxRate != nil {
+			u.RxRate, u.TxRate = rateText(*i.RxRate), rateText(*i.TxRate)
+		}
 		for _, a := range i.Addresses {
 			if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLinkLocalUnicast() {
 				u.Addresses = append(u.Addresses, a)
