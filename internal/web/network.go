@@ -246,6 +246,7 @@ func (s *Server) networkApply(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		status := s.formAgentError(r, f, err, lanFieldOf)
+		sentences(f)
 		s.lanForm(w, r, status, name, f, nil)
 		return
 	}
