@@ -17,8 +17,8 @@ func TestLANDNSFileModeIgnoresUmask(t *testing.T) {
 	t.Cleanup(func() { syscall.Umask(old) })
 	dir := t.TempDir()
 	file := filepath.Join(dir, "servers")
-	d := newLANDNS(file, filepath.Join(dir, "dnsmasq.pid"), slog.New(slog.DiscardHandler))
-	d.setApplied(map[string]netif.LinkConfig{"eth1": {Mode: netif.ModeStatic, DNS: []string{"192.0.2.53"}}})
+	d := NewLANDNS(file, filepath.Join(dir, "dnsmasq.pid"), slog.New(slog.DiscardHandler))
+	d.SetApplied(map[string]netif.LinkConfig{"eth1": {Mode: netif.ModeStatic, DNS: []string{"192.0.2.53"}}})
 	fi, err := os.Stat(file)
 	if err != nil {
 		t.Fatal(err)
