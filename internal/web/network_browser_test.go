@@ -139,7 +139,7 @@ func TestBrowserNetwork(t *testing.T) {
 	if eth1.MTU != 1400 || eth1.Mode != "static" || !slices.Contains(eth1.Addresses, lab.LANDeviceAddr) {
 		t.Errorf("eth1 after the changes: mode %q mtu %d addresses %v", eth1.Mode, eth1.MTU, eth1.Addresses)
 	}
-	if !lc.audit.has("alice", "network.confirm", "ok") {
+	if !lc.audited("alice", "network.confirm", "ok") {
 		t.Errorf("no confirm by alice in the agent's audit")
 	}
 	waitFor("the page showing the new state", `document.querySelector('[data-iface="eth1"] [data-field="mode"]').textContent === 'static' &&
