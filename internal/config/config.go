@@ -26,6 +26,7 @@ type Config struct {
 	LAN      []string `yaml:"lan"`
 	Network  Network  `yaml:"network"`
 	Backup   Backup   `yaml:"backup"`
+	Reset    Reset    `yaml:"reset"`
 	Firewall Firewall `yaml:"firewall"`
 	Audit    Audit    `yaml:"audit"`
 	// Commands is the command catalog; nil (the key left out) is
@@ -131,6 +132,7 @@ func Default() Config {
 	return Config{
 		DataDir: "/var/lib/devmgr",
 		Backup:  DefaultBackup(),
+		Reset:   DefaultReset(),
 		Web: Web{
 			Listen:  ":443",
 			Session: Session{IdleTimeout: 15 * time.Minute, Lifetime: 8 * time.Hour},
@@ -225,7 +227,9 @@ func Decode(b []byte) (Config, error) {
 	var probs Problems
 	checkKeys(root.Content[0], typeOfConfig, "", &probs)
 	// Decode even when keys are unknown, so that one run reports every problem.
-	if err := root.Decode(&c); err != nil {
+	err := root.Decode(&c)
+	c.Reset = c.Reset.withModeDefaults()
+	if err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			if len(probs.List) > 0 {

@@ -40,6 +40,7 @@ func (c Config) Validate() error {
 		ps.add("audit.max_rows", "%d is outside 1000..10000000", c.Audit.MaxRows)
 	}
 	c.validateBackup(&ps)
+	c.validateReset(&ps)
 	c.validateAP(&ps)
 	c.validateInterfaces(&ps)
 	c.validateCommands(&ps)
