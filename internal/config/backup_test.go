@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -43,14 +42,7 @@ func TestBackupProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse([]byte(tc.yaml))
-			var ps *Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("Parse = %v, want *Problems", err)
-			}
-			if diff := cmp.Diff(tc.want, ps.List); diff != "" {
-				t.Errorf("problems (-want +got):\n%s", diff)
-			}
+			wantProblems(t, tc.yaml, tc.want)
 		})
 	}
 }

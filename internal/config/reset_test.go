@@ -93,14 +93,20 @@ func TestResetProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse([]byte(tc.yaml))
-			var ps *Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("Parse = %v, want *Problems", err)
-			}
-			if diff := cmp.Diff(tc.want, ps.List); diff != "" {
-				t.Errorf("problems (-want +got):\n%s", diff)
-			}
+			wantProblems(t, tc.yaml, tc.want)
 		})
+	}
+}
+
+// wantProblems parses doc and compares its problems with want.
+func wantProblems(t *testing.T, doc string, want []Problem) {
+	t.Helper()
+	_, err := Parse([]byte(doc))
+	var ps *Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse = %v, want *Problems", err)
+	}
+	if diff := cmp.Diff(want, ps.List); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
