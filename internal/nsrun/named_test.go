@@ -7,13 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmgr/devmgr/internal/mountinfo"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
@@ -56,68 +56,33 @@ func runMounts(t *testing.T) string {
 	t.Helper()
 	var out []string
 	for _, m := range mountTable(t) {
-		if m.point == "/run" || m.point == RunDir {
-			out = append(out, fmt.Sprintf("%d:%s", m.id, m.point))
+		if m.Point == "/run" || m.Point == RunDir {
+			out = append(out, fmt.Sprintf("%d:%s", m.ID, m.Point))
 		}
 	}
 	return strings.Join(out, " ")
 }
 
-// mount is one line of /proc/self/mountinfo.
-type mount struct {
-	id, parent int
-	point      string
-}
-
-func mountTable(t *testing.T) []mount {
+func mountTable(t *testing.T) []mountinfo.Mount {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []mount
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			t.Fatalf("mountinfo line %q", line)
-		}
-		id, err1 := strconv.Atoi(f[0])
-		parent, err2 := strconv.Atoi(f[1])
-		if err1 != nil || err2 != nil {
-			t.Fatalf("mountinfo line %q", line)
-		}
-		out = append(out, mount{id: id, parent: parent, point: unescapeMountinfo(f[4])})
-	}
-	return out
+	return ms
 }
-
-// unescapeMountinfo undoes the kernel's \ooo escapes in a mountinfo path.
-func unescapeMountinfo(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // under lists the mounts that hang, directly or through others, off the
 // mount with ID root (the child's own /run: the mounts it inherited stay
 // listed beneath it, hidden).
-func under(ms []mount, root int) []mount {
+func under(ms []mountinfo.Mount, root int) []mountinfo.Mount {
 	in := map[int]bool{root: true}
-	var out []mount
+	var out []mountinfo.Mount
 	for changed := true; changed; {
 		changed = false
 		for _, m := range ms {
-			if !in[m.id] && in[m.parent] {
-				in[m.id] = true
+			if !in[m.ID] && in[m.Parent] {
+				in[m.ID] = true
 				out = append(out, m)
 				changed = true
 			}
@@ -133,8 +98,8 @@ func freshRunDirChild(t *testing.T) {
 	}
 	var run0 int
 	for _, m := range mountTable(t) {
-		if m.point == "/run" {
-			run0 = m.id // the last one listed is the one just mounted
+		if m.Point == "/run" {
+			run0 = m.ID // the last one listed is the one just mounted
 		}
 	}
 	if err := os.Mkdir(RunDir, 0o755); err != nil {
@@ -176,20 +141,7 @@ func freshRunDirChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms := under(mountTable(t), run0)
-	if len(ms) != 1 || ms[0].point != RunDir {
+	if len(ms) != 1 || ms[0].Point != RunDir {
 		t.Errorf("mounts on the new /run at the end: %v, want only %s itself", ms, RunDir)
-	}
-}
-
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/run/netns`:         "/run/netns",
-		`/mnt/a\040b`:        "/mnt/a b",
-		`/mnt/tab\011x\134y`: "/mnt/tab\tx\\y",
-		`/mnt/odd\04`:        `/mnt/odd\04`,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
