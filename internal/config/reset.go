@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/devmgr/devmgr/internal/device"
 )
 
 // Reset configures the factory reset (internal/reset): which overlay it
@@ -245,4 +247,22 @@ func checkLayerPath(p string) string {
 		}
 	}
 	return ""
+}
+
+// MountOptions are the options the mount mode mounts its overlay with
+// (and its mount unit names): the layers, then reset.options.
+func (r Reset) MountOptions() string {
+	return strings.Join(append([]string{"lowerdir=" + r.Lower, "upperdir=" + r.Upper, "workdir=" + r.Work}, r.Options...), ",")
+}
+
+// ResetDir is where the reset keeps its journal: agent.state_dir/reset
+// in the mount mode; in the root mode, whose wipe takes agent.state_dir
+// with it, beside the upper layer on the persistent device
+// (reset.persist/devmgr-reset), where the early-boot step finds its
+// marker.
+func (c Config) ResetDir() string {
+	if c.Reset.Mode == ResetRoot {
+		return filepath.Join(c.Reset.Persist, device.ResetDirName)
+	}
+	return filepath.Join(c.Agent.StateDir, "reset")
 }

@@ -51,6 +51,14 @@ func WriteKeeping(path string, c Config, header string) error {
 	if err != nil {
 		return err
 	}
+	return WriteFileKeeping(path, b)
+}
+
+// WriteFileKeeping writes the config file's bytes b at path as
+// WriteKeeping does: atomically, keeping the mode, owner and group of the
+// file it replaces; a new file is 0600. b is written as it is: the
+// caller has checked it.
+func WriteFileKeeping(path string, b []byte) error {
 	mode, uid, gid := os.FileMode(0o600), -1, -1
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
