@@ -218,7 +218,7 @@ const (
 	extEncrypted = ".devmgr-backup"
 )
 
-var nameRE = regexp.MustCompile(`^devmgr-([A-Za-z0-9-]{1,63})-(\d{8}T\d{6}Z)-(manual|scheduled|pre-restore)(\.tar\.gz|\.devmgr-backup)$`)
+var nameRE = regexp.MustCompile(`^devmgr-([A-Za-z0-9-]{1,63})-(\d{8}T\d{6}Z)-(manual|scheduled|pre-restore|pre-reset)(\.tar\.gz|\.devmgr-backup)$`)
 
 // Name is the file name of an archive made on host at at.
 func Name(host string, at time.Time, kind string, encrypted bool) string {

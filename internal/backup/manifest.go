@@ -44,9 +44,10 @@ const (
 	KindManual     = "manual"      // devmgr backup create, the page's "create now"
 	KindScheduled  = "scheduled"   // the timer or the agent's ticker; pruned to backup.keep
 	KindPreRestore = "pre-restore" // the device's state just before a restore replaced it
+	KindPreReset   = "pre-reset"   // the settings a factory reset keeps (internal/reset, PutBack)
 )
 
-var kinds = []string{KindManual, KindScheduled, KindPreRestore}
+var kinds = []string{KindManual, KindScheduled, KindPreRestore, KindPreReset}
 
 // Manifest describes an archive: which devmgr made it, where and when,
 // and the size and SHA-256 of every other member.

@@ -180,12 +180,7 @@ func (o RestoreOptions) apply(ctx context.Context, c *Contents, p *Plan, out io.
 		done = append(done, "the config")
 		fmt.Fprintf(out, "restored the config %s: run devmgr provision to render the system files from it and restart the services\n", o.ConfigPath)
 	}
-	withTLS := generatedTLS(p.Next.Config)
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(c.writeConsole(pw, withTLS)) }()
-	err := o.Console.Import(ctx, pr)
-	pr.CloseWithError(errors.New("the console's part ended"))
-	if err != nil {
+	if err := c.importConsole(ctx, o.Console, generatedTLS(p.Next.Config)); err != nil {
 		return "", fail("the console's accounts", err)
 	}
 	done = append(done, "the console's accounts")
