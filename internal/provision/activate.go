@@ -71,6 +71,9 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 	if err := shareConfig(o.ConfigPath, c.Web.User, o); err != nil {
 		return err
 	}
+	if err := activateReset(ctx, c, o, changes); err != nil {
+		return err
+	}
 	if o.Services == nil {
 		o.Log.Info("no service manager: services left alone")
 		return nil
@@ -84,6 +87,17 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 		}
 		if slices.ContainsFunc(changes, func(ch change) bool { return strings.HasPrefix(ch.file.Path, device.UnitDir+"/") }) {
 			if err := o.Services.(service.Reloader).Reload(ctx); err != nil {
+				return err
+			}
+		}
+		enable, start := resetUnits(c)
+		for _, u := range enable {
+			if err := o.Services.Enable(ctx, u); err != nil {
+				return err
+			}
+		}
+		for _, u := range start {
+			if err := o.Services.Start(ctx, u); err != nil {
 				return err
 			}
 		}

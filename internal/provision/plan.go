@@ -135,7 +135,11 @@ func Plan(c config.Config, o Options) ([]File, error) {
 	if err := add(File{Path: device.NginxSite, Mode: 0o644, Content: site, Check: CheckNginx}, err); err != nil {
 		return nil, err
 	}
-	return files, nil
+	reset, err := resetFiles(c, o)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, reset...), nil
 }
 
 // ConsolePorts are the TCP ports of the web console: web.listen's port,

@@ -122,6 +122,11 @@ func Run(ctx context.Context, c config.Config, o Options) (Result, error) {
 	if onDevice && !o.DryRun && os.Geteuid() != 0 {
 		return res, errors.New("provisioning /: needs root (or use --root DIR or --dry-run)")
 	}
+	if c.Reset.Mode == config.ResetRoot && onDevice {
+		if err := CheckResetRoot("/", "/proc/self/mountinfo", c); err != nil {
+			return res, fmt.Errorf("provisioning: nothing was installed: reset.mode root: %w", err)
+		}
+	}
 	if err := checkAll(ctx, files, o.Log); err != nil {
 		return res, fmt.Errorf("provisioning: nothing was installed: %w", err)
 	}
