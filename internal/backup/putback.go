@@ -61,15 +61,15 @@ func PutBack(ctx context.Context, r io.Reader, o PutBackOptions) (string, error)
 	if err := c.importConsole(ctx, o.Console, withTLS); err != nil {
 		return fail("the console's accounts", err)
 	}
-	done = append(done, fmt.Sprintf("%d users and %d tokens", len(next.Users), len(next.Tokens)))
+	done = append(done, fmt.Sprintf("%s and %s", count(len(next.Users), "user"), count(len(next.Tokens), "token")))
 	if withTLS && c.TLSCert != nil {
 		done = append(done, "the TLS certificate")
 	}
 	if _, err := o.Agent.Restore(ctx, next.Config, next.Agent); err != nil {
 		return fail("the agent's settings", err)
 	}
-	done = append(done, fmt.Sprintf("the access point's settings and deny list (%d stations), %d LAN configs",
-		len(next.Agent.AP.Deny), len(next.Agent.LAN)))
+	done = append(done, fmt.Sprintf("the access point's settings and deny list (%s), %s",
+		count(len(next.Agent.AP.Deny), "station"), count(len(next.Agent.LAN), "LAN config")))
 	return strings.Join(done, ", "), nil
 }
 
@@ -81,4 +81,12 @@ func (c *Contents) importConsole(ctx context.Context, console Console, withTLS b
 	err := console.Import(ctx, pr)
 	pr.CloseWithError(errors.New("the console's part ended"))
 	return err
+}
+
+// count says n nouns, in the singular for one.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
