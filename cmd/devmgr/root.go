@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 		userCmd,
 		tokenCmd,
 		newBackupCmd(),
+		newResetCmd(),
 		newVersionCmd(),
 	)
 	return root

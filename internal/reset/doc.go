@@ -44,7 +44,7 @@
 // flock on Dir's lock keeps runs one at a time across processes.
 //
 //	r, err := reset.New(reset.Config{Reset: cfg.Reset, Dir: cfg.ResetDir(), Settings: settings,
-//	        Services: &service.Systemd{}, ServiceNames: reset.ServiceNames(cfg), Reboot: reboot})
+//	        Services: &service.Systemd{}, ServiceNames: reset.ServiceNames(cfg, false), Reboot: reboot})
 //	run, ok, err := r.Resume(ctx)                 // at start
 //	run, err := r.Start(ctx, reset.Request{Confirm: host, KeepSettings: true, User: "alice"})
 //	evs, run, more := r.Events(afterSeq)          // progress, for a stream

@@ -108,13 +108,13 @@ type lab struct {
 // factory is the lower layer's content: path → content ("/" ends a
 // directory).
 var factory = map[string]string{
-	"etc/app.conf":           "factory setting\n",
-	"bin/tool":               "#!/bin/sh\necho tool\n",
-	"share/doc/README":       "read me\n",
-	"share/doc/old/notes":    "old notes\n",
-	"var/lib/devmgr/":        "",
-	"var/lib/devmgr-agent/":  "",
-	"etc/devmgr/":            "",
+	"etc/app.conf":            "factory setting\n",
+	"bin/tool":                "#!/bin/sh\necho tool\n",
+	"share/doc/README":        "read me\n",
+	"share/doc/old/notes":     "old notes\n",
+	"var/lib/devmgr/":         "",
+	"var/lib/devmgr-agent/":   "",
+	"etc/devmgr/":             "",
 	"share/empty-from-start/": "",
 }
 
@@ -221,7 +221,7 @@ func (l *lab) resetter(change func(*Config)) *Resetter {
 	c := Config{
 		Reset: l.cfg.Reset, Dir: l.cfg.ResetDir(), ChangesDir: filepath.Join(l.cfg.Agent.StateDir, "changes"),
 		Settings: BackupSettings{Sources: l.sources(), Version: "test", Hostname: hostname},
-		Services: l.svc, ServiceNames: ServiceNames(l.cfg), ServiceWait: time.Second,
+		Services: l.svc, ServiceNames: ServiceNames(l.cfg, false), ServiceWait: time.Second,
 		Hostname: func() (string, error) { return hostname, nil },
 		Root:     l.root, BootIDFile: l.bootID, Log: testLog(l.t),
 		Reboot: func(context.Context) error { return fmt.Errorf("no reboot in this test") },

@@ -42,10 +42,10 @@ type journal struct {
 
 // Bounds of what a journal holds, checked again when it is read back.
 const (
-	maxText     = 4096
-	maxHolders  = 64
-	maxChecks   = 16
-	maxUserLen  = 128
+	maxText    = 4096
+	maxHolders = 64
+	maxChecks  = 16
+	maxUserLen = 128
 )
 
 var (

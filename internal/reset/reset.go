@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
-	"github.com/devmgr/devmgr/internal/mountinfo"
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/device"
+	"github.com/devmgr/devmgr/internal/mountinfo"
 	"github.com/devmgr/devmgr/internal/provision"
 	"github.com/devmgr/devmgr/internal/service"
 )
@@ -74,11 +74,17 @@ type Config struct {
 }
 
 // ServiceNames are the services a reset stops, in the order it starts
-// them again: reset.services, then the console (whose database the
-// settings phase clears or restores). The agent is not among them: the
-// command-line reset runs only while it is stopped.
-func ServiceNames(cfg config.Config) []string {
-	return append(slices.Clone(cfg.Reset.Services), device.UnitWeb)
+// them again: reset.services, then devmgr's own: the agent when agent is
+// set (a reset run outside the agent's process: devmgr-reset.service, whose
+// settings phase writes the agent's files) and the console (whose
+// database it clears or restores). The command line runs a reset only
+// while the agent is stopped, and leaves it so.
+func ServiceNames(cfg config.Config, agent bool) []string {
+	names := slices.Clone(cfg.Reset.Services)
+	if agent {
+		names = append(names, device.UnitAgent)
+	}
+	return append(names, device.UnitWeb)
 }
 
 // Request asks for a reset.

@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
-	"github.com/devmgr/devmgr/internal/mountinfo"
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/mountinfo"
 	"github.com/devmgr/devmgr/internal/service"
 )
 

@@ -41,7 +41,7 @@ func TestIsWhiteout(t *testing.T) {
 	}{
 		{fakeInfo{mode: fs.ModeDevice | fs.ModeCharDevice}, true},
 		{fakeInfo{mode: fs.ModeDevice | fs.ModeCharDevice, rdev: unix.Mkdev(1, 3)}, false}, // /dev/null
-		{fakeInfo{mode: fs.ModeDevice}, false},                                               // a block device 0/0
+		{fakeInfo{mode: fs.ModeDevice}, false},                                             // a block device 0/0
 		{fakeInfo{mode: 0o644}, false},
 		{fakeInfo{mode: fs.ModeDir | 0o755}, false},
 	} {
@@ -220,16 +220,20 @@ func TestForgedJournalSetAside(t *testing.T) {
 		StartedAt: time.Unix(1e9, 0), Phases: []api.ResetPhase{{Name: api.PhaseWiping, State: api.PhaseActive}},
 		Events: []api.ResetEvent{{Seq: 4, Phase: api.PhaseWiping, State: api.PhaseActive, Message: "wiping"}}}, Flags: []string{"nosuid"}}
 	for name, forge := range map[string]func(*journal){
-		"run ID":        func(j *journal) { j.ID = "../../etc" },
-		"mode":          func(j *journal) { j.Mode = "root; rm" },
-		"phase":         func(j *journal) { j.Phase = "format_disk" },
-		"phase state":   func(j *journal) { j.Phases[0].State = "maybe" },
-		"mount flag":    func(j *journal) { j.Flags = []string{"nosuid", "bind"} },
-		"event order":   func(j *journal) { j.Events = append(j.Events, api.ResetEvent{Seq: 9, Phase: api.PhaseWiping, State: api.PhaseDone}) },
+		"run ID":      func(j *journal) { j.ID = "../../etc" },
+		"mode":        func(j *journal) { j.Mode = "root; rm" },
+		"phase":       func(j *journal) { j.Phase = "format_disk" },
+		"phase state": func(j *journal) { j.Phases[0].State = "maybe" },
+		"mount flag":  func(j *journal) { j.Flags = []string{"nosuid", "bind"} },
+		"event order": func(j *journal) {
+			j.Events = append(j.Events, api.ResetEvent{Seq: 9, Phase: api.PhaseWiping, State: api.PhaseDone})
+		},
 		"control chars": func(j *journal) { j.Error = "bad\x1b[2J" },
 		"percent":       func(j *journal) { j.Percent = 101 },
 		"boot ID":       func(j *journal) { j.BootID = "../x" },
-		"check":         func(j *journal) { j.Verification = &api.ResetVerification{Checks: []api.ResetCheck{{Name: "trust-me", OK: true}}} },
+		"check": func(j *journal) {
+			j.Verification = &api.ResetVerification{Checks: []api.ResetCheck{{Name: "trust-me", OK: true}}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
