@@ -45,7 +45,8 @@
 //
 //	r, err := reset.New(reset.Config{Reset: cfg.Reset, Dir: cfg.ResetDir(), Settings: settings,
 //	        Services: &service.Systemd{}, ServiceNames: reset.ServiceNames(cfg, false), Reboot: reboot})
-//	run, ok, err := r.Resume(ctx)                 // at start
+//	run, ok, err := r.Resume(ctx)                 // devmgr reset --resume: a queued run, or one left unfinished
+//	run, err := r.Queue(ctx, req)                 // the agent: checked and journaled; devmgr-reset.service runs it
 //	run, err := r.Start(ctx, reset.Request{Confirm: host, KeepSettings: true, User: "alice"})
 //	evs, run, more := r.Events(afterSeq)          // progress, for a stream
 //	run, err := r.Wait(ctx) / r.Run(ctx, req)     // Start and Wait

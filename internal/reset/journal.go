@@ -55,7 +55,7 @@ var (
 	phaseNames = []string{api.PhaseChecking, api.PhaseStopping, api.PhaseSaving, api.PhaseUnmount, api.PhaseRebooting,
 		api.PhaseWiping, api.PhaseRemount, api.PhaseSettings, api.PhaseVerifying, api.PhaseStarting}
 	phaseStates = []string{api.PhasePending, api.PhaseActive, api.PhaseDone, api.PhaseSkipped, api.PhaseFailed}
-	runStates   = []string{api.ResetRunning, api.ResetRebooting, api.ResetDone, api.ResetFailed}
+	runStates   = []string{api.ResetQueued, api.ResetRunning, api.ResetRebooting, api.ResetDone, api.ResetFailed}
 	checkNames  = []string{checkEarlyBoot, checkMounted, checkUpper, checkWork, checkTree, checkSettings, checkServices}
 )
 

@@ -458,3 +458,54 @@ func names(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// The agent's way: Queue checks and journals the run, and refuses
+// another; devmgr-reset.service's Resume runs it whole. A queued run whose
+// device no longer passes the checks ends failed with nothing touched.
+func TestMountResetQueued(t *testing.T) {
+	l := changedLab(t, config.ResetMount)
+	if l == nil {
+		return
+	}
+	ctx := context.Background()
+	agent := l.resetter(nil)
+	q, err := agent.Queue(ctx, Request{Confirm: hostname, KeepSettings: true, User: "alice"})
+	if err != nil || q.Status != api.ResetQueued || !agent.Unfinished() {
+		t.Fatalf("Queue: %v, %+v", err, q)
+	}
+	if l.svc.log() != nil || !mounted(t, l.cfg.Reset.Merged) {
+		t.Errorf("Queue touched the device: %q", l.svc.log())
+	}
+	for _, try := range []func() error{
+		func() error { _, err := agent.Queue(ctx, Request{Confirm: hostname}); return err },
+		func() error { _, err := l.resetter(nil).Start(ctx, Request{Confirm: hostname}); return err },
+	} {
+		if err := try(); !errors.Is(err, ErrUnfinished) || !strings.Contains(err.Error(), "reset "+q.ID+", asked for by alice, is queued") {
+			t.Errorf("a second reset: %v", err)
+		}
+	}
+	run, ok, err := l.resetter(nil).Resume(ctx) // devmgr-reset.service
+	if err != nil || !ok {
+		t.Fatalf("Resume: %v, %v, %+v", ok, err, run)
+	}
+	checkDone(t, run, nil)
+	if run.ID != q.ID || run.User != "alice" || !strings.Contains(eventText(run), "the queued reset runs; checked again") {
+		t.Errorf("run %+v:\n%s", run, eventText(run))
+	}
+
+	write(t, filepath.Join(l.cfg.Reset.Merged, "etc/app.conf"), "changed again\n", 0o644)
+	q, err = agent.Queue(ctx, Request{Confirm: hostname, User: "alice"})
+	must(t, err)
+	upper := tree(t, l.cfg.Reset.Upper)
+	write(t, filepath.Join(l.cfg.Agent.StateDir, "changes", "pending.json"), "{}\n", 0o600)
+	run, ok, err = l.resetter(nil).Resume(ctx)
+	if !errors.Is(err, ErrRefused) || !ok || run.Status != api.ResetFailed || !strings.Contains(run.Error, "waits for its confirmation") {
+		t.Errorf("Resume of a queued run the device no longer allows: %v, %v, %+v", ok, err, run)
+	}
+	if diff := cmp.Diff(upper, tree(t, l.cfg.Reset.Upper)); diff != "" {
+		t.Errorf("the upper layer changed (-before +after):\n%s", diff)
+	}
+	if l.resetter(nil).Unfinished() {
+		t.Error("a refused queued run waits for Resume")
+	}
+}

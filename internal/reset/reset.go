@@ -221,55 +221,85 @@ func (r *Resetter) Events(after int) ([]api.ResetEvent, api.ResetRun, <-chan str
 // (Wait, Events). A refused request (ErrConfirm, ErrRunning,
 // ErrUnfinished, ErrNotConfigured, ErrRefused) touches nothing.
 func (r *Resetter) Start(ctx context.Context, req Request) (api.ResetRun, error) {
-	rc := r.cfg.Reset
-	if rc.Mode == config.ResetNone {
-		return api.ResetRun{}, ErrNotConfigured
-	}
-	host, err := r.cfg.Hostname()
-	if err != nil {
-		return api.ResetRun{}, fmt.Errorf("reading the host name: %w", err)
-	}
-	if got := strings.TrimSpace(req.Confirm); !strings.EqualFold(got, host) {
-		return api.ResetRun{}, fmt.Errorf("%w: %q was typed; type %s to reset it", ErrConfirm, change.Clip(got), host)
-	}
-	if err := checkText(req.User, maxUserLen); err != nil {
-		return api.ResetRun{}, fmt.Errorf("the user's name: %w", err)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.active {
-		return api.ResetRun{}, r.runningErr()
-	}
-	if err := provision.MakeRootDir(r.cfg.Dir, "the reset's directory"); err != nil {
-		return api.ResetRun{}, err
-	}
-	lk, err := lockDir(r.cfg.Dir)
+	lk, j, err := r.begin(ctx, req, api.ResetRunning, "checked: ")
 	if err != nil {
 		return api.ResetRun{}, err
-	}
-	if err := r.reload(); err != nil {
-		lk.Close()
-		return api.ResetRun{}, err
-	}
-	if r.last != nil && needsResume(r.last) {
-		lk.Close()
-		return api.ResetRun{}, fmt.Errorf("%w: reset %s stopped in phase %s (%s); devmgr reset --resume finishes it",
-			ErrUnfinished, r.last.ID, r.last.Phase, r.last.Status)
-	}
-	ov, err := r.check(ctx, req)
-	if err != nil {
-		lk.Close()
-		return api.ResetRun{}, err
-	}
-	j := r.newJournal(req, ov)
-	if err := r.record(j, api.PhaseChecking, api.PhaseDone, "checked: "+r.checkedText(ov)); err != nil {
-		lk.Close()
-		return api.ResetRun{}, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	r.active = true
 	r.done = make(chan struct{})
 	go r.execute(lk, j, nil)
 	return j.copyRun(), nil
+}
+
+// Queue checks the request and the device as Start does and journals the
+// run as queued, for another process to run with Resume. The agent's
+// sandbox (a mount namespace of its own, a read-only system) can neither
+// unmount nor wipe the overlay: it queues the reset and starts
+// devmgr-reset.service (devmgr reset --resume).
+func (r *Resetter) Queue(ctx context.Context, req Request) (api.ResetRun, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lk, j, err := r.begin(ctx, req, api.ResetQueued, "queued for devmgr-reset.service; checked: ")
+	if err != nil {
+		return api.ResetRun{}, err
+	}
+	lk.Close()
+	return j.copyRun(), nil
+}
+
+// begin checks req and the device and journals a new run in status, its
+// checking phase done; it returns the run and the lock, which the caller
+// lets go. r.mu is held.
+func (r *Resetter) begin(ctx context.Context, req Request, status, checked string) (*os.File, *journal, error) {
+	if r.cfg.Reset.Mode == config.ResetNone {
+		return nil, nil, ErrNotConfigured
+	}
+	host, err := r.cfg.Hostname()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the host name: %w", err)
+	}
+	if got := strings.TrimSpace(req.Confirm); !strings.EqualFold(got, host) {
+		return nil, nil, fmt.Errorf("%w: %q was typed; type %s to reset it", ErrConfirm, change.Clip(got), host)
+	}
+	if err := checkText(req.User, maxUserLen); err != nil {
+		return nil, nil, fmt.Errorf("the user's name: %w", err)
+	}
+	if r.active {
+		return nil, nil, r.runningErr()
+	}
+	if err := provision.MakeRootDir(r.cfg.Dir, "the reset's directory"); err != nil {
+		return nil, nil, err
+	}
+	lk, err := lockDir(r.cfg.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*os.File, *journal, error) {
+		lk.Close()
+		return nil, nil, err
+	}
+	if err := r.reload(); err != nil {
+		return fail(err)
+	}
+	if l := r.last; l != nil && l.Status == api.ResetQueued {
+		return fail(fmt.Errorf("%w: reset %s, asked for by %s, is queued for devmgr-reset.service (devmgr reset --resume runs it)",
+			ErrUnfinished, l.ID, l.User))
+	}
+	if l := r.last; l != nil && needsResume(l) {
+		return fail(fmt.Errorf("%w: reset %s stopped in phase %s (%s); devmgr reset --resume finishes it", ErrUnfinished, l.ID, l.Phase, l.Status))
+	}
+	ov, err := r.check(ctx, req)
+	if err != nil {
+		return fail(err)
+	}
+	j := r.newJournal(req, ov)
+	j.Status = status
+	if err := r.record(j, api.PhaseChecking, api.PhaseDone, checked+r.checkedText(ov)); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrRefused, err))
+	}
+	return lk, j, nil
 }
 
 func (r *Resetter) runningErr() error {
@@ -317,13 +347,14 @@ func (r *Resetter) waitResult(ctx context.Context) (api.ResetRun, error) {
 	return run, nil
 }
 
-// Resume finishes a run that its process left unfinished: killed (or
-// the device losing power) in a phase, or the root mode's run after its
-// reboot. It is what the agent's start and devmgr reset --resume (at
-// boot, devmgr-reset.service) call; with nothing to finish it returns ok
-// false. A run interrupted before the wipe began is not carried on: the
-// overlay is put back as it was and the run recorded as failed. A root
-// mode's run whose reboot has not happened yet is left waiting.
+// Resume runs a queued run (Queue), and finishes a run that its process
+// left unfinished: killed (or the device losing power) in a phase, or
+// the root mode's run after its reboot. devmgr reset --resume calls it
+// (devmgr-reset.service: at boot, and when the agent has queued a
+// reset); with nothing to do it returns ok false. A run interrupted
+// before the wipe began is not carried on: the overlay is put back as it
+// was and the run recorded as failed. A root mode's run whose reboot has
+// not happened yet is left waiting.
 func (r *Resetter) Resume(ctx context.Context) (run api.ResetRun, ok bool, err error) {
 	if r.cfg.Reset.Mode == config.ResetNone {
 		return api.ResetRun{}, false, nil
@@ -353,8 +384,15 @@ func (r *Resetter) Resume(ctx context.Context) (run api.ResetRun, ok bool, err e
 		lk.Close()
 		return api.ResetRun{}, false, nil
 	}
-	from, err := r.resumePoint(j)
-	if err != nil || from == nil {
+	var from []string // nil: every phase after checking
+	if j.Status == api.ResetQueued {
+		if err := r.dequeue(ctx, j); err != nil {
+			run := j.copyRun()
+			r.mu.Unlock()
+			lk.Close()
+			return run, true, err
+		}
+	} else if from, err = r.resumePoint(j); err != nil || from == nil {
 		run := j.copyRun()
 		r.mu.Unlock()
 		lk.Close()
@@ -368,12 +406,38 @@ func (r *Resetter) Resume(ctx context.Context) (run api.ResetRun, ok bool, err e
 	return run, true, err
 }
 
+// dequeue checks the device again for a queued run (it may have changed
+// since) and marks the run running; a check that fails ends the run, with
+// nothing touched. r.mu is held.
+func (r *Resetter) dequeue(ctx context.Context, j *journal) error {
+	ov, err := r.check(ctx, Request{KeepSettings: j.KeepSettings})
+	if err != nil {
+		now := r.cfg.Now().UTC()
+		j.Status, j.FinishedAt, j.Error = api.ResetFailed, &now, text(err.Error())
+		return errors.Join(err, r.record(j, api.PhaseChecking, api.PhaseFailed, j.Error))
+	}
+	j.Status, j.WasMounted, j.Flags = api.ResetRunning, ov.mounted, nil
+	if ov.mounted {
+		j.Flags = keptFlags(ov.mount)
+	}
+	return r.record(j, api.PhaseChecking, api.PhaseDone, "the queued reset runs; checked again: "+r.checkedText(ov))
+}
+
+// Unfinished reports whether a run waits for Resume: queued, left
+// unfinished, or failed half way. The agent, at its start, has
+// devmgr-reset.service run Resume when one does.
+func (r *Resetter) Unfinished() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last != nil && needsResume(r.last)
+}
+
 // needsResume reports whether j is a run its process did not finish, or
 // one that failed after its wipe began and before it was verified:
 // Resume carries both on (the layers must not stay half reset).
 func needsResume(j *journal) bool {
 	switch j.Status {
-	case api.ResetRunning, api.ResetRebooting:
+	case api.ResetQueued, api.ResetRunning, api.ResetRebooting:
 		return true
 	case api.ResetFailed:
 		v := j.phase(api.PhaseVerifying)

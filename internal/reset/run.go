@@ -351,11 +351,11 @@ func (r *Resetter) wipe() (string, error) {
 	}
 	nu, err := emptyDir(rc.Upper)
 	if err != nil {
-		return "", &phaseError{err: err, hint: "devmgr reset --resume finishes the reset (the agent's start does, too)"}
+		return "", &phaseError{err: err, hint: "devmgr reset --resume finishes the reset (devmgr-reset.service runs it at boot)"}
 	}
 	nw, err := emptyDir(rc.Work)
 	if err != nil {
-		return "", &phaseError{err: err, hint: "devmgr reset --resume finishes the reset (the agent's start does, too)"}
+		return "", &phaseError{err: err, hint: "devmgr reset --resume finishes the reset (devmgr-reset.service runs it at boot)"}
 	}
 	unix.Sync()
 	return fmt.Sprintf("removed %d entries from %s and %d from %s", nu, rc.Upper, nw, rc.Work), nil

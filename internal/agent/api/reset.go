@@ -8,7 +8,7 @@ import "time"
 //
 //	GET  /v1/system/reset                    SystemReset: the overlay, what a reset keeps, the running or last reset
 //	GET  /v1/system/reset/changes            the upper layer as a .tar.gz (what differs from the factory layer)
-//	POST /v1/system/reset                    ResetRequest → 202 ResetRun; audited as ActReset
+//	POST /v1/system/reset                    ResetRequest → 202 ResetRun (queued); audited as ActReset
 //	GET  /v1/system/reset/events?after=SEQ   NDJSON ResetEvent lines until the run ends (resumes after a reload)
 //
 // The console's POST /api/v1/system/reset checks the password itself and
@@ -113,7 +113,7 @@ type ResetRun struct {
 	KeepSettings bool   `json:"keep_settings"`
 	// User asked for it: the console's user, or "root" on the shell.
 	User   string `json:"user"`
-	Status string `json:"status"` // ResetRunning, ResetRebooting, ResetDone or ResetFailed
+	Status string `json:"status"` // ResetQueued, ResetRunning, ResetRebooting, ResetDone or ResetFailed
 	// Phase is the phase running now, or the last one; Percent how much
 	// of the run is done.
 	Phase      string       `json:"phase"`
@@ -135,6 +135,10 @@ type ResetRun struct {
 
 // Statuses of a reset.
 const (
+	// ResetQueued: the agent accepted the request and started
+	// devmgr-reset.service, which runs it (the agent's own sandbox cannot
+	// unmount or wipe the overlay).
+	ResetQueued  = "queued"
 	ResetRunning = "running"
 	// ResetRebooting: the root mode's marker is written and the device
 	// reboots; the next start finishes the run.
