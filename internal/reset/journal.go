@@ -35,6 +35,9 @@ type journal struct {
 	// WasMounted: the overlay was mounted when the run began; a failure
 	// before the wipe mounts it again.
 	WasMounted bool `json:"was_mounted,omitempty"`
+	// WipeBegan: the mount mode's wipe began (and may have removed
+	// things); a resume may make the phase pending again, this stays.
+	WipeBegan bool `json:"wipe_began,omitempty"`
 	// BootID is the boot the run started in (root mode): the next one
 	// finishes it.
 	BootID string `json:"boot_id,omitempty"`

@@ -274,16 +274,21 @@ func TestMountResetResumesAfterWipe(t *testing.T) {
 		t.Fatal("not stopped between the wipe and the remount")
 	}
 
-	next := l.resetter(nil) // the agent's next start
-	if _, err := next.Start(context.Background(), Request{Confirm: hostname, User: "root"}); !errors.Is(err, ErrUnfinished) {
+	if _, err := l.resetter(nil).Start(context.Background(), Request{Confirm: hostname, User: "root"}); !errors.Is(err, ErrUnfinished) {
 		t.Errorf("a new reset while one is unfinished: %v", err)
 	}
-	done, ok, err := next.Resume(context.Background())
+	// Killed again, resumed, before its wipe ran again: still carried on.
+	again := l.resetter(func(c *Config) { c.Interrupt = func(phase string) bool { return phase == api.PhaseUnmount } })
+	if run, ok, err := again.Resume(context.Background()); err != nil || !ok || run.Status != api.ResetRunning || phaseOf(run, api.PhaseWiping).State != api.PhasePending {
+		t.Fatalf("Resume, stopped after unmounting: %v, %v, %+v", ok, err, run)
+	}
+	done, ok, err := l.resetter(nil).Resume(context.Background()) // the next start
 	if err != nil || !ok {
 		t.Fatalf("Resume: %v, %v\n%+v", ok, err, done)
 	}
 	checkDone(t, done, nil)
-	if done.ID != run.ID || !strings.Contains(eventText(done), "resuming the reset, which stopped in phase wiping") {
+	if done.ID != run.ID || !strings.Contains(eventText(done), "resuming the reset, which stopped in phase wiping") ||
+		!strings.Contains(eventText(done), "resuming the reset, which stopped in phase unmounting") {
 		t.Errorf("resumed run %s: %s", done.ID, eventText(done))
 	}
 	if !mounted(t, l.cfg.Reset.Merged) {

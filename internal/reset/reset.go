@@ -447,13 +447,14 @@ func needsResume(j *journal) bool {
 }
 
 // afterWipe reports whether j's wipe began: the mount mode's, even if it
-// failed half way; the root mode's early-boot step did it.
+// failed half way or a resume runs it again; the root mode's early-boot
+// step did it.
 func afterWipe(j *journal) bool {
-	p := j.phase(api.PhaseWiping)
 	if j.Mode == config.ResetRoot {
+		p := j.phase(api.PhaseWiping)
 		return p != nil && p.State == api.PhaseDone
 	}
-	return p != nil && p.State != api.PhasePending
+	return j.WipeBegan
 }
 
 // newJournal starts a run's journal: every phase of its mode pending.

@@ -87,6 +87,11 @@ func (r *Resetter) execute(lk *os.File, j *journal, steps []string) {
 			r.reboot(ctx, j)
 			return
 		}
+		if step == api.PhaseWiping {
+			// Journaled before anything goes: from here on, a run that
+			// stops is carried on, never put back.
+			r.update(j, func(j *journal) { j.WipeBegan = true })
+		}
 		if err := r.note(j, step, api.PhaseActive, phaseTitle(step)); err != nil {
 			r.finish(j, step, err)
 			return
@@ -187,8 +192,7 @@ func (r *Resetter) finish(j *journal, phase string, err error) {
 // beforeWipe reports whether a failure in phase leaves the layers as they
 // were: the wipe never began.
 func beforeWipe(j *journal, phase string) bool {
-	p := j.phase(api.PhaseWiping)
-	return p != nil && p.State == api.PhasePending && phase != api.PhaseWiping
+	return !afterWipe(j) && phase != api.PhaseWiping
 }
 
 // putBack puts the device back as it was before the run: the overlay

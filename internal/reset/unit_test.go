@@ -269,7 +269,7 @@ func TestForgedJournalSetAside(t *testing.T) {
 func TestNeedsResume(t *testing.T) {
 	t.Parallel()
 	mk := func(mode, status string, states map[string]string) *journal {
-		j := &journal{ResetRun: api.ResetRun{Mode: mode, Status: status}}
+		j := &journal{ResetRun: api.ResetRun{Mode: mode, Status: status}, WipeBegan: states[api.PhaseWiping] != ""}
 		for _, p := range phasesOf(mode) {
 			s := states[p]
 			if s == "" {
@@ -290,6 +290,11 @@ func TestNeedsResume(t *testing.T) {
 		{"failed before the wipe", mk("mount", api.ResetFailed, map[string]string{api.PhaseUnmount: api.PhaseFailed}), false},
 		{"failed in the wipe", mk("mount", api.ResetFailed, map[string]string{api.PhaseWiping: api.PhaseFailed}), true},
 		{"failed remounting", mk("mount", api.ResetFailed, map[string]string{api.PhaseWiping: api.PhaseDone, api.PhaseRemount: api.PhaseFailed}), true},
+		{"resumed, failed unmounting before its wipe ran again", func() *journal {
+			j := mk("mount", api.ResetFailed, map[string]string{api.PhaseUnmount: api.PhaseFailed})
+			j.WipeBegan = true
+			return j
+		}(), true},
 		{"failed verification", mk("mount", api.ResetFailed, map[string]string{api.PhaseWiping: api.PhaseDone, api.PhaseVerifying: api.PhaseFailed}), false},
 		{"root, refused at boot", mk("root", api.ResetFailed, map[string]string{api.PhaseWiping: api.PhaseFailed}), false},
 		{"root, failed after the wipe", mk("root", api.ResetFailed, map[string]string{api.PhaseWiping: api.PhaseDone, api.PhaseSettings: api.PhaseFailed}), true},
