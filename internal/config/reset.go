@@ -204,6 +204,10 @@ func (c Config) validateResetLayers(ps *Problems, layers []struct{ key, val stri
 		if within(r.Persist, r.Lower) || within(r.Lower, r.Persist) {
 			ps.add("reset.persist", "%q and reset.lower %q must not lie inside each other", r.Persist, r.Lower)
 		}
+		if b := c.Backup.Dir; filepath.IsAbs(b) && (!within(b, r.Persist) || within(b, r.Upper) || within(b, r.Work)) {
+			ps.add("backup.dir", "%q lies in the root overlay, which a reset wipes: put it on the persistent device beside the layers, such as %s",
+				b, filepath.Join(r.Persist, "devmgr-backups"))
+		}
 		return
 	}
 	for i, a := range layers {

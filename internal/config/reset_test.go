@@ -18,7 +18,7 @@ func TestResetDefaults(t *testing.T) {
 			Lower: "/mnt/lower", Upper: "/mnt/upper", Work: "/mnt/work", Merged: "/mnt/merged", Services: []string{"app.service"}}},
 		{"mount, own paths", "reset: {mode: mount, lower: /srv/l, upper: /srv/o/u, work: /srv/o/w, merged: /srv/data, keep_settings: false}\n",
 			Reset{Mode: ResetMount, Lower: "/srv/l", Upper: "/srv/o/u", Work: "/srv/o/w", Merged: "/srv/data"}},
-		{"root", "reset: {mode: root, device: LABEL=data}\n", Reset{Mode: ResetRoot, KeepSettings: true, Device: "LABEL=data",
+		{"root", "backup: {dir: /media/root-rw/backups}\nreset: {mode: root, device: LABEL=data}\n", Reset{Mode: ResetRoot, KeepSettings: true, Device: "LABEL=data",
 			FSType: "ext4", Persist: "/media/root-rw", Lower: "/media/root-ro", Upper: "/media/root-rw/overlay",
 			Work: "/media/root-rw/overlay-workdir", Merged: "/"}},
 	} {
@@ -71,18 +71,20 @@ func TestResetProblems(t *testing.T) {
 				{Path: "reset.services[1]", Message: "devmgr-web.service is devmgr's own: the reset stops and starts the console itself, and never its agent"},
 				{Path: "reset.services[3]", Message: "x.service is listed twice"},
 			}},
-		{"root needs a device", "reset: {mode: root, fstype: vfat, options: [index=off]}\n",
+		{"root needs a device", "backup: {dir: /media/root-rw/b}\nreset: {mode: root, fstype: vfat, options: [index=off]}\n",
 			[]Problem{
 				{Path: "reset.options[0]", Message: "options are for mode mount; overlayroot mounts the root overlay with its own"},
 				{Path: "reset.device", Message: "must name the persistent device that holds reset.upper (for example LABEL=devmgr-data or /dev/mmcblk0p3)"},
 				{Path: "reset.fstype", Message: `"vfat" is not one of ext4, ext3, ext2, xfs, btrfs, f2fs`},
 			}},
-		{"root layers outside persist", "reset: {mode: root, device: '/dev/sda3;reboot', upper: /overlay, persist: /media/rw}\n",
+		{"root layers outside persist", "backup: {dir: /media/rw/b}\nreset: {mode: root, device: '/dev/sda3;reboot', upper: /overlay, persist: /media/rw}\n",
 			[]Problem{
 				{Path: "reset.upper", Message: `"/overlay" must lie inside reset.persist "/media/rw": the early-boot step empties it there`},
 				{Path: "reset.work", Message: `"/media/root-rw/overlay-workdir" must lie inside reset.persist "/media/rw": the early-boot step empties it there`},
 				{Path: "reset.device", Message: `"/dev/sda3;reboot" is neither a path under /dev nor LABEL=, UUID=, PARTUUID= or PARTLABEL= with a plain value`},
 			}},
+		{"root mode's backups in the root overlay", "reset: {mode: root, device: LABEL=data}\n",
+			[]Problem{{Path: "backup.dir", Message: `"/var/backups/devmgr" lies in the root overlay, which a reset wipes: put it on the persistent device beside the layers, such as /media/root-rw/devmgr-backups`}}},
 		{"root keys in mount mode", "reset: {mode: mount, device: /dev/sda3, persist: /media/rw}\n",
 			[]Problem{
 				{Path: "reset.device", Message: "is for mode root only"},

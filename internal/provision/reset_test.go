@@ -30,6 +30,9 @@ func resetPlan(t *testing.T, r config.Reset) []File {
 	t.Helper()
 	c := testConfig()
 	c.Reset = r
+	if r.Mode == config.ResetRoot {
+		c.Backup.Dir = "/media/root-rw/devmgr-backups"
+	}
 	files, err := Plan(c, testOptions())
 	if err != nil {
 		t.Fatalf("Plan: %v", err)
@@ -85,6 +88,9 @@ func TestResetUnitsVerify(t *testing.T) {
 	for _, tc := range resetCases {
 		c, o := testConfig(), testOptions()
 		c.Reset, o.Binary = tc.reset, exe
+		if tc.reset.Mode == config.ResetRoot {
+			c.Backup.Dir = "/media/root-rw/devmgr-backups"
+		}
 		files, err := Plan(c, o)
 		if err != nil {
 			t.Fatal(err)
@@ -172,6 +178,7 @@ func TestCheckResetRoot(t *testing.T) {
 	t.Parallel()
 	c := testConfig()
 	c.Reset = resetCases[1].reset
+	c.Backup.Dir = "/media/root-rw/devmgr-backups"
 	initramfs := []string{"/usr/sbin/update-initramfs", "/usr/share/initramfs-tools/hook-functions"}
 	overlayroot := "/usr/share/initramfs-tools/scripts/init-bottom/overlayroot"
 	rootOverlay := "22 1 0:30 / / rw,relatime - overlay overlayroot rw,lowerdir=/media/root-ro,upperdir=/media/root-rw/overlay,workdir=/media/root-rw/overlay-workdir\n"

@@ -137,6 +137,7 @@ func newLab(t *testing.T, dir, mode string) *lab {
 		r.Upper, r.Work = filepath.Join(r.Persist, "overlay"), filepath.Join(r.Persist, "overlay-workdir")
 		r.Device, r.FSType = "LABEL=devmgr-test", "ext4" // the config file's; the lab's is an image (below)
 		c.Agent.StateDir = filepath.Join(r.Merged, "var/lib/devmgr-agent")
+		c.Backup.Dir = filepath.Join(r.Persist, "backups")
 	} else {
 		r.Lower, r.Merged = filepath.Join(dir, "lower"), filepath.Join(dir, "merged")
 		r.Upper, r.Work = filepath.Join(dir, "layers", "upper"), filepath.Join(dir, "layers", "work")
@@ -161,7 +162,7 @@ func newLab(t *testing.T, dir, mode string) *lab {
 	if mode == config.ResetRoot {
 		l.cfg.Reset.Device = filepath.Join(dir, "persist.img")
 	}
-	for _, d := range []string{r.Merged, filepath.Join(dir, "tmp"), c.Backup.Dir} {
+	for _, d := range []string{r.Merged, filepath.Join(dir, "tmp")} {
 		must(t, os.MkdirAll(d, 0o755))
 	}
 	if mode == config.ResetMount {
