@@ -11,41 +11,8 @@ import (
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/fielderr"
+	"github.com/devmgr/devmgr/internal/testing/injection"
 )
-
-// injections are values that try to reach a shell, smuggle an option or a
-// path, overflow a limit or pass for something they are not. "{v}" is
-// replaced by a valid value of the parameter's type and CANARY by the
-// canary's path, so that each payload is a near miss of a real value and,
-// were a shell ever involved, would leave the canary behind.
-var injections = []string{
-	// shell metacharacters after a valid value
-	"{v};touch CANARY", "{v}; touch CANARY", "{v}&&touch CANARY", "{v}||touch CANARY", "{v}|touch CANARY",
-	"{v}&touch CANARY", "{v}$(touch CANARY)", "{v}`touch CANARY`", "{v}\ntouch CANARY", "{v}\r\ntouch CANARY",
-	"{v}\x00touch CANARY", "{v}>CANARY", "{v}>>CANARY", "{v}<CANARY", "{v} #", "{v}#", "{v}'", "{v}\"",
-	"{v}\\", "{v}${IFS}touch${IFS}CANARY", "{v}%0atouch CANARY", "{v}!", "{v}*", "{v}?", "{v}~",
-	// ... and before it, or alone
-	";touch CANARY", "&&touch CANARY", "|touch CANARY", "$(touch CANARY)", "`touch CANARY`", "\ntouch CANARY",
-	"'; touch CANARY; '", "\"; touch CANARY; \"", "$(id)", "`id`", "${PATH}", "$HOME", "~root", "*", "?", "[a]",
-	"{a,b}", "%s%s%s%n", "\x00", "\n", "\r", "\t", " ", "  {v}", "{v} ", "\t{v}",
-	// options
-	"-", "--", "-{v}", "--{v}", "--help", "-h", "--version", "-oProxyCommand=touch CANARY", "--output=CANARY",
-	"--exec=touch CANARY", "-e touch CANARY", "-n", "-1", "--1", "-0", "-9223372036854775808", "--count=5",
-	// paths
-	"../", "../../../../etc/passwd", "{v}/../../etc/shadow", "/etc/passwd", "..", ".", "./{v}", "/", "CANARY",
-	"..%2f..%2fetc%2fpasswd", "{v}%00", "file:///etc/passwd",
-	// length
-	strings.Repeat("a", 5000), "{v}" + strings.Repeat("x", 4100), strings.Repeat("9", 30),
-	strings.Repeat("a", 64) + ".com", strings.Repeat("a.", 130) + "com", strings.Repeat("{v}", 200),
-	// Unicode look-alikes, invisible and direction characters
-	"ехample.com", "еth0", "１２", "192.168.0.１", "{v}\u200b", "\u202e{v}", "ａｂｃ", "{v}；touch CANARY",
-	"{v}ǀtouch CANARY", "‐{v}", "−1", "{v}\u00a0", "\ufeff{v}", "{v}\u2028touch CANARY", "ﬁle", "İ",
-	// bytes that are not UTF-8: overlong encodings, surrogates, strays
-	"\xc0\xaf", "\xc0\xae\xc0\xae\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xc1\xbf", "{v}\xc0\xbb",
-	"\xed\xa0\x80", "\xff", "\xfe\xff", "{v}\x80", "\xc0\x80", "%c0%af",
-	// control characters
-	"\x1b[31m{v}", "{v}\x7f", "\x08{v}", "{v}\x85", "{v}\u0085", "\x1b]0;title\x07",
-}
 
 // corpusCommands are one command per parameter of typed (but delta, an
 // int that may be negative), each running a script that would create the
@@ -73,8 +40,8 @@ var valid = map[string]string{"mode": "fast", "count": "5", "host": "example.com
 // the canary is known to work.
 func TestInjectionCorpus(t *testing.T) {
 	t.Parallel()
-	if len(injections) < 100 {
-		t.Fatalf("%d payloads; the corpus has at least 100", len(injections))
+	if len(injection.Payloads) < 100 {
+		t.Fatalf("%d payloads; the corpus has at least 100", len(injection.Payloads))
 	}
 	canary := filepath.Join(t.TempDir(), "canary")
 	prog := script(t, "touch "+canary)
@@ -82,8 +49,8 @@ func TestInjectionCorpus(t *testing.T) {
 	ctx := context.Background()
 	for _, cmd := range corpusCommands(prog) {
 		name := cmd.Params[0].Name
-		for _, inj := range injections {
-			payload := strings.ReplaceAll(strings.ReplaceAll(inj, "{v}", valid[name]), "CANARY", canary)
+		for _, inj := range injection.Payloads {
+			payload := injection.Expand(inj, valid[name], canary)
 			_, err := r.Start(ctx, Request{Command: cmd, Params: map[string]string{name: payload}, User: "mallory", Role: auth.Operator})
 			var list fielderr.List
 			switch {
