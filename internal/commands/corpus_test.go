@@ -12,27 +12,20 @@ import (
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/fielderr"
 	"github.com/devmgr/devmgr/internal/testing/injection"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
-// corpusCommands are one command per parameter of typed (but delta, an
-// int that may be negative), each running a script that would create the
-// canary.
+// corpusCommands are one command per parameter of the corpus, each
+// running a script that would create the canary.
 func corpusCommands(prog string) []config.Command {
 	var out []config.Command
-	for _, p := range typed.Params {
-		if p.Name == "delta" {
-			continue
-		}
+	for _, p := range injection.Params {
 		c := command("corpus-"+p.Name, prog, "--value={"+p.Name+"}")
 		c.Params = config.Params{p}
 		out = append(out, c)
 	}
 	return out
 }
-
-// valid is a good value of each corpus parameter, in canonical form.
-var valid = map[string]string{"mode": "fast", "count": "5", "host": "example.com", "addr": "192.0.2.1",
-	"net": "192.0.2.0/24", "iface": "eth0", "lan": "eth1", "text": "abc"}
 
 // Every payload against every parameter type, through the runner: each is
 // refused with a field error naming the parameter, nothing is recorded,
@@ -44,13 +37,13 @@ func TestInjectionCorpus(t *testing.T) {
 		t.Fatalf("%d payloads; the corpus has at least 100", len(injection.Payloads))
 	}
 	canary := filepath.Join(t.TempDir(), "canary")
-	prog := script(t, "touch "+canary)
+	prog := testutil.Script(t, "touch "+canary)
 	r, h := newRunner(t, Config{Env: testEnv})
 	ctx := context.Background()
 	for _, cmd := range corpusCommands(prog) {
 		name := cmd.Params[0].Name
 		for _, inj := range injection.Payloads {
-			payload := injection.Expand(inj, valid[name], canary)
+			payload := injection.Expand(inj, injection.Valid[name], canary)
 			_, err := r.Start(ctx, Request{Command: cmd, Params: map[string]string{name: payload}, User: "mallory", Role: auth.Operator})
 			var list fielderr.List
 			switch {
@@ -72,9 +65,9 @@ func TestInjectionCorpus(t *testing.T) {
 
 	for _, cmd := range corpusCommands(prog) {
 		name := cmd.Params[0].Name
-		rec := wait(t, start(t, r, withParams(cmd, name, valid[name]), "alice"))
-		if rec.Status != StatusOK || rec.Argv[1] != "--value="+valid[name] {
-			t.Errorf("%s=%s: %s %q", name, valid[name], rec.Status, rec.Argv)
+		rec := wait(t, start(t, r, withParams(cmd, name, injection.Valid[name]), "alice"))
+		if rec.Status != StatusOK || rec.Argv[1] != "--value="+injection.Valid[name] {
+			t.Errorf("%s=%s: %s %q", name, injection.Valid[name], rec.Status, rec.Argv)
 		}
 	}
 	if _, err := os.Stat(canary); err != nil {

@@ -5,7 +5,11 @@
 // runner, the agent's through its HTTP API.
 package injection
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/devmgr/devmgr/internal/config"
+)
 
 // Payloads are the corpus, at least 100. Expand turns "{v}" into a valid
 // value of the parameter's type and CANARY into the canary's path, so that
@@ -46,3 +50,23 @@ var Payloads = []string{
 func Expand(payload, valid, canary string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(payload, "{v}", valid), "CANARY", canary)
 }
+
+// Params are the corpus's targets: a parameter of every type (two
+// interfaces: any, and LAN only), each with a good value in Valid. An
+// interface check that knows eth0 and eth1, eth1 the LAN, accepts Valid.
+var Params = config.Params{
+	{Name: "mode", Type: config.ParamEnum, Values: []string{"fast", "slow"}},
+	{Name: "count", Type: config.ParamInt, Min: ptr(1), Max: ptr(10)},
+	{Name: "host", Type: config.ParamHostname},
+	{Name: "addr", Type: config.ParamIP},
+	{Name: "net", Type: config.ParamCIDR},
+	{Name: "iface", Type: config.ParamInterface},
+	{Name: "lan", Type: config.ParamInterface, LANOnly: true},
+	{Name: "text", Type: config.ParamString, Pattern: "^[a-z][a-z0-9]*$", MaxLength: 16},
+}
+
+// Valid is a good value of each of Params, in canonical form.
+var Valid = map[string]string{"mode": "fast", "count": "5", "host": "example.com", "addr": "192.0.2.1",
+	"net": "192.0.2.0/24", "iface": "eth0", "lan": "eth1", "text": "abc"}
+
+func ptr(n int64) *int64 { return &n }
