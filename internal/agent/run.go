@@ -135,7 +135,13 @@ func Run(ctx context.Context, o Options) error {
 		syncAP(ctx, ap, log)
 		apm = ap
 	}
+	cmds, err := OpenCommands(ctx, cfg, h, o.Audit, log)
+	if err != nil {
+		return err
+	}
+	defer cmds.Close() // before the audit log: the runs it stops are audited
 	srv, err := New(Config{
+		Commands: cmds,
 		AP:       apm,
 		DHCP:     syncDHCP(ctx, dhcpSrv, log),
 		Socket:   cfg.Agent.Socket,

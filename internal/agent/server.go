@@ -102,6 +102,9 @@ type Config struct {
 	DHCP DHCPServer
 	// Diag runs diagnostics. Required.
 	Diag Diagnostics
+	// Commands runs the command catalog (OpenCommands); nil answers 503
+	// on the command routes.
+	Commands *Commands
 	// Audit records changes and diagnostics. Required.
 	Audit Auditor
 	// AuditLog serves GET /v1/audit; nil answers 503 there.
