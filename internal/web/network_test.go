@@ -363,6 +363,9 @@ func (f *fakeAgent) handler() http.Handler {
 			reply(w, 200, api.APChange{ID: r.PathValue("id"), Status: api.StatusConfirmed}, nil)
 		},
 	}
+	for p, h := range f.commandHandlers(actor, reply, bad) {
+		hs[p] = h
+	}
 	mux := http.NewServeMux()
 	for _, rt := range api.Routes {
 		if h, ok := hs[rt.Pattern()]; ok {
