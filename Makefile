@@ -37,14 +37,16 @@ run: build
 # tools module's own tests.
 lint: node_modules/.package-lock.json
 	npx --no-install eslint --max-warnings 0 .
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: not formatted: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 	cd tools && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) run ./vulndb -out $(VULNDB) -version $(VULNDB_VERSION)
 	$(TOOL) govulncheck -db file://$(VULNDB) ./...
 
 # The WiFi VM runs last and alone: qemu under TCG needs a core to itself to boot in time.
+# Tests that run the whole agent (internal/testing/agentproc) run bin/devmgr, as a device does.
 test: lint build
-	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/testing/wifivm)
+	DEVMGR_BIN=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/testing/wifivm)
 	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/testing/wifivm/
 
 # The fast loop for edits: no root, no namespaces, daemons, Chromium or VM (those tests skip
@@ -57,7 +59,7 @@ test-unit:
 # wrk on 127.0.0.1 (bench/cmd/devmgr-bench; as root: agent in a throwaway lab, and wrk,
 # python3-flask and gunicorn installed when missing). Results: bench/RESULTS.md.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	DEVMGR_BIN=$(CURDIR)/bin/devmgr $(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) build -o bin/devmgr-bench ./bench/cmd/devmgr-bench
 	bin/devmgr-bench -bin bin/devmgr -dev bin/devmgr-dev $(BENCHFLAGS)
 

@@ -17,6 +17,7 @@ import (
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/testing/agentproc"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 )
 
@@ -77,10 +78,11 @@ func BenchmarkAgentInterfacesFake(b *testing.B) {
 	benchInterfaces(b, socket)
 }
 
-// BenchmarkAgentInterfacesLab runs the real agent (agent.Run: netlink
-// handle, DHCP manager, changer, AP module) on the device namespace of a
+// BenchmarkAgentInterfacesLab runs the real agent (devmgr agent: netlink
+// handle, DHCP manager, changer, AP module) in the device namespace of a
 // throwaway network-namespace lab: the real netlink read of wlan0, eth0,
-// eth1 and lo. It needs root and is skipped without it.
+// eth1 and lo. The agent is another process: B/op and allocs/op are the
+// client's. It needs root and is skipped without it.
 func BenchmarkAgentInterfacesLab(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root: builds a network-namespace lab")
@@ -105,35 +107,8 @@ func BenchmarkAgentInterfacesLab(b *testing.B) {
 	dir := b.TempDir()
 	cfg := l.Config(filepath.Join(dir, "data"))
 	cfg.Agent.Socket = filepath.Join(dir, "run", "agent.sock")
-	cfg.Web.User = "" // root-only socket: this process is the client
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	actx, acancel := context.WithCancel(ctx)
-	go func() {
-		done <- agent.Run(actx, agent.Options{
-			Config:         cfg,
-			Audit:          agent.AuditorFunc(func(context.Context, agent.AuditEntry) error { return nil }),
-			Log:            slog.New(slog.DiscardHandler),
-			LeaseFile:      filepath.Join(dir, "ap.leases"),
-			HostapdCtrlDir: filepath.Join(dir, "hostapd"),
-			NetNS:          l.NSPath(lab.Device),
-			Ready:          func() { close(ready) },
-		})
-	}()
-	b.Cleanup(func() {
-		acancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			b.Errorf("agent: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		done <- err
-		b.Fatalf("agent stopped at start: %v", err)
-	case <-time.After(30 * time.Second):
-		b.Fatal("agent not ready after 30s")
-	}
+	cfg.Web.User = "root" // a root-only socket: this process is the client
+	agentproc.Start(b, agentproc.Options{Config: cfg, NS: l.NS(lab.Device)})
 	benchInterfaces(b, cfg.Agent.Socket)
 }
 

@@ -226,6 +226,18 @@ func TestRequestErrors(t *testing.T) {
 			t.Errorf("%s %s %.40s: %d %+v, want %d naming %q", tt.method, tt.path, tt.body, status, e, tt.status, tt.field)
 		}
 	}
+	// What a form shows beside the field: a sentence about it, the same for
+	// a 0 as for any other count out of range, never JSON's or Go's words.
+	for body, want := range map[string]string{
+		`{"host":"127.0.0.1","count":0}`:    "Count must be from 1 to 10.",
+		`{"host":"127.0.0.1","count":99}`:   "Count must be from 1 to 10.",
+		`{"host":"127.0.0.1","count":"3"}`:  "Count must be a whole number.",
+		`{"host":"127.0.0.1","flood":true}`: `This request has no field "flood".`,
+	} {
+		if _, e := raw(t, ta.socket, "POST", "/v1/diag/ping", &admin, body); e.Message != want {
+			t.Errorf("ping %s: %q, want %q", body, e.Message, want)
+		}
+	}
 	if len(ta.net.setCalls) != 0 {
 		t.Errorf("bad requests reached the network: %v", ta.net.setCalls)
 	}

@@ -17,6 +17,10 @@ type AuditLog interface {
 	List(ctx context.Context, f auditlog.Filter) ([]auditlog.Entry, error)
 }
 
+// NewAuditLog is the agent's own audit log, l (auditlog.Open on
+// agent.state_dir), as an AuditLog.
+func NewAuditLog(l *auditlog.Log) AuditLog { return logAuditor{l} }
+
 // logAuditor adapts auditlog.Log to AuditLog.
 type logAuditor struct{ l *auditlog.Log }
 

@@ -44,6 +44,18 @@ func AuditChanges(audit Auditor, log *slog.Logger) func(change.Change) {
 	}
 }
 
+// AuditRejected is the OnRejected of a module's journal (change engine,
+// netif, apmgr): a file that failed validation when it was read back was
+// set aside, not applied, and the agent's audit log says so.
+func AuditRejected(ctx context.Context, audit Auditor, log *slog.Logger, module string) func(file, reason string) {
+	return func(file, reason string) {
+		if err := audit.Audit(ctx, AuditEntry{User: "agent", Source: "local", Action: actRejected,
+			Target: module + ":" + file, Result: "failed", Detail: "set aside, not applied: " + reason}); err != nil {
+			log.Error("writing audit entry", "action", actRejected, "err", err)
+		}
+	}
+}
+
 // rollbackWhy says why the engine rolled ch back, for the audit log.
 func rollbackWhy(ch change.Change) string {
 	switch ch.Reason {

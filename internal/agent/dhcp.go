@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/dhcpsrv"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
-	"github.com/devmgr/devmgr/internal/service"
 )
 
 // DHCPServer is the AP's DHCP server module the agent serves
@@ -120,38 +118,4 @@ func (s *Server) dhcpConfirm(w http.ResponseWriter, r *http.Request, a Actor) er
 	s.audit(r.Context(), a, actAPDHCPConfirm, dhcpTarget, "ok", "change "+ch.ID+" ("+strings.Join(ch.Fields, ", ")+")")
 	writeJSON(w, http.StatusOK, wireDHCPChange(ch))
 	return nil
-}
-
-// newDHCPServer makes the AP's DHCP server module on the change engine. A
-// module that cannot start is logged and left out: the DHCP routes answer
-// 503 and the rest of the agent serves.
-func newDHCPServer(o Options, changes *change.Engine, log *slog.Logger, onRejected func(file, reason string)) *dhcpsrv.Manager {
-	var svc dhcpsrv.Restarter
-	if service.SystemdRunning() {
-		// Without systemd, dnsmasq is a child of devmgr provision's
-		// supervisor, which this process cannot reach: static leases
-		// (SIGHUP) only.
-		svc = &service.Systemd{}
-	}
-	m, err := dhcpsrv.New(dhcpsrv.Config{Cfg: o.Config, Changes: changes, PIDFile: o.DnsmasqPIDFile, Services: svc,
-		Log: o.Log.With("component", "dhcpsrv"), OnRejected: onRejected})
-	if err != nil {
-		log.Error("starting the DHCP server module; DHCP settings are unavailable", "err", err)
-		return nil
-	}
-	return m
-}
-
-// syncDHCP re-installs the DHCP settings confirmed in the console, after
-// the engine's Recover, and returns the module to serve (nil: none).
-func syncDHCP(ctx context.Context, m *dhcpsrv.Manager, log *slog.Logger) DHCPServer {
-	if m == nil {
-		return nil
-	}
-	if changed, err := m.Sync(ctx); err != nil {
-		log.Error("installing the DHCP settings saved from the console", "err", err)
-	} else if changed {
-		log.Info("re-installed the DHCP settings saved from the console")
-	}
-	return m
 }

@@ -11,14 +11,14 @@ import (
 )
 
 // given reads an optional number of a request: left out is 0 (diag's
-// default); a 0 that was sent is refused like any other value out of
-// range, never silently taken as the default.
-func given(field string, v *int) (int, error) {
-	switch {
-	case v == nil:
+// default); a 0 that was sent is refused by check like any other value out
+// of range, never silently taken as the default.
+func given(v *int, check func(int) error) (int, error) {
+	if v == nil {
 		return 0, nil
-	case *v <= 0:
-		return 0, errorf(http.StatusBadRequest, field, "%d is not a positive number", *v)
+	}
+	if err := check(*v); err != nil {
+		return 0, err
 	}
 	return *v, nil
 }
@@ -38,7 +38,7 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request, a Actor) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	count, err := given("count", in.Count)
+	count, err := given(in.Count, diag.CheckCount)
 	if err != nil {
 		s.auditErr(r, a, actPing, in.Host, err)
 		return err
@@ -59,7 +59,7 @@ func (s *Server) traceroute(w http.ResponseWriter, r *http.Request, a Actor) err
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	hops, err := given("max_hops", in.MaxHops)
+	hops, err := given(in.MaxHops, diag.CheckMaxHops)
 	if err != nil {
 		s.auditErr(r, a, actTraceroute, in.Host, err)
 		return err

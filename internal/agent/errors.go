@@ -3,13 +3,10 @@ package agent
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/fielderr"
-	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
@@ -124,44 +121,13 @@ func newRef() string {
 	return hex.EncodeToString(b)
 }
 
-// jsonError names the field of a JSON decoding error where it can.
+// jsonError says which field of a body could not be decoded, in a
+// sentence about it.
 func jsonError(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
 	var mb *http.MaxBytesError
-	switch {
-	case errors.As(err, &mb):
+	if errors.As(err, &mb) {
 		return err
-	case errors.As(err, &te):
-		f := te.Field
-		if f == "" {
-			return errorf(http.StatusBadRequest, "", "the body must be a JSON object")
-		}
-		return errorf(http.StatusBadRequest, f, "must be a %s, not a %s", jsonKind(te.Type.Kind().String()), te.Value)
-	case errors.As(err, &se):
-		return errorf(http.StatusBadRequest, "", "the body is not valid JSON: %v", err)
-	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, "", "the body is empty: a JSON object is required")
 	}
-	// encoding/json has no error type for DisallowUnknownFields: its text
-	// is the only place the field's name is (the one match on error text).
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		f = strings.Trim(f, `"`)
-		return errorf(http.StatusBadRequest, f, "is not a known field")
-	}
-	return errorf(http.StatusBadRequest, "", "the body is not valid JSON: %v", err)
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "int", "int64", "int32", "uint", "uint32", "uint64", "float64":
-		return "number"
-	case "slice":
-		return "list"
-	case "struct", "map":
-		return "object"
-	case "ptr":
-		return "boolean or null"
-	}
-	return k
+	fe := fielderr.FromJSON(err)
+	return errorf(http.StatusBadRequest, fe.Field, "%s", fe.Message)
 }

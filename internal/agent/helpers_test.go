@@ -10,20 +10,18 @@ import (
 	"github.com/devmgr/devmgr/internal/fielderr"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/change"
-	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/testing/agentproc"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
@@ -31,42 +29,14 @@ import (
 // child connects to the socket named here and prints what it got.
 const childEnv = "DEVMGR_AGENT_TEST_PEER_SOCKET"
 
-// The restart tests run a whole agent (Run) in this binary as a child
-// process they can kill: "CONFIG_FILE NETNS_PATH".
-const runEnv = "DEVMGR_AGENT_TEST_RUN"
-
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(childEnv); sock != "" {
 		os.Exit(peerChild(sock))
 	}
-	if args := os.Getenv(runEnv); args != "" {
-		os.Exit(runChild(args))
-	}
 	if len(os.Args) > 1 && os.Args[1] == emitLinesArg { // a command of the latency benchmark
 		os.Exit(emitLines(os.Args[2:]))
 	}
-	os.Exit(m.Run())
-}
-
-func runChild(args string) int {
-	cfgPath, ns, _ := strings.Cut(args, " ")
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		log.Error("loading config", "err", err)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	audit := AuditorFunc(func(_ context.Context, e AuditEntry) error {
-		log.Info("audit", "action", e.Action, "target", e.Target, "result", e.Result)
-		return nil
-	})
-	if err := Run(ctx, Options{Config: cfg, Audit: audit, Log: log, NetNS: ns}); err != nil {
-		log.Error("agent", "err", err)
-		return 1
-	}
-	return 0
+	os.Exit(agentproc.RunTests(m)) // the state-directory test runs devmgr agent
 }
 
 func peerChild(sock string) int {

@@ -46,15 +46,7 @@ func labAgent(t *testing.T) (*testAgent, *lab.Lab, *netif.Handle) {
 
 func snapshotAll(t *testing.T, h *netif.Handle) map[string]netif.State {
 	t.Helper()
-	out := map[string]netif.State{}
-	for _, n := range []string{"lo", "wlan0", "eth0", "eth1"} {
-		st, err := h.Snapshot(context.Background(), n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[n] = st
-	}
-	return out
+	return lab.DeviceState(t, func(n string) (netif.State, error) { return h.Snapshot(context.Background(), n) })
 }
 
 // TestLabBadInputs sends invalid changes to the real backend: each gets a

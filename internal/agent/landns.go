@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -12,17 +13,19 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/devmgr/devmgr/internal/dhcp"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
 )
 
-// lanDNS keeps the AP's dnsmasq forwarding to the DNS servers of the LAN
+// LANDNS keeps the AP's dnsmasq forwarding to the DNS servers of the LAN
 // interfaces: those of a static config and those of a DHCP lease. It writes
 // them to dnsmasq's servers-file, atomically and only when they change,
 // and signals dnsmasq to read it again. A change that is rolled back takes
 // its servers with it, since the Changer reports the configs in force.
-// With no file it does nothing.
-type lanDNS struct {
+// With no file it does nothing. `devmgr agent` feeds it from the DHCP
+// manager (SetLease) and the Changer (SetApplied).
+type LANDNS struct {
 	file, pidFile string
 	log           *slog.Logger
 
@@ -31,12 +34,15 @@ type lanDNS struct {
 	leased map[string][]string // interface → servers of its DHCP lease
 }
 
-func newLANDNS(file, pidFile string, log *slog.Logger) *lanDNS {
-	return &lanDNS{file: file, pidFile: pidFile, log: log, static: map[string][]string{}, leased: map[string][]string{}}
+// NewLANDNS writes the servers to file ("": nowhere) and signals the
+// dnsmasq whose pid is in pidFile ("": dnsmasq.DefaultPIDFile).
+func NewLANDNS(file, pidFile string, log *slog.Logger) *LANDNS {
+	return &LANDNS{file: file, pidFile: cmp.Or(pidFile, dnsmasq.DefaultPIDFile), log: log,
+		static: map[string][]string{}, leased: map[string][]string{}}
 }
 
-// setApplied is netif.Config.OnApplied.
-func (d *lanDNS) setApplied(applied map[string]netif.LinkConfig) {
+// SetApplied is netif.Config.OnApplied.
+func (d *LANDNS) SetApplied(applied map[string]netif.LinkConfig) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	clear(d.static)
@@ -48,13 +54,13 @@ func (d *lanDNS) setApplied(applied map[string]netif.LinkConfig) {
 	d.flushLocked()
 }
 
-// setLease is dhcp.Config.OnLease's part: the servers of name's lease, or
-// none when ok is false (the lease is given up).
-func (d *lanDNS) setLease(name string, servers []string, ok bool) {
+// SetLease is dhcp.Config.OnLease: the servers of name's lease, or none
+// when ok is false (the lease is given up).
+func (d *LANDNS) SetLease(name string, l dhcp.Lease, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if ok && len(servers) > 0 {
-		d.leased[name] = slices.Clone(servers)
+	if ok && len(l.DNS) > 0 {
+		d.leased[name] = slices.Clone(l.DNS)
 	} else {
 		delete(d.leased, name)
 	}
@@ -63,7 +69,7 @@ func (d *lanDNS) setLease(name string, servers []string, ok bool) {
 
 // flushLocked writes the servers-file when its contents change, then has
 // dnsmasq read it.
-func (d *lanDNS) flushLocked() {
+func (d *LANDNS) flushLocked() {
 	if d.file == "" {
 		return
 	}

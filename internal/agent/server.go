@@ -18,6 +18,13 @@
 //
 // Every request but /v1/health carries X-Devmgr-User, X-Devmgr-Role and
 // X-Devmgr-Source.
+//
+// This package is the server and its pieces; `devmgr agent`
+// (cmd/devmgr/agent.go) composes the process from them and the domain
+// packages: PrepareStateDir, the audit log (NewAuditLog, AuditChanges,
+// AuditRejected), the LAN DNS servers for dnsmasq (NewLANDNS), the real
+// Network (NetifNetwork), Traffic (NewTraffic) and Diagnostics (Tools),
+// then New and ListenAndServe.
 package agent
 
 import (

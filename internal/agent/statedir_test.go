@@ -1,29 +1,24 @@
 package agent
 
 import (
-	"context"
-	"encoding/json"
-	"github.com/devmgr/devmgr/internal/agent/api"
-	"github.com/devmgr/devmgr/internal/agent/client"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/devmgr/devmgr/internal/change"
-	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/testing/agentproc"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // The agent does not start on a state directory another user could
-// change: it would act as root on what that user wrote.
+// change: it would act as root on what that user wrote. PrepareStateDir
+// refuses each, and so does the whole agent (devmgr agent, in a lab's
+// device namespace).
 func TestPrepareStateDirRefuses(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.RequireBinary(t, "ip")
+	l := lab.NewT(t, lab.Options{NoServers: true})
 	tests := map[string]func(t *testing.T, base string) string{
 		"group and others may read": func(t *testing.T, base string) string {
 			d := filepath.Join(base, "state")
@@ -71,10 +66,11 @@ func TestPrepareStateDirRefuses(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "agent.state_dir") {
 				t.Errorf("PrepareStateDir = %v, want a refusal naming agent.state_dir", err)
 			}
-			cfg := (&lab.Lab{}).Config(t.TempDir())
+			cfg := l.Config(t.TempDir())
 			cfg.Agent.StateDir = dir
-			if err := Run(context.Background(), Options{Config: cfg, Log: slog.New(slog.DiscardHandler)}); err == nil {
-				t.Error("Run started")
+			out, err := agentproc.Exit(t, agentproc.Options{Config: cfg, NS: l.NS(lab.Device)})
+			if err == nil || !strings.Contains(out, "agent.state_dir") {
+				t.Errorf("devmgr agent ended with %v, want a refusal naming agent.state_dir:\n%s", err, out)
 			}
 		})
 	}
@@ -100,94 +96,6 @@ func mustMkdir(t *testing.T, d string, mode os.FileMode) {
 	}
 	if err := os.Chmod(d, mode); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// The whole agent, started on a state directory holding a forged network
-// journal that names the uplink: the uplink stays as it was, the journal
-// is set aside, and the agent's own audit log (GET /v1/audit) says so.
-// The console's data_dir is never touched.
-func TestLabForgedJournalAudited(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireBinary(t, "ip")
-	l := lab.NewT(t, lab.Options{NoServers: true})
-	dir := t.TempDir()
-	cfg := l.Config(filepath.Join(dir, "data"))
-	cfg.Web.User = "" // root-only socket: this process is the client
-	h, err := netif.OpenAt(l.NSPath(lab.Device))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ctx := context.Background()
-	before, err := h.Snapshot(ctx, "eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged := before
-	forged.AdminUp, forged.Addresses, forged.Routes = false, []netif.AddrState{}, []netif.Route{}
-	j, _ := json.Marshal(map[string]any{
-		"change": change.Change{ID: "0123456789abcdef", Kind: netif.Kind, Target: "eth0", Status: change.StatusPending},
-		"undo":   map[string]any{"prev": forged},
-	})
-	if err := PrepareStateDir(cfg.Agent.StateDir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(cfg.Agent.StateDir, "changes"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfg.Agent.StateDir, "changes", "pending.json"), j, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	log := &syncBuffer{}
-	rctx, cancel := context.WithCancel(ctx)
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- Run(rctx, Options{
-			Config: cfg, Log: slog.New(slog.NewTextHandler(log, nil)),
-			NetNS: l.NSPath(lab.Device), LeaseFile: filepath.Join(dir, "no-leases"),
-			HostapdCtrlDir: filepath.Join(dir, "hostapd"), DnsmasqPIDFile: filepath.Join(dir, "dnsmasq.pid"),
-			Ready: func() { close(ready) },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", log.String())
-		}
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("agent: %v\n%s", err, log.String())
-	}
-	after, _ := h.Snapshot(ctx, "eth0")
-	if diff := cmp.Diff(before, after); diff != "" {
-		t.Errorf("uplink changed (-before +after):\n%s", diff)
-	}
-	c := client.New(cfg.Agent.Socket)
-	defer c.Close()
-	admin := Actor{User: "root", Role: "admin", Source: "local"}
-	got, err := c.Audit(ctx, admin, api.AuditQuery{Action: actRejected})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 1 || got[0].Target != "changes:changes/pending.json" || got[0].User != "agent" || got[0].Time.After(time.Now()) {
-		t.Errorf("audit = %+v, want one rejection of changes/pending.json", got)
-	}
-	if _, err := c.Audit(ctx, Actor{User: "v", Role: "viewer", Source: "local"}, api.AuditQuery{}); err == nil {
-		t.Error("a viewer read the agent's audit log")
-	}
-	if ents, _ := os.ReadDir(cfg.DataDir); len(ents) > 1 { // the socket lives there in the lab config
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		t.Errorf("the agent wrote into data_dir: %q", names)
 	}
 }
 

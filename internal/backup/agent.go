@@ -104,7 +104,8 @@ func (o OfflineAgent) Ready(ctx context.Context) error {
 	return nil
 }
 
-// changesDir is where the agent keeps its change engine's files (agent.Run).
+// changesDir is where the agent keeps its change engine's files (serveAgent
+// in cmd/devmgr/agent.go).
 func changesDir(stateDir string) string { return filepath.Join(stateDir, "changes") }
 
 // Restore implements Agent: the files are written atomically, the AP's

@@ -43,20 +43,20 @@ func (r *DNSRequest) Validate() error {
 		r.Type = "A"
 	}
 	if _, ok := dnsTypes[r.Type]; !ok {
-		return fieldErr("type", "%q is not one of %s", clip(r.Type), strings.Join(DNSTypes, ", "))
+		return fieldErr("type", "must be one of %s.", strings.Join(DNSTypes, ", "))
 	}
 	if r.Name == "" {
-		return fieldErr("name", "is required")
+		return fieldErr("name", "is required: a name such as example.com, or an IP address with type PTR.")
 	}
 	if strings.HasPrefix(r.Name, "-") {
-		return fieldErr("name", "%q must not start with -", clip(r.Name))
+		return fieldErr("name", "must not start with -.")
 	}
 	if a, err := netip.ParseAddr(r.Name); err == nil {
 		if r.Type != "PTR" {
-			return fieldErr("name", "%q is an IP address: use type PTR for a reverse lookup", clip(r.Name))
+			return fieldErr("name", "is an IP address: choose type PTR to look up its name.")
 		}
 		if a.Zone() != "" {
-			return fieldErr("name", "%q: an address with a zone is not supported", clip(r.Name))
+			return fieldErr("name", "must not have a zone such as %%eth0.")
 		}
 	} else if r.Name != "." {
 		if err := checkName("name", r.Name, true); err != nil {
@@ -66,10 +66,10 @@ func (r *DNSRequest) Validate() error {
 	if r.Server != "" {
 		a, err := netip.ParseAddr(r.Server)
 		if err != nil || a.Zone() != "" {
-			return fieldErr("server", "%q is not an IP address", clip(r.Server))
+			return fieldErr("server", "must be an IP address, such as 192.0.2.53, or left empty.")
 		}
 		if a.IsUnspecified() || a.IsMulticast() {
-			return fieldErr("server", "%q cannot be a DNS server", r.Server)
+			return fieldErr("server", "must be the address of one host: %s is not.", r.Server)
 		}
 	}
 	return nil
@@ -131,7 +131,7 @@ func (res Resolver) Lookup(ctx context.Context, r DNSRequest) (DNSResult, error)
 	out := DNSResult{Server: net.JoinHostPort(server, strconv.Itoa(port)), Name: qname, Type: r.Type, Answers: []DNSAnswer{}}
 	name, err := dnsmessage.NewName(qname)
 	if err != nil {
-		return DNSResult{}, fieldErr("name", "%q: %v", clip(r.Name), err)
+		return DNSResult{}, fieldErr("name", "cannot be asked for in a DNS query (%v).", err)
 	}
 	q := dnsmessage.Question{Name: name, Type: dnsTypes[r.Type], Class: dnsmessage.ClassINET}
 	start := time.Now()

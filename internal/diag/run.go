@@ -80,8 +80,13 @@ func (r *PingRequest) Validate() error {
 	if r.Count == 0 {
 		r.Count = DefaultCount
 	}
-	if r.Count < MinCount || r.Count > MaxCount {
-		return fieldErr("count", "%d is outside %d..%d", r.Count, MinCount, MaxCount)
+	return CheckCount(r.Count)
+}
+
+// CheckCount refuses a ping count outside MinCount..MaxCount.
+func CheckCount(n int) error {
+	if n < MinCount || n > MaxCount {
+		return fieldErr("count", "must be from %d to %d.", MinCount, MaxCount)
 	}
 	return nil
 }
@@ -112,8 +117,13 @@ func (r *TracerouteRequest) Validate() error {
 	if r.MaxHops == 0 {
 		r.MaxHops = DefaultMaxHops
 	}
-	if r.MaxHops < MinHops || r.MaxHops > MaxHops {
-		return fieldErr("max_hops", "%d is outside %d..%d", r.MaxHops, MinHops, MaxHops)
+	return CheckMaxHops(r.MaxHops)
+}
+
+// CheckMaxHops refuses a traceroute's hop limit outside MinHops..MaxHops.
+func CheckMaxHops(n int) error {
+	if n < MinHops || n > MaxHops {
+		return fieldErr("max_hops", "must be from %d to %d.", MinHops, MaxHops)
 	}
 	return nil
 }

@@ -8,22 +8,35 @@
 package diag
 
 import (
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/fielderr"
 	"net/netip"
 	"strings"
 )
 
+// labels name the fields as the Diagnostics page labels them: a message
+// is a sentence about its field, for a form to show beside it.
+var labels = map[string]string{
+	"host": "Host or IP address", "count": "Count", "max_hops": "Max hops",
+	"name": "Name", "type": "Type", "server": "Server",
+}
+
+// fieldErr is a problem of field, its words following the field's label.
 func fieldErr(field, format string, args ...any) *fielderr.Error {
-	return fielderr.New(field, format, args...)
+	label := labels[field]
+	if label == "" {
+		label = fielderr.Label(field)
+	}
+	return fielderr.New(field, label+" "+format, args...)
 }
 
 // Limits of the requests.
 const (
-	MinCount        = 1
-	MaxCount        = 10
+	MinCount        = api.MinPingCount
+	MaxCount        = api.MaxPingCount
 	DefaultCount    = 4
-	MinHops         = 1
-	MaxHops         = 30
+	MinHops         = api.MinHops
+	MaxHops         = api.MaxHops
 	DefaultMaxHops  = 30
 	maxHostLen      = 253
 	maxLabelLen     = 63
@@ -34,17 +47,17 @@ const (
 // RFC 1123 host name; field names the value in errors.
 func ValidateHost(field, s string) error {
 	if s == "" {
-		return fieldErr(field, "is required: a host name or an IP address")
+		return fieldErr(field, "is required: a host name or an IP address.")
 	}
 	if strings.HasPrefix(s, "-") {
-		return fieldErr(field, "%q must not start with -", clip(s))
+		return fieldErr(field, "must not start with -.")
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {
-			return fieldErr(field, "%q: an address with a zone is not supported", clip(s))
+			return fieldErr(field, "must not have a zone such as %%eth0.")
 		}
 		if a.IsUnspecified() {
-			return fieldErr(field, "%q is the unspecified address", s)
+			return fieldErr(field, "must not be the unspecified address %s.", s)
 		}
 		return nil
 	}
@@ -56,32 +69,35 @@ func ValidateHost(field, s string) error {
 func checkName(field, s string, underscore bool) error {
 	name := strings.TrimSuffix(s, ".")
 	if name == "" {
-		return fieldErr(field, "%q is not a host name", clip(s))
+		return fieldErr(field, "%q is not a host name.", clip(s))
 	}
 	if len(name) > maxHostLen {
-		return fieldErr(field, "is longer than %d characters", maxHostLen)
+		return fieldErr(field, "is longer than %d characters.", maxHostLen)
 	}
 	labels := strings.Split(name, ".")
 	for _, l := range labels {
 		if l == "" {
-			return fieldErr(field, "%q has an empty label", clip(s))
+			return fieldErr(field, "has an empty part between two dots.")
 		}
 		if len(l) > maxLabelLen {
-			return fieldErr(field, "%q has a label longer than %d characters", clip(s), maxLabelLen)
+			return fieldErr(field, "has a part longer than %d characters between dots.", maxLabelLen)
 		}
 		if l[0] == '-' || l[len(l)-1] == '-' {
-			return fieldErr(field, "%q: a label must not start or end with -", clip(s))
+			return fieldErr(field, "has a part that starts or ends with -.")
 		}
 		for _, c := range []byte(l) {
 			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || underscore && c == '_'
 			if !ok {
-				return fieldErr(field, "%q is not a host name or IP address (letters, digits, - and . only)", clip(s))
+				if underscore {
+					return fieldErr(field, "may hold only letters, digits, -, _ and dots.")
+				}
+				return fieldErr(field, "may hold only letters, digits, - and dots.")
 			}
 		}
 	}
 	// A name of digits and dots only would be read as an address by ping.
 	if !underscore && strings.Trim(name, "0123456789.") == "" {
-		return fieldErr(field, "%q is neither a valid IP address nor a host name", clip(s))
+		return fieldErr(field, "%q is neither a valid IP address nor a host name.", clip(s))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package diag
 
 import (
 	"errors"
+	"fmt"
 	"github.com/devmgr/devmgr/internal/fielderr"
 	"strings"
 	"testing"
@@ -57,10 +58,7 @@ func TestValidateHost(t *testing.T) {
 			continue
 		}
 		if err != nil {
-			var fe *fielderr.Error
-			if !errors.As(err, &fe) || fe.Field != "host" || fe.Message == "" {
-				t.Errorf("ValidateHost(%q) = %#v, want a fielderr.Error for host", tt.host, err)
-			}
+			checkField(t, fmt.Sprintf("ValidateHost(%q)", tt.host), err, "host")
 		}
 	}
 }
@@ -162,6 +160,28 @@ func checkField(t *testing.T, what string, err error, field string) {
 	}
 	if fe.Field != field {
 		t.Errorf("%s: error names field %q (%s), want %q", what, fe.Field, fe.Message, field)
+	}
+	// A sentence about the field as the form labels it, shown beside it.
+	if !strings.HasPrefix(fe.Message, labels[field]+" ") || !strings.HasSuffix(fe.Message, ".") || strings.Contains(fe.Message, "%!") {
+		t.Errorf("%s: message %q is not a sentence about %q", what, fe.Message, labels[field])
+	}
+}
+
+// A count or hop limit that was sent is refused out of range, 0 as well
+// (0 left out is the default), with the same sentence.
+func TestCheckRange(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, -1, 11, 99} {
+		checkField(t, fmt.Sprintf("count %d", n), CheckCount(n), "count")
+		if err := CheckCount(n); err.Error() != "count: Count must be from 1 to 10." {
+			t.Errorf("CheckCount(%d) = %q", n, err)
+		}
+	}
+	for _, n := range []int{0, 31} {
+		checkField(t, fmt.Sprintf("max_hops %d", n), CheckMaxHops(n), "max_hops")
+	}
+	for _, n := range []int{1, 10} {
+		checkField(t, fmt.Sprintf("count %d", n), CheckCount(n), "")
 	}
 }
 

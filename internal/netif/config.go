@@ -89,19 +89,19 @@ func checkMode(es *fielderr.List, lc LinkConfig) {
 	switch lc.Mode {
 	case ModeDHCP:
 		if len(lc.Addresses) > 0 {
-			es.Add("addresses", "must be empty with mode dhcp")
+			es.Add("addresses", "Leave the addresses empty with DHCP: the lease gives the address.")
 		}
 		if lc.Gateway != "" {
-			es.Add("gateway", "must be empty with mode dhcp")
+			es.Add("gateway", "Leave the gateway empty with DHCP: the lease gives it.")
 		}
 		if len(lc.DNS) > 0 {
-			es.Add("dns", "must be empty with mode dhcp (the lease gives the DNS servers)")
+			es.Add("dns", "Leave the DNS servers empty with DHCP: the lease gives them.")
 		}
 	case ModeStatic:
 	case "":
-		es.Add("mode", "is required: dhcp or static")
+		es.Add("mode", "Choose a mode: dhcp or static.")
 	default:
-		es.Add("mode", "%q is not dhcp or static", lc.Mode)
+		es.Add("mode", "%q is not a mode: choose dhcp or static.", lc.Mode)
 	}
 }
 
@@ -110,10 +110,10 @@ func checkMode(es *fielderr.List, lc LinkConfig) {
 func checkAddresses(es *fielderr.List, cfg config.Config, name string, addrs []string, current []Interface) (prefixes []netip.Prefix, ok bool) {
 	switch {
 	case len(addrs) == 0:
-		es.Add("addresses", "at least one address is required with mode static")
+		es.Add("addresses", "Enter at least one address with mode static.")
 		return nil, false
 	case len(addrs) > 16:
-		es.Add("addresses", "at most 16 addresses")
+		es.Add("addresses", "Enter at most 16 addresses.")
 		return nil, false
 	}
 	ok = true
@@ -209,7 +209,7 @@ func checkGateway(es *fielderr.List, gw string, prefixes []netip.Prefix, ok bool
 	}
 	g, err := netip.ParseAddr(gw)
 	if err != nil || g.Zone() != "" {
-		es.Add("gateway", "%q is not an IP address", gw)
+		es.Add("gateway", "The gateway %q is not an IP address.", gw)
 		return
 	}
 	if !ok {
@@ -218,7 +218,7 @@ func checkGateway(es *fielderr.List, gw string, prefixes []netip.Prefix, ok bool
 	var in *netip.Prefix
 	for i := range prefixes {
 		if prefixes[i].Addr() == g {
-			es.Add("gateway", "%s is this interface's own address", g)
+			es.Add("gateway", "The gateway %s is this interface's own address.", g)
 			return
 		}
 		if in == nil && prefixes[i].Masked().Contains(g) {
@@ -227,16 +227,16 @@ func checkGateway(es *fielderr.List, gw string, prefixes []netip.Prefix, ok bool
 	}
 	switch {
 	case in == nil:
-		es.Add("gateway", "%s is not inside a subnet of this interface (%v)", g, prefixes)
+		es.Add("gateway", "The gateway %s is not inside a subnet of this interface (%v).", g, prefixes)
 	case hostBits(*in) >= 2 && (g == in.Masked().Addr() || g.Is4() && g == lastAddr(*in)):
-		es.Add("gateway", "%s is the network or broadcast address of %s", g, in.Masked())
+		es.Add("gateway", "The gateway %s is the network or broadcast address of %s.", g, in.Masked())
 	}
 }
 
 // checkDNS checks the DNS servers of a static config.
 func checkDNS(es *fielderr.List, dns []string) {
 	if len(dns) > 4 {
-		es.Add("dns", "at most 4 servers")
+		es.Add("dns", "Enter at most 4 DNS servers.")
 		return
 	}
 	for i, s := range dns {
@@ -265,13 +265,13 @@ func ValidateUp(cfg config.Config, name string, current []Interface) error {
 // validateName checks that name is an existing LAN interface.
 func validateName(cfg config.Config, name string, current []Interface) *fielderr.Error {
 	if name == "" {
-		return fieldErr("name", "is required")
+		return fieldErr("name", "The interface name is required.")
 	}
 	if !slices.ContainsFunc(current, func(i Interface) bool { return i.Name == name }) {
-		return fieldErr("name", "interface %q does not exist", name)
+		return fieldErr("name", "There is no interface %q.", name)
 	}
 	if !slices.Contains(cfg.LAN, name) {
-		return fieldErr("name", "interface %q is not a LAN interface (config lan: %v)", name, cfg.LAN)
+		return fieldErr("name", "Interface %q is not a LAN interface (config lan: %v), so it cannot be changed here.", name, cfg.LAN)
 	}
 	return nil
 }

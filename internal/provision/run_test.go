@@ -188,13 +188,13 @@ func TestRunDryRunWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Changed) != 18 {
-		t.Errorf("dry run reports %d changes, want 18", len(res.Changed))
+	if len(res.Changed) != 20 {
+		t.Errorf("dry run reports %d changes, want 20", len(res.Changed))
 	}
 	if got := snapshot(t, root); len(got) != 0 {
 		t.Errorf("dry run wrote %d files", len(got))
 	}
-	if !strings.Contains(out.String(), "+ssid=DeviceManager") || !strings.Contains(out.String(), "dry run: 18 files would change; nothing written") {
+	if !strings.Contains(out.String(), "+ssid=DeviceManager") || !strings.Contains(out.String(), "dry run: 20 files would change; nothing written") {
 		t.Errorf("output:\n%s", out.String())
 	}
 }

@@ -123,14 +123,14 @@ type changeView struct {
 	// URL is the change in the JSON API (the script reads and confirms it
 	// there); PanelURL renders this panel again once it has ended.
 	URL, PanelURL string
-	Seconds       int  // until the rollback
+	Seconds       int // until the rollback
 	// Who began it, when, what it changes (old → new), and what it still
 	// waits for ("waiting for a DHCP lease").
-	User    string
-	Created time.Time
-	Changes []api.FieldChange
-	Waiting string
-	Auto          bool // made from this page: confirm as soon as the device answers
-	CanConfirm    bool // the viewer may confirm it (an admin)
-	OOB           bool // swapped out of band, beside a form's answer
+	User       string
+	Created    time.Time
+	Changes    []api.FieldChange
+	Waiting    string
+	Auto       bool // made from this page: confirm as soon as the device answers
+	CanConfirm bool // the viewer may confirm it (an admin)
+	OOB        bool // swapped out of band, beside a form's answer
 }

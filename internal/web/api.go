@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
+	"github.com/devmgr/devmgr/internal/fielderr"
 )
 
 // apiError is the body of every API error.
@@ -30,11 +31,14 @@ func writeError(w http.ResponseWriter, status int, msg, field string) {
 	writeJSON(w, status, apiError{Error: msg, Field: field})
 }
 
+// jsonOnly refuses a body that is not JSON.
+const jsonOnly = "The request body must be JSON (Content-Type: application/json)."
+
 // decodeJSON reads a JSON body into v, refusing other content types and
 // unknown fields. It writes the error response itself and reports false.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json", "")
+		writeError(w, http.StatusUnsupportedMediaType, jsonOnly, "")
 		return false
 	}
 	dec := json.NewDecoder(r.Body)
@@ -42,10 +46,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "the body is too large", "")
+			writeError(w, http.StatusRequestEntityTooLarge, "The request body is too large.", "")
 			return false
 		}
-		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error(), "")
+		fe := fielderr.FromJSON(err)
+		writeError(w, http.StatusBadRequest, fe.Message, fe.Field)
 		return false
 	}
 	return true
@@ -80,7 +85,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Username = strings.TrimSpace(req.Username)
 	if req.Username == "" {
-		writeError(w, http.StatusBadRequest, "username is required", "username")
+		writeError(w, http.StatusBadRequest, "Username is required.", "username")
 		return
 	}
 	if len(req.Username) > auth.MaxUsernameLen {
@@ -88,7 +93,7 @@ func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Password == "" {
-		writeError(w, http.StatusBadRequest, "password is required", "password")
+		writeError(w, http.StatusBadRequest, "Password is required.", "password")
 		return
 	}
 	u, retry, err := s.checkLogin(r, req.Username, req.Password)

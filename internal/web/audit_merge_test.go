@@ -70,7 +70,7 @@ func TestAuditMergesAgentLog(t *testing.T) {
 
 	ag.err = errors.Join(agentclient.ErrUnavailable)
 	page = c.get("/audit")
-	if page.status != http.StatusOK || !strings.Contains(page.body, `id="audit-agent-note"`) || !strings.Contains(page.body, "<td>third</td>") {
+	if page.status != http.StatusOK || !strings.Contains(page.body, `id="audit-agent-note"`) || !strings.Contains(page.body, `<td data-label="Target">third</td>`) {
 		t.Errorf("with the agent down the page must show the console's entries and say the agent's are missing")
 	}
 }

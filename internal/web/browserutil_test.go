@@ -166,6 +166,21 @@ func (b *browser) evalBool(js string) bool {
 	return ok
 }
 
+// waitFor evaluates js every 100 ms until it is true, across page loads,
+// or fails the test after timeout, logging what the browser reported.
+func (b *browser) waitFor(what, js string, timeout time.Duration) {
+	b.t.Helper()
+	var err error
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var ok bool
+		if ok, err = chromedp.Run(b.ctx, chromedp.Evaluate[bool](js)); ok && err == nil {
+			return
+		}
+	}
+	b.logProblems()
+	b.t.Fatalf("waiting %s for %s (%s): last error %v", timeout, what, js, err)
+}
+
 // exists reports whether sel selects an element.
 func (b *browser) exists(sel string) bool {
 	b.t.Helper()

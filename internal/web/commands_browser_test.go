@@ -13,7 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/devmgr/devmgr/internal/agent"
-	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/netif"
@@ -35,19 +34,12 @@ func pingCommand() config.Command {
 // startCommandsConsole runs the real agent in this process with catalog
 // (its commands and history only: OpenCommands on this namespace's
 // links) and a console on its socket. As root: the socket lets root in.
-func startCommandsConsole(t *testing.T, catalog []config.Command) (*harness, *agentAudit) {
+func startCommandsConsole(t *testing.T, catalog []config.Command) (*harness, *apAudit) {
 	t.Helper()
 	testutil.RequireRoot(t)
-	dir, err := os.MkdirTemp("", "devmgr-web-cmd-") // short: a socket's path is at most 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := testConfig(filepath.Join(dir, "web"))
+	cfg := testConfig(t.TempDir())
 	cfg.Commands = catalog
-	cfg.Agent.Socket = filepath.Join(dir, "agent.sock")
-	cfg.Agent.StateDir = filepath.Join(dir, "agent")
-	cfg.Web.User = "" // root-only socket, whatever accounts this machine has
+	cfg.Agent.StateDir = filepath.Join(t.TempDir(), "agent")
 	if err := os.Mkdir(cfg.Agent.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -56,35 +48,19 @@ func startCommandsConsole(t *testing.T, catalog []config.Command) (*harness, *ag
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { links.Close() })
-	audit, alog := &agentAudit{}, &syncBuffer{}
+	audit, alog := &apAudit{}, &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(alog, nil))
 	cmds, err := agent.OpenCommands(context.Background(), cfg, links, audit, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := agent.New(agent.Config{Socket: cfg.Agent.Socket, Diag: agent.Tools{}, Audit: audit, Log: log, Commands: cmds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
+	t.Cleanup(func() { // after the agent has stopped
 		cmds.Close()
 		if t.Failed() {
 			t.Logf("agent log:\n%s", alog.String())
 		}
 	})
-	ac := agentclient.New(cfg.Agent.Socket)
-	t.Cleanup(ac.Close)
+	ac := serveTestAgent(t, agent.Config{Diag: agent.Tools{}, Audit: audit, Log: log, Commands: cmds})
 	return newAgentHarness(t, cfg, ac), audit
 }
 
@@ -163,8 +139,11 @@ func TestBrowserCommands(t *testing.T) {
 	waitFor("the first reply", output+`.includes('bytes from 127.0.0.1')`, 10*time.Second)
 	do("cancel", chromedp.Click(chromedp.CSS(`#part-ping [data-cancel]`)))
 	waitFor("the cancelled end", end+`?.querySelector('[data-status="canceled"]') != null`, 15*time.Second)
-	if !audit.has("olga", "command.cancel", "ok") || !audit.has("olga", "command.run", "ok") {
-		t.Errorf("the runs and the cancel are not in the agent's audit log")
+	if e, ok := audit.find("command.cancel", "ok"); !ok || e.User != "olga" {
+		t.Errorf("the cancel is not in the agent's audit log: %+v", e)
+	}
+	if e, ok := audit.find("command.run", "ok"); !ok || e.User != "olga" || !strings.Contains(e.Detail, "count=5 host=127.0.0.1") {
+		t.Errorf("the run's start is not in the agent's audit log: %+v", e)
 	}
 
 	// The history has both; the first one's page shows its output.

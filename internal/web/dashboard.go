@@ -3,47 +3,136 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
 )
 
+// dashboardData is the dashboard and the fragment it polls: this machine,
+// and the device at a glance from the agent.
+type dashboardData struct {
+	System
+	Agent agentState // why the agent's part is missing, or nothing
+	// AP is the access point as hostapd runs it; nil when not known.
+	AP *api.APStatus
+	// Leases is how many DHCP leases the AP has handed out; -1 when not known.
+	Leases  int
+	Uplinks []uplinkGlance
+}
+
+// uplinkGlance is an uplink interface on the dashboard.
+type uplinkGlance struct {
+	Name, State string
+	Addresses   []string // without link-local ones
+	Gateway     string
+	// RxRate and TxRate are the rates now; Spark the last hour, from the
+	// agent's traffic history (nil until it has two samples).
+	RxRate, TxRate string
+	Spark          *sparkView
+}
+
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	sys, err := s.system(r)
+	d, err := s.loadDashboard(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", sys)
+	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", d)
 }
 
 // dashboardLive is the fragment htmx polls to refresh the dashboard.
 func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
-	sys, err := s.system(r)
+	d, err := s.loadDashboard(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	s.renderPart(w, r, http.StatusOK, "dashboard", "system", sys)
+	s.renderPart(w, r, http.StatusOK, "dashboard", "system", d)
 }
 
-// system is the dashboard's state. With an agent configured, the interfaces
-// are the agent's (it may run in another network namespace, and every
-// interface read goes through it); without one, this host's.
-func (s *Server) system(r *http.Request) (System, error) {
-	sys, err := s.sys.Snapshot(r.Context())
-	if _, none := s.agent.(noAgent); err != nil || none {
-		return sys, err
+// loadDashboard reads this machine's state and, at the same time, the
+// agent's interfaces, access point and leases, each read bounded by
+// agentReadTimeout. With an agent configured, the interfaces are the
+// agent's (it may run in another network namespace, and every interface
+// read goes through it); without one, this host's.
+func (s *Server) loadDashboard(r *http.Request) (dashboardData, error) {
+	d := dashboardData{Leases: -1}
+	a := s.actor(r)
+	var (
+		wg                     sync.WaitGroup
+		ifs                    []api.Interface
+		ap                     api.APInfo
+		leases                 []api.DHCPLease
+		traffic                api.Traffic
+		ifsErr, apErr, leasErr error
+		trafficErr             error
+	)
+	read := func(f func(ctx context.Context) error, err *error) {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+			defer cancel()
+			*err = f(ctx)
+		})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
-	defer cancel()
-	ifs, err := s.agent.Interfaces(ctx, s.actor(r))
-	if err != nil {
-		sys.Interfaces = nil
-		sys.InterfacesNote = s.agentState(r, err).Message
-		return sys, nil
+	read(func(ctx context.Context) (err error) { ifs, err = s.agent.Interfaces(ctx, a); return err }, &ifsErr)
+	read(func(ctx context.Context) (err error) { ap, err = s.agent.AP(ctx, a); return err }, &apErr)
+	read(func(ctx context.Context) (err error) { leases, err = s.agent.Leases(ctx, a); return err }, &leasErr)
+	read(func(ctx context.Context) (err error) {
+		traffic, err = s.agent.Traffic(ctx, a, "", time.Time{})
+		return err
+	}, &trafficErr)
+	sys, sysErr := s.sys.Snapshot(r.Context())
+	wg.Wait()
+	if sysErr != nil {
+		return d, sysErr
 	}
-	sys.Interfaces = dashboardInterfaces(ifs)
-	return sys, nil
+	d.System = sys
+	if apErr == nil {
+		d.AP = &ap.Status
+	}
+	if leasErr == nil {
+		d.Leases = len(leases)
+	}
+	for _, err := range []error{ifsErr, apErr, leasErr} {
+		if err != nil {
+			d.Agent = s.agentState(r, err)
+			break
+		}
+	}
+	if _, none := s.agent.(noAgent); none {
+		return d, nil // this host's interfaces
+	}
+	if ifsErr != nil {
+		d.Interfaces = nil // the agent-state part says why
+		return d, nil
+	}
+	d.Interfaces = dashboardInterfaces(ifs)
+	series := map[string][]api.TrafficSample{}
+	if trafficErr == nil { // without a history the uplinks show no chart
+		for _, t := range traffic.Interfaces {
+			series[t.Name] = t.Samples
+		}
+	}
+	for _, i := range ifs {
+		v := s.ifaceView(i)
+		if !v.IsUplink {
+			continue
+		}
+		u := uplinkGlance{Name: i.Name, State: v.State(), Gateway: i.Gateway, RxRate: "–", TxRate: "–",
+			Spark: sparkline(series[i.Name], api.MaxTrafficSamples, "receive (green) and transmit (blue), last hour")}
+		if i.RxRate != nil && i.TxRate != nil {
+			u.RxRate, u.TxRate = rateText(*i.RxRate), rateText(*i.TxRate)
+		}
+		for _, a := range i.Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil && !p.Addr().IsLinkLocalUnicast() {
+				u.Addresses = append(u.Addresses, a)
+			}
+		}
+		d.Uplinks = append(d.Uplinks, u)
+	}
+	return d, nil
 }
 
 func dashboardInterfaces(ifs []api.Interface) []Interface {

@@ -240,3 +240,21 @@ func TestAPDHCPCard(t *testing.T) {
 		t.Errorf("the ended change's panel for a viewer = %d\n%s", p.status, p.body)
 	}
 }
+
+// TestDashboardTraffic: the dashboard draws each uplink's last hour from
+// the agent's traffic history.
+func TestDashboardTraffic(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t.TempDir())
+	cfg.Uplinks = []string{"eth1"}
+	h := newAgentHarness(t, cfg, newFakeAgent(t))
+	h.addUser("vera", auth.Viewer, userPassword)
+	c := h.newClient()
+	c.mustLogin("vera", userPassword)
+	for _, p := range []string{"/", "/dashboard/live"} {
+		r := c.request(http.MethodGet, p, nil, bgHeader)
+		if r.status != http.StatusOK || !strings.Contains(r.body, `data-uplink="eth1"`) || !strings.Contains(r.body, `<polyline class="rx" points="`) {
+			t.Errorf("GET %s = %d, without the uplink's sparkline", p, r.status)
+		}
+	}
+}

@@ -35,6 +35,7 @@ const (
 	keyCSRF      = "csrf"
 	keyFlashKind = "flash_kind"
 	keyFlashText = "flash_text"
+	keyResetRef  = "reset_ref" // an admin's reset's password, kept for one display (users.go)
 )
 
 type ctxKey int

@@ -31,6 +31,7 @@ type Agent interface {
 	SetUp(ctx context.Context, a api.Actor, name string, up bool) (api.Change, error)
 	Change(ctx context.Context, a api.Actor, id string) (api.Change, error)
 	Neighbors(ctx context.Context, a api.Actor) ([]api.Neighbor, error)
+	DNS(ctx context.Context, a api.Actor, r api.DNSRequest) (api.DNSResult, error)
 	Leases(ctx context.Context, a api.Actor) ([]api.DHCPLease, error)
 	AP(ctx context.Context, a api.Actor) (api.APInfo, error)
 	APClients(ctx context.Context, a api.Actor) ([]api.APClient, error)
@@ -80,6 +81,9 @@ func (noAgent) Change(context.Context, api.Actor, string) (api.Change, error) {
 }
 func (noAgent) Neighbors(context.Context, api.Actor) ([]api.Neighbor, error) { return nil, errNoAgent }
 func (noAgent) Leases(context.Context, api.Actor) ([]api.DHCPLease, error)   { return nil, errNoAgent }
+func (noAgent) DNS(context.Context, api.Actor, api.DNSRequest) (api.DNSResult, error) {
+	return api.DNSResult{}, errNoAgent
+}
 func (noAgent) AP(context.Context, api.Actor) (api.APInfo, error)            { return api.APInfo{}, errNoAgent }
 func (noAgent) APClients(context.Context, api.Actor) ([]api.APClient, error) { return nil, errNoAgent }
 func (noAgent) APSecretSettings(context.Context, api.Actor) (api.APSecretSettings, error) {
@@ -91,7 +95,9 @@ func (noAgent) APUpdate(context.Context, api.Actor, api.APUpdate) (api.APChange,
 func (noAgent) APChange(context.Context, api.Actor, string) (api.APChange, error) {
 	return api.APChange{}, errNoAgent
 }
-func (noAgent) APDHCP(context.Context, api.Actor) (api.APDHCP, error) { return api.APDHCP{}, errNoAgent }
+func (noAgent) APDHCP(context.Context, api.Actor) (api.APDHCP, error) {
+	return api.APDHCP{}, errNoAgent
+}
 func (noAgent) APDHCPUpdate(context.Context, api.Actor, api.APDHCPUpdate) (api.APChange, error) {
 	return api.APChange{}, errNoAgent
 }
@@ -133,7 +139,7 @@ type ifaceView struct {
 	// samples); Spark the last ten minutes.
 	RxRate, TxRate string
 	Spark          *sparkView
-	OOB                   bool // the live part, swapped out of band
+	OOB            bool // the live part, swapped out of band
 	// Form is the LAN form: the saved config or what the link has now, or
 	// what was submitted, with an error on each bad field.
 	Form *form
@@ -254,6 +260,7 @@ func (s *Server) networkApply(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		status := s.formAgentError(r, f, err, lanFieldOf)
+		sentences(f)
 		s.lanForm(w, r, status, name, f, nil)
 		return
 	}

@@ -139,7 +139,7 @@ func TestBrowserNetwork(t *testing.T) {
 	if eth1.MTU != 1400 || eth1.Mode != "static" || !slices.Contains(eth1.Addresses, lab.LANDeviceAddr) {
 		t.Errorf("eth1 after the changes: mode %q mtu %d addresses %v", eth1.Mode, eth1.MTU, eth1.Addresses)
 	}
-	if !lc.audit.has("alice", "network.confirm", "ok") {
+	if !lc.audited("alice", "network.confirm", "ok") {
 		t.Errorf("no confirm by alice in the agent's audit")
 	}
 	waitFor("the page showing the new state", `document.querySelector('[data-iface="eth1"] [data-field="mode"]').textContent === 'static' &&
@@ -151,7 +151,7 @@ func TestBrowserNetwork(t *testing.T) {
 	// Diagnostics: ping lines arrive while ping runs.
 	do("diagnostics",
 		chromedp.Click(chromedp.ID("nav-diagnostics")),
-		chromedp.WaitVisible(chromedp.ID("ping-form")),
+		chromedp.WaitVisible(chromedp.CSS("#ping-form[data-ready]")), // its script has run
 		chromedp.SendKeys(chromedp.ID("ping-host"), "127.0.0.1"),
 		chromedp.SetValue(chromedp.ID("ping-count"), "4"),
 		chromedp.Click(chromedp.ID("ping-run")),

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,11 +19,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/agent/api"
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/testing/agentproc"
 	"github.com/devmgr/devmgr/internal/testing/lab"
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 	"github.com/devmgr/devmgr/internal/toolrun"
@@ -479,7 +478,7 @@ func TestNetworkPagesFake(t *testing.T) {
 		t.Errorf("viewer's diagnostics = %d, want 403", r.status)
 	}
 	dpage := operator.get("/diagnostics")
-	for _, want := range []string{`id="ping-form"`, `id="traceroute-form"`, `id="dns-form"`, "192.0.2.9", "No leases.", `/static/diagnostics.js?v=`} {
+	for _, want := range []string{`id="ping-form"`, `id="traceroute-form"`, `id="dns-form"`, "192.0.2.9", "No leases.", `/static/js/diagnostics.js?v=`} {
 		if !strings.Contains(dpage.body, want) {
 			t.Errorf("diagnostics page lacks %s", want)
 		}
@@ -525,41 +524,30 @@ func TestNetworkPagesFake(t *testing.T) {
 	}
 }
 
-// labConsole is a console talking to a real agent (agent.Run) that
+// labConsole is a console talking to a real agent (devmgr agent) that
 // manages the lab's device namespace.
 type labConsole struct {
 	*harness
 	lab    *lab.Lab
-	audit  *agentAudit
 	socket string
 	client *agentclient.Client
 }
 
-type agentAudit struct {
-	mu      sync.Mutex
-	entries []agent.AuditEntry
-}
-
-func (a *agentAudit) Audit(_ context.Context, e agent.AuditEntry) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.entries = append(a.entries, e)
-	return nil
-}
-
-func (a *agentAudit) has(user, action, result string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, e := range a.entries {
-		if e.User == user && e.Action == action && e.Result == result {
-			return true
-		}
+// audited reports whether the agent's own audit log (GET /v1/audit) has
+// an entry of user's action that ended with result.
+func (lc *labConsole) audited(user, action, result string) bool {
+	t := lc.t
+	t.Helper()
+	root := api.Actor{User: "root", Role: auth.Admin, Source: "local"}
+	got, err := lc.client.Audit(context.Background(), root, api.AuditQuery{User: user, Action: action, Result: result})
+	if err != nil {
+		t.Fatalf("reading the agent's audit log: %v", err)
 	}
-	return false
+	return slices.ContainsFunc(got, func(e api.AuditRecord) bool { return e.Action == action }) // Action selects a prefix
 }
 
-// startLabConsole builds a lab, runs the agent in-process on its device
-// namespace with rollback after rollback, and a console on its socket.
+// startLabConsole builds a lab, runs devmgr agent in its device namespace
+// with rollback after rollback, and a console on its socket.
 func startLabConsole(t *testing.T, rollback time.Duration) *labConsole {
 	t.Helper()
 	testutil.RequireRoot(t)
@@ -573,45 +561,22 @@ func startLabConsole(t *testing.T, rollback time.Duration) *labConsole {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	acfg := l.Config(filepath.Join(dir, "agent"))
 	acfg.Network.RollbackTimeout = rollback
-	acfg.Web.User = "" // root-only socket, whatever accounts this machine has
+	acfg.Web.User = "root" // a root-only socket, whatever accounts this machine has
 	if err := os.MkdirAll(acfg.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	audit := &agentAudit{}
-	alog := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- agent.Run(ctx, agent.Options{
-			Config: acfg, Audit: audit, Log: slog.New(slog.NewTextHandler(alog, nil)),
-			Version: "test", NetNS: l.NSPath(lab.Device), LeaseFile: filepath.Join(dir, "no-leases"),
-			Ready: func() { close(ready) },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", alog.String())
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("agent exited at start: %v\n%s", err, alog.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("agent not ready after 20 s\n%s", alog.String())
-	}
+	agentproc.Start(t, agentproc.Options{Config: acfg, NS: l.NS(lab.Device)})
 	wcfg := acfg
 	wcfg.DataDir = filepath.Join(dir, "web")
 	wcfg.Web.Listen = "127.0.0.1:0"
 	ac := agentclient.New(acfg.Agent.Socket)
 	t.Cleanup(ac.Close)
 	h := newAgentHarness(t, wcfg, ac)
-	return &labConsole{harness: h, lab: l, audit: audit, socket: acfg.Agent.Socket, client: ac}
+	return &labConsole{harness: h, lab: l, socket: acfg.Agent.Socket, client: ac}
 }
+
+// agentStateOK is the agent-state part of a page whose agent answered.
+const agentStateOK = `<div id="agent-state" role="alert" class="d-none">`
 
 // ndjson splits a streamed answer into its events.
 func ndjson(t *testing.T, body string) []api.StreamEvent {
@@ -633,7 +598,7 @@ func ndjson(t *testing.T, body string) []api.StreamEvent {
 // second change refused while one is pending, an unconfirmed change rolled
 // back, and a streamed ping.
 func TestNetworkAPIWithAgent(t *testing.T) {
-	const rollback = 3 * time.Second
+	const rollback = 10 * time.Second // the shortest devmgr accepts
 	lc := startLabConsole(t, rollback)
 	h := lc.harness
 	h.addUser("vera", auth.Viewer, userPassword)
@@ -768,7 +733,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 	if eth1.Mode != "static" || !slices.Contains(eth1.Addresses, lab.LANDeviceAddr) {
 		t.Errorf("eth1 after confirm: %+v", eth1)
 	}
-	if !lc.audit.has("alice", "network.config", "ok") || !lc.audit.has("alice", "network.confirm", "ok") {
+	if !lc.audited("alice", "network.config", "ok") || !lc.audited("alice", "network.confirm", "ok") {
 		t.Errorf("the agent did not record alice's change and confirm")
 	}
 
@@ -838,7 +803,7 @@ func TestNetworkAPIWithAgent(t *testing.T) {
 	if r := operator.get("/diagnostics"); r.status != http.StatusOK || !strings.Contains(r.body, `id="ping-form"`) || !strings.Contains(r.body, `id="agent-state" role="alert" class="d-none"`) {
 		t.Errorf("diagnostics page = %d", r.status)
 	}
-	if !lc.audit.has("olga", "diag.ping", "ok") {
+	if !lc.audited("olga", "diag.ping", "ok") {
 		t.Errorf("the agent did not record olga's ping")
 	}
 

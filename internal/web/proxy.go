@@ -70,7 +70,7 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 		// without a preflight, whatever else fails.
 		if r.ContentLength != 0 && r.Method != http.MethodGet {
 			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-				writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json", "")
+				writeError(w, http.StatusUnsupportedMediaType, jsonOnly, "")
 				return
 			}
 		}

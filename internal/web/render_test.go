@@ -33,7 +33,7 @@ func TestPagesRender(t *testing.T) {
 	}{
 		{"login", nil, loginData{Form: f, FirstStart: true, PasswordFile: "/var/lib/devmgr/initial-admin-password"}, []string{`id="first-start-hint"`}},
 		{"password", &identity{UserID: 1, Name: "admin", Role: auth.Admin, MustChange: true}, passwordData{Form: f}, []string{`id="must-change"`}},
-		{"dashboard", viewer, sys, []string{`data-iface="wlan0"`, `hx-trigger="every 3s"`}},
+		{"dashboard", viewer, dashboardData{System: sys, Leases: -1}, []string{`data-iface="wlan0"`, `hx-trigger="every 3s"`, `id="glance-leases">–</dd>`}},
 		{"users", admin, usersData{Users: []userRow{{User: store.User{ID: 1, Name: "admin", Role: auth.Admin, CreatedAt: now}, Self: true}}, Roles: auth.Roles, Form: f, Error: "oops"},
 			[]string{`value="x&lt;y"`, `<option value="operator" selected>`, "Bad name.", `id="users-error"`}},
 		{"audit", admin, auditData{Errors: map[string]string{}, Actions: auditActions, Results: auditlog.Results, Page: 2, PrevURL: "/audit?page=1",

@@ -60,6 +60,8 @@ func (s *Server) routeTable() []route {
 		{"POST /network/{name}/down", role, auth.Admin, s.networkApply},
 		{"GET /network/changes/{id}", role, auth.Viewer, s.networkChange},
 		{"GET /diagnostics", role, auth.Operator, s.diagnosticsPage},
+		{"GET /diagnostics/live", role, auth.Operator, s.diagnosticsLive},
+		{"POST /diagnostics/dns", role, auth.Operator, s.diagnosticsDNS},
 		{"GET /ap", role, auth.Viewer, s.apPage},
 		{"GET /ap/live", role, auth.Viewer, s.apLive},
 		{"POST /ap/settings", role, auth.Admin, s.apApply},

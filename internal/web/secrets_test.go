@@ -154,7 +154,18 @@ func TestResetPasswordNotKept(t *testing.T) {
 	admin := h.newClient()
 	admin.mustLogin("alice", userPassword)
 
-	_, pw := resetPassword(t, admin, vera.ID, "vera")
+	// POST, redirect, GET: a reload shows the list again, never resubmits.
+	admin.get("/users")
+	r := admin.post("/users/"+strconv.FormatInt(vera.ID, 10)+"/reset", nil)
+	if r.status != http.StatusSeeOther || r.location() != "/users" {
+		t.Fatalf("reset = %d %q, want 303 /users", r.status, r.location())
+	}
+	page := admin.get("/users")
+	m := oneTimeRE.FindStringSubmatch(page.body)
+	if m == nil || m[1] != "vera" {
+		t.Fatalf("the page after the reset does not show vera's one-time password:\n%s", page.body)
+	}
+	pw := m[2]
 
 	rows, err := h.db.SQL().Query(`SELECT data FROM sessions`)
 	if err != nil {

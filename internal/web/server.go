@@ -74,6 +74,8 @@ type Server struct {
 	verifyDummy func(password string)
 	views       *views
 	handler     http.Handler
+	// oneTime keeps the passwords of admins' resets for one display.
+	oneTime oneTimePasswords
 }
 
 // SessionCookie is the name of the session cookie. The __Host- prefix makes

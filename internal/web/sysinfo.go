@@ -36,8 +36,6 @@ type System struct {
 	DiskFree     uint64        `json:"disk_free"`
 	DiskUsed     uint64        `json:"disk_used"`
 	Interfaces   []Interface   `json:"interfaces"`
-	// InterfacesNote says why Interfaces is empty (the agent is down).
-	InterfacesNote string `json:"interfaces_note,omitempty"`
 }
 
 // Interface is one network interface in the dashboard's summary.

@@ -479,6 +479,7 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/changes/{id}", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/traffic", 401, ok, ok, ok, ok, ok},
 		{"GET /diagnostics", login, 403, ok, ok, login, login},
+		{"GET /diagnostics/live", login, 403, ok, ok, login, login},
 		{"GET /api/v1/diag/neighbors", 401, 403, ok, ok, 403, ok},
 		{"GET /api/v1/dhcp/leases", 401, ok, ok, ok, ok, ok},
 		{"GET /ap", login, ok, ok, ok, login, login},
@@ -523,6 +524,7 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /ap/settings", 403, 403, 403, 422, 403, 403},
 		{"POST /ap/deny", 403, 403, 403, 422, 403, 403},
 		{"POST /ap/allow", 403, 403, 403, 422, 403, 403},
+		{"POST /diagnostics/dns", 403, 403, ok, ok, 403, 403},
 		// API changes get the login body: allowed callers get 400 (unknown
 		// field) where a body is read.
 		{"PUT /api/v1/interfaces/{name}/config", 401, 403, 403, 400, 403, 400},
@@ -873,31 +875,46 @@ func TestUsersPage(t *testing.T) {
 		t.Fatalf("vera = %+v %v", vera, err)
 	}
 
-	// The last admin cannot stop being one.
+	// Every action goes back to /users (a reload shows the page, never a
+	// 404 at /users/1/role), saying what happened or why it was refused.
 	adminUser, _ := h.db.UserByName(context.Background(), "admin")
-	admin.get("/users")
-	r = admin.post("/users/"+strconv.FormatInt(adminUser.ID, 10)+"/role", url.Values{"role": {"viewer"}})
-	if r.status != http.StatusConflict || !strings.Contains(r.body, "last admin") {
-		t.Errorf("demoting the last admin = %d, want 409 with the reason", r.status)
-	}
-	if r := admin.post("/users/"+strconv.FormatInt(adminUser.ID, 10)+"/delete", nil); r.status != http.StatusUnprocessableEntity {
-		t.Errorf("deleting oneself = %d, want 422", r.status)
-	}
-
-	admin.get("/users")
-	if r := admin.post("/users/"+strconv.FormatInt(vera.ID, 10)+"/delete", nil); r.status != http.StatusSeeOther {
-		t.Errorf("delete = %d", r.status)
+	id := func(u store.User) string { return strconv.FormatInt(u.ID, 10) }
+	for _, tc := range []struct {
+		path string
+		form url.Values
+		says string
+	}{
+		{"/users/" + id(vera) + "/role", url.Values{"role": {"operator"}}, "vera is now operator"},
+		{"/users/" + id(adminUser) + "/role", url.Values{"role": {"viewer"}}, "admin is the last admin; make another user admin first."},
+		{"/users/" + id(adminUser) + "/delete", nil, "You cannot delete your own account."},
+		{"/users/" + id(adminUser) + "/reset", nil, "Use Change password for your own account."},
+		{"/users/" + id(vera) + "/delete", nil, "Deleted vera."},
+		{"/users/" + id(vera) + "/role", url.Values{"role": {"admin"}}, "There is no such user any more"},
+		{"/users/999/delete", nil, "There is no such user any more"},
+		{"/users/x/reset", nil, "There is no such user."},
+	} {
+		admin.get("/users")
+		r := admin.post(tc.path, tc.form)
+		if r.status != http.StatusSeeOther || r.location() != "/users" {
+			t.Errorf("POST %s %v = %d %q, want 303 /users", tc.path, tc.form, r.status, r.location())
+			continue
+		}
+		if page := admin.get("/users"); page.status != http.StatusOK || !strings.Contains(page.body, tc.says) {
+			t.Errorf("after POST %s %v the page does not say %q", tc.path, tc.form, tc.says)
+		}
 	}
 	if _, err := h.db.UserByName(context.Background(), "vera"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("vera still there: %v", err)
 	}
-	if r := admin.post("/users/999/delete", nil); r.status != http.StatusNotFound {
-		t.Errorf("delete unknown = %d, want 404", r.status)
+	// Only a bad value is answered in place, with 422 and the page.
+	admin.get("/users")
+	if r := admin.post("/users/"+id(adminUser)+"/role", url.Values{"role": {"root"}}); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `id="users-error"`) {
+		t.Errorf("an unknown role = %d, want 422 with the reason", r.status)
 	}
 
 	// Everything above is in the audit log, and its filters work.
 	r = admin.get("/audit?action=user.add&result=ok")
-	if r.status != http.StatusOK || !strings.Contains(r.body, "user.add") || strings.Contains(r.body, `<td class="nowrap">user.delete</td>`) {
+	if r.status != http.StatusOK || !strings.Contains(r.body, "user.add") || strings.Contains(r.body, `<td class="nowrap" data-label="Action">user.delete</td>`) {
 		t.Errorf("audit filtered by action: %d", r.status)
 	}
 	r = admin.get("/audit?action=user.role&result=failed")
@@ -940,7 +957,7 @@ func TestAuditPaging(t *testing.T) {
 	if strings.Contains(p2.body, `id="audit-next"`) || !strings.Contains(p2.body, `id="audit-prev"`) {
 		t.Errorf("page 2 links wrong")
 	}
-	if n := strings.Count(p2.body, "<td>bulk</td>"); n != 5 {
+	if n := strings.Count(p2.body, `<td data-label="User">bulk</td>`); n != 5 {
 		t.Errorf("page 2 has %d rows, want 5", n)
 	}
 }

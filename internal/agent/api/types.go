@@ -220,16 +220,23 @@ const (
 	EventError = "error"
 )
 
+// The ranges of the streamed diagnostics' numbers: the agent refuses a
+// number outside them, and the Diagnostics page says them.
+const (
+	MinPingCount, MaxPingCount = 1, 10
+	MinHops, MaxHops           = 1, 30
+)
+
 // PingRequest is the body of POST /v1/diag/ping.
 type PingRequest struct {
 	Host  string `json:"host"`
-	Count *int   `json:"count,omitempty"` // 1..10; left out: the default (4)
+	Count *int   `json:"count,omitempty"` // MinPingCount..MaxPingCount; left out: the default (4)
 }
 
 // TracerouteRequest is the body of POST /v1/diag/traceroute.
 type TracerouteRequest struct {
 	Host    string `json:"host"`
-	MaxHops *int   `json:"max_hops,omitempty"` // 1..30; left out: the default (20)
+	MaxHops *int   `json:"max_hops,omitempty"` // MinHops..MaxHops; left out: the default (30)
 }
 
 // Result is how a streamed diagnostic ended.

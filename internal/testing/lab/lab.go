@@ -480,6 +480,25 @@ func (l *Lab) up(role, name string) error {
 	return nil
 }
 
+// deviceLinks are the links of the device namespace.
+var deviceLinks = []string{"lo", "wlan0", "eth0", "eth1"}
+
+// DeviceState returns snap of each link of the device namespace, by name,
+// for a test that compares the device before and after (snap reads one
+// link: netif.Handle.Snapshot, say, which lab cannot import).
+func DeviceState[S any](t TB, snap func(link string) (S, error)) map[string]S {
+	t.Helper()
+	out := map[string]S{}
+	for _, n := range deviceLinks {
+		s, err := snap(n)
+		if err != nil {
+			t.Fatalf("reading link %s of the lab device: %v", n, err)
+		}
+		out[n] = s
+	}
+	return out
+}
+
 // Handle is the lab's netlink handle in a role's namespace (owned by the lab).
 func (l *Lab) Handle(role string) *netlink.Handle { return l.handles[role] }
 

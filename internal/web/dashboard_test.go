@@ -1,0 +1,129 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/auth"
+)
+
+// glanceAgent is the fake agent with a busy access point and two leases;
+// it records how long each read was given.
+type glanceAgent struct {
+	*fakeAgent
+	apErr error
+
+	mu       sync.Mutex
+	deadline map[string]time.Duration // read → its context's time left
+}
+
+func (g *glanceAgent) note(read string, ctx context.Context) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.deadline == nil {
+		g.deadline = map[string]time.Duration{}
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(time.Hour)
+	}
+	g.deadline[read] = time.Until(dl)
+}
+
+func (g *glanceAgent) Interfaces(ctx context.Context, a api.Actor) ([]api.Interface, error) {
+	g.note("interfaces", ctx)
+	return g.fakeAgent.Interfaces(ctx, a)
+}
+
+func (g *glanceAgent) AP(ctx context.Context, _ api.Actor) (api.APInfo, error) {
+	g.note("ap", ctx)
+	g.mu.Lock()
+	err := g.apErr
+	g.mu.Unlock()
+	if err != nil {
+		return api.APInfo{}, err
+	}
+	return api.APInfo{Status: api.APStatus{Running: true, State: "ENABLED", Interface: "wlan0", SSID: "Cafe Guests", Clients: 3}}, nil
+}
+
+func (g *glanceAgent) Leases(ctx context.Context, _ api.Actor) ([]api.DHCPLease, error) {
+	g.note("leases", ctx)
+	return []api.DHCPLease{{IP: "192.168.4.20"}, {IP: "192.168.4.21"}}, nil
+}
+
+// TestDashboardAtAGlance: the dashboard shows the access point (state,
+// SSID, clients, leases) and the uplink (state, address) from the agent,
+// in the page and in the fragment it polls as a background request, each
+// read bounded; what the agent does not answer is said once.
+func TestDashboardAtAGlance(t *testing.T) {
+	t.Parallel()
+	ga := &glanceAgent{fakeAgent: newFakeAgent(t)}
+	cfg := testConfig(t.TempDir())
+	cfg.Uplinks, cfg.AP.Interface = []string{"eth1"}, "wlan0"
+	h := newAgentHarness(t, cfg, ga)
+	h.addUser("vera", auth.Viewer, userPassword)
+	c := h.newClient()
+	c.mustLogin("vera", userPassword)
+
+	want := []string{
+		`id="glance-ap-state">broadcasting</span>`, `id="glance-ssid">Cafe Guests</dd>`, `id="glance-clients">3</dd>`, `id="glance-leases">2</dd>`,
+		`data-uplink="eth1"`, `data-field="state">up</span>`, `<div>198.51.100.77/24</div>`, agentStateOK,
+	}
+	page := c.get("/")
+	live := c.request(http.MethodGet, "/dashboard/live", nil, map[string]string{"HX-Request": "true", "X-Devmgr-Background": "1"})
+	for _, w := range want {
+		if !strings.Contains(page.body, w) {
+			t.Errorf("dashboard lacks %s", w)
+		}
+		if live.status != http.StatusOK || !strings.Contains(live.body, w) {
+			t.Errorf("dashboard fragment = %d, lacks %s", live.status, w)
+		}
+	}
+	if !strings.Contains(page.body, `hx-get="/dashboard/live" hx-trigger="every 3s" hx-swap="innerHTML" hx-headers='{"X-Devmgr-Background": "1"}'`) {
+		t.Errorf("the dashboard's poll is not a background request")
+	}
+	if strings.Contains(live.body, "<html") {
+		t.Errorf("the fragment is a whole page")
+	}
+	ga.mu.Lock()
+	for _, read := range []string{"interfaces", "ap", "leases"} {
+		if left, ok := ga.deadline[read]; !ok || left > agentReadTimeout || left <= 0 {
+			t.Errorf("the %s read had %v left, want at most agentReadTimeout (%v)", read, left, agentReadTimeout)
+		}
+	}
+	ga.mu.Unlock()
+
+	// The AP cannot be read: the agent's words once, the rest shown.
+	ga.mu.Lock()
+	ga.apErr = &api.Error{Status: http.StatusServiceUnavailable, Message: "The access point cannot be read."}
+	ga.mu.Unlock()
+	page = c.get("/")
+	if strings.Count(page.body, "The access point cannot be read.") != 1 || !strings.Contains(page.body, `id="glance-ap-state">unknown</span>`) ||
+		!strings.Contains(page.body, `id="glance-ssid">–</dd>`) || !strings.Contains(page.body, `id="glance-leases">2</dd>`) || !strings.Contains(page.body, `data-uplink="eth1"`) {
+		t.Errorf("dashboard with the AP unreadable:\n%s", page.body)
+	}
+}
+
+// Without an agent: this host's interfaces, and the agent's part said
+// missing once.
+func TestDashboardWithoutAgent(t *testing.T) {
+	t.Parallel()
+	h := newAgentHarness(t, testConfig(t.TempDir()), nil)
+	h.addUser("vera", auth.Viewer, userPassword)
+	c := h.newClient()
+	c.mustLogin("vera", userPassword)
+	page := c.get("/")
+	for _, w := range []string{`data-iface="wlan0"`, `id="glance-ap-state">unknown</span>`, `id="glance-leases">–</dd>`, `id="glance-no-uplink">Not known`} {
+		if !strings.Contains(page.body, w) {
+			t.Errorf("dashboard without an agent lacks %s", w)
+		}
+	}
+	if n := strings.Count(page.body, agentDownMessage); n != 1 {
+		t.Errorf("the agent-down message shows %d times, want once", n)
+	}
+}
