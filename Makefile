@@ -35,7 +35,7 @@ run: build
 
 # Static checks first: eslint on the console's scripts, go vet, staticcheck, govulncheck against the local database, and the
 # tools module's own tests.
-lint: node_modules/.package-lock.json
+lint: node_modules/go.mod
 	npx --no-install eslint --max-warnings 0 .
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: not formatted: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
@@ -64,8 +64,11 @@ bench: build
 	bin/devmgr-bench -bin bin/devmgr -dev bin/devmgr-dev $(BENCHFLAGS)
 
 # eslint (make lint) and axe-core (the browser tests), pinned in package-lock.json.
-node_modules/.package-lock.json: package.json package-lock.json
+# The go.mod makes node_modules a module of its own, so that ./... never holds the Go files that
+# some npm packages carry.
+node_modules/go.mod: package.json package-lock.json
 	npm ci --no-audit --no-fund
+	echo 'module devmgr.invalid/node_modules' > $@
 
 # Refresh the vendored Bootstrap and htmx from the versions pinned in package.json.
 vendor-ui:
