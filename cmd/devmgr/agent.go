@@ -118,7 +118,13 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 	}
 	mods := newAPModules(cfg, f, changes, log, rejected)
 	restoreState(ctx, changes, network, mods, alog)
+	cmds, err := agent.OpenCommands(ctx, cfg, h, audit, alog)
+	if err != nil {
+		return err
+	}
+	defer cmds.Close() // before the audit log: the runs it stops are audited
 	srv, err := agent.New(agent.Config{
+		Commands: cmds,
 		AP:       mods.accessPoint(),
 		DHCP:     mods.dhcpServer(),
 		Socket:   cfg.Agent.Socket,

@@ -363,3 +363,80 @@ func TestLabPendingDHCP(t *testing.T) {
 		t.Errorf("traffic of every interface (lo, wlan0, eth0, eth1): %+v %v", all, err)
 	}
 }
+
+// TestLabCommands: devmgr agent serves its command catalog: interface
+// parameters offer the device namespace's links (the LAN's only with
+// lan_only) and run there, and a clean stop ends a run that is still
+// going: the history and the audit log (both in agent.state_dir) record
+// it as interrupted, as the next agent shows.
+func TestLabCommands(t *testing.T) {
+	l, cfg, dir := labAgent(t, lab.Options{NoServers: true})
+	testutil.RequireBinary(t, "sleep")
+	cfg.Agent.Socket = filepath.Join(dir, "agent.sock")
+	cfg.Agent.StateDir = filepath.Join(dir, "state")
+	cfg.Web.User = "nobody"
+	cfg.Commands = []config.Command{
+		{ID: "link", Title: "Link", Argv: []string{"/usr/bin/ip", "-o", "link", "show", "dev", "{iface}"}, Roles: []auth.Role{auth.Admin},
+			Params: config.Params{{Name: "iface", Type: config.ParamInterface}}},
+		{ID: "lan-link", Title: "LAN link", Argv: []string{"/usr/bin/ip", "-o", "link", "show", "dev", "{iface}"}, Roles: []auth.Role{auth.Admin},
+			Params: config.Params{{Name: "iface", Type: config.ParamInterface, LANOnly: true}}},
+		{ID: "wait", Title: "Wait", Argv: []string{"/usr/bin/sleep", "300"}, Roles: []auth.Role{auth.Admin}},
+	}
+	o := agentproc.Options{Config: cfg, NS: l.NS(lab.Device)}
+	p := agentproc.Start(t, o)
+	ctx := context.Background()
+	c := agentclient.New(cfg.Agent.Socket)
+	defer c.Close()
+
+	cmds, err := c.Commands(ctx, agentAdmin)
+	if err != nil || len(cmds) != 3 {
+		t.Fatalf("commands: %+v %v", cmds, err)
+	}
+	if got := cmds[0].Params[0].Choices; !slices.Equal(got, []string{"eth0", "eth1", "lo", "wlan0"}) {
+		t.Errorf("the interfaces offered: %q, want the device namespace's", got)
+	}
+	if got := cmds[1].Params[0].Choices; !slices.Equal(got, []string{"eth1"}) {
+		t.Errorf("the LAN interfaces offered: %q, want eth1 (config lan)", got)
+	}
+	if _, err := c.StartRun(ctx, agentAdmin, "lan-link", map[string]string{"iface": "eth0"}); !api.IsStatus(err, 400) {
+		t.Errorf("lan-link eth0: %v, want 400", err)
+	}
+	st, err := c.StartRun(ctx, agentAdmin, "link", map[string]string{"iface": "wlan0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	res, err := c.FollowRun(ctx, agentAdmin, st.RunID, 0, func(_ int64, s string) { out = append(out, s) })
+	if err != nil || res.Status != api.RunOK || len(out) != 1 || !strings.Contains(out[0], "wlan0") {
+		t.Errorf("ip link show dev wlan0 in the device namespace: %q %+v %v", out, res, err)
+	}
+
+	// A clean stop while wait runs.
+	st, err = c.StartRun(ctx, agentAdmin, "wait", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatalf("clean stop: %v", err)
+	}
+	agentproc.Start(t, o)
+	run, err := c.Run(ctx, agentAdmin, st.RunID)
+	if err != nil || run.Status != api.RunInterrupted {
+		t.Errorf("the run the stop ended: %+v %v, want interrupted", run, err)
+	}
+	entries, err := c.Audit(ctx, agentAdmin, api.AuditQuery{Action: api.ActCommandRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Target+" "+e.Result)
+	}
+	// Newest first: wait interrupted and started, link ended and started, lan-link refused.
+	if want := []string{"wait failed", "wait ok", "link ok", "link ok", "lan-link invalid"}; !slices.Equal(got, want) {
+		t.Errorf("audit of the runs: %q, want %q", got, want)
+	}
+	if len(entries) > 0 && !strings.Contains(entries[0].Detail, "interrupted") {
+		t.Errorf("the stopped run's audit entry: %+v", entries[0])
+	}
+}

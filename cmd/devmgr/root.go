@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newAgentCmd(),
 		newProvisionCmd(),
 		newAPCmd(),
+		newCommandsCmd(),
 		newConfigCmd(),
 		userCmd,
 		tokenCmd,

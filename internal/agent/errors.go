@@ -11,6 +11,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/change"
+	"github.com/devmgr/devmgr/internal/commands"
 	"github.com/devmgr/devmgr/internal/dhcpsrv"
 	"github.com/devmgr/devmgr/internal/netif"
 )
@@ -61,9 +62,26 @@ func (s *Server) toError(err error) *Error {
 	var pe2 *netif.ProtectedError
 	var mb *http.MaxBytesError
 	var ue *dhcpsrv.UnavailableError
+	var busy *commands.BusyError
+	var running *commands.AlreadyRunningError
+	var missing *commands.NotInstalledError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &busy):
+		return errorf(http.StatusTooManyRequests, "", "%s", busy.Error())
+	case errors.As(err, &running):
+		e := errorf(http.StatusConflict, "", "%s", running.Error())
+		e.RunID = running.RunID
+		return e
+	case errors.As(err, &missing):
+		return errorf(http.StatusServiceUnavailable, "", "%s on this device: the command cannot run (its package may be missing)", missing.Error())
+	case errors.Is(err, commands.ErrForbidden):
+		return errorf(http.StatusForbidden, "", "%s", err.Error())
+	case errors.Is(err, commands.ErrUnknownCommand):
+		return errorf(http.StatusNotFound, "id", "%s", err.Error())
+	case errors.Is(err, commands.ErrNotFound):
+		return errorf(http.StatusNotFound, "id", "%s", err.Error())
 	case errors.As(err, &ue):
 		return errorf(http.StatusServiceUnavailable, "", "%s", ue.Why)
 	case errors.As(err, &pe):

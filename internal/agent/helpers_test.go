@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if sock := os.Getenv(childEnv); sock != "" {
 		os.Exit(peerChild(sock))
 	}
+	if len(os.Args) > 1 && os.Args[1] == emitLinesArg { // a command of the latency benchmark
+		os.Exit(emitLines(os.Args[2:]))
+	}
 	os.Exit(agentproc.RunTests(m)) // the state-directory test runs devmgr agent
 }
 
@@ -93,7 +96,7 @@ func (a *auditLog) find(action, result string) (AuditEntry, bool) {
 // changes go through the agent's change engine as netif's do, with a
 // module that only records.
 type fakeNetwork struct {
-	t        *testing.T
+	t        testing.TB
 	eng      *change.Engine
 	mu       sync.Mutex
 	ifs      []Interface
@@ -263,7 +266,7 @@ func (b *logBuffer) String() string {
 }
 
 type testAgent struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *Server
 	client  *client.Client
 	socket  string
@@ -278,7 +281,7 @@ type testAgent struct {
 
 // newEngine is a change engine whose rollbacks are audited in audit and
 // whose timers fire when the test says.
-func newEngine(t *testing.T, audit Auditor, ts *testutil.Timers) *change.Engine {
+func newEngine(t testing.TB, audit Auditor, ts *testutil.Timers) *change.Engine {
 	t.Helper()
 	eng, err := change.New(change.Config{Dir: t.TempDir(), Timeout: time.Minute, AfterFunc: ts.After,
 		OnFinish: AuditChanges(audit, discard())})
@@ -291,7 +294,7 @@ func newEngine(t *testing.T, audit Auditor, ts *testutil.Timers) *change.Engine 
 
 // newTestAgent makes an agent's parts: audit log, change engine (with the
 // fake network's module registered) and fakes; start serves it.
-func newTestAgent(t *testing.T) *testAgent {
+func newTestAgent(t testing.TB) *testAgent {
 	t.Helper()
 	ta := &testAgent{t: t, audit: &auditLog{}, logs: &logBuffer{}, diag: &fakeDiag{t: t}, timers: &testutil.Timers{}}
 	ta.changes = newEngine(t, ta.audit, ta.timers)

@@ -27,6 +27,9 @@ const (
 	actAPDHCP         = api.ActAPDHCP
 	actAPDHCPConfirm  = api.ActAPDHCPConfirm
 	actAPDHCPRollback = api.ActAPDHCPRollback
+
+	actCommandRun    = api.ActCommandRun
+	actCommandCancel = api.ActCommandCancel
 )
 
 // handlers maps each route of api.Routes (by pattern) to its handler.
@@ -62,6 +65,13 @@ func (s *Server) handlers() map[string]handler {
 		"PUT /v1/ap/dhcp":                       s.dhcpUpdate,
 		"GET /v1/ap/dhcp/changes/{id}":          s.dhcpGetChange,
 		"POST /v1/ap/dhcp/changes/{id}/confirm": s.dhcpConfirm,
+
+		"GET /v1/commands":            s.listCommands,
+		"POST /v1/commands/{id}/runs": s.startRun,
+		"GET /v1/runs":                s.listRuns,
+		"GET /v1/runs/{id}":           s.getRun,
+		"GET /v1/runs/{id}/events":    s.runEvents,
+		"POST /v1/runs/{id}/cancel":   s.cancelRun,
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package agent is devmgr's privileged side: an HTTP API over a unix socket
 // (mode 0660, group of the web user, peer credentials checked on every
 // connection) that lists and changes network interfaces, manages the
-// access point and runs diagnostics, re-checking the acting user's role
-// and recording every change and diagnostic in its own audit log.
+// access point, runs diagnostics and the command catalog (Commands),
+// re-checking the acting user's role and recording every change,
+// diagnostic and command run in its own audit log.
 //
 // The API is declared once, in internal/agent/api: its wire types, and
 // api.Routes with each route's least role (routes.go maps each to its
@@ -109,6 +110,9 @@ type Config struct {
 	DHCP DHCPServer
 	// Diag runs diagnostics. Required.
 	Diag Diagnostics
+	// Commands runs the command catalog (OpenCommands); nil answers 503
+	// on the command routes.
+	Commands *Commands
 	// Audit records changes and diagnostics. Required.
 	Audit Auditor
 	// AuditLog serves GET /v1/audit; nil answers 503 there.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -47,17 +45,6 @@ func newRunner(t *testing.T, cfg Config) (*Runner, *History) {
 	}
 	t.Cleanup(r.Close)
 	return r, h
-}
-
-// script writes an executable shell script and returns its path.
-func script(t *testing.T, body string) string {
-	t.Helper()
-	sh := testutil.RequireBinary(t, "sh")
-	p := filepath.Join(t.TempDir(), "script")
-	if err := os.WriteFile(p, []byte("#!"+sh+"\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // command is a catalog entry for operators with the catalog's defaults.

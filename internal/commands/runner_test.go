@@ -30,7 +30,7 @@ func TestRunExitCodes(t *testing.T) {
 		{"echo broken; exit 3", 3, StatusFailed},
 		{"kill -KILL $$", -1, StatusFailed},
 	} {
-		rec := wait(t, start(t, r, command("c", script(t, tt.body)), "alice"))
+		rec := wait(t, start(t, r, command("c", testutil.Script(t, tt.body)), "alice"))
 		if rec.ExitCode != tt.code || rec.Status != tt.status {
 			t.Errorf("%q: exit %d status %s (%s), want %d %s", tt.body, rec.ExitCode, rec.Status, rec.Error, tt.code, tt.status)
 		}
@@ -49,7 +49,7 @@ func TestRunExitCodes(t *testing.T) {
 func TestRunLinesForSeveralReaders(t *testing.T) {
 	t.Parallel()
 	r, _ := newRunner(t, Config{})
-	run := start(t, r, command("c", script(t, "echo one; echo two; sleep 0.2; echo three >&2; echo four")), "alice")
+	run := start(t, r, command("c", testutil.Script(t, "echo one; echo two; sleep 0.2; echo three >&2; echo four")), "alice")
 	follow := func(from int64) []Line {
 		var got []Line
 		for {
@@ -93,7 +93,7 @@ func TestRunTimeoutKillsGrandchildren(t *testing.T) {
 	t.Parallel()
 	testutil.RequireBinary(t, "sleep")
 	r, _ := newRunner(t, Config{})
-	cmd := command("slow", script(t, "sleep 300 & echo $!; echo $$; sleep 300"))
+	cmd := command("slow", testutil.Script(t, "sleep 300 & echo $!; echo $$; sleep 300"))
 	cmd.Timeout = 500 * time.Millisecond
 	run := start(t, r, cmd, "alice")
 	ps := pids(t, run, 2)
@@ -110,7 +110,7 @@ func TestRunCancel(t *testing.T) {
 	t.Parallel()
 	testutil.RequireBinary(t, "sleep")
 	r, h := newRunner(t, Config{})
-	run := start(t, r, command("c", script(t, "echo $$; trap '' TERM; sleep 300")), "alice")
+	run := start(t, r, command("c", testutil.Script(t, "echo $$; trap '' TERM; sleep 300")), "alice")
 	pid := pids(t, run, 1)[0]
 	if got, ok := r.Get(run.ID()); !ok || got != run {
 		t.Errorf("Get(%d) of a running run: %v %v", run.ID(), got, ok)
@@ -134,7 +134,7 @@ func TestRunOutputLimit(t *testing.T) {
 	t.Parallel()
 	testutil.RequireBinary(t, "seq")
 	r, h := newRunner(t, Config{})
-	cmd := command("c", script(t, "seq 1 10000; echo done"))
+	cmd := command("c", testutil.Script(t, "seq 1 10000; echo done"))
 	cmd.OutputLimit = 1024
 	rec := wait(t, start(t, r, cmd, "alice"))
 	if !rec.Truncated || rec.OutputSize > 1024 || rec.Status != StatusOK {
@@ -149,7 +149,7 @@ func TestRunOutputLimit(t *testing.T) {
 	}
 
 	// A line longer than MaxLineSize loses its end, and says so.
-	cmd = command("long", script(t, "head -c 20000 /dev/zero | tr '\\0' x; echo; echo end"))
+	cmd = command("long", testutil.Script(t, "head -c 20000 /dev/zero | tr '\\0' x; echo; echo end"))
 	rec = wait(t, start(t, r, cmd, "alice"))
 	if !rec.Truncated || len(rec.Output) != 2 || len(rec.Output[0].Text) != MaxLineSize || rec.Output[1].Text != "end" {
 		t.Errorf("long line: truncated %v, %d lines", rec.Truncated, len(rec.Output))
@@ -174,7 +174,7 @@ func TestRunCleanEnvironment(t *testing.T) {
 	if diff := cmp.Diff([]string{"LC_ALL=C", "PATH=" + toolrun.Path}, texts(rec.Output)); diff != "" {
 		t.Errorf("environment (-want +got):\n%s", diff)
 	}
-	rec = wait(t, start(t, r, command("cat", script(t, "cat; echo stdin ended")), "alice"))
+	rec = wait(t, start(t, r, command("cat", testutil.Script(t, "cat; echo stdin ended")), "alice"))
 	if rec.Status != StatusOK || !cmp.Equal(texts(rec.Output), []string{"stdin ended"}) {
 		t.Errorf("cat: %s %q", rec.Status, texts(rec.Output))
 	}
@@ -185,7 +185,7 @@ func TestRunCleanEnvironment(t *testing.T) {
 func TestRunVanishedProgram(t *testing.T) {
 	t.Parallel()
 	r, h := newRunner(t, Config{})
-	prog := script(t, "echo hi")
+	prog := testutil.Script(t, "echo hi")
 	if err := os.Remove(prog); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestRunForbidden(t *testing.T) {
 	t.Parallel()
 	r, h := newRunner(t, Config{})
 	canary := filepath.Join(t.TempDir(), "canary")
-	cmd := command("c", script(t, "touch "+canary))
+	cmd := command("c", testutil.Script(t, "touch "+canary))
 	cmd.Roles = []auth.Role{auth.Admin}
 	for _, role := range []auth.Role{auth.Viewer, auth.Operator, "root", ""} {
 		_, err := r.Start(context.Background(), Request{Command: cmd, User: "mallory", Role: role})
@@ -229,7 +229,7 @@ func TestRunLimits(t *testing.T) {
 	t.Parallel()
 	testutil.RequireBinary(t, "sleep")
 	r, _ := newRunner(t, Config{})
-	long := script(t, "sleep 300")
+	long := testutil.Script(t, "sleep 300")
 	var runs []*Run
 	for i, u := range []string{"a", "b", "c", "d"} {
 		runs = append(runs, start(t, r, command("c"+u, long), []string{"alice", "bob", "alice", "carol"}[i]))
@@ -255,7 +255,7 @@ func TestRunLimits(t *testing.T) {
 		wait(t, run)
 	}
 	// bob may run cc while alice's has ended.
-	wait(t, start(t, r, command("cc", script(t, "true")), "bob"))
+	wait(t, start(t, r, command("cc", testutil.Script(t, "true")), "bob"))
 }
 
 // Starts at the same moment never get more than MaxRuns slots.
@@ -263,7 +263,7 @@ func TestRunLimitsConcurrently(t *testing.T) {
 	t.Parallel()
 	testutil.RequireBinary(t, "sleep")
 	r, _ := newRunner(t, Config{})
-	long := script(t, "sleep 300")
+	long := testutil.Script(t, "sleep 300")
 	type result struct {
 		run *Run
 		err error
@@ -300,7 +300,7 @@ func TestRunnerClose(t *testing.T) {
 	t.Parallel()
 	testutil.RequireBinary(t, "sleep")
 	r, h := newRunner(t, Config{})
-	run := start(t, r, command("c", script(t, "echo $$; sleep 300")), "alice")
+	run := start(t, r, command("c", testutil.Script(t, "echo $$; sleep 300")), "alice")
 	pid := pids(t, run, 1)[0]
 	r.Close()
 	rec := run.Record()
@@ -321,7 +321,7 @@ func TestRunnerClose(t *testing.T) {
 func TestRunDefaultsLimits(t *testing.T) {
 	t.Parallel()
 	r, _ := newRunner(t, Config{})
-	cmd := command("c", script(t, "sleep 0.1; echo ok"))
+	cmd := command("c", testutil.Script(t, "sleep 0.1; echo ok"))
 	cmd.Timeout, cmd.OutputLimit = 0, 0
 	if rec := wait(t, start(t, r, cmd, "alice")); rec.Status != StatusOK || len(rec.Output) != 1 {
 		t.Errorf("status %s (%s), output %q", rec.Status, rec.Error, texts(rec.Output))

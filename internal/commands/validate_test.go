@@ -11,6 +11,7 @@ import (
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/fielderr"
+	"github.com/devmgr/devmgr/internal/testing/injection"
 )
 
 func i64(v int64) *int64 { return &v }
@@ -30,17 +31,12 @@ var testEnv = Env{Interface: func(name string, lanOnly bool) error {
 var typed = config.Command{
 	ID: "typed", Title: "Typed", Roles: []auth.Role{auth.Operator},
 	Argv: []string{"/usr/bin/true", "{mode}", "--count={count}", "{host}", "{addr}", "{net}", "{iface}", "{lan}", "--name={text}", "{delta}"},
-	Params: config.Params{
-		{Name: "mode", Type: config.ParamEnum, Values: []string{"fast", "slow"}, Default: "fast"},
-		{Name: "count", Type: config.ParamInt, Min: i64(1), Max: i64(10)},
-		{Name: "host", Type: config.ParamHostname},
-		{Name: "addr", Type: config.ParamIP},
-		{Name: "net", Type: config.ParamCIDR},
-		{Name: "iface", Type: config.ParamInterface},
-		{Name: "lan", Type: config.ParamInterface, LANOnly: true},
-		{Name: "text", Type: config.ParamString, Pattern: "^[a-z][a-z0-9]*$", MaxLength: 16},
-		{Name: "delta", Type: config.ParamInt, Min: i64(-5), Max: i64(5)},
-	},
+	// The corpus's parameters, mode with a default, and an int that may
+	// be negative.
+	Params: slices.Concat(
+		config.Params{{Name: "mode", Type: config.ParamEnum, Values: []string{"fast", "slow"}, Default: "fast"}},
+		injection.Params[1:],
+		config.Params{{Name: "delta", Type: config.ParamInt, Min: i64(-5), Max: i64(5)}}),
 }
 
 // good are valid values of typed's parameters.

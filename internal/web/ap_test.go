@@ -62,16 +62,25 @@ type apConsole struct {
 // startAPAgent serves a real agent with dev's AP module and returns its client.
 func startAPAgent(t testing.TB, dev *apmgrtest.Device, audit agent.Auditor, log *slog.Logger) *agentclient.Client {
 	t.Helper()
+	return serveTestAgent(t, agent.Config{
+		AP: dev.Manager, Diag: agent.Tools{LeaseFile: filepath.Join(dev.Root, dnsmasq.DefaultLeaseFile)},
+		Audit: audit, Log: log.With("component", "agent"), Version: "test",
+	})
+}
+
+// serveTestAgent serves a real agent of cfg, on a socket of its own (it
+// sets cfg.Socket), until the test ends, and returns its client.
+func serveTestAgent(t testing.TB, cfg agent.Config) *agentclient.Client {
+	t.Helper()
 	testutil.RequireRoot(t) // the agent lets only root and the web user in
-	dir, err := os.MkdirTemp("", "devmgr-web-ap-")
+	// Short: a socket's path is at most 108 bytes.
+	dir, err := os.MkdirTemp("", "devmgr-web-agent-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	srv, err := agent.New(agent.Config{
-		Socket: filepath.Join(dir, "agent.sock"), AP: dev.Manager, Diag: agent.Tools{LeaseFile: filepath.Join(dev.Root, dnsmasq.DefaultLeaseFile)},
-		Audit: audit, Log: log.With("component", "agent"), Version: "test",
-	})
+	cfg.Socket = filepath.Join(dir, "agent.sock")
+	srv, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +97,7 @@ func startAPAgent(t testing.TB, dev *apmgrtest.Device, audit agent.Auditor, log 
 			t.Errorf("agent: %v", err)
 		}
 	})
-	c := agentclient.New(filepath.Join(dir, "agent.sock"))
+	c := agentclient.New(cfg.Socket)
 	t.Cleanup(c.Close)
 	return c
 }

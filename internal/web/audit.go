@@ -77,11 +77,11 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		d.AgentNote = note
 		if len(entries) > auditPageSize {
 			entries = entries[:auditPageSize]
-			d.NextURL = pageURL(q, page+1)
+			d.NextURL = pageURL("/audit", q, page+1)
 		}
 		d.Entries = entries
 		if page > 1 {
-			d.PrevURL = pageURL(q, page-1)
+			d.PrevURL = pageURL("/audit", q, page-1)
 		}
 	} else {
 		status = http.StatusUnprocessableEntity
@@ -89,13 +89,14 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, status, "audit", "Audit log", d)
 }
 
-func pageURL(q url.Values, page int) string {
+// pageURL is path with q's filter on another page.
+func pageURL(path string, q url.Values, page int) string {
 	v := url.Values{}
 	for k, vs := range q {
 		v[k] = vs
 	}
 	v.Set("page", strconv.Itoa(page))
-	return "/audit?" + v.Encode()
+	return path + "?" + v.Encode()
 }
 
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {

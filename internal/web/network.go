@@ -46,6 +46,12 @@ type Agent interface {
 	APDeny(ctx context.Context, a api.Actor, mac string) ([]string, error)
 	APAllow(ctx context.Context, a api.Actor, mac string) ([]string, error)
 	Audit(ctx context.Context, a api.Actor, q api.AuditQuery) ([]api.AuditRecord, error)
+	// The Commands pages: the catalog, a run started from a form, a run
+	// and the history; a run's output and its cancel go through the proxy.
+	Commands(ctx context.Context, a api.Actor) ([]api.Command, error)
+	StartRun(ctx context.Context, a api.Actor, id string, params map[string]string) (api.RunStarted, error)
+	Run(ctx context.Context, a api.Actor, id int64) (api.Run, error)
+	Runs(ctx context.Context, a api.Actor, q api.RunQuery) (api.RunList, error)
 	// Transport reaches the agent's socket, for the proxy.
 	Transport() http.RoundTripper
 }
@@ -102,6 +108,14 @@ func (noAgent) APDeny(context.Context, api.Actor, string) ([]string, error)  { r
 func (noAgent) APAllow(context.Context, api.Actor, string) ([]string, error) { return nil, errNoAgent }
 func (noAgent) Audit(context.Context, api.Actor, api.AuditQuery) ([]api.AuditRecord, error) {
 	return nil, errNoAgent
+}
+func (noAgent) Commands(context.Context, api.Actor) ([]api.Command, error) { return nil, errNoAgent }
+func (noAgent) StartRun(context.Context, api.Actor, string, map[string]string) (api.RunStarted, error) {
+	return api.RunStarted{}, errNoAgent
+}
+func (noAgent) Run(context.Context, api.Actor, int64) (api.Run, error) { return api.Run{}, errNoAgent }
+func (noAgent) Runs(context.Context, api.Actor, api.RunQuery) (api.RunList, error) {
+	return api.RunList{}, errNoAgent
 }
 func (noAgent) Transport() http.RoundTripper { return noTransport{} }
 

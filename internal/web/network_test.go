@@ -362,6 +362,9 @@ func (f *fakeAgent) handler() http.Handler {
 			reply(w, 200, api.APChange{ID: r.PathValue("id"), Status: api.StatusConfirmed}, nil)
 		},
 	}
+	for p, h := range f.commandHandlers(actor, reply, bad) {
+		hs[p] = h
+	}
 	mux := http.NewServeMux()
 	for _, rt := range api.Routes {
 		if h, ok := hs[rt.Pattern()]; ok {
@@ -394,7 +397,7 @@ func TestAgentDown(t *testing.T) {
 			h.addUser("alice", auth.Admin, userPassword)
 			c := h.newClient()
 			c.mustLogin("alice", userPassword)
-			for _, p := range []string{"/network", "/diagnostics"} {
+			for _, p := range []string{"/network", "/diagnostics", "/commands", "/commands/history"} {
 				r := c.get(p)
 				if r.status != http.StatusOK || !strings.Contains(r.body, agentDownMessage) ||
 					!regexp.MustCompile(`id="agent-state" role="alert" class="alert alert-warning"`).MatchString(r.body) {
@@ -416,6 +419,9 @@ func TestAgentDown(t *testing.T) {
 				{"POST", "/api/v1/diag/dns", map[string]any{"name": "example.com"}},
 				{"GET", "/api/v1/diag/neighbors", nil},
 				{"GET", "/api/v1/dhcp/leases", nil},
+				{"GET", "/api/v1/commands", nil},
+				{"POST", "/api/v1/commands/uptime/runs", map[string]any{"params": map[string]string{}}},
+				{"GET", "/api/v1/runs/1/events", nil},
 			} {
 				r := c.api(rq.method, rq.path, rq.body)
 				if r.status != http.StatusServiceUnavailable || decode[apiError](t, r).Error != agentDownMessage {

@@ -8,7 +8,12 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/config"
 )
+
+// eventsWriteTimeout bounds a run's event stream: the longest a command
+// may run, and a minute for the rest.
+const eventsWriteTimeout = config.MaxCommandTimeout + time.Minute
 
 // agentRoutes are the console's routes for the agent's API: every route
 // api.Routes marks Web, as /api/v1/..., for the same least role, served
@@ -24,9 +29,10 @@ func (s *Server) agentRoutes() []route {
 }
 
 // agentProxy forwards one route to the agent over its socket: the path
-// without /api, the query, the body and its content type, and the actor
-// (user, role, client address) in the agent's headers; no cookie or token
-// of the browser reaches the agent. Streams are flushed as they come.
+// without /api, the query, the body and its content type, an event
+// stream's Last-Event-ID, and the actor (user, role, client address) in
+// the agent's headers; no cookie or token of the browser reaches the
+// agent. Streams (NDJSON, text/event-stream) are flushed as they come.
 func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -39,6 +45,9 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 			if ct := in.Header.Get("Content-Type"); ct != "" {
 				h.Set("Content-Type", ct)
 			}
+			if id := in.Header.Get(api.HeaderLastEventID); rt.Events && id != "" {
+				h.Set(api.HeaderLastEventID, id) // an event stream resumes after it
+			}
 			a := s.actor(in)
 			h.Set(api.HeaderUser, a.User)
 			h.Set(api.HeaderRole, string(a.Role))
@@ -48,7 +57,7 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 		Transport:     s.agent.Transport(),
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
-			if rt.Stream {
+			if rt.Stream || rt.Events {
 				resp.Header.Set("X-Accel-Buffering", "no") // nginx passes each line on at once
 			}
 			return nil
@@ -65,10 +74,14 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 				return
 			}
 		}
-		if rt.Stream {
+		switch {
+		case rt.Stream:
 			// The server's write timeout is shorter than a 30-hop
 			// traceroute (the agent stops it after 70 s).
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		case rt.Events:
+			// A run's events last as long as the command may run.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(eventsWriteTimeout))
 		}
 		rp.ServeHTTP(w, r)
 	}

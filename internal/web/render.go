@@ -18,7 +18,8 @@ import (
 
 // pages are the views; each is the layout plus templates/<name>.html. A
 // page that does not parse fails New.
-var pages = []string{"login", "password", "dashboard", "users", "audit", "error", "network", "diagnostics", "ap"}
+var pages = []string{"login", "password", "dashboard", "users", "audit", "error", "network", "diagnostics", "ap",
+	"commands", "runs", "run"}
 
 // views holds the parsed templates and the static files' version hashes.
 type views struct {

@@ -71,6 +71,14 @@ func (s *Server) routeTable() []route {
 		{"POST /ap/deny", role, auth.Admin, s.apBlock},
 		{"POST /ap/allow", role, auth.Admin, s.apBlock},
 
+		// The command catalog: the agent decides which commands a role
+		// may run and which runs it sees (an admin all, others their own).
+		{"GET /commands", role, auth.Operator, s.commandsPage},
+		{"POST /commands/{id}/run", role, auth.Operator, s.commandRun},
+		{"GET /commands/history", role, auth.Operator, s.runsPage},
+		{"GET /commands/runs/{id}", role, auth.Operator, s.runPage},
+		{"GET /commands/runs/{id}/end", role, auth.Operator, s.runEnd},
+
 		{"GET /users", role, auth.Admin, s.usersPage},
 		{"POST /users", role, auth.Admin, s.userAdd},
 		{"POST /users/{id}/role", role, auth.Admin, s.userRole},

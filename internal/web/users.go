@@ -287,6 +287,8 @@ var abilities = []struct {
 	{[]string{"read ap"}, "see the access point, its settings and its clients"},
 	{[]string{"read dhcp"}, "see the DHCP leases of the access point"},
 	{[]string{"read diagnostics", "read diag", "change diagnostics", "change diag"}, "run diagnostics: ping, traceroute, DNS lookups, the neighbour table"},
+	{[]string{"read commands", "change commands", "read runs", "change runs"},
+		"run the commands of the catalog that name their role, and follow, cancel and look back at their own runs (admins: everyone's)"},
 	{[]string{"change network", "change interfaces", "change changes"}, "change network interfaces (addresses, up and down) and confirm the changes"},
 	{[]string{"change ap"}, "change the access point's settings and block or allow its clients"},
 	{[]string{"read users", "change users"}, "manage users: add them, change their roles, reset their passwords, delete them"},

@@ -493,6 +493,14 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/ap/deny", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/dhcp", 401, ok, ok, ok, ok, ok},
 		{"GET /api/v1/ap/dhcp/changes/{id}", 401, ok, ok, ok, ok, ok},
+		{"GET /commands", login, 403, ok, ok, login, login},
+		{"GET /commands/history", login, 403, ok, ok, login, login},
+		{"GET /commands/runs/{id}", login, 403, ok, ok, login, login},
+		{"GET /commands/runs/{id}/end", login, 403, ok, ok, login, login},
+		{"GET /api/v1/commands", 401, ok, ok, ok, ok, ok}, // each role's own list
+		{"GET /api/v1/runs", 401, ok, ok, ok, ok, ok},     // the agent shows each their own
+		{"GET /api/v1/runs/{id}", 401, ok, ok, ok, ok, ok},
+		{"GET /api/v1/runs/{id}/events", 401, ok, ok, ok, ok, ok},
 		{"GET /users", login, 403, 403, ok, login, login},
 		{"GET /api/v1/users", 401, 403, 403, ok, 403, ok},
 		{"GET /audit", login, 403, 403, ok, login, login},
@@ -508,6 +516,7 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /account/password", 403, 422, 422, 422, 403, 403},
 		{"POST /logout", 403, ok, ok, ok, 403, 403},
 		{"POST /session/renew", 403, ok, ok, ok, 403, 403},
+		{"POST /commands/{id}/run", 403, 403, 422, 422, 403, 403}, // no command "2"
 		{"POST /network/{name}", 403, 403, 403, ok, 403, 403},
 		{"POST /network/{name}/up", 403, 403, 403, ok, 403, 403},
 		{"POST /network/{name}/down", 403, 403, 403, ok, 403, 403},
@@ -531,6 +540,10 @@ func TestRoleChecks(t *testing.T) {
 		{"DELETE /api/v1/ap/deny/{mac}", 401, 403, 403, ok, 403, ok},
 		{"PUT /api/v1/ap/dhcp", 401, 403, 403, 400, 403, 400},
 		{"POST /api/v1/ap/dhcp/changes/{id}/confirm", 401, 403, 403, ok, 403, ok},
+		// Commands: the least role is viewer's; the agent checks each
+		// command's roles and who may see a run.
+		{"POST /api/v1/commands/{id}/runs", 401, 400, 400, 400, 400, 400},
+		{"POST /api/v1/runs/{id}/cancel", 401, ok, ok, ok, ok, ok},
 	}
 	covered := map[string]bool{}
 	for _, rw := range rows {

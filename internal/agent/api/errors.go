@@ -14,6 +14,9 @@ type Error struct {
 	// Fields lists every bad field of a request that has several (the
 	// first is Field and Message), for a form to mark them all.
 	Fields []FieldProblem `json:"fields,omitempty"`
+	// RunID is the run a 409 of POST /v1/commands/{id}/runs names: the
+	// caller's run of that command that is still running, to follow.
+	RunID int64 `json:"run_id,omitempty"`
 }
 
 // FieldProblem is one bad field of a request.

@@ -18,6 +18,9 @@ type Route struct {
 	Web bool
 	// Stream: the answer is NDJSON (StreamEvent lines), flushed as it comes.
 	Stream bool
+	// Events: the answer is server-sent events (text/event-stream),
+	// flushed as they come, for as long as a command may run.
+	Events bool
 }
 
 // Pattern is the agent's ServeMux pattern, e.g. "GET /v1/interfaces".
@@ -101,6 +104,15 @@ var Routes = []Route{
 	{Method: "PUT", Path: "/v1/ap/dhcp", Min: ChangeRole, Action: ActAPDHCP, Web: true},
 	{Method: "GET", Path: "/v1/ap/dhcp/changes/{id}", Min: ReadRole, Web: true},
 	{Method: "POST", Path: "/v1/ap/dhcp/changes/{id}/confirm", Min: ChangeRole, Action: ActAPDHCPConfirm, Web: true},
+
+	// The command catalog: the least role any command may name; the agent
+	// checks each command's own roles, and who may see a run (commands.go).
+	{Method: "GET", Path: "/v1/commands", Min: CommandRole, Web: true},
+	{Method: "POST", Path: "/v1/commands/{id}/runs", Min: CommandRole, Action: ActCommandRun, Web: true},
+	{Method: "GET", Path: "/v1/runs", Min: CommandRole, Web: true},
+	{Method: "GET", Path: "/v1/runs/{id}", Min: CommandRole, Web: true},
+	{Method: "GET", Path: "/v1/runs/{id}/events", Min: CommandRole, Web: true, Events: true},
+	{Method: "POST", Path: "/v1/runs/{id}/cancel", Min: CommandRole, Action: ActCommandCancel, Web: true},
 }
 
 // Lookup finds the route of a pattern, e.g. "PUT /v1/ap/settings".

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,6 +72,13 @@ func (c *Client) do(ctx context.Context, a *api.Actor, method, path string, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.send(req, a)
+}
+
+// send sends req as a (nil: no actor) and returns the response of a 2xx
+// answer; any other answer becomes *Error.
+func (c *Client) send(req *http.Request, a *api.Actor) (*http.Response, error) {
+	method, path := req.Method, req.URL.Path
 	if a != nil {
 		req.Header.Set(api.HeaderUser, a.User)
 		req.Header.Set(api.HeaderRole, string(a.Role))
@@ -378,3 +386,152 @@ func (c *Client) Audit(ctx context.Context, a api.Actor, f api.AuditQuery) ([]ap
 	var out []api.AuditRecord
 	return out, c.call(ctx, &a, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
 }
+
+// Commands lists the commands a's role may run, with their parameters.
+func (c *Client) Commands(ctx context.Context, a api.Actor) ([]api.Command, error) {
+	var out []api.Command
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/commands", nil, &out)
+}
+
+// StartRun runs command id with params. 400 names every bad parameter
+// ("params.NAME"), 403 when a's role may not run it, 404 for an unknown
+// command, 409 while a runs it already (RunID names that run), 429 when
+// as many commands run as may.
+func (c *Client) StartRun(ctx context.Context, a api.Actor, id string, params map[string]string) (api.RunStarted, error) {
+	var out api.RunStarted
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/commands/"+url.PathEscape(id)+"/runs", api.RunRequest{Params: params}, &out)
+}
+
+// Run returns a run with its output; 404 for a run a may not see.
+func (c *Client) Run(ctx context.Context, a api.Actor, id int64) (api.Run, error) {
+	var out api.Run
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/runs/"+strconv.FormatInt(id, 10), nil, &out)
+}
+
+// Runs lists a page of the runs q selects, newest first (a's own unless
+// a is an admin).
+func (c *Client) Runs(ctx context.Context, a api.Actor, q api.RunQuery) (api.RunList, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"command": q.Command, "user": q.User, "status": q.Status} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(min(q.Limit, api.MaxRunLimit)))
+	}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	var out api.RunList
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/runs?"+v.Encode(), nil, &out)
+}
+
+// CancelRun stops a run (its process group gets SIGTERM, then SIGKILL)
+// and returns it as it stands; 409 when it has ended already.
+func (c *Client) CancelRun(ctx context.Context, a api.Actor, id int64) (api.Run, error) {
+	var out api.Run
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/runs/"+strconv.FormatInt(id, 10)+"/cancel", nil, &out)
+}
+
+// followRetries is how often FollowRun reconnects to a stream that broke.
+const followRetries = 5
+
+// FollowRun reads a run's output as it comes (server-sent events), from
+// the line after after (0: the first), calling line for each, until the
+// run ends; it returns how it ended. A stream that breaks is resumed
+// where it stopped (Last-Event-ID).
+func (c *Client) FollowRun(ctx context.Context, a api.Actor, id int64, after int64, line func(seq int64, text string)) (api.RunResult, error) {
+	var lastErr error
+	for try := 0; try <= followRetries; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return api.RunResult{}, context.Cause(ctx)
+			case <-time.After(time.Duration(try) * 200 * time.Millisecond):
+			}
+		}
+		res, ended, err := c.follow(ctx, a, id, &after, line)
+		if ended || err == nil {
+			return res, err
+		}
+		var ae *api.Error
+		if ctx.Err() != nil || errors.As(err, &ae) || errors.Is(err, ErrUnavailable) {
+			return api.RunResult{}, err
+		}
+		lastErr = err
+	}
+	return api.RunResult{}, lastErr
+}
+
+// follow reads one connection's events; ended is set once the end event
+// came (with its result, or the error decoding it).
+func (c *Client) follow(ctx context.Context, a api.Actor, id int64, after *int64, line func(int64, string)) (res api.RunResult, ended bool, err error) {
+	path := "/v1/runs/" + strconv.FormatInt(id, 10) + "/events"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
+	if err != nil {
+		return res, false, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if *after > 0 {
+		req.Header.Set(api.HeaderLastEventID, strconv.FormatInt(*after, 10))
+	}
+	resp, err := c.send(req, &a)
+	if err != nil {
+		return res, false, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 8192), 1<<20)
+	var ev sseEvent
+	for sc.Scan() {
+		l := sc.Text()
+		if l != "" {
+			ev.add(l)
+			continue
+		}
+		switch ev.event {
+		case api.EventRunLine:
+			if seq, err := strconv.ParseInt(ev.id, 10, 64); err == nil {
+				*after = seq
+				if line != nil {
+					line(seq, ev.data())
+				}
+			}
+		case api.EventRunEnd:
+			if err := json.Unmarshal([]byte(ev.data()), &res); err != nil {
+				return res, true, fmt.Errorf("decoding the end of run %d: %w", id, err)
+			}
+			return res, true, nil
+		}
+		ev = sseEvent{}
+	}
+	if err := sc.Err(); err != nil {
+		return res, false, fmt.Errorf("reading agent stream %s: %w", path, err)
+	}
+	return res, false, fmt.Errorf("%s: %w", path, ErrStreamEnded)
+}
+
+// sseEvent is one event of a text/event-stream being read.
+type sseEvent struct {
+	id, event string
+	lines     []string
+}
+
+func (e *sseEvent) add(l string) {
+	if strings.HasPrefix(l, ":") {
+		return // a comment
+	}
+	field, value, _ := strings.Cut(l, ":")
+	value = strings.TrimPrefix(value, " ")
+	switch field {
+	case "id":
+		e.id = value
+	case "event":
+		e.event = value
+	case "data":
+		e.lines = append(e.lines, value)
+	}
+}
+
+func (e *sseEvent) data() string { return strings.Join(e.lines, "\n") }

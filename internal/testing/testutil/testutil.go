@@ -83,3 +83,15 @@ func GoTool(t testing.TB) string {
 	Missing(t, "the go command")
 	return ""
 }
+
+// Script writes an executable shell script with body in a fresh directory
+// and returns its path: a program for tests of what runs programs.
+func Script(t testing.TB, body string) string {
+	t.Helper()
+	sh := RequireBinary(t, "sh")
+	p := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(p, []byte("#!"+sh+"\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -27,10 +27,10 @@ export function signedOut() {
 
 // request does a JSON call. It resolves {status, ok, body} (body: the
 // decoded JSON, or {error: text}); with raw it resolves the Response
-// unread, for streams. It rejects only when the server cannot be reached
-// or the timeout passes.
-export async function request(method, url, { body, timeout = 5000, background = false, raw = false, signal } = {}) {
-  const headers = { Accept: 'application/json', ...(background ? BACKGROUND : {}) };
+// unread, for streams. headers are added (Accept, Last-Event-ID). It
+// rejects only when the server cannot be reached or the timeout passes.
+export async function request(method, url, { body, timeout = 5000, background = false, raw = false, signal, headers: extra } = {}) {
+  const headers = { Accept: 'application/json', ...(background ? BACKGROUND : {}), ...extra };
   if (method !== 'GET') headers['X-CSRF-Token'] = document.body.dataset.csrf || '';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const signals = [AbortSignal.timeout(timeout), signal].filter(Boolean);
