@@ -23,7 +23,13 @@ func newConfigCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("reading config: %w", err)
 			}
-			if _, err := config.Parse(b); err != nil {
+			// The config's own problems, then (on this machine) the
+			// commands' programs.
+			cfg, err := config.Parse(b)
+			if err == nil {
+				err = cfg.CheckPrograms()
+			}
+			if err != nil {
 				var ps *config.Problems
 				if !errors.As(err, &ps) {
 					return err

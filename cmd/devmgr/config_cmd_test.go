@@ -46,6 +46,14 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("stderr %q lacks the dhcp problem", stderr)
 	}
 
+	// A command whose program is not on this machine.
+	missing := filepath.Join(dir, "missing.yaml")
+	os.WriteFile(missing, []byte("data_dir: /tmp/x\ncommands:\n- id: gone\n  title: Gone\n  argv: [/usr/bin/devmgr-no-such-program]\n  roles: [admin]\n"), 0o600)
+	if _, stderr, err := runCLI(t, "", "config", "check", "--config", missing); !errors.As(err, &ec) || ec != 1 ||
+		!strings.Contains(stderr, "commands[0].argv[0]: /usr/bin/devmgr-no-such-program does not exist") {
+		t.Errorf("check with a missing program: err %v, stderr %q", err, stderr)
+	}
+
 	t.Setenv("DEVMGR_CONFIG", good)
 	if _, _, err := runCLI(t, "", "config", "check"); err != nil {
 		t.Errorf("check via DEVMGR_CONFIG: %v", err)
