@@ -210,6 +210,10 @@ func TestRestoreAccountsRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw.SetMaxOpenConns(1) // the busy timeout is per connection
+	if _, err := raw.Exec(`PRAGMA busy_timeout = 10000`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := raw.Exec(`DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)`); err != nil {
 		t.Fatal(err)
 	}
