@@ -18,6 +18,15 @@ const (
 	NetworkDir   = "/etc/systemd/network"
 )
 
+// Files the distribution package ships (rendered for the default config
+// when the package is built). Provision's files of the same names under
+// /etc take precedence over them.
+const (
+	VendorUnitDir      = "/usr/lib/systemd/system"
+	VendorSysusersConf = "/usr/lib/sysusers.d/devmgr.conf"
+	VendorTmpfilesConf = "/usr/lib/tmpfiles.d/devmgr.conf"
+)
+
 // Services devmgr installs, in the order they are started.
 const (
 	UnitHostapd  = "devmgr-hostapd.service"
