@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"os"
 
 	"github.com/google/renameio/v2"
 	"go.yaml.in/yaml/v3"
@@ -31,11 +32,22 @@ func Marshal(c Config, header string) ([]byte, error) {
 // temporary file, fsync, rename): a reader sees the old file or the whole
 // new one, never a part.
 func Write(path string, c Config, header string) error {
+	return write(path, c, header, 0o644)
+}
+
+// WritePrivate is Write for a device's config, which holds the AP
+// passphrase: a new file is made 0600 (provision then shares it with the
+// console's group); a file that exists keeps its mode.
+func WritePrivate(path string, c Config, header string) error {
+	return write(path, c, header, 0o600)
+}
+
+func write(path string, c Config, header string, mode os.FileMode) error {
 	b, err := Marshal(c, header)
 	if err != nil {
 		return err
 	}
-	if err := renameio.WriteFile(path, b, 0o644); err != nil {
+	if err := renameio.WriteFile(path, b, mode); err != nil {
 		return fmt.Errorf("writing config %s: %w", path, err)
 	}
 	return nil
