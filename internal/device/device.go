@@ -14,6 +14,8 @@ const (
 	SysusersConf = "/etc/sysusers.d/devmgr.conf"
 	TmpfilesConf = "/etc/tmpfiles.d/devmgr.conf"
 	NginxSite    = "/etc/nginx/sites-available/devmgr"
+	// NginxEnabled is the link that enables the site (deploy/README.md).
+	NginxEnabled = "/etc/nginx/sites-enabled/devmgr"
 	UnitDir      = "/etc/systemd/system"
 	NetworkDir   = "/etc/systemd/network"
 )

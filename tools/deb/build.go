@@ -252,6 +252,9 @@ type ScriptData struct {
 	Globs              []string // what purge removes (provision.InstalledGlobs)
 	OwnDirs            []string // directories devmgr made, removed on purge when empty
 	Kept               []string // data directories purge keeps
+	// NginxSite and NginxEnabled are the console's nginx site and the
+	// link that enables it, which purge removes when it is the site's.
+	NginxSite, NginxEnabled string
 }
 
 // ScriptValues are the maintainer scripts' values for config c.
@@ -264,6 +267,7 @@ func ScriptValues(c config.Config) ScriptData {
 		Globs:       provision.InstalledGlobs(),
 		OwnDirs:     []string{filepath.Dir(config.DefaultPath), filepath.Dir(device.NftRuleset)},
 		Kept:        []string{c.DataDir, c.Agent.StateDir},
+		NginxSite:   device.NginxSite, NginxEnabled: device.NginxEnabled,
 	}
 }
 
@@ -274,7 +278,7 @@ var safeShellWord = regexp.MustCompile(`^[A-Za-z0-9/._*@-]+$`)
 // RenderScript renders a maintainer script template with v. Every value
 // must be a plain word (safeShellWord), so the templates need no quoting.
 func RenderScript(name, tmpl string, v ScriptData) ([]byte, error) {
-	words := append([]string{v.User, v.DataDir, v.Config, v.Sysusers, v.Tmpfiles}, v.Units...)
+	words := append([]string{v.User, v.DataDir, v.Config, v.Sysusers, v.Tmpfiles, v.NginxSite, v.NginxEnabled}, v.Units...)
 	for _, l := range [][]string{v.BinaryUnits, v.Globs, v.OwnDirs, v.Kept} {
 		words = append(words, l...)
 	}
