@@ -13,6 +13,12 @@ import (
 //go:embed udhcpc.sh
 var UdhcpcScript []byte
 
+// GuestLib holds the shell helpers the VMs' scripts share (wait_for,
+// now_ms, since, show); a guest sources it.
+//
+//go:embed guest.sh
+var GuestLib []byte
+
 // StationConf is a wpa_supplicant.conf for a station joining ssid with
 // keyMgmt WPA-PSK or SAE (SAE with management frame protection required,
 // as WPA3 wants), controlled at ctrlDir. Scanning only freqMHz (the AP's

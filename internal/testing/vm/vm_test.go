@@ -48,7 +48,7 @@ func TestBootArgs(t *testing.T) {
 	b := Boot{Kernel: "K", Initrd: "I", Disks: []string{"a.img", "b.img"}, Serial2: "r.log", MemoryMB: 1024, CPUs: 2, Append: "root=/dev/vda"}
 	got := strings.Join(b.args(), " ")
 	for _, s := range []string{"-accel tcg", "-m 1024 -smp 2", "-no-reboot -nic none", "-append root=/dev/vda", "-serial stdio -serial file:r.log",
-		"-drive file=a.img,format=raw,if=virtio -drive file=b.img,format=raw,if=virtio"} {
+		"-drive file=a.img,format=raw,if=virtio,cache=unsafe -drive file=b.img,format=raw,if=virtio,cache=unsafe"} {
 		if !strings.Contains(got, s) {
 			t.Errorf("qemu args %q lack %q", got, s)
 		}
@@ -150,5 +150,22 @@ func TestCurrentKernel(t *testing.T) {
 				t.Errorf("currentKernel = %q, %q; want %q, %q", pkg, deb, tt.pkg, tt.deb)
 			}
 		})
+	}
+}
+
+func TestGuestScriptsParse(t *testing.T) {
+	sh := testutil.RequireBinary(t, "busybox")
+	for name, b := range map[string][]byte{"guest.sh": GuestLib, "udhcpc.sh": UdhcpcScript} {
+		cmd := exec.Command(sh, "sh", "-n")
+		cmd.Stdin = bytes.NewReader(b)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: sh -n: %v\n%s", name, err, out)
+		}
+	}
+	// wait_for gives up after its seconds, and says so.
+	script := string(GuestLib) + "\nt=$(now_ms); wait_for 1 false && echo ok || echo gave-up-after $(since $t)\n"
+	out, err := exec.Command(sh, "sh", "-c", script).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "gave-up-after 1.") {
+		t.Errorf("wait_for 1 false: %v: %q", err, out)
 	}
 }

@@ -227,6 +227,7 @@ func runArchive(img Image) (*vm.Archive, error) {
 		debug, img.Setup, img.Deadline, vmAPIface, vmAPAddress, vmFQDN, vmCtrlDir, vmLeaseFile)
 	a.File("etc/wifivm/env", 0o644, []byte(env))
 	a.File("etc/wifivm/udhcpc.script", 0o755, vm.UdhcpcScript)
+	a.File("etc/wifivm/lib.sh", 0o644, vm.GuestLib)
 	a.File("init", 0o755, initScript)
 	return a, nil
 }
