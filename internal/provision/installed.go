@@ -16,7 +16,7 @@ import (
 // package's purge) removes them.
 func InstalledGlobs() []string {
 	files := []string{
-		config.DefaultPath, device.HostapdConf, device.HostapdDeny, device.DnsmasqConf, device.NftRuleset,
+		config.DefaultPath, device.ConfigStamp, device.HostapdConf, device.HostapdDeny, device.DnsmasqConf, device.NftRuleset,
 		device.SysctlConf, device.NMConf, device.SysusersConf, device.TmpfilesConf, device.NginxSite,
 		device.UnitDir + "/devmgr-*.service",
 		device.NetworkFile("*"),

@@ -91,3 +91,39 @@ func matchesAny(globs []string, p string) bool {
 	}
 	return false
 }
+
+// Any change of the config restarts the agent and the console, which read
+// it only when they start: the stamp they restart on changes with it.
+func TestConfigStampFollowsTheConfig(t *testing.T) {
+	t.Parallel()
+	stamp := func(c config.Config) File {
+		t.Helper()
+		files, err := Plan(c, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if f.Path == device.ConfigStamp {
+				return f
+			}
+		}
+		t.Fatalf("Plan renders no %s", device.ConfigStamp)
+		return File{}
+	}
+	a := stamp(testConfig())
+	if diff := cmp.Diff([]string{device.UnitAgent, device.UnitWeb}, a.Units); diff != "" {
+		t.Errorf("units restarted on a change (-want +got):\n%s", diff)
+	}
+	c := testConfig()
+	c.Web.Listen = "127.0.0.1:8080"
+	c.Web.TLS.Disable = true
+	if b := stamp(c); string(b.Content) == string(a.Content) {
+		t.Error("the stamp did not change with web.listen")
+	}
+	if again := stamp(testConfig()); string(again.Content) != string(a.Content) {
+		t.Error("the same config gave another stamp")
+	}
+	if strings.Contains(string(a.Content), "correct horse") {
+		t.Error("the stamp holds the passphrase")
+	}
+}

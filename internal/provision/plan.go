@@ -111,6 +111,10 @@ func Plan(c config.Config, o Options) ([]File, error) {
 		return nil, err
 	}
 	files = append(files, units...)
+	stamp, err := renderConfigStamp(c)
+	if err := add(File{Path: device.ConfigStamp, Mode: 0o600, Content: stamp, Units: []string{device.UnitAgent, device.UnitWeb}}, err); err != nil {
+		return nil, err
+	}
 	site, err := renderNginx(c, o)
 	if err := add(File{Path: device.NginxSite, Mode: 0o644, Content: site, Check: CheckNginx}, err); err != nil {
 		return nil, err
