@@ -65,10 +65,12 @@ lint: node_modules/.package-lock.json
 	cd tools/deb && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(TOOL) govulncheck -db file://$(VULNDB) ./...
 
-# The WiFi VM runs last and alone: qemu under TCG needs a core to itself to boot in time.
-test: lint build
-	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/testing/wifivm)
+# The VMs run last and alone, one after the other: qemu under TCG needs the cores to itself to
+# boot in time. The fresh-system VM installs the packages `make deb` built.
+test: lint build deb
+	$(GO) test -race -shuffle=on -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /internal/testing/wifivm -e /internal/testing/freshvm)
 	WIFIVM_DEVMGR=$(CURDIR)/bin/devmgr $(GO) test -race -shuffle=on -count=1 -timeout 5m -v ./internal/testing/wifivm/
+	FRESHVM_DEBS=$(abspath $(DEB_DIR)) $(GO) test -race -shuffle=on -count=1 -timeout 15m -v ./internal/testing/freshvm/
 
 # The fast loop for edits: no root, no namespaces, daemons, Chromium or VM (those tests skip
 # under -short, except with CI=true), well under a minute on two cores. Not a substitute for
