@@ -56,9 +56,9 @@ func networkdSteps(active, enabled, waitOnline string) (steps [][]string, warn s
 		return nil, unitNetworkd + " is not installed: nothing gives the access point interface its address at boot"
 	case "enabled", "enabled-runtime", "static", "indirect", "alias", "linked", "linked-runtime", "generated", "transient":
 	default: // disabled
-		steps = append(steps, []string{"systemctl", "enable", unitNetworkd})
+		steps = append(steps, []string{"systemctl", "enable", "--no-reload", unitNetworkd})
 		if waitOnline != "enabled" {
-			steps = append(steps, []string{"systemctl", "disable", unitWaitOnline})
+			steps = append(steps, []string{"systemctl", "disable", "--no-reload", unitWaitOnline})
 		}
 	}
 	if active != "active" && active != "reloading" {
