@@ -51,9 +51,10 @@ deb:
 	$(DEB_DIR)/devmgr-deb -repo $(CURDIR) -out $(DEB_DIR) -describe '$(VERSION)' $(if $(DEB_VERSION),-version '$(DEB_VERSION)') \
 	  -help-binary $(DEB_DIR)/$(HOST_ARCH)/devmgr $(foreach a,$(DEB_ARCHES),-binary $(a)=$(DEB_DIR)/$(a)/devmgr)
 
-# PORT=9443 serves the console on another port.
-run: build
-	PORT=$(PORT) ./scripts/run.sh
+# PORT=9443 serves the console on another port. DEVICE=vm boots the fresh-install VM with the
+# package set up instead of the namespace lab (root; the first start takes minutes).
+run: build $(if $(filter vm,$(DEVICE)),deb)
+	PORT=$(PORT) DEVICE=$(DEVICE) ./scripts/run.sh
 
 # Static checks first: eslint on the console's scripts, go vet, staticcheck, govulncheck against the local database, and the
 # tools module's own tests.

@@ -27,4 +27,8 @@
 //
 // TestFreshInstall reads FRESHVM_DEBS, the directory where `make deb`
 // wrote the packages (else it runs `make deb` itself).
+//
+// Demo is the same VM for `make run DEVICE=vm`: the package installed and
+// set up (that disk cached per package), the console forwarded to the
+// host through qemu's user network, two stations kept associated.
 package freshvm

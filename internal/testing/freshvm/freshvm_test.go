@@ -68,13 +68,9 @@ func TestFreshInstall(t *testing.T) {
 	v2 := onlyFile(t, filepath.Join(v2Dir, "devmgr_*_amd64.deb"))
 	logf("packages %s and %s", filepath.Base(v1), filepath.Base(v2))
 
-	var deps []string
-	for _, f := range []string{"Depends", "Recommends"} {
-		for _, d := range strings.Split(debField(t, v1, f), ",") {
-			if name := strings.Fields(d); len(name) > 0 {
-				deps = append(deps, name[0])
-			}
-		}
+	deps, err := PackageDeps(ctx, run, v1)
+	if err != nil {
+		t.Fatal(err)
 	}
 	bootK, err := vm.PrepareKernel(ctx, run, vm.DefaultCacheDir, BootModules)
 	if err != nil {

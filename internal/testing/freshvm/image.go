@@ -50,6 +50,7 @@ var SystemModules = vm.Modules{Names: []string{
 	"ctr", "ccm", "gf128mul", "ghash-generic", "gcm", "cmac", "seqiv",
 	"nf_tables", "nft_ct", "nft_chain_nat", "nft_masq", "nft_reject_inet",
 	"xfrm_user", "veth", "autofs4",
+	"virtio_net", // the demo's network device (make run DEVICE=vm)
 }}
 
 // Names inside the VM that the scaffolding and the checks share.
@@ -224,7 +225,8 @@ func scaffolding() (map[string]file, error) {
 		"etc/fstab":                       {[]byte("/dev/vda / ext4 rw 0 0\n"), 0o644},
 		"etc/resolv.conf":                 {nil, 0o644},
 		"etc/modules-load.d/freshvm.conf": {[]byte("# The simulated radios stand for the device's WiFi card.\n" + modules), 0o644},
-		"etc/modprobe.d/freshvm.conf":     {[]byte("options mac80211_hwsim radios=2\n"), 0o644},
+		// The AP's radio and two stations' (the demo keeps two associated).
+		"etc/modprobe.d/freshvm.conf": {[]byte("options mac80211_hwsim radios=3\n"), 0o644},
 		// The disk is a throwaway copy: dpkg's fsyncs would only cost time
 		// under emulation.
 		"etc/dpkg/dpkg.cfg.d/freshvm":   {[]byte("force-unsafe-io\n"), 0o644},
@@ -293,4 +295,22 @@ func Initramfs(ctx context.Context, run vm.Runner, k vm.Kernel, busybox, out str
 		return err
 	}
 	return f.Close()
+}
+
+// PackageDeps are the names in a package's Depends and Recommends, which
+// the image installs.
+func PackageDeps(ctx context.Context, run vm.Runner, deb string) ([]string, error) {
+	var deps []string
+	for _, f := range []string{"Depends", "Recommends"} {
+		out, err := run.Run(ctx, "", "dpkg-deb", "--field", deb, f)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s of %s: %w", f, deb, err)
+		}
+		for _, d := range strings.Split(string(out), ",") {
+			if name := strings.Fields(d); len(name) > 0 {
+				deps = append(deps, name[0])
+			}
+		}
+	}
+	return deps, nil
 }

@@ -17,12 +17,16 @@ import (
 // packages, the checks and their values.
 type Payload struct {
 	V1 string // devmgr_<version>_amd64.deb, installed first
-	V2 string // a newer build, installed over it
+	V2 string // a newer build, installed over it by the checks ("" for the demo)
 	// V2Version is the Debian version of V2, V2Describe what its
 	// `devmgr version` says.
 	V2Version, V2Describe string
-	// StageDeadline bounds each boot's stage, in seconds.
+	// StageDeadline bounds each boot's stage, in seconds; 0 sets none.
 	StageDeadline int
+	// Demo makes the boot after the install the demo's (demo.sh: the
+	// console reachable from the host, two stations associated, running
+	// until the VM is stopped) instead of the checks'.
+	Demo bool
 }
 
 // What setup is given and the checks use.
@@ -59,23 +63,30 @@ func (p Payload) Build(ctx context.Context, run vm.Runner, dir, out string) erro
 		}
 		files[e.Name()] = b
 	}
-	for name, km := range map[string]string{"sta-wpa2.conf": "WPA-PSK", "sta-sae.conf": "SAE"} {
-		b, err := vm.StationConf(ssid, channelMHz, "/run/wpa_sta", km, passphrase)
+	for _, sta := range []struct{ name, ctrl, keyMgmt string }{
+		{"sta-wpa2.conf", "/run/wpa_sta", "WPA-PSK"}, {"sta-sae.conf", "/run/wpa_sta", "SAE"},
+		{"demo-sta1.conf", "/run/wpa_sta1", "WPA-PSK"}, {"demo-sta2.conf", "/run/wpa_sta2", "SAE"},
+	} {
+		b, err := vm.StationConf(ssid, channelMHz, sta.ctrl, sta.keyMgmt, passphrase)
 		if err != nil {
 			return err
 		}
-		files[name] = b
+		files[sta.name] = b
+	}
+	afterInstall := "checks"
+	if p.Demo {
+		afterInstall = "demo"
 	}
 	env := map[string]string{
 		"SSID": ssid, "PASSPHRASE": passphrase, "AP_IF": apInterface, "STA_IF": staInterface, "UPLINK": uplink,
 		"AP_ADDR": apAddress, "FQDN": fqdn, "UNITS": strings.Join(Units, " "),
 		"ADMIN_PASSWORD": adminPassword, "VIEWER_PASSWORD": viewerPassword,
 		"V2_VERSION": p.V2Version, "V2_DESCRIBE": p.V2Describe,
-		"STAGE_DEADLINE": fmt.Sprint(p.StageDeadline),
+		"STAGE_DEADLINE": fmt.Sprint(p.StageDeadline), "AFTER_INSTALL": afterInstall,
 	}
 	var b strings.Builder
 	for _, k := range []string{"SSID", "PASSPHRASE", "AP_IF", "STA_IF", "UPLINK", "AP_ADDR", "FQDN", "UNITS",
-		"ADMIN_PASSWORD", "VIEWER_PASSWORD", "V2_VERSION", "V2_DESCRIBE", "STAGE_DEADLINE"} {
+		"ADMIN_PASSWORD", "VIEWER_PASSWORD", "V2_VERSION", "V2_DESCRIBE", "STAGE_DEADLINE", "AFTER_INSTALL"} {
 		v := env[k]
 		if strings.ContainsAny(v, "'\n") {
 			return fmt.Errorf("payload value %s=%q cannot be quoted", k, v)
@@ -93,6 +104,9 @@ func (p Payload) Build(ctx context.Context, run vm.Runner, dir, out string) erro
 		}
 	}
 	for sub, deb := range map[string]string{"v1": p.V1, "v2": p.V2} {
+		if deb == "" {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return err
 		}

@@ -35,9 +35,15 @@ type Boot struct {
 	// Serial2 is a file that receives the second serial port (/dev/ttyS1),
 	// which no getty touches; "" attaches none.
 	Serial2 string
+	// HostForward gives the VM a network device (virtio-net, qemu's user
+	// networking: the guest is 10.0.2.15) with these forwards from the
+	// host, in qemu's hostfwd form ("tcp:127.0.0.1:8443-:443"). Without
+	// them the VM has no network device.
+	HostForward []string
 }
 
-// Run boots the VM without any network device to the host and returns its
+// Run boots the VM (without any network device to the host, unless
+// HostForward asks for one) and returns its
 // console output when it powers off (or, as qemu runs with -no-reboot,
 // asks to reboot). TCG is used because KVM is not usable on these
 // machines. On timeout or cancellation qemu is killed.
@@ -83,10 +89,17 @@ func (b Boot) args() []string {
 	}
 	args := []string{
 		"-accel", "tcg", "-cpu", "max", "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
-		"-display", "none", "-no-reboot", "-nic", "none",
+		"-display", "none", "-no-reboot",
 		"-kernel", b.Kernel, "-initrd", b.Initrd, "-append", appendLine,
-		"-serial", "stdio",
 	}
+	nic := "none"
+	if len(b.HostForward) > 0 {
+		nic = "user,model=virtio-net-pci"
+		for _, f := range b.HostForward {
+			nic += ",hostfwd=" + f
+		}
+	}
+	args = append(args, "-nic", nic, "-serial", "stdio")
 	if b.Serial2 != "" {
 		args = append(args, "-serial", "file:"+b.Serial2)
 	}

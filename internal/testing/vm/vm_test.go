@@ -47,14 +47,19 @@ func TestParseResults(t *testing.T) {
 func TestBootArgs(t *testing.T) {
 	b := Boot{Kernel: "K", Initrd: "I", Disks: []string{"a.img", "b.img"}, Serial2: "r.log", MemoryMB: 1024, CPUs: 2, Append: "root=/dev/vda"}
 	got := strings.Join(b.args(), " ")
-	for _, s := range []string{"-accel tcg", "-m 1024 -smp 2", "-no-reboot -nic none", "-append root=/dev/vda", "-serial stdio -serial file:r.log",
+	for _, s := range []string{"-accel tcg", "-m 1024 -smp 2", "-no-reboot", "-append root=/dev/vda", "-serial stdio -serial file:r.log",
 		"-drive file=a.img,format=raw,if=virtio,cache=unsafe -drive file=b.img,format=raw,if=virtio,cache=unsafe"} {
 		if !strings.Contains(got, s) {
 			t.Errorf("qemu args %q lack %q", got, s)
 		}
 	}
-	if got := strings.Join(Boot{}.args(), " "); !strings.Contains(got, "-m 512 -smp 1") || !strings.Contains(got, "-append console=ttyS0 panic=-1 quiet") || strings.Contains(got, "-drive") {
+	if got := strings.Join(Boot{}.args(), " "); !strings.Contains(got, "-m 512 -smp 1") || !strings.Contains(got, "-append console=ttyS0 panic=-1 quiet") ||
+		strings.Contains(got, "-drive") || !strings.Contains(got, "-nic none") {
 		t.Errorf("default qemu args %q", got)
+	}
+	fwd := Boot{HostForward: []string{"tcp:127.0.0.1:8443-:443", "tcp:127.0.0.1:8080-:80"}}
+	if got := strings.Join(fwd.args(), " "); !strings.Contains(got, "-nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:8443-:443,hostfwd=tcp:127.0.0.1:8080-:80") {
+		t.Errorf("qemu args with forwards %q", got)
 	}
 }
 

@@ -31,7 +31,7 @@ else
 	fail setup "devmgr setup failed"
 fi
 
-echo checks >/var/lib/freshvm/stage
+echo "$AFTER_INSTALL" >/var/lib/freshvm/stage
 sync
 say "rebooting"
 echo "FRESHVM REBOOT"

@@ -10,14 +10,17 @@ P=/mnt/payload
 mkdir -p /var/lib/freshvm
 stage=$(cat /var/lib/freshvm/stage 2>/dev/null || echo install)
 say "boot into stage $stage, system $(systemctl is-system-running 2>&1)"
-(
-	sleep "$STAGE_DEADLINE"
-	echo "FRESHVM ABORT: stage $stage passed its deadline of ${STAGE_DEADLINE}s"
-	systemctl poweroff --force --force
-) &
+if [ "$STAGE_DEADLINE" -gt 0 ]; then
+	(
+		sleep "$STAGE_DEADLINE"
+		echo "FRESHVM ABORT: stage $stage passed its deadline of ${STAGE_DEADLINE}s"
+		systemctl poweroff --force --force
+	) &
+fi
 case "$stage" in
 install) . $P/install.sh ;;
 checks) . $P/checks.sh ;;
+demo) . $P/demo.sh ;;
 *) echo "FRESHVM ABORT: unknown stage $stage" ;;
 esac
 echo "FRESHVM DONE"
