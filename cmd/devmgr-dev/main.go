@@ -4,6 +4,7 @@
 //	devmgr-dev run [--dir ./var] [--listen 127.0.0.1:8443]   # what `make run` runs
 //	devmgr-dev lab up [--uplink-static] [--forwarding] [--config-out var/lab.yaml]
 //	devmgr-dev lab clean                                      # removes labs of dead processes
+//	devmgr-dev vm [--debs ./bin/deb] [--listen 127.0.0.1:8443] # make run DEVICE=vm
 //
 // `run` as root builds a network-namespace lab (a simulated device, with
 // a stand-in access point), runs `devmgr agent` inside its device
@@ -57,7 +58,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newProbeCmd(), newLabCmd(), newEtcOverlayCmd())
+	root.AddCommand(newRunCmd(), newProbeCmd(), newLabCmd(), newEtcOverlayCmd(), newVMCmd())
 	return root
 }
 

@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newAgentCmd(),
 		newProvisionCmd(),
+		newSetupCmd(),
 		newAPCmd(),
 		newCommandsCmd(),
 		newConfigCmd(),

@@ -50,6 +50,22 @@ func TestWriteRoundTrip(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v (%v), want 0644", st.Mode(), err)
 	}
+	private := filepath.Join(dir, "device.yaml")
+	if err := WriteKeeping(private, want, header); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(private); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("WriteKeeping: mode %v (%v), want 0600", st.Mode(), err)
+	}
+	if err := os.Chmod(private, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeeping(private, want, header); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(private); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("WriteKeeping over a 0640 file: mode %v (%v), want it kept", st.Mode(), err)
+	}
 	bad := want
 	bad.AP.Passphrase = "short"
 	if err := Write(path, bad, ""); err == nil {

@@ -13,7 +13,12 @@ const (
 	NMConf       = "/etc/NetworkManager/conf.d/devmgr-unmanaged.conf"
 	SysusersConf = "/etc/sysusers.d/devmgr.conf"
 	TmpfilesConf = "/etc/tmpfiles.d/devmgr.conf"
+	// ConfigStamp is the digest of the config the agent and the console
+	// were last started with: a change restarts them.
+	ConfigStamp  = "/etc/devmgr/provisioned.sha256"
 	NginxSite    = "/etc/nginx/sites-available/devmgr"
+	// NginxEnabled is the link that enables the site (deploy/README.md).
+	NginxEnabled = "/etc/nginx/sites-enabled/devmgr"
 	UnitDir      = "/etc/systemd/system"
 	NetworkDir   = "/etc/systemd/network"
 )
@@ -26,6 +31,15 @@ const (
 	DnsmasqDHCPDir = "/etc/devmgr/dhcp"
 	DnsmasqRange   = DnsmasqDHCPDir + "/range.conf"
 	DnsmasqHosts   = DnsmasqDHCPDir + "/hosts"
+)
+
+// Files the distribution package ships (rendered for the default config
+// when the package is built). Provision's files of the same names under
+// /etc take precedence over them.
+const (
+	VendorUnitDir      = "/usr/lib/systemd/system"
+	VendorSysusersConf = "/usr/lib/sysusers.d/devmgr.conf"
+	VendorTmpfilesConf = "/usr/lib/tmpfiles.d/devmgr.conf"
 )
 
 // Services devmgr installs, in the order they are started.

@@ -80,7 +80,11 @@ func activate(ctx context.Context, c config.Config, o Options, files []File, cha
 	}
 	_, systemd := o.Services.(service.Reloader)
 	if systemd {
-		if networkChanged {
+		started, err := ensureNetworkd(ctx, o)
+		if err != nil {
+			return err
+		}
+		if networkChanged && !started {
 			if out, err := runTool(ctx, "networkctl", "reload"); err != nil {
 				o.Log.Warn("systemd-networkd did not reload; the AP address applies after a reboot", "err", err, "output", string(out))
 			}

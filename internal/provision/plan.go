@@ -118,6 +118,25 @@ func Plan(c config.Config, o Options) ([]File, error) {
 		File{Path: device.SysusersConf, Mode: 0o644, Content: renderSysusers(c)},
 		File{Path: device.TmpfilesConf, Mode: 0o644, Content: renderTmpfiles(c)},
 	)
+	units, err := unitFiles(c, o, device.UnitDir)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, units...)
+	stamp, err := renderConfigStamp(c)
+	if err := add(File{Path: device.ConfigStamp, Mode: 0o600, Content: stamp, Units: []string{device.UnitAgent, device.UnitWeb}}, err); err != nil {
+		return nil, err
+	}
+	site, err := renderNginx(c, o)
+	if err := add(File{Path: device.NginxSite, Mode: 0o644, Content: site, Check: CheckNginx}, err); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// unitFiles renders devmgr's systemd units into dir.
+func unitFiles(c config.Config, o Options, dir string) ([]File, error) {
+	var files []File
 	for _, u := range []struct {
 		name string
 		tmpl string
@@ -127,19 +146,38 @@ func Plan(c config.Config, o Options) ([]File, error) {
 		{device.UnitBackup, unitBackup}, {device.UnitBackupTimer, unitBackupTimer},
 	} {
 		b, err := renderTemplate(u.name, u.tmpl, unitData(c, o))
-		if err := add(File{Path: device.UnitDir + "/" + u.name, Mode: 0o644, Content: b, Check: CheckUnit, Units: []string{u.name}}, err); err != nil {
-			return nil, err
+		if err != nil {
+			return nil, fmt.Errorf("rendering %s/%s: %w", dir, u.name, err)
 		}
+		files = append(files, File{Path: dir + "/" + u.name, Mode: 0o644, Content: b, Check: CheckUnit, Units: []string{u.name}})
 	}
-	site, err := renderNginx(c, o)
-	if err := add(File{Path: device.NginxSite, Mode: 0o644, Content: site, Check: CheckNginx}, err); err != nil {
-		return nil, err
-	}
-	reset, err := resetFiles(c, o)
+	reset, err := resetFiles(c, o, dir)
 	if err != nil {
 		return nil, err
 	}
 	return append(files, reset...), nil
+}
+
+// PackageFiles renders what the distribution package ships for c (the
+// default config when the package is built): devmgr's systemd units and
+// its sysusers.d and tmpfiles.d entries, at their vendor paths under
+// /usr/lib. They are the same renderings Plan installs under /etc, where
+// provisioning overrides them with the device's own config. Unlike Plan it
+// needs no AP passphrase: the package enables nothing.
+func PackageFiles(c config.Config, o Options) ([]File, error) {
+	if err := requirements(c, o, false); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	files := []File{
+		{Path: device.VendorSysusersConf, Mode: 0o644, Content: renderSysusers(c)},
+		{Path: device.VendorTmpfilesConf, Mode: 0o644, Content: renderTmpfiles(c)},
+	}
+	units, err := unitFiles(c, o, device.VendorUnitDir)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, units...), nil
 }
 
 // ConsolePorts are the TCP ports of the web console: web.listen's port,
@@ -165,6 +203,10 @@ func ConsolePorts(c config.Config) []int {
 // needs (a passphrase, absolute paths that are safe to write into unit
 // files) and the options' paths. The error lists every problem.
 func Requirements(c config.Config, o Options) error {
+	return requirements(c, o, true)
+}
+
+func requirements(c config.Config, o Options, needPassphrase bool) error {
 	var errs []error
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
@@ -172,7 +214,7 @@ func Requirements(c config.Config, o Options) error {
 	add := func(path, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{path}, args...)...))
 	}
-	if c.AP.Passphrase == "" {
+	if needPassphrase && c.AP.Passphrase == "" {
 		add("ap.passphrase", "must be set to provision an access point (8 to 63 characters)")
 	}
 	for _, p := range []struct{ key, val string }{

@@ -155,6 +155,7 @@ func TestPlanFiles(t *testing.T) {
 		{"/etc/systemd/system/devmgr-firewall.service", 0o644, CheckUnit},
 		{"/etc/systemd/system/devmgr-backup.service", 0o644, CheckUnit},
 		{"/etc/systemd/system/devmgr-backup.timer", 0o644, CheckUnit},
+		{"/etc/devmgr/provisioned.sha256", 0o600, CheckNone},
 		{"/etc/nginx/sites-available/devmgr", 0o644, CheckNginx},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

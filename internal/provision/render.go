@@ -2,6 +2,7 @@ package provision
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/netip"
@@ -74,6 +75,18 @@ func renderNM(c config.Config) []byte {
 	}
 	return fmt.Appendf(nil, "%s# devmgr manages these interfaces; NetworkManager must not.\n[keyfile]\nunmanaged-devices=%s\n",
 		header, strings.Join(specs, ";"))
+}
+
+// renderConfigStamp is a digest of the config. The agent and the console
+// read the config only when they start; the stamp's Units restart them
+// when it changes, so that any change (web.listen, say) takes effect with
+// the next provision. 0600: the config holds the passphrase.
+func renderConfigStamp(c config.Config) ([]byte, error) {
+	b, err := config.Marshal(c, "")
+	if err != nil {
+		return nil, err
+	}
+	return fmt.Appendf(nil, "%s# A digest of the config the agent and the console run with; when it changes,\n# provision restarts them.\nsha256:%x\n", header, sha256.Sum256(b)), nil
 }
 
 func renderSysusers(c config.Config) []byte {

@@ -20,9 +20,9 @@ import (
 // initramfs-tools, and in both devmgr-reset.service, which finishes at
 // boot a reset that a reboot or a crash interrupted.
 
-// resetFiles renders the reset's files for c; none while reset.mode is
-// none.
-func resetFiles(c config.Config, o Options) ([]File, error) {
+// resetFiles renders the reset's files for c, its units in unitDir; none
+// while reset.mode is none.
+func resetFiles(c config.Config, o Options, unitDir string) ([]File, error) {
 	r := c.Reset
 	var files []File
 	v := resetValues{Binary: o.Binary, ConfigPath: o.ConfigPath, Reset: r, Journal: filepath.Join(c.ResetDir(), "journal.json")}
@@ -33,7 +33,7 @@ func resetFiles(c config.Config, o Options) ([]File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rendering %s: %w", v.MountUnit, err)
 		}
-		files = append(files, File{Path: device.UnitDir + "/" + v.MountUnit, Mode: 0o644, Content: b, Check: CheckUnit})
+		files = append(files, File{Path: unitDir + "/" + v.MountUnit, Mode: 0o644, Content: b, Check: CheckUnit})
 	case config.ResetRoot:
 		script, err := RenderEarlyBoot(EarlyBootFor(r))
 		if err != nil {
@@ -53,7 +53,7 @@ func resetFiles(c config.Config, o Options) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", device.UnitReset, err)
 	}
-	return append(files, File{Path: device.UnitDir + "/" + device.UnitReset, Mode: 0o644, Content: b, Check: CheckUnit}), nil
+	return append(files, File{Path: unitDir + "/" + device.UnitReset, Mode: 0o644, Content: b, Check: CheckUnit}), nil
 }
 
 type resetValues struct {

@@ -132,7 +132,8 @@ func TestRunInstallsDiffsAndIsIdempotent(t *testing.T) {
 		t.Errorf("second run touched files")
 	}
 
-	// A change: diff of the changed lines only, previous version kept.
+	// A change: diff of the changed lines only, previous version kept; the
+	// config's digest changes with it (the agent and the console restart).
 	c2 := c
 	c2.AP.SSID = "Kiosk"
 	c2.AP.Passphrase = "another passphrase"
@@ -141,10 +142,10 @@ func TestRunInstallsDiffsAndIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("third Run: %v", err)
 	}
-	if want := []string{device.HostapdConf}; strings.Join(res.Changed, ",") != strings.Join(want, ",") {
+	if want := []string{device.HostapdConf, device.ConfigStamp}; strings.Join(res.Changed, ",") != strings.Join(want, ",") {
 		t.Errorf("changed %v, want %v", res.Changed, want)
 	}
-	for _, want := range []string{"-ssid=DeviceManager\n+ssid=Kiosk\n", "1 file changed"} {
+	for _, want := range []string{"-ssid=DeviceManager\n+ssid=Kiosk\n", "2 files changed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -188,13 +189,13 @@ func TestRunDryRunWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Changed) != 20 {
-		t.Errorf("dry run reports %d changes, want 20", len(res.Changed))
+	if len(res.Changed) != 21 {
+		t.Errorf("dry run reports %d changes, want 21", len(res.Changed))
 	}
 	if got := snapshot(t, root); len(got) != 0 {
 		t.Errorf("dry run wrote %d files", len(got))
 	}
-	if !strings.Contains(out.String(), "+ssid=DeviceManager") || !strings.Contains(out.String(), "dry run: 20 files would change; nothing written") {
+	if !strings.Contains(out.String(), "+ssid=DeviceManager") || !strings.Contains(out.String(), "dry run: 21 files would change; nothing written") {
 		t.Errorf("output:\n%s", out.String())
 	}
 }

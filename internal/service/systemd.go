@@ -56,9 +56,15 @@ func (s *Systemd) Restart(ctx context.Context, name string) error {
 	return s.verb(ctx, "restart", name)
 }
 
-// Enable runs `systemctl enable NAME`.
+// Enable runs `systemctl enable --no-reload NAME`: the link for the next
+// boot. Without --no-reload every enable reloads the whole manager, which
+// costs seconds on a small board (and under emulation); the units' own
+// changes are loaded by Reload.
 func (s *Systemd) Enable(ctx context.Context, name string) error {
-	return s.verb(ctx, "enable", name)
+	if _, err := s.run(ctx, "systemctl", "enable", "--no-reload", name); err != nil {
+		return fmt.Errorf("enable %s: %w", name, err)
+	}
+	return nil
 }
 
 // Reload runs `systemctl daemon-reload`.

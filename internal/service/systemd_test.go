@@ -40,7 +40,7 @@ func (f *fakeRunner) run(_ context.Context, argv []string) ([]byte, error) {
 func TestSystemdVerbs(t *testing.T) {
 	f := &fakeRunner{t: t, calls: []fakeCall{
 		{argv: "systemctl daemon-reload"},
-		{argv: "systemctl enable devmgr-hostapd.service"},
+		{argv: "systemctl enable --no-reload devmgr-hostapd.service"},
 		{argv: "systemctl start devmgr-hostapd.service"},
 		{argv: "systemctl restart devmgr-dnsmasq.service"},
 		{argv: "systemctl stop devmgr-web.service", err: fmt.Errorf("running systemctl stop: %w", &exec.ExitError{})},

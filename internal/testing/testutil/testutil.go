@@ -95,3 +95,21 @@ func Script(t testing.TB, body string) string {
 	}
 	return p
 }
+
+// ModuleRoot is the repository's root, found from the test's package
+// directory (go test runs a test there).
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			t.Fatalf("no go.mod above %s", dir)
+		}
+	}
+}

@@ -2,12 +2,13 @@ package wifivm
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/hostapd"
+	"github.com/devmgr/devmgr/internal/testing/vm"
 )
 
 // Case is one access-point configuration and the station that joins it.
@@ -38,6 +39,7 @@ func (c Case) ResultNames() []string {
 // Paths inside the VM that the rendered files and the checks share.
 const (
 	vmSSID       = "devmgr-wifivm"
+	vmFreqMHz    = 2437 // channel 6, the case configs' channel
 	vmAPIface    = "wlan0"
 	vmAPAddress  = "192.168.4.1"
 	vmFQDN       = "device.local"
@@ -75,9 +77,9 @@ func caseFiles(c Case) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", c.Name, err)
 	}
-	sta, err := stationConf(c.Name, "/run/wpa_sta", c.StationKeyMgmt, c.Passphrase)
+	sta, err := vm.StationConf(vmSSID, vmFreqMHz, "/run/wpa_sta", c.StationKeyMgmt, c.Passphrase)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("case %s: %w", c.Name, err)
 	}
 	// What hostapd_cli get_config shows as key_mgmt when the AP runs it.
 	km, ok := map[string]string{
@@ -100,9 +102,9 @@ func caseFiles(c Case) (map[string][]byte, error) {
 		if c.WrongPassphrase == c.Passphrase {
 			return nil, fmt.Errorf("case %s: the wrong passphrase is the right one", c.Name)
 		}
-		bad, err := stationConf(c.Name, "/run/wpa_bad", c.StationKeyMgmt, c.WrongPassphrase)
+		bad, err := vm.StationConf(vmSSID, vmFreqMHz, "/run/wpa_bad", c.StationKeyMgmt, c.WrongPassphrase)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("case %s: %w", c.Name, err)
 		}
 		files["bad.conf"] = bad
 	}
@@ -129,24 +131,16 @@ ap:
 `, vmAPIface, vmSSID, strconv.Quote(c.Passphrase), c.Security, vmAPAddress)
 }
 
-// stationConf is a station's wpa_supplicant.conf. Scanning only the AP's
-// channel (6, 2437 MHz) saves seconds under emulation.
-func stationConf(name, ctrlDir, keyMgmt, pass string) ([]byte, error) {
-	if strings.ContainsAny(pass, "\"\n\\") {
-		return nil, fmt.Errorf("case %s: station passphrase %q needs escaping", name, pass)
+// AbortPrefix starts the line /init prints when it gives up.
+const AbortPrefix = "WIFIVM ABORT: "
+
+// Check returns an error listing every case that did not pass, including
+// cases the VM never reported.
+func Check(cases []Case, out []byte) error {
+	var names []string
+	for _, c := range cases {
+		names = slices.Concat(names, c.ResultNames())
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "ctrl_interface=%s\nap_scan=1\n", ctrlDir)
-	b.WriteString("network={\n")
-	fmt.Fprintf(&b, "\tssid=%q\n\tscan_ssid=1\n\tscan_freq=2437\n\tkey_mgmt=%s\n\tproto=RSN\n\tpairwise=CCMP\n", vmSSID, keyMgmt)
-	switch keyMgmt {
-	case "WPA-PSK":
-		fmt.Fprintf(&b, "\tpsk=%q\n", pass)
-	case "SAE":
-		fmt.Fprintf(&b, "\tsae_password=%q\n\tieee80211w=2\n", pass)
-	default:
-		return nil, fmt.Errorf("case %s: station key_mgmt %q is not WPA-PSK or SAE", name, keyMgmt)
-	}
-	b.WriteString("}\n")
-	return []byte(b.String()), nil
+	res, abort := vm.ParseResults(out, AbortPrefix)
+	return vm.Check(names, res, abort)
 }

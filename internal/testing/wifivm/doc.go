@@ -15,7 +15,7 @@
 // on its serial console and powers off. The VM has no network device.
 //
 // The kernel package and the base of the initramfs are cached in
-// DefaultCacheDir; see docs/notes/wifi-lab.md for the facts behind the
+// vm.DefaultCacheDir; see docs/notes/wifi-lab.md for the facts behind the
 // recipe. TestRealWiFi reads these environment variables:
 //
 //	WIFIVM_DEVMGR=PATH   use this static devmgr instead of building one

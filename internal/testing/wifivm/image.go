@@ -12,14 +12,11 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/renameio/v2"
+	"github.com/devmgr/devmgr/internal/testing/vm"
 )
 
 //go:embed init.sh
 var initScript []byte
-
-//go:embed udhcpc.sh
-var udhcpcScript []byte
 
 // Setup selects how the AP is brought up inside the VM.
 type Setup string
@@ -34,9 +31,27 @@ const (
 	SetupDirect Setup = "direct"
 )
 
+// Modules are the kernel modules the VM loads: the simulated radios
+// (three: the AP, its station and an intruder with a wrong passphrase); the
+// crypto that CCMP, GCMP and BIP need (without it hostapd fails with
+// "nl80211: kernel reports: key addition failed"); nftables with conntrack
+// and NAT for devmgr's ruleset; and what the agent needs. The VM has no
+// modprobe to load modules on demand.
+var Modules = vm.Modules{
+	Names: []string{
+		"mac80211_hwsim",
+		"ctr", "ccm", "gf128mul", "ghash-generic", "gcm", "cmac", "seqiv",
+		"nf_tables", "nft_ct", "nft_chain_nat", "nft_masq", "nft_reject_inet",
+		// A netlink handle for every family (vishvananda/netlink's default)
+		// needs NETLINK_XFRM, which a full system loads on demand.
+		"xfrm_user",
+	},
+	Params: map[string]string{"mac80211_hwsim": "radios=3"},
+}
+
 // Image describes the VM's initramfs.
 type Image struct {
-	Kernel Kernel
+	Kernel vm.Kernel
 	// Devmgr is the static devmgr binary, installed as
 	// /usr/local/bin/devmgr (where provision's units expect it).
 	Devmgr string
@@ -66,7 +81,7 @@ var checkPrograms = []string{"systemd-analyze", "systemd-tmpfiles", "systemd-sys
 // database), is gzipped and cached in img.CacheDir under a key of its
 // inputs; the second holds what changes between runs: devmgr, the cases
 // and /init.
-func BuildInitramfs(ctx context.Context, run Runner, img Image, out string) error {
+func BuildInitramfs(ctx context.Context, run vm.Runner, img Image, out string) error {
 	base, err := baseArchive(ctx, run, img)
 	if err != nil {
 		return err
@@ -105,8 +120,8 @@ func BuildInitramfs(ctx context.Context, run Runner, img Image, out string) erro
 	return nil
 }
 
-func baseArchive(ctx context.Context, run Runner, img Image) (*Archive, error) {
-	a := NewArchive()
+func baseArchive(ctx context.Context, run vm.Runner, img Image) (*vm.Archive, error) {
+	a := vm.NewArchive()
 	for _, d := range []string{"proc", "sys", "dev", "run", "root", "etc/hostapd", "etc/devmgr", "var/lib/misc", "var/lib/devmgr"} {
 		a.Dir(d, 0o755)
 	}
@@ -119,7 +134,8 @@ func baseArchive(ctx context.Context, run Runner, img Image) (*Archive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building initramfs: busybox: %w", err)
 	}
-	if err := addBusybox(ctx, run, a, busybox); err != nil {
+	// iproute2's ip is needed for netns.
+	if err := a.AddBusybox(ctx, run, busybox, "/sbin/ip"); err != nil {
 		return nil, err
 	}
 	progs := hostPrograms
@@ -187,8 +203,8 @@ func baseArchive(ctx context.Context, run Runner, img Image) (*Archive, error) {
 }
 
 // runArchive holds what changes from run to run.
-func runArchive(img Image) (*Archive, error) {
-	a := NewArchive()
+func runArchive(img Image) (*vm.Archive, error) {
+	a := vm.NewArchive()
 	if err := a.HostFile("/usr/local/bin/devmgr", 0o755, img.Devmgr); err != nil {
 		return nil, fmt.Errorf("building initramfs: %w", err)
 	}
@@ -210,12 +226,13 @@ func runArchive(img Image) (*Archive, error) {
 	env := fmt.Sprintf("WIFIVM_DEBUG=%s\nSETUP=%s\nVM_DEADLINE=%d\nAP_IF=%s\nAP_ADDR=%s\nFQDN=%s\nCTRL_DIR=%s\nLEASES=%s\n",
 		debug, img.Setup, img.Deadline, vmAPIface, vmAPAddress, vmFQDN, vmCtrlDir, vmLeaseFile)
 	a.File("etc/wifivm/env", 0o644, []byte(env))
-	a.File("etc/wifivm/udhcpc.script", 0o755, udhcpcScript)
+	a.File("etc/wifivm/udhcpc.script", 0o755, vm.UdhcpcScript)
+	a.File("etc/wifivm/lib.sh", 0o644, vm.GuestLib)
 	a.File("init", 0o755, initScript)
 	return a, nil
 }
 
-func gzipArchive(a *Archive) ([]byte, error) {
+func gzipArchive(a *vm.Archive) ([]byte, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if err != nil {
@@ -230,61 +247,36 @@ func gzipArchive(a *Archive) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// cachedGzip returns a compressed from cacheDir when an archive with the
-// same key was compressed before, and otherwise compresses it and keeps it
-// there (replacing older bases).
-func cachedGzip(a *Archive, cacheDir string) ([]byte, error) {
+// cachedGzip returns a compressed, from cacheDir when an archive with the
+// same key was compressed before.
+func cachedGzip(a *vm.Archive, cacheDir string) ([]byte, error) {
 	if cacheDir == "" {
 		return gzipArchive(a)
 	}
-	path := filepath.Join(cacheDir, "initramfs-base-"+a.Key()[:16]+".cpio.gz")
-	if b, err := os.ReadFile(path); err == nil {
-		return b, nil
-	}
-	b, err := gzipArchive(a)
+	path, err := vm.Cached(cacheDir, "initramfs-base", a.Key()[:16], ".cpio.gz", func(tmp string) error {
+		b, err := gzipArchive(a)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			return fmt.Errorf("caching initramfs base: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	old, _ := filepath.Glob(filepath.Join(cacheDir, "initramfs-base-*.cpio.gz"))
-	for _, o := range old {
-		os.Remove(o)
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return nil, fmt.Errorf("caching initramfs base: %w", err)
-	}
-	if err := renameio.WriteFile(path, b, 0o644); err != nil {
-		return nil, fmt.Errorf("caching initramfs base: %w", err)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading cached initramfs base: %w", err)
 	}
 	return b, nil
-}
-
-// addBusybox installs the static busybox and a link for each applet that
-// no real program in the image replaces.
-func addBusybox(ctx context.Context, run Runner, a *Archive, busybox string) error {
-	if err := a.HostFile("/bin/busybox", 0o755, busybox); err != nil {
-		return fmt.Errorf("building initramfs: %w", err)
-	}
-	out, err := run.Run(ctx, "", busybox, "--list-full")
-	if err != nil {
-		return fmt.Errorf("listing busybox applets: %w", err)
-	}
-	for _, l := range strings.Fields(string(out)) {
-		p := "/" + strings.TrimPrefix(l, "/")
-		if p == "/bin/busybox" || p == "/sbin/ip" {
-			continue // iproute2's ip is needed for netns
-		}
-		a.Symlink(p, "/bin/busybox")
-	}
-	if !a.Has("/bin/sh") {
-		return fmt.Errorf("busybox %s has no sh applet", busybox)
-	}
-	return nil
 }
 
 var lddRE = regexp.MustCompile(`(?:=>\s*)?(/\S+)\s+\(0x`)
 
 // sharedLibs lists the libraries ldd names for prog, the dynamic loader included.
-func sharedLibs(ctx context.Context, run Runner, prog string) ([]string, error) {
+func sharedLibs(ctx context.Context, run vm.Runner, prog string) ([]string, error) {
 	out, err := run.Run(ctx, "", "ldd", prog)
 	if err != nil {
 		if strings.Contains(err.Error(), "not a dynamic executable") {
@@ -306,7 +298,7 @@ func sharedLibs(ctx context.Context, run Runner, prog string) ([]string, error) 
 
 // addRegdb installs Debian's signed regulatory database where cfg80211
 // looks for it.
-func addRegdb(a *Archive) error {
+func addRegdb(a *vm.Archive) error {
 	for _, f := range []struct{ dst, src, alt string }{
 		{"/lib/firmware/regulatory.db", "/lib/firmware/regulatory.db-debian", "/lib/firmware/regulatory.db"},
 		{"/lib/firmware/regulatory.db.p7s", "/lib/firmware/regulatory.db.p7s-debian", "/lib/firmware/regulatory.db.p7s"},

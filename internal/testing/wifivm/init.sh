@@ -30,25 +30,8 @@ abort() {
 }
 ( sleep "$VM_DEADLINE"; echo "WIFIVM ABORT: deadline of ${VM_DEADLINE}s passed"; poweroff -f ) &
 
-# wait_for SECONDS CMD...: run CMD about every 0.2 s until it succeeds or
-# SECONDS (of uptime, not of loop turns: each turn is slow under emulation) pass.
-uptime_s() { cut -d. -f1 /proc/uptime; }
-wait_for() {
-	end=$(($(uptime_s) + $1))
-	shift
-	while :; do
-		"$@" >/dev/null 2>&1 && return 0
-		[ "$(uptime_s)" -lt "$end" ] || return 1
-		sleep 0.2
-	done
-}
-
-# show FILE: the tail of a daemon's log, indented, for a failing case.
-show() {
-	[ -s "$1" ] || return 0
-	echo "  --- $1"
-	tail -n "${2:-15}" "$1" | sed 's/^/  | /'
-}
+# wait_for, show: the VM tests' shared helpers.
+. /etc/wifivm/lib.sh
 
 say "kernel $(uname -r), loading modules"
 while read -r ko params; do

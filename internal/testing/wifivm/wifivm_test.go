@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/devmgr/devmgr/internal/testing/testutil"
+	"github.com/devmgr/devmgr/internal/testing/vm"
 	"github.com/devmgr/devmgr/internal/toolrun"
 )
 
@@ -46,8 +47,8 @@ func TestRealWiFi(t *testing.T) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run := ExecRunner{}
-	root := moduleRoot(t)
+	run := vm.ExecRunner{}
+	root := testutil.ModuleRoot(t)
 	tmp := t.TempDir()
 
 	// WIFIVM_DEVMGR names a static devmgr built beforehand, instead of
@@ -67,7 +68,7 @@ func TestRealWiFi(t *testing.T) {
 	}
 	t.Logf("devmgr built, setup %s (%s)", setup, time.Since(start).Round(time.Millisecond))
 
-	kernel, err := PrepareKernel(ctx, run, DefaultCacheDir)
+	kernel, err := vm.PrepareKernel(ctx, run, vm.DefaultCacheDir, Modules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestRealWiFi(t *testing.T) {
 		Setup:    setup,
 		Deadline: 170,
 		Debug:    os.Getenv("WIFIVM_DEBUG") != "",
-		CacheDir: DefaultCacheDir,
+		CacheDir: vm.DefaultCacheDir,
 		LookPath: toolrun.LookPath,
 	}, initrd)
 	if err != nil {
@@ -98,7 +99,7 @@ func TestRealWiFi(t *testing.T) {
 	}
 	console := filepath.Join(outDir, "wifivm-console.log")
 	vmStart := time.Now()
-	out, bootErr := Boot{
+	out, bootErr := vm.Boot{
 		Qemu:    qemu,
 		Kernel:  kernel.Vmlinuz,
 		Initrd:  initrd,
@@ -116,18 +117,6 @@ func TestRealWiFi(t *testing.T) {
 			t.Error(checkErr)
 		}
 	}
-}
-
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("module root: %v", err)
-	}
-	return root
 }
 
 // goTool finds the go command; `make test` puts /usr/local/go/bin on PATH,
@@ -152,54 +141,6 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func TestParseConsole(t *testing.T) {
-	out := []byte("boot noise\r\nCASE wpa2 PASS\r\nwifivm: x\r\nCASE wpa3-sae FAIL: station did not reach wpa_state=COMPLETED\r\nWIFIVM ABORT: deadline\r\n")
-	res, abort := ParseConsole(out)
-	want := map[string]Result{
-		"wpa2":     {Pass: true},
-		"wpa3-sae": {Reason: "station did not reach wpa_state=COMPLETED"},
-	}
-	if diff := cmp.Diff(want, res); diff != "" {
-		t.Errorf("results (-want +got):\n%s", diff)
-	}
-	if abort != "deadline" {
-		t.Errorf("abort = %q", abort)
-	}
-	cases := []Case{{Name: "wpa2"}, {Name: "wpa3-sae", WrongPassphrase: "x"}, {Name: "wpa2-wpa3"}}
-	err := Check(cases, out)
-	for _, s := range []string{"case wpa3-sae: station did not", "case wpa3-sae-wrong-passphrase: no result line", "case wpa2-wpa3: no result line", "VM aborted: deadline"} {
-		if err == nil || !strings.Contains(err.Error(), s) {
-			t.Errorf("Check error = %v, want it to contain %q", err, s)
-		}
-	}
-	if err := Check(cases[:1], []byte("CASE wpa2 PASS\n")); err != nil {
-		t.Errorf("Check of a passing case = %v", err)
-	}
-}
-
-func TestArchiveIsReadableByCpio(t *testing.T) {
-	cpio := testutil.RequireBinary(t, "cpio")
-	a := NewArchive()
-	a.File("etc/wifivm/env", 0o644, []byte("A=1\n"))
-	a.File("init", 0o755, []byte("#!/bin/sh\n"))
-	a.Symlink("bin/sh", "busybox")
-	a.CharDev("dev/console", 0o600, 5, 1)
-	var buf bytes.Buffer
-	if _, err := a.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(cpio, "-t", "--quiet")
-	cmd.Stdin = &buf
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("cpio -t: %v\n%s", err, out)
-	}
-	want := "bin\nbin/sh\ndev\ndev/console\netc\netc/wifivm\netc/wifivm/env\ninit\n"
-	if diff := cmp.Diff(want, string(out)); diff != "" {
-		t.Errorf("cpio -t (-want +got):\n%s", diff)
-	}
 }
 
 func TestCaseFiles(t *testing.T) {
@@ -233,7 +174,7 @@ func TestInitScriptsParse(t *testing.T) {
 	for _, s := range []struct {
 		name string
 		b    []byte
-	}{{"init.sh", initScript}, {"udhcpc.sh", udhcpcScript}} {
+	}{{"init.sh", initScript}, {"udhcpc.sh", vm.UdhcpcScript}} {
 		cmd := exec.Command(sh, "sh", "-n")
 		cmd.Stdin = bytes.NewReader(s.b)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -242,63 +183,9 @@ func TestInitScriptsParse(t *testing.T) {
 	}
 }
 
-// fakeRunner answers each argv from a table and fails on anything else.
-type fakeRunner struct {
-	t       *testing.T
-	answers map[string]string
-}
-
-func (f fakeRunner) Run(_ context.Context, _, name string, args ...string) ([]byte, error) {
-	argv := strings.Join(append([]string{name}, args...), " ")
-	out, ok := f.answers[argv]
-	if !ok {
-		f.t.Errorf("unexpected command %q", argv)
-		return nil, os.ErrNotExist
-	}
-	return []byte(out), nil
-}
-
-func TestCurrentKernel(t *testing.T) {
-	tests := []struct {
-		name    string
-		answers map[string]string
-		pkg     string
-		deb     string
-	}{
-		{
-			name: "version in Depends",
-			answers: map[string]string{
-				"apt-cache show --no-all-versions linux-image-amd64": "Package: linux-image-amd64\nVersion: 6.1.192-2\nDepends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n",
-			},
-			pkg: "linux-image-6.1.0-56-amd64",
-			deb: "linux-image-6.1.0-56-amd64_6.1.192-2_amd64.deb",
-		},
-		{
-			name: "no version: ask apt-get for the file name",
-			answers: map[string]string{
-				"apt-cache show --no-all-versions linux-image-amd64":       "Package: linux-image-amd64\nDepends: linux-image-6.1.0-57-amd64\n",
-				"apt-get download --print-uris linux-image-6.1.0-57-amd64": "'http://deb.debian.org/x.deb' linux-image-6.1.0-57-amd64_6.1.200-1_amd64.deb 70550672 SHA256:00\n",
-			},
-			pkg: "linux-image-6.1.0-57-amd64",
-			deb: "linux-image-6.1.0-57-amd64_6.1.200-1_amd64.deb",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pkg, deb, err := currentKernel(context.Background(), fakeRunner{t, tt.answers})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pkg != tt.pkg || deb != tt.deb {
-				t.Errorf("currentKernel = %q, %q; want %q, %q", pkg, deb, tt.pkg, tt.deb)
-			}
-		})
-	}
-}
-
 func TestSharedLibs(t *testing.T) {
 	ldd := "\tlinux-vdso.so.1 (0x00007ffc)\n\tlibnl-3.so.200 => /lib/x86_64-linux-gnu/libnl-3.so.200 (0x00007f05)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f05)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f05)\n"
-	got, err := sharedLibs(context.Background(), fakeRunner{t, map[string]string{"ldd /usr/sbin/iw": ldd}}, "/usr/sbin/iw")
+	got, err := sharedLibs(context.Background(), vm.FakeRunner{T: t, Answers: map[string]string{"ldd /usr/sbin/iw": ldd}}, "/usr/sbin/iw")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package wifivm
+package vm
 
 import (
 	"bytes"

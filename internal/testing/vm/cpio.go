@@ -1,12 +1,14 @@
-package wifivm
+package vm
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -177,4 +179,28 @@ func (c *countWriter) pad() {
 	if r := c.n % 4; r != 0 {
 		c.Write(make([]byte, 4-r))
 	}
+}
+
+// AddBusybox installs the static busybox as /bin/busybox and a link for
+// each of its applets, except the paths in skip (where a real program
+// goes instead).
+func (a *Archive) AddBusybox(ctx context.Context, run Runner, busybox string, skip ...string) error {
+	if err := a.HostFile("/bin/busybox", 0o755, busybox); err != nil {
+		return fmt.Errorf("building initramfs: %w", err)
+	}
+	out, err := run.Run(ctx, "", busybox, "--list-full")
+	if err != nil {
+		return fmt.Errorf("listing busybox applets: %w", err)
+	}
+	for _, l := range strings.Fields(string(out)) {
+		p := "/" + strings.TrimPrefix(l, "/")
+		if p == "/bin/busybox" || slices.Contains(skip, p) {
+			continue
+		}
+		a.Symlink(p, "/bin/busybox")
+	}
+	if !a.Has("/bin/sh") {
+		return fmt.Errorf("busybox %s has no sh applet", busybox)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package wifivm
+package vm
 
 import (
 	"context"
@@ -15,41 +15,38 @@ import (
 // modules between runs.
 const DefaultCacheDir = "/var/cache/devmgr-test"
 
-// wantModules are the kernel modules the VM needs, in load order: the
-// simulated radios; the crypto that CCMP, GCMP and BIP need (without it
-// hostapd fails with "nl80211: kernel reports: key addition failed");
-// nftables with conntrack and NAT for devmgr's ruleset; and what the agent
-// needs. The VM has no modprobe to load modules on demand. Their dependencies
-// are added by modprobe --show-depends.
-var wantModules = []string{
-	"mac80211_hwsim",
-	"ctr", "ccm", "gf128mul", "ghash-generic", "gcm", "cmac", "seqiv",
-	"nf_tables", "nft_ct", "nft_chain_nat", "nft_masq", "nft_reject_inet",
-	// A netlink handle for every family (vishvananda/netlink's default)
-	// needs NETLINK_XFRM, which a full system loads on demand.
-	"xfrm_user",
+// Modules names the kernel modules a VM loads, in load order, with their
+// parameters; PrepareKernel adds their dependencies (modprobe
+// --show-depends) before each.
+type Modules struct {
+	Names  []string
+	Params map[string]string // appended to a module's insmod line
 }
 
-// moduleParams are appended to a module's insmod line: three radios, for
-// the AP, its station and an intruder with a wrong passphrase.
-var moduleParams = map[string]string{"mac80211_hwsim": "radios=3"}
+// preparedLayout changes when a prepared kernel directory gains files, so
+// that caches made by older code are prepared anew.
+const preparedLayout = "2"
 
-// modulesKey names the module selection, so a changed list prepares the
-// kernel anew instead of reusing a cache made for another list.
-func modulesKey() string {
+// key names the module selection, so a changed list prepares the kernel
+// anew instead of reusing a cache made for another list.
+func (m Modules) key() string {
 	h := sha256.New()
-	for _, m := range wantModules {
-		fmt.Fprintf(h, "%s %s\n", m, moduleParams[m])
+	fmt.Fprintf(h, "layout %s\n", preparedLayout)
+	for _, n := range m.Names {
+		fmt.Fprintf(h, "%s %s\n", n, m.Params[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))[:8]
 }
 
-// Kernel is a Debian kernel prepared for the VM.
+// Kernel is a Debian kernel prepared for a VM.
 type Kernel struct {
-	Version string   // e.g. 6.1.0-56-amd64
-	Vmlinuz string   // path of the kernel image
-	Dir     string   // prepared directory holding modules/*.ko
-	Insmod  []Module // load order
+	Version string // e.g. 6.1.0-56-amd64
+	Vmlinuz string // path of the kernel image
+	// Dir is the prepared directory: modules/*.ko, and the kernel's
+	// modules.builtin and modules.builtin.modinfo (for depmod in an image
+	// whose modprobe must know the built-in modules).
+	Dir    string
+	Insmod []Module // load order
 }
 
 // Module is one insmod step.
@@ -58,16 +55,17 @@ type Module struct {
 	Params string // e.g. radios=3
 }
 
-// PrepareKernel returns Debian's current amd64 kernel, prepared in cacheDir:
-// the package is downloaded once (keyed by its file name), unpacked, its
-// module dependencies computed with depmod and modprobe, and only the
-// modules the VM loads kept, decompressed. When apt cannot say which kernel
-// is current (no package lists, say), the newest kernel prepared before is
-// used.
-func PrepareKernel(ctx context.Context, run Runner, cacheDir string) (Kernel, error) {
+// PrepareKernel returns Debian's current amd64 kernel, prepared in cacheDir
+// for mods: the package is downloaded once (keyed by its file name),
+// unpacked, its module dependencies computed with depmod and modprobe, and
+// only the modules mods needs kept, decompressed. Each module set has its
+// own prepared directory, so VMs with different needs share the download.
+// When apt cannot say which kernel is current (no package lists, say), the
+// newest kernel prepared before for mods is used.
+func PrepareKernel(ctx context.Context, run Runner, cacheDir string, mods Modules) (Kernel, error) {
 	pkg, debName, err := currentKernel(ctx, run)
 	if err != nil {
-		if k, ok := newestPrepared(cacheDir); ok {
+		if k, ok := newestPrepared(cacheDir, mods); ok {
 			return k, nil
 		}
 		return Kernel{}, err
@@ -75,7 +73,7 @@ func PrepareKernel(ctx context.Context, run Runner, cacheDir string) (Kernel, er
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return Kernel{}, fmt.Errorf("preparing kernel cache: %w", err)
 	}
-	prepared := filepath.Join(cacheDir, strings.TrimSuffix(debName, ".deb")+preparedSuffix())
+	prepared := filepath.Join(cacheDir, strings.TrimSuffix(debName, ".deb")+preparedSuffix(mods))
 	if k, err := loadPrepared(prepared); err == nil {
 		return k, nil
 	}
@@ -88,21 +86,15 @@ func PrepareKernel(ctx context.Context, run Runner, cacheDir string) (Kernel, er
 			return Kernel{}, fmt.Errorf("downloading kernel: apt-get download left no %s: %w", debName, err)
 		}
 	}
-	if err := prepareKernel(ctx, run, deb, prepared); err != nil {
+	// Preparations for other module sets stay: another VM test uses them.
+	if err := prepareKernel(ctx, run, deb, prepared, mods); err != nil {
 		return Kernel{}, err
-	}
-	// Preparations of the same package for another module list are stale.
-	stale, _ := filepath.Glob(filepath.Join(cacheDir, strings.TrimSuffix(debName, ".deb")+".modules-*"))
-	for _, d := range stale {
-		if d != prepared {
-			os.RemoveAll(d)
-		}
 	}
 	return loadPrepared(prepared)
 }
 
 // preparedSuffix ends the name of a prepared kernel's directory.
-func preparedSuffix() string { return ".modules-" + modulesKey() }
+func preparedSuffix(mods Modules) string { return ".modules-" + mods.key() }
 
 var kernelDepRE = regexp.MustCompile(`(?m)^Depends:.*?\b(linux-image-[0-9][^ ,]*-amd64)(?: \(= ([^)]+)\))?`)
 
@@ -146,8 +138,8 @@ func debFileName(ctx context.Context, run Runner, pkg string) (string, error) {
 }
 
 // newestPrepared is the most recently prepared kernel in cacheDir.
-func newestPrepared(cacheDir string) (Kernel, bool) {
-	dirs, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*"+preparedSuffix()))
+func newestPrepared(cacheDir string, mods Modules) (Kernel, bool) {
+	dirs, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*"+preparedSuffix(mods)))
 	var best Kernel
 	var bestTime int64
 	for _, d := range dirs {
@@ -198,9 +190,10 @@ func loadPrepared(dir string) (Kernel, error) {
 	return k, nil
 }
 
-// prepareKernel unpacks deb and fills dst with vmlinuz, version, the needed
-// modules (decompressed) and their insmod order.
-func prepareKernel(ctx context.Context, run Runner, deb, dst string) error {
+// prepareKernel unpacks deb and fills dst with vmlinuz, version, the
+// modules mods needs (decompressed), their insmod order and the kernel's
+// lists of built-in modules.
+func prepareKernel(ctx context.Context, run Runner, deb, dst string, mods Modules) error {
 	cacheDir := filepath.Dir(dst)
 	x, err := os.MkdirTemp(cacheDir, "unpack-")
 	if err != nil {
@@ -221,7 +214,7 @@ func prepareKernel(ctx context.Context, run Runner, deb, dst string) error {
 	type step struct{ src, params string }
 	var order []step
 	seen := map[string]bool{}
-	for _, m := range wantModules {
+	for _, m := range mods.Names {
 		out, err := run.Run(ctx, "", "modprobe", "-d", x, "-S", version, "--show-depends", m)
 		if err != nil {
 			return fmt.Errorf("finding the load order of %s: %w", m, err)
@@ -264,7 +257,7 @@ func prepareKernel(ctx context.Context, run Runner, deb, dst string) error {
 			return fmt.Errorf("preparing kernel: %w", err)
 		}
 		params := s.params
-		if p := moduleParams[strings.TrimSuffix(name, ".ko")]; p != "" {
+		if p := mods.Params[strings.TrimSuffix(name, ".ko")]; p != "" {
 			params = strings.TrimSpace(params + " " + p)
 		}
 		list.WriteString(strings.TrimSpace(name + " " + params))
@@ -272,6 +265,11 @@ func prepareKernel(ctx context.Context, run Runner, deb, dst string) error {
 	}
 	if err := copyFile(vmlinuz[0], filepath.Join(tmp, "vmlinuz")); err != nil {
 		return fmt.Errorf("preparing kernel: %w", err)
+	}
+	for _, f := range []string{"modules.builtin", "modules.builtin.modinfo"} {
+		if err := copyFile(filepath.Join(x, "lib", "modules", version, f), filepath.Join(tmp, f)); err != nil {
+			return fmt.Errorf("preparing kernel: %w", err)
+		}
 	}
 	for name, data := range map[string]string{
 		preparedOrder: list.String(),

@@ -1,5 +1,6 @@
 #!/bin/sh
-# udhcpc event script of the wifivm station: apply the lease and note the address.
+# udhcpc event script of a VM test's WiFi station: apply the lease (address
+# and default route) and note the address in /tmp/lease.<interface>.
 case "$1" in
 deconfig)
 	/sbin/ip addr flush dev "$interface"
@@ -8,6 +9,10 @@ deconfig)
 bound|renew)
 	/sbin/ip addr flush dev "$interface"
 	/sbin/ip addr add "$ip/${mask:-24}" dev "$interface"
+	for r in $router; do
+		/sbin/ip route replace default via "$r" dev "$interface"
+		break
+	done
 	echo "$ip" > "/tmp/lease.$interface"
 	;;
 esac
