@@ -247,7 +247,7 @@ type ScriptData struct {
 	// Sysusers and Tmpfiles are the names of the package's sysusers.d and
 	// tmpfiles.d entries.
 	Sysusers, Tmpfiles string
-	Units              []string // every devmgr service, firewall first
+	Units              []string // every devmgr unit, firewall first
 	BinaryUnits        []string // the services that run devmgr itself
 	Globs              []string // what purge removes (provision.InstalledGlobs)
 	OwnDirs            []string // directories devmgr made, removed on purge when empty
@@ -262,12 +262,14 @@ func ScriptValues(c config.Config) ScriptData {
 	return ScriptData{
 		User: c.Web.User, DataDir: c.DataDir, Config: config.DefaultPath,
 		Sysusers: filepath.Base(device.VendorSysusersConf), Tmpfiles: filepath.Base(device.VendorTmpfilesConf),
-		Units:       []string{device.UnitFirewall, device.UnitHostapd, device.UnitDnsmasq, device.UnitAgent, device.UnitWeb},
+		Units: []string{device.UnitFirewall, device.UnitHostapd, device.UnitDnsmasq, device.UnitAgent, device.UnitWeb,
+			device.UnitBackupTimer, device.UnitBackup, device.UnitReset},
 		BinaryUnits: []string{device.UnitAgent, device.UnitWeb},
-		Globs:       provision.InstalledGlobs(),
-		OwnDirs:     []string{filepath.Dir(config.DefaultPath), filepath.Dir(device.NftRuleset)},
-		Kept:        []string{c.DataDir, c.Agent.StateDir},
-		NginxSite:   device.NginxSite, NginxEnabled: device.NginxEnabled,
+		// And systemd's record of the backup timer's last run.
+		Globs:     append(provision.InstalledGlobs(), "/var/lib/systemd/timers/stamp-devmgr-*.timer"),
+		OwnDirs:   []string{filepath.Dir(config.DefaultPath), filepath.Dir(device.NftRuleset)},
+		Kept:      []string{c.DataDir, c.Agent.StateDir, c.Backup.Dir},
+		NginxSite: device.NginxSite, NginxEnabled: device.NginxEnabled,
 	}
 }
 

@@ -83,8 +83,11 @@ func TestRenderScripts(t *testing.T) {
 		if strings.Contains(string(b), "{{") {
 			t.Errorf("%s still holds template text:\n%s", name, b)
 		}
+		if name == "prerm" && !strings.Contains(string(b), "systemctl disable --quiet devmgr-firewall.service devmgr-hostapd.service devmgr-dnsmasq.service devmgr-agent.service devmgr-web.service devmgr-backup.timer devmgr-backup.service devmgr-reset.service") {
+			t.Errorf("prerm does not disable every unit:\n%s", b)
+		}
 		if name == "postrm" {
-			for _, want := range []string{"rm -rf -- /etc/devmgr/devmgr.yaml ", "/etc/systemd/system/devmgr-*.service ", "userdel devmgr", "for d in /var/lib/devmgr /var/lib/devmgr-agent; do"} {
+			for _, want := range []string{"rm -rf -- /etc/devmgr/devmgr.yaml ", "/etc/systemd/system/devmgr-*.service ", "userdel devmgr", "for d in /var/lib/devmgr /var/lib/devmgr-agent /var/backups/devmgr; do", "/var/lib/systemd/timers/stamp-devmgr-*.timer"} {
 				if !strings.Contains(string(b), want) {
 					t.Errorf("postrm lacks %q:\n%s", want, b)
 				}
