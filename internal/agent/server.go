@@ -29,6 +29,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,6 +114,9 @@ type Config struct {
 	// Commands runs the command catalog (OpenCommands); nil answers 503
 	// on the command routes.
 	Commands *Commands
+	// Backups makes, keeps and restores the device's backups
+	// (NewBackups); nil answers 503 on the backup routes.
+	Backups *Backups
 	// Audit records changes and diagnostics. Required.
 	Audit Auditor
 	// AuditLog serves GET /v1/audit; nil answers 503 there.
@@ -383,7 +387,7 @@ func (s *Server) wrap(rt api.Route, h handler) http.Handler {
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, cmp.Or(rt.MaxBody, maxBody))
 		if a.User != "" {
 			// The change engine records who began a change.
 			r = r.WithContext(change.WithUser(r.Context(), a.User))

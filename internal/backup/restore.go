@@ -136,7 +136,8 @@ type Staged struct {
 // Stage reads and verifies the archive in r (Read, Verify), collects the
 // device's state as a backup would, and plans the restore (PlanRestore
 // with o.Maps and o.KeepConfig). A refused archive is an error wrapping
-// one of the package's Err values; a plan that is blocked is not.
+// one of the package's Err values, a map or a backup that does not fit
+// the device ErrPlan; a plan that is blocked is not an error.
 func Stage(ctx context.Context, r io.Reader, o RestoreOptions) (*Staged, error) {
 	log := o.log()
 	c, err := Read(r, ReadOptions{Passphrase: o.Passphrase, Limits: o.Limits, TempDir: o.TempDir})
@@ -169,7 +170,7 @@ func Stage(ctx context.Context, r io.Reader, o RestoreOptions) (*Staged, error) 
 	}
 	if s.Plan, err = PlanRestore(curState, next, Facts{Interfaces: names, KeepConfig: o.KeepConfig}, o.Maps); err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
 	return s, nil
 }

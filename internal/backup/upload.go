@@ -58,8 +58,12 @@ func Upload(ctx context.Context, r io.Reader, o UploadOptions) (Info, error) {
 	defer os.Remove(tmp) // once linked to its name, or refused
 	defer f.Close()
 	size, err := io.Copy(f, &capReader{r: r, n: l.Archive, err: &capError{fmt.Sprintf("the file is larger than %d bytes", l.Archive)}})
+	var ce *capError
+	if errors.As(err, &ce) {
+		return Info{}, ce
+	}
 	if err != nil {
-		return Info{}, readErr("the upload", err)
+		return Info{}, fmt.Errorf("reading the upload: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return Info{}, fmt.Errorf("keeping the upload: %w", err)
