@@ -58,17 +58,27 @@ func backupSources(cmd *cobra.Command) (config.Config, backup.Sources, error) {
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	deny, _ := cmd.Flags().GetString("hostapd-deny")
+	src, err := deviceBackupSources(cfg, path, raw, deny, log)
+	return cfg, src, err
+}
+
+// deviceBackupSources are where a backup's members come from on this
+// device, for devmgr backup and devmgr agent alike: the config file at
+// path (raw, its bytes, as cfg), the installed deny list, and the
+// console's part, which root takes as web.user in a child process
+// (backup.ChildConsole: root never opens the console's files).
+func deviceBackupSources(cfg config.Config, path string, raw []byte, deny string, log *slog.Logger) (backup.Sources, error) {
 	src := backup.Sources{Config: cfg, ConfigPath: path, Console: backup.LocalConsole{Config: cfg, Log: log}, DenyFile: deny, Log: log}
-	if os.Geteuid() == 0 {
-		// Root never opens the console's files: its part runs as web.user.
-		cred, err := webUserCredential(cfg)
-		if err != nil {
-			return cfg, src, err
-		}
-		src.Console = backup.ChildConsole{Argv: []string{"/proc/self/exe", "backup", "console"}, Config: raw, Credential: cred,
-			Env: append(os.Environ(), asWebUserEnv+"="+strconv.Itoa(int(cred.Uid)))}
+	if os.Geteuid() != 0 {
+		return src, nil
 	}
-	return cfg, src, nil
+	cred, err := webUserCredential(cfg)
+	if err != nil {
+		return src, err
+	}
+	src.Console = backup.ChildConsole{Argv: []string{"/proc/self/exe", "backup", "console"}, Config: raw, Credential: cred,
+		Env: append(os.Environ(), asWebUserEnv+"="+strconv.Itoa(int(cred.Uid)))}
+	return src, nil
 }
 
 // passphrase reads a passphrase from the first line of file, or else asks
