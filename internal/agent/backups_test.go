@@ -43,7 +43,7 @@ type backupAgent struct {
 	dev     *apmgrtest.Device
 	h       *netif.Handle
 	nc      *netif.Changer // with a lab
-	log     AuditLog // the agent's audit log, read back
+	log     AuditLog       // the agent's audit log, read back
 	b       *Backups
 }
 
@@ -112,7 +112,9 @@ func newBackupAgent(t *testing.T, l *lab.Lab) *backupAgent {
 	}
 	t.Cleanup(backups.Close)
 	ba.b = backups
-	ba.start(func(c *Config) { c.Backups, c.AP, c.Audit, c.AuditLog, c.Network = backups, ba.dev.Manager, ba.log, ba.log, nil })
+	ba.start(func(c *Config) {
+		c.Backups, c.AP, c.Audit, c.AuditLog, c.Network = backups, ba.dev.Manager, ba.log, ba.log, nil
+	})
 	return ba
 }
 
