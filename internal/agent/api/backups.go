@@ -14,10 +14,15 @@ import "time"
 //	GET    /v1/backups/{name}                   the archive itself (ActBackupDownload)
 //	DELETE /v1/backups/{name}                   removes it (ActBackupDelete)
 //	POST   /v1/backups/{name}/preview           RestoreRequest → RestorePlan: what a restore would change
-//	POST   /v1/backups/{name}/restore           RestoreRequest → 200 or 202 RestoreResult (ActBackupRestore); not the
-//	                                            console's API: its own route checks the password typed again
+//	POST   /v1/backups/{name}/restore           RestoreRequest → 200 or 202 RestoreResult (ActBackupRestore)
 //	GET    /v1/backups/restores/{id}            BackupChange: a restore's change
 //	POST   /v1/backups/restores/{id}/confirm    keeps it, then restores the console's part (ActBackupRestoreConfirm)
+//
+// The console forwards the others as they are; the upload, the restore
+// and its confirmation are its own routes of the same paths under /api:
+// it streams the page's upload form on, checks the password typed again
+// for a restore (and sends none), and ends its session once a restore
+// has ended every session.
 
 // BackupRole may see, make, download, upload, restore and delete backups:
 // an archive holds the WiFi passphrase and the password hashes.

@@ -23,6 +23,8 @@ type Route struct {
 	Events bool
 	// MaxBody bounds the request's body; 0 is 64 KiB.
 	MaxBody int64
+	// Download: the answer is a file, streamed for as long as it takes.
+	Download bool
 }
 
 // Pattern is the agent's ServeMux pattern, e.g. "GET /v1/interfaces".
@@ -107,17 +109,19 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/ap/dhcp/changes/{id}", Min: ReadRole, Web: true},
 	{Method: "POST", Path: "/v1/ap/dhcp/changes/{id}/confirm", Min: ChangeRole, Action: ActAPDHCPConfirm, Web: true},
 
-	// Backups (backups.go): the restore itself is the console's own
-	// route, which checks the password typed again.
+	// Backups (backups.go). The upload, the restore and its confirmation
+	// are the console's own routes: it streams the upload, checks the
+	// password typed again, and ends its session once the restore has
+	// ended every session.
 	{Method: "GET", Path: "/v1/backups", Min: BackupRole, Web: true},
 	{Method: "POST", Path: "/v1/backups", Min: BackupRole, Action: ActBackupCreate, Web: true},
 	{Method: "POST", Path: "/v1/backups/upload", Min: BackupRole, Action: ActBackupUpload, MaxBody: MaxBackupUpload},
-	{Method: "GET", Path: "/v1/backups/{name}", Min: BackupRole, Action: ActBackupDownload, Web: true},
+	{Method: "GET", Path: "/v1/backups/{name}", Min: BackupRole, Action: ActBackupDownload, Web: true, Download: true},
 	{Method: "DELETE", Path: "/v1/backups/{name}", Min: BackupRole, Action: ActBackupDelete, Web: true},
 	{Method: "POST", Path: "/v1/backups/{name}/preview", Min: BackupRole, Web: true},
 	{Method: "POST", Path: "/v1/backups/{name}/restore", Min: BackupRole, Action: ActBackupRestore},
 	{Method: "GET", Path: "/v1/backups/restores/{id}", Min: BackupRole, Web: true},
-	{Method: "POST", Path: "/v1/backups/restores/{id}/confirm", Min: BackupRole, Action: ActBackupRestoreConfirm, Web: true},
+	{Method: "POST", Path: "/v1/backups/restores/{id}/confirm", Min: BackupRole, Action: ActBackupRestoreConfirm},
 
 	// The command catalog: the least role any command may name; the agent
 	// checks each command's own roles, and who may see a run (commands.go).
