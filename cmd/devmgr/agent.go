@@ -39,7 +39,9 @@ func newAgentCmd() *cobra.Command {
 	cmd.Flags().String("hostapd-ctrl", hostapd.DefaultCtrlInterface, "hostapd control socket directory")
 	cmd.Flags().String("dns-servers", dnsmasq.DefaultServersFile, "dnsmasq servers-file the LAN interfaces' DNS servers are written to")
 	cmd.Flags().String("dnsmasq-pid", dnsmasq.DefaultPIDFile, "pid file of the access point's dnsmasq, signalled when the servers change")
-	for _, f := range []string{"leases", "hostapd-ctrl", "dns-servers", "dnsmasq-pid"} {
+	cmd.Flags().String("hostapd-conf", apmgr.DefaultHostapdConf, "hostapd's config file, which AP settings changes rewrite")
+	cmd.Flags().String("hostapd-deny", apmgr.DefaultDenyFile, "hostapd's deny list (deny_mac_file)")
+	for _, f := range []string{"leases", "hostapd-ctrl", "dns-servers", "dnsmasq-pid", "hostapd-conf", "hostapd-deny"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
 	return cmd
@@ -53,6 +55,8 @@ type apFiles struct {
 	hostapdCtrl string // hostapd's ctrl_interface
 	dnsServers  string // dnsmasq's servers-file, written with the LAN interfaces' DNS servers
 	dnsmasqPID  string // names the dnsmasq to signal when that file changes
+	hostapdConf string // hostapd's config, rewritten by AP settings changes
+	hostapdDeny string // hostapd's deny list
 }
 
 func runAgent(cmd *cobra.Command, _ []string) error {
@@ -73,6 +77,8 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	f.hostapdCtrl, _ = cmd.Flags().GetString("hostapd-ctrl")
 	f.dnsServers, _ = cmd.Flags().GetString("dns-servers")
 	f.dnsmasqPID, _ = cmd.Flags().GetString("dnsmasq-pid")
+	f.hostapdConf, _ = cmd.Flags().GetString("hostapd-conf")
+	f.hostapdDeny, _ = cmd.Flags().GetString("hostapd-deny")
 	return serveAgent(cmd.Context(), cfg, f, newLogger())
 }
 
@@ -142,7 +148,7 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 		return err
 	}
 	restoreState(ctx, changes, network, mods, alog)
-	backups = newBackups(cfg, f.config, changes, restorer, audit, log)
+	backups = newBackups(cfg, f, changes, restorer, audit, log)
 	if backups != nil {
 		defer backups.Close()
 		if !service.SystemdRunning() {
@@ -180,17 +186,17 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 // (deviceBackupSources: the console's part as web.user), into backup.dir;
 // when they cannot be set up (no web.user) that is logged and the backup
 // routes answer 503.
-func newBackups(cfg config.Config, path string, changes *change.Engine, restorer *backup.AgentRestorer, audit agent.AuditLog, log *slog.Logger) *agent.Backups {
+func newBackups(cfg config.Config, f apFiles, changes *change.Engine, restorer *backup.AgentRestorer, audit agent.AuditLog, log *slog.Logger) *agent.Backups {
 	blog := log.With("component", "backup")
 	fail := func(err error) *agent.Backups {
 		blog.Error("setting up backups; the backup routes are unavailable", "err", err)
 		return nil
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(f.config)
 	if err != nil {
 		return fail(fmt.Errorf("reading the config: %w", err))
 	}
-	src, err := deviceBackupSources(cfg, path, raw, apmgr.DefaultDenyFile, blog)
+	src, err := deviceBackupSources(cfg, f.config, raw, f.hostapdDeny, blog)
 	if err != nil {
 		return fail(err)
 	}
@@ -229,6 +235,7 @@ func newAPModules(cfg config.Config, f apFiles, changes *change.Engine, log *slo
 	var err error
 	if m.ap, err = apmgr.New(apmgr.Config{
 		Cfg: cfg, Changes: changes, CtrlDir: f.hostapdCtrl, LeaseFile: f.leases, Services: apSvc,
+		HostapdConf: f.hostapdConf, DenyFile: f.hostapdDeny,
 		Log: log.With("component", "apmgr"), OnRejected: rejected("ap"),
 	}); err != nil {
 		alog.Error("starting the access point module; AP management is unavailable", "err", err)
