@@ -230,7 +230,7 @@ func (o RestoreOptions) apply(ctx context.Context, c *Contents, p *Plan, out io.
 			return "", fail("the config", err)
 		}
 		done = append(done, "the config")
-		fmt.Fprintf(out, "restored the config %s: run devmgr provision to render the system files from it and restart the services\n", o.ConfigPath)
+		fmt.Fprintf(out, "restored the config %s\n", o.ConfigPath)
 	}
 	if err := c.importConsole(ctx, o.Console, generatedTLS(p.Next.Config)); err != nil {
 		return "", fail("the console's accounts", err)
