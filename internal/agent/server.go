@@ -2,8 +2,9 @@
 // (mode 0660, group of the web user, peer credentials checked on every
 // connection) that lists and changes network interfaces, manages the
 // access point, runs diagnostics and the command catalog (Commands),
+// keeps and restores the device's backups (Backups, internal/backup),
 // re-checking the acting user's role and recording every change,
-// diagnostic and command run in its own audit log.
+// diagnostic, command run and backup in its own audit log.
 //
 // The API is declared once, in internal/agent/api: its wire types, and
 // api.Routes with each route's least role (routes.go maps each to its
