@@ -443,21 +443,38 @@ func nonNil(l []string) []string {
 	return l
 }
 
-// previewRestore answers what restoring the backup would change.
-func (s *Server) previewRestore(w http.ResponseWriter, r *http.Request, _ Actor) error {
+// stageRequest stages the restore a request asks for (its body an
+// api.RestoreRequest, its path the backup's name) with backup.dir locked
+// until unlock; ready, when set, may refuse first. The caller closes st.
+func (s *Server) stageRequest(r *http.Request, ready func(*Backups) error) (b *Backups, info backup.Info, st *backup.Staged, unlock func(), err error) {
 	var req api.RestoreRequest
 	if err := decode(r, &req); err != nil {
-		return err
+		return nil, info, nil, nil, err
 	}
-	b, unlock, err := s.backups()
+	b, unlock, err = s.backups()
+	if err != nil {
+		return nil, info, nil, nil, err
+	}
+	if ready != nil {
+		err = ready(b)
+	}
+	if err == nil {
+		info, st, err = b.stage(r.Context(), r.PathValue("name"), req)
+	}
+	if err != nil {
+		unlock()
+		return nil, info, nil, nil, err
+	}
+	return b, info, st, unlock, nil
+}
+
+// previewRestore answers what restoring the backup would change.
+func (s *Server) previewRestore(w http.ResponseWriter, r *http.Request, _ Actor) error {
+	b, info, st, unlock, err := s.stageRequest(r, nil)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	info, st, err := b.stage(r.Context(), r.PathValue("name"), req)
-	if err != nil {
-		return err
-	}
 	defer st.Close()
 	writeJSON(w, http.StatusOK, b.wirePlan(info, st))
 	return nil
@@ -469,27 +486,21 @@ func (s *Server) previewRestore(w http.ResponseWriter, r *http.Request, _ Actor)
 // confirmation; when the agent's settings are as the backup has them, the
 // console's part is restored at once (200).
 func (s *Server) restoreBackup(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var req api.RestoreRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	b, unlock, err := s.backups()
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	name := r.PathValue("name")
-	if b.cfg.Restorer == nil {
-		return errorf(http.StatusServiceUnavailable, "", "restores are not available in this agent (the access point's or the network's module is not running)")
-	}
-	if ch, ok := b.cfg.Changes.Pending(); ok {
-		return pendingError(&change.PendingError{Change: ch})
-	}
-	info, st, err := b.stage(r.Context(), name, req)
+	b, info, st, unlock, err := s.stageRequest(r, func(b *Backups) error {
+		if b.cfg.Restorer == nil {
+			return errorf(http.StatusServiceUnavailable, "", "restores are not available in this agent (the access point's or the network's module is not running)")
+		}
+		if ch, ok := b.cfg.Changes.Pending(); ok {
+			return pendingError(&change.PendingError{Change: ch})
+		}
+		return nil
+	})
 	if err != nil {
 		s.auditErr(r, a, actBackupRestore, name, err)
 		return err
 	}
+	defer unlock()
 	if err := st.Plan.Blocked(); err != nil {
 		st.Close()
 		e := errorf(http.StatusConflict, "maps", "%s", b.wirePlan(info, st).Blocked)

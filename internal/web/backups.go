@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
-	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
 
@@ -103,15 +102,10 @@ func (s *Server) renderBackups(w http.ResponseWriter, r *http.Request, status in
 
 // restoreView is a restore's change as the change panel shows it.
 func (s *Server) restoreView(r *http.Request, ch api.BackupChange, auto bool) *changeView {
-	id := url.PathEscape(ch.ID)
-	return &changeView{
-		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto, CanConfirm: me(r).Role.AtLeast(auth.Admin),
-		User: ch.User, Created: ch.CreatedAt, Changes: ch.Changes,
-		What:     "the restored settings",
-		URL:      "/api/v1/backups/restores/" + id,
-		PanelURL: "/system/backups/changes/" + id,
-		Seconds:  max(0, int(time.Until(ch.RollbackAt).Seconds()+0.5)),
-	}
+	v := pendingView(r, api.APChange{ID: ch.ID, Status: ch.Status, Error: ch.Error, User: ch.User, Changes: ch.Changes,
+		CreatedAt: ch.CreatedAt, RollbackAt: ch.RollbackAt}, "/api/v1/backups/restores/", "/system/backups/changes/", auto)
+	v.What = "the restored settings"
+	return v
 }
 
 // backupCreate makes a backup now, encrypted with the passphrase typed
@@ -314,12 +308,10 @@ func restoreMaps(vals url.Values) map[string]string {
 // restorePage shows a backup and what restoring it changes: at once for
 // one that is not encrypted, after its passphrase for one that is.
 func (s *Server) restorePage(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.restoreBackupInfo(w, r)
+	d, ok := s.restoreForm(w, r)
 	if !ok {
 		return
 	}
-	d.Form = newForm(r, "passphrase", "password")
-	d.Maps = restoreMaps(r.URL.Query())
 	status := http.StatusOK
 	if !d.Backup.Encrypted {
 		status = s.preview(r, &d, "")
@@ -330,15 +322,29 @@ func (s *Server) restorePage(w http.ResponseWriter, r *http.Request) {
 // restorePreview shows what restoring an encrypted backup changes, with
 // its passphrase (or any backup with the interfaces mapped otherwise).
 func (s *Server) restorePreview(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.restoreBackupInfo(w, r)
+	d, ok := s.restoreForm(w, r)
 	if !ok {
 		return
 	}
-	d.Form = newForm(r, "passphrase", "password")
-	r.ParseForm()
-	d.Maps = restoreMaps(r.PostForm)
 	status := s.preview(r, &d, r.PostFormValue("passphrase"))
 	s.render(w, r, status, "restore", "Restore a backup", d)
+}
+
+// restoreForm is the restore page of the path's backup with the form as
+// sent (the interface map from the query of a GET), or answers that the
+// backup is not there.
+func (s *Server) restoreForm(w http.ResponseWriter, r *http.Request) (restoreData, bool) {
+	d, ok := s.restoreBackupInfo(w, r)
+	if !ok {
+		return d, false
+	}
+	d.Form = newForm(r, "passphrase", "password")
+	vals := r.URL.Query()
+	if r.Method == http.MethodPost {
+		vals = r.PostForm // parsed by newForm
+	}
+	d.Maps = restoreMaps(vals)
+	return d, true
 }
 
 // restoreBackupInfo finds the path's backup in the agent's list, or
@@ -391,13 +397,10 @@ func restoreField(field string) (string, string) {
 // again; then the console's accounts are restored and every session ends.
 // When the agent's settings stay as they are, that happens at once.
 func (s *Server) restoreSubmit(w http.ResponseWriter, r *http.Request) {
-	d, ok := s.restoreBackupInfo(w, r)
+	d, ok := s.restoreForm(w, r)
 	if !ok {
 		return
 	}
-	d.Form = newForm(r, "passphrase", "password")
-	r.ParseForm()
-	d.Maps = restoreMaps(r.PostForm)
 	passphrase := r.PostFormValue("passphrase")
 	again := func(status int) {
 		if d.Plan == nil && (!d.Backup.Encrypted || passphrase != "") {
@@ -484,19 +487,24 @@ func (s *Server) apiBackupRestore(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), backupTaskTimeout)
 	defer cancel()
 	res, err := s.agent.RestoreBackup(ctx, s.actor(r), r.PathValue("name"), req)
-	if err != nil {
+	switch {
+	case err != nil:
 		s.agentError(w, r, err)
-		return
-	}
-	if !res.Done {
+	case !res.Done:
 		writeJSON(w, http.StatusAccepted, res)
-		return
+	default:
+		s.sessionEnded(w, r, res)
 	}
+}
+
+// sessionEnded answers v once a restore has ended every session: this
+// request's is destroyed too, so that it is not saved again.
+func (s *Server) sessionEnded(w http.ResponseWriter, r *http.Request, v any) {
 	if err := s.sessions.Destroy(r.Context()); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, v)
 }
 
 // apiRestoreConfirm is POST /api/v1/backups/restores/{id}/confirm: the
@@ -511,11 +519,7 @@ func (s *Server) apiRestoreConfirm(w http.ResponseWriter, r *http.Request) {
 		s.agentError(w, r, err)
 		return
 	}
-	if err := s.sessions.Destroy(r.Context()); err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ch)
+	s.sessionEnded(w, r, ch)
 }
 
 // restoreChange is the change panel of a restore, for the page's script

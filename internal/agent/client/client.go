@@ -65,6 +65,15 @@ func (c *Client) Close() {
 // do sends a request and returns the response of a 2xx answer; any other
 // answer becomes *Error.
 func (c *Client) do(ctx context.Context, a *api.Actor, method, path string, body any) (*http.Response, error) {
+	req, err := newRequest(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(req, a)
+}
+
+// newRequest is a request to the agent with body as JSON (nil: none).
+func newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -80,7 +89,7 @@ func (c *Client) do(ctx context.Context, a *api.Actor, method, path string, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return c.send(req, a)
+	return req, nil
 }
 
 // send sends req as a (nil: no actor) and returns the response of a 2xx
@@ -136,15 +145,11 @@ func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, bo
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	resp, err := c.do(ctx, a, method, path, body)
+	req, err := newRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)
-	}
-	return nil
+	return c.decodeAnswer(c.hc, req, a, out)
 }
 
 // api.Health asks whether the agent runs (no actor needed).
@@ -561,39 +566,24 @@ func (c *Client) slowCall(ctx context.Context, a *api.Actor, method, path string
 		ctx, cancel = context.WithTimeout(ctx, backupTimeout)
 		defer cancel()
 	}
-	resp, err := c.doSlow(ctx, a, method, path, body, nil, "")
+	req, err := newRequest(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	return c.decodeAnswer(c.slow, req, a, out)
+}
+
+// decodeAnswer sends req on hc and decodes the JSON answer into out.
+func (c *Client) decodeAnswer(hc *http.Client, req *http.Request, a *api.Actor, out any) error {
+	resp, err := c.sendOn(hc, req, a)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)
+		return fmt.Errorf("decoding agent answer to %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
-}
-
-// doSlow sends a request on the slow client: a JSON body, or raw with
-// its content type.
-func (c *Client) doSlow(ctx context.Context, a *api.Actor, method, path string, body any, raw io.Reader, rawType string) (*http.Response, error) {
-	rd := raw
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s %s: %w", method, path, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, rd)
-	if err != nil {
-		return nil, fmt.Errorf("agent %s %s: %w", method, path, err)
-	}
-	switch {
-	case body != nil:
-		req.Header.Set("Content-Type", "application/json")
-	case raw != nil:
-		req.Header.Set("Content-Type", rawType)
-	}
-	return c.sendOn(c.slow, req, a)
 }
 
 // Backups lists the archives in backup.dir, the last backup made and the
@@ -627,16 +617,8 @@ func (c *Client) UploadBackup(ctx context.Context, a api.Actor, passphrase strin
 	if passphrase != "" {
 		req.Header.Set(api.HeaderBackupPassphrase, passphrase)
 	}
-	resp, err := c.sendOn(c.slow, req, &a)
-	if err != nil {
-		return api.BackupInfo{}, err
-	}
-	defer resp.Body.Close()
 	var out api.BackupInfo
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return out, fmt.Errorf("decoding agent answer to the upload: %w", err)
-	}
-	return out, nil
+	return out, c.decodeAnswer(c.slow, req, &a, &out)
 }
 
 // DeleteBackup removes an archive (admin) and returns the list then; 404
