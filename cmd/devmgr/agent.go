@@ -14,6 +14,7 @@ import (
 	"github.com/devmgr/devmgr/internal/agent"
 	"github.com/devmgr/devmgr/internal/apmgr"
 	"github.com/devmgr/devmgr/internal/auditlog"
+	"github.com/devmgr/devmgr/internal/backup"
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/dhcp"
@@ -38,7 +39,9 @@ func newAgentCmd() *cobra.Command {
 	cmd.Flags().String("hostapd-ctrl", hostapd.DefaultCtrlInterface, "hostapd control socket directory")
 	cmd.Flags().String("dns-servers", dnsmasq.DefaultServersFile, "dnsmasq servers-file the LAN interfaces' DNS servers are written to")
 	cmd.Flags().String("dnsmasq-pid", dnsmasq.DefaultPIDFile, "pid file of the access point's dnsmasq, signalled when the servers change")
-	for _, f := range []string{"leases", "hostapd-ctrl", "dns-servers", "dnsmasq-pid"} {
+	cmd.Flags().String("hostapd-conf", apmgr.DefaultHostapdConf, "hostapd's config file, which AP settings changes rewrite")
+	cmd.Flags().String("hostapd-deny", apmgr.DefaultDenyFile, "hostapd's deny list (deny_mac_file)")
+	for _, f := range []string{"leases", "hostapd-ctrl", "dns-servers", "dnsmasq-pid", "hostapd-conf", "hostapd-deny"} {
 		_ = cmd.Flags().MarkHidden(f)
 	}
 	return cmd
@@ -47,25 +50,35 @@ func newAgentCmd() *cobra.Command {
 // apFiles are the files of the AP's daemons that the agent reads, writes
 // or signals: the hidden flags of devmgr agent.
 type apFiles struct {
+	config      string // the config file, which a backup holds
 	leases      string // dnsmasq's leases file
 	hostapdCtrl string // hostapd's ctrl_interface
 	dnsServers  string // dnsmasq's servers-file, written with the LAN interfaces' DNS servers
 	dnsmasqPID  string // names the dnsmasq to signal when that file changes
+	hostapdConf string // hostapd's config, rewritten by AP settings changes
+	hostapdDeny string // hostapd's deny list
 }
 
 func runAgent(cmd *cobra.Command, _ []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("devmgr agent must run as root: it changes network interfaces (the console, devmgr serve, runs unprivileged)")
 	}
-	cfg, err := loadConfig(cmd)
+	flag, _ := cmd.Flags().GetString("config")
+	path, err := filepath.Abs(config.Path(flag))
 	if err != nil {
 		return err
 	}
-	var f apFiles
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	f := apFiles{config: path}
 	f.leases, _ = cmd.Flags().GetString("leases")
 	f.hostapdCtrl, _ = cmd.Flags().GetString("hostapd-ctrl")
 	f.dnsServers, _ = cmd.Flags().GetString("dns-servers")
 	f.dnsmasqPID, _ = cmd.Flags().GetString("dnsmasq-pid")
+	f.hostapdConf, _ = cmd.Flags().GetString("hostapd-conf")
+	f.hostapdDeny, _ = cmd.Flags().GetString("hostapd-deny")
 	return serveAgent(cmd.Context(), cfg, f, newLogger())
 }
 
@@ -101,9 +114,19 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 		return err
 	}
 	defer dm.Close()
+	// A restore's console part waits for its change: one rolled back
+	// drops it (backups is set before any change can begin).
+	var backups *agent.Backups
+	auditChange := agent.AuditChanges(audit, alog)
 	changes, err := change.New(change.Config{
 		Dir: filepath.Join(dir, "changes"), Timeout: cfg.Network.RollbackTimeout,
-		OnFinish: agent.AuditChanges(audit, alog), OnRejected: rejected("changes"), Log: log.With("component", "change"),
+		OnFinish: func(ch change.Change) {
+			auditChange(ch)
+			if backups != nil {
+				backups.ChangeFinished(ch)
+			}
+		},
+		OnRejected: rejected("changes"), Log: log.With("component", "change"),
 	})
 	if err != nil {
 		return err
@@ -117,7 +140,22 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 		return err
 	}
 	mods := newAPModules(cfg, f, changes, log, rejected)
+	// The restore's module registers before Recover, which may find its
+	// journal.
+	restorer, err := backup.NewAgentRestorer(backup.AgentRestorerConfig{Changes: changes, AP: mods.ap, Network: network,
+		Log: log.With("component", "restore")})
+	if err != nil {
+		return err
+	}
 	restoreState(ctx, changes, network, mods, alog)
+	backups = newBackups(cfg, f, changes, restorer, audit, log)
+	if backups != nil {
+		defer backups.Close()
+		if !service.SystemdRunning() {
+			// No devmgr-backup.timer here: the agent makes them.
+			go backups.Ticker(time.Now, time.After).Loop(ctx)
+		}
+	}
 	cmds, err := agent.OpenCommands(ctx, cfg, h, audit, alog)
 	if err != nil {
 		return err
@@ -125,6 +163,7 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 	defer cmds.Close() // before the audit log: the runs it stops are audited
 	srv, err := agent.New(agent.Config{
 		Commands: cmds,
+		Backups:  backups,
 		AP:       mods.accessPoint(),
 		DHCP:     mods.dhcpServer(),
 		Socket:   cfg.Agent.Socket,
@@ -141,6 +180,36 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 		return fmt.Errorf("starting agent: %w", err)
 	}
 	return srv.ListenAndServe(ctx)
+}
+
+// newBackups are the agent's backups, made as devmgr backup makes them
+// (deviceBackupSources: the console's part as web.user), into backup.dir;
+// when they cannot be set up (no web.user) that is logged and the backup
+// routes answer 503.
+func newBackups(cfg config.Config, f apFiles, changes *change.Engine, restorer *backup.AgentRestorer, audit agent.AuditLog, log *slog.Logger) *agent.Backups {
+	blog := log.With("component", "backup")
+	fail := func(err error) *agent.Backups {
+		blog.Error("setting up backups; the backup routes are unavailable", "err", err)
+		return nil
+	}
+	raw, err := os.ReadFile(f.config)
+	if err != nil {
+		return fail(fmt.Errorf("reading the config: %w", err))
+	}
+	src, err := deviceBackupSources(cfg, f.config, raw, f.hostapdDeny, blog)
+	if err != nil {
+		return fail(err)
+	}
+	scheduler := "agent"
+	if service.SystemdRunning() {
+		scheduler = "systemd"
+	}
+	b, err := agent.NewBackups(agent.BackupsConfig{Sources: src, Changes: changes, Restorer: restorer, Audit: audit, AuditLog: audit,
+		Scheduler: scheduler, Version: version, Log: blog})
+	if err != nil {
+		return fail(err)
+	}
+	return b
 }
 
 // apModules are the modules of the access point on the change engine; one
@@ -166,6 +235,7 @@ func newAPModules(cfg config.Config, f apFiles, changes *change.Engine, log *slo
 	var err error
 	if m.ap, err = apmgr.New(apmgr.Config{
 		Cfg: cfg, Changes: changes, CtrlDir: f.hostapdCtrl, LeaseFile: f.leases, Services: apSvc,
+		HostapdConf: f.hostapdConf, DenyFile: f.hostapdDeny,
 		Log: log.With("component", "apmgr"), OnRejected: rejected("ap"),
 	}); err != nil {
 		alog.Error("starting the access point module; AP management is unavailable", "err", err)

@@ -21,6 +21,8 @@ import (
 	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/backup"
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/provision"
+	"github.com/devmgr/devmgr/internal/service"
 )
 
 func newBackupCmd() *cobra.Command {
@@ -58,17 +60,27 @@ func backupSources(cmd *cobra.Command) (config.Config, backup.Sources, error) {
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	deny, _ := cmd.Flags().GetString("hostapd-deny")
+	src, err := deviceBackupSources(cfg, path, raw, deny, log)
+	return cfg, src, err
+}
+
+// deviceBackupSources are where a backup's members come from on this
+// device, for devmgr backup and devmgr agent alike: the config file at
+// path (raw, its bytes, as cfg), the installed deny list, and the
+// console's part, which root takes as web.user in a child process
+// (backup.ChildConsole: root never opens the console's files).
+func deviceBackupSources(cfg config.Config, path string, raw []byte, deny string, log *slog.Logger) (backup.Sources, error) {
 	src := backup.Sources{Config: cfg, ConfigPath: path, Console: backup.LocalConsole{Config: cfg, Log: log}, DenyFile: deny, Log: log}
-	if os.Geteuid() == 0 {
-		// Root never opens the console's files: its part runs as web.user.
-		cred, err := webUserCredential(cfg)
-		if err != nil {
-			return cfg, src, err
-		}
-		src.Console = backup.ChildConsole{Argv: []string{"/proc/self/exe", "backup", "console"}, Config: raw, Credential: cred,
-			Env: append(os.Environ(), asWebUserEnv+"="+strconv.Itoa(int(cred.Uid)))}
+	if os.Geteuid() != 0 {
+		return src, nil
 	}
-	return cfg, src, nil
+	cred, err := webUserCredential(cfg)
+	if err != nil {
+		return src, err
+	}
+	src.Console = backup.ChildConsole{Argv: []string{"/proc/self/exe", "backup", "console"}, Config: raw, Credential: cred,
+		Env: append(os.Environ(), asWebUserEnv+"="+strconv.Itoa(int(cred.Uid)))}
+	return src, nil
 }
 
 // passphrase reads a passphrase from the first line of file, or else asks
@@ -251,8 +263,8 @@ func newBackupVerifyCmd() *cobra.Command {
 }
 
 func newBackupRestoreCmd() *cobra.Command {
-	var passFile string
-	var dryRun bool
+	var passFile, provisionRoot string
+	var dryRun, noProvision bool
 	var maps []string
 	cmd := &cobra.Command{
 		Use:   "restore FILE [--dry-run] [--map OLD=NEW]...",
@@ -267,8 +279,12 @@ pre-restore backup and the config, the console's accounts (every session
 ends) and the agent's settings are restored.
 
 The agent must be stopped (systemctl stop devmgr-agent): it applies the
-restored settings at its next start. Run devmgr provision afterwards when
-the config changed.`,
+restored settings at its next start. When the config changed, restore then
+provisions the device from it, as devmgr provision does: the system files,
+and where systemd runs the services restarted, the agent and the console
+among them, so that the restored config takes effect (--no-provision leaves
+that to you). The console's page restores a backup too, while the agent
+runs, but keeps the config: only root restores that.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mapping := map[string]string{}
@@ -299,14 +315,48 @@ the config changed.`,
 				defer done()
 				o.Audit = audit
 			}
-			_, err = backup.Restore(cmd.Context(), f, o)
-			return err
+			res, err := backup.Restore(cmd.Context(), f, o)
+			if err != nil || dryRun || res.Plan.ConfigDiff == "" {
+				return err
+			}
+			return provisionRestored(cmd, src.ConfigPath, provisionRoot, noProvision)
 		},
 	}
+	cmd.Flags().BoolVar(&noProvision, "no-provision", false, "do not provision the device from a restored config")
+	// Where the provisioning after a restore installs (tests: a staging
+	// directory).
+	cmd.Flags().StringVar(&provisionRoot, "provision-root", "/", "directory provisioning after the restore installs into")
+	_ = cmd.Flags().MarkHidden("provision-root")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change; change nothing")
 	cmd.Flags().StringArrayVar(&maps, "map", nil, "OLD=NEW: the backup's interface OLD is this device's NEW (repeatable)")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "an encrypted backup's passphrase: the first line of FILE (else asked on the terminal)")
 	return cmd
+}
+
+// provisionRestored makes a restored config take effect: devmgr provision
+// of it into root, the services (re)started by systemd where it runs
+// (the config's digest changed: the agent and the console restart, and
+// the agent applies the restored settings as it starts). Without systemd,
+// the services are devmgr provision's children, which this command cannot
+// restart: it says so.
+func provisionRestored(cmd *cobra.Command, path, root string, skip bool) error {
+	out := cmd.OutOrStdout()
+	if skip {
+		fmt.Fprintln(out, "the config changed: run devmgr provision to render the system files from it and restart the services")
+		return nil
+	}
+	services := provision.ServicesNone
+	if service.SystemdRunning() {
+		services = string(service.KindSystemd)
+	}
+	fmt.Fprintln(out, "provisioning the device from the restored config")
+	if err := provisionFrom(cmd.Context(), out, path, root, services, "", false); err != nil {
+		return fmt.Errorf("the backup is restored, but provisioning from its config failed: %w; fix that, then run devmgr provision", err)
+	}
+	if services == provision.ServicesNone && filepath.Clean(root) == "/" {
+		fmt.Fprintln(out, "no systemd here: the services were not restarted; start devmgr provision again (it supervises them) to run them with the restored config")
+	}
+	return nil
 }
 
 // newBackupConsoleCmd is the console's part of a backup, which root runs

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/auditlog"
 	"github.com/devmgr/devmgr/internal/backup"
+	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // backupEnv is a device for the backup commands: as root its console runs
@@ -135,5 +139,70 @@ func TestBackupCLI(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "backup.create ok,backup.restore ok" {
 		t.Errorf("agent audit: %v", got)
+	}
+}
+
+// A restore whose config differs provisions the device from it, so that
+// it takes effect (here into a staging root: the rendered files, the
+// config's digest that restarts the agent and the console); with
+// --no-provision it says what to run instead. A dry run provisions
+// nothing.
+func TestBackupRestoreProvisions(t *testing.T) {
+	testutil.RequireBinary(t, "hostapd", "dnsmasq", "nft", "systemd-analyze", "nginx")
+	testutil.RequireRoot(t)
+	e := newBackupEnv(t)
+	// systemd's check refuses units of the user nobody: the console's
+	// account is daemon here.
+	d, err := user.Lookup("daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(d.Uid)
+	gid, _ := strconv.Atoi(d.Gid)
+	os.Chown(e.dir, uid, gid)
+	b, _ := os.ReadFile(e.config)
+	os.WriteFile(e.config, []byte(strings.Replace(string(b), "web: {user: nobody}", "web: {user: daemon}", 1)), 0o600)
+	e.must(goodPassword+"\n", "user", "add", "alice", "--role", "admin", "--password-stdin")
+	setSSID := func(ssid string) {
+		t.Helper()
+		b, _ := os.ReadFile(e.config)
+		b = []byte(strings.Replace(string(b), "interface: lo", "interface: lo, ssid: "+ssid, 1))
+		if err := os.WriteFile(e.config, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setSSID("Backed-Up")
+	plain := strings.Fields(e.backup("", "create"))[1]
+	b, _ = os.ReadFile(e.config)
+	os.WriteFile(e.config, []byte(strings.Replace(string(b), "ssid: Backed-Up", "ssid: Changed", 1)), 0o600)
+
+	stage := t.TempDir()
+	if out := e.backup("", "restore", plain, "--dry-run", "--provision-root", stage); strings.Contains(out, "provisioning") {
+		t.Errorf("a dry run provisioned:\n%s", out)
+	}
+	out := e.backup("", "restore", plain, "--provision-root", stage)
+	if !strings.Contains(out, "restored the config") || !strings.Contains(out, "provisioning the device from the restored config") {
+		t.Errorf("restore printed:\n%s", out)
+	}
+	conf, err := os.ReadFile(filepath.Join(stage, "etc/hostapd/devmgr.conf"))
+	if err != nil || !strings.Contains(string(conf), "ssid=Backed-Up") {
+		t.Errorf("hostapd's config provisioned from the restored config: %v\n%s", err, conf)
+	}
+	if _, err := os.Stat(filepath.Join(stage, "etc/devmgr/provisioned.sha256")); err != nil {
+		t.Errorf("no config digest provisioned: %v", err)
+	}
+
+	time.Sleep(time.Second) // the pre-restore backups' names are by the second
+	c, err := config.Load(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AP.SSID = "Again"
+	if err := config.Write(e.config, c, ""); err != nil {
+		t.Fatal(err)
+	}
+	out = e.backup("", "restore", plain, "--no-provision", "--provision-root", t.TempDir())
+	if !strings.Contains(out, "run devmgr provision") || strings.Contains(out, "provisioning the device") {
+		t.Errorf("restore --no-provision printed:\n%s", out)
 	}
 }

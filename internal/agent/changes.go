@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/backup"
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/dhcpsrv"
 	"github.com/devmgr/devmgr/internal/netif"
@@ -29,6 +30,8 @@ func AuditChanges(audit Auditor, log *slog.Logger) func(change.Change) {
 		case dhcpsrv.Kind:
 			action, target = actAPDHCPRollback, dhcpTarget
 			what += " (" + strings.Join(ch.Fields, ", ") + ")"
+		case backup.KindRestore:
+			action, target = actBackupRestoreRollback, "device"
 		case netif.Kind: // network.rollback of its interface
 		default:
 			action = ch.Kind + ".rollback"

@@ -30,6 +30,14 @@ const (
 
 	actCommandRun    = api.ActCommandRun
 	actCommandCancel = api.ActCommandCancel
+
+	actBackupCreate          = api.ActBackupCreate
+	actBackupUpload          = api.ActBackupUpload
+	actBackupDownload        = api.ActBackupDownload
+	actBackupDelete          = api.ActBackupDelete
+	actBackupRestore         = api.ActBackupRestore
+	actBackupRestoreConfirm  = api.ActBackupRestoreConfirm
+	actBackupRestoreRollback = api.ActBackupRestoreRollback
 )
 
 // handlers maps each route of api.Routes (by pattern) to its handler.
@@ -65,6 +73,16 @@ func (s *Server) handlers() map[string]handler {
 		"PUT /v1/ap/dhcp":                       s.dhcpUpdate,
 		"GET /v1/ap/dhcp/changes/{id}":          s.dhcpGetChange,
 		"POST /v1/ap/dhcp/changes/{id}/confirm": s.dhcpConfirm,
+
+		"GET /v1/backups":                        s.listBackups,
+		"POST /v1/backups":                       s.createBackup,
+		"POST /v1/backups/upload":                s.uploadBackup,
+		"GET /v1/backups/{name}":                 s.downloadBackup,
+		"DELETE /v1/backups/{name}":              s.deleteBackup,
+		"POST /v1/backups/{name}/preview":        s.previewRestore,
+		"POST /v1/backups/{name}/restore":        s.restoreBackup,
+		"GET /v1/backups/restores/{id}":          s.getRestore,
+		"POST /v1/backups/restores/{id}/confirm": s.confirmRestore,
 
 		"GET /v1/commands":            s.listCommands,
 		"POST /v1/commands/{id}/runs": s.startRun,

@@ -2,8 +2,9 @@
 // (mode 0660, group of the web user, peer credentials checked on every
 // connection) that lists and changes network interfaces, manages the
 // access point, runs diagnostics and the command catalog (Commands),
+// keeps and restores the device's backups (Backups, internal/backup),
 // re-checking the acting user's role and recording every change,
-// diagnostic and command run in its own audit log.
+// diagnostic, command run and backup in its own audit log.
 //
 // The API is declared once, in internal/agent/api: its wire types, and
 // api.Routes with each route's least role (routes.go maps each to its
@@ -29,6 +30,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,6 +115,9 @@ type Config struct {
 	// Commands runs the command catalog (OpenCommands); nil answers 503
 	// on the command routes.
 	Commands *Commands
+	// Backups makes, keeps and restores the device's backups
+	// (NewBackups); nil answers 503 on the backup routes.
+	Backups *Backups
 	// Audit records changes and diagnostics. Required.
 	Audit Auditor
 	// AuditLog serves GET /v1/audit; nil answers 503 there.
@@ -383,7 +388,7 @@ func (s *Server) wrap(rt api.Route, h handler) http.Handler {
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, cmp.Or(rt.MaxBody, maxBody))
 		if a.User != "" {
 			// The change engine records who began a change.
 			r = r.WithContext(change.WithUser(r.Context(), a.User))

@@ -157,7 +157,7 @@ func Create(ctx context.Context, o CreateOptions) (Info, error) {
 		path = filepath.Join(o.Dir, Name(host, at, o.Kind, o.Passphrase != ""))
 	}
 	if _, err := os.Lstat(path); err == nil {
-		return Info{}, fmt.Errorf("%s exists; a backup never replaces a file", path)
+		return Info{}, fmt.Errorf("%s: %w", path, ErrExists)
 	}
 	c, err := Collect(ctx, o.Sources)
 	if err != nil {
@@ -218,7 +218,16 @@ const (
 	extEncrypted = ".devmgr-backup"
 )
 
-var nameRE = regexp.MustCompile(`^devmgr-([A-Za-z0-9-]{1,63})-(\d{8}T\d{6}Z)-(manual|scheduled|pre-restore|pre-reset)(\.tar\.gz|\.devmgr-backup)$`)
+var nameRE = regexp.MustCompile(`^devmgr-([A-Za-z0-9-]{1,63})-(\d{8}T\d{6}Z)-(manual|scheduled|pre-restore|pre-reset|uploaded)(\.tar\.gz|\.devmgr-backup)$`)
+
+// KindUploaded names an archive that came in through Upload: its name
+// has the host and time of its manifest, its manifest the kind it was
+// made as. It is never a manifest's kind, and Prune leaves it.
+const KindUploaded = "uploaded"
+
+// ValidName reports whether name is the name of an archive in backup.dir
+// as List names them: a base name, never a path.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
 
 // Name is the file name of an archive made on host at at.
 func Name(host string, at time.Time, kind string, encrypted bool) string {

@@ -62,6 +62,23 @@
 // the files OfflineAgent writes at its next start, validating them as it
 // does everything it reads back.
 //
+// devmgr backup restore (root, the agent stopped) restores everything and
+// then provisions the device from a restored config. The console's
+// restore, through the running agent, is Stage with KeepConfig: the
+// config file (with the command whitelist) is root's and stays; the
+// backup's AP settings become the ones saved from the console, its LAN
+// configs go to the LAN interfaces of the device's config. The agent
+// applies it in steps: the pre-restore backup (Staged.KeepCurrent), its
+// settings as an AgentRestorer change, and only once that is confirmed
+// the console's part (Staged.RestoreConsole), so that an unconfirmed
+// restore leaves the device as it was.
+//
+// # Uploads
+//
+// Upload keeps an archive from elsewhere in backup.dir once it passes
+// every check of a restore, named by its manifest's host and time with
+// the kind KindUploaded (never pruned); a refused one leaves nothing.
+//
 // # On schedule
 //
 // devmgr provision installs devmgr-backup.timer (backup.schedule) which
@@ -75,5 +92,7 @@
 //	backup.Restore(ctx, r, backup.RestoreOptions{Sources: src, Agent: agent, Dir: dir, DryRun: true})
 //	backup.RunScheduled(ctx, opts, keep, audit) / backup.Ticker{..., Last: func() (time.Time, bool) { return backup.LastScheduled(dir) }}.Loop(ctx)
 //	r, _ := backup.NewAgentRestorer(backup.AgentRestorerConfig{Changes: engine, AP: ap, Network: net}) // in the agent
-//	r.Restore(ctx, state.Effective(cfg))                                       // its restore route (integration step)
+//	r.Restore(ctx, state.Effective(cfg))                                       // the agent's restore route (internal/agent backups.go)
+//	st, _ := backup.Stage(ctx, r, backup.RestoreOptions{Sources: src, KeepConfig: true}); st.KeepCurrent(); st.RestoreConsole(ctx)
+//	backup.Upload(ctx, body, backup.UploadOptions{Dir: dir, Limits: backup.Limits{Archive: max}})
 package backup

@@ -17,6 +17,10 @@ var (
 	ErrInvalid        = errors.New("the backup's contents fail validation")
 )
 
+// ErrPlan: the backup, with the interfaces mapped as asked, does not fit
+// this device; nothing changed.
+var ErrPlan = errors.New("the backup does not fit this device")
+
 // Limits bound what is read of an archive, which may come from anyone.
 type Limits struct {
 	// Archive bounds the file itself (compressed, maybe encrypted).

@@ -23,6 +23,13 @@ type Facts struct {
 	// Interfaces are the names of the device's network interfaces; nil:
 	// unknown, and no name is reported missing.
 	Interfaces []string
+	// KeepConfig plans a restore that keeps the device's config file (the
+	// console's, through the agent: the config, with its command
+	// whitelist, is root's to change). The backup's AP settings become
+	// the settings saved from the console, its deny list and LAN configs
+	// go back for the LAN interfaces of the device's config, and
+	// ConfigDiff shows what a restore as root would change besides.
+	KeepConfig bool
 }
 
 // Plan is what a restore does, computed by PlanRestore from the device's
@@ -30,7 +37,8 @@ type Facts struct {
 type Plan struct {
 	// Next is what the restore puts in place: the backup's state with the
 	// interface names mapped, and the LAN configs of interfaces the
-	// backup does not configure kept.
+	// backup does not configure kept (with Facts.KeepConfig, the device's
+	// config and the backup's AP settings made explicit).
 	Next State
 	// Maps are the interface names mapped (backup's → this device's).
 	Maps map[string]string
@@ -40,6 +48,9 @@ type Plan struct {
 	// ConfigDiff is a unified diff of the config as marshalled, the AP
 	// passphrase hidden; "" when the config stays as it is.
 	ConfigDiff string
+	// ConfigKept: the restore keeps the device's config file
+	// (Facts.KeepConfig); ConfigDiff is what it leaves out.
+	ConfigKept bool
 	Users      []AccountChange
 	Tokens     []AccountChange
 	// TLS is set when the console's certificate is replaced.
@@ -55,7 +66,9 @@ type Plan struct {
 // does not have.
 type Missing struct {
 	Name string
-	// Used lists where: ap.interface, uplinks[0], lan[1].
+	// Used lists where: ap.interface, uplinks[0], lan[1]; "LAN config"
+	// for a LAN config of the backup that a restore keeping the config
+	// cannot place.
 	Used []string
 	// Suggest is an interface of this device the restored config does not
 	// use, of the same kind by its name; "" when there is none.
@@ -81,7 +94,9 @@ type LANChange struct {
 // that the backup does not use, or a new name that is not an interface
 // name (or not on the device, when the facts know its interfaces), is an
 // error, as is a mapped config or LAN config that no longer passes
-// validation. It changes nothing and reads nothing but its arguments.
+// validation. With f.KeepConfig the device's config stays (see
+// Facts.KeepConfig). It changes nothing and reads nothing but its
+// arguments.
 func PlanRestore(cur, next State, f Facts, mapping map[string]string) (*Plan, error) {
 	p := &Plan{Maps: mapping}
 	mapped, err := mapInterfaces(next, f, mapping)
@@ -89,10 +104,17 @@ func PlanRestore(cur, next State, f Facts, mapping map[string]string) (*Plan, er
 		return nil, err
 	}
 	p.Next = mapped
-	p.Next.Agent.LAN = keepLAN(cur.Agent.LAN, mapped.Agent.LAN, mapped.Config)
-	p.Missing = missing(p.Next.Config, f)
-	if p.ConfigDiff, err = configDiff(cur.Config, p.Next.Config); err != nil {
+	if p.ConfigDiff, err = configDiff(cur.Config, mapped.Config); err != nil {
 		return nil, err
+	}
+	if f.KeepConfig {
+		p.ConfigKept = true
+		if err := p.keepConfig(cur, mapped); err != nil {
+			return nil, err
+		}
+	} else {
+		p.Next.Agent.LAN = keepLAN(cur.Agent.LAN, mapped.Agent.LAN, mapped.Config)
+		p.Missing = missing(p.Next.Config, f)
 	}
 	p.Users = userChanges(cur.Users, p.Next.Users)
 	p.Tokens = tokenChanges(cur.Tokens, p.Next.Tokens)
@@ -114,6 +136,40 @@ func PlanRestore(cur, next State, f Facts, mapping map[string]string) (*Plan, er
 	return p, nil
 }
 
+// keepConfig makes p a restore into the device's config cur.Config: the
+// backup's AP settings as settings saved from the console (the backup's
+// config's where it saved none), its LAN configs for the LAN interfaces
+// of cur.Config (any other is Missing, with a LAN interface of the device
+// the backup does not configure as suggestion), and the device's own LAN
+// configs of the rest.
+func (p *Plan) keepConfig(cur, mapped State) error {
+	p.Next.Config = cur.Config
+	p.Next.Agent = mapped.Agent.Effective(mapped.Config)
+	p.Next.Agent.LAN = keepLAN(cur.Agent.LAN, mapped.Agent.LAN, cur.Config)
+	taken := map[string]bool{}
+	for n := range mapped.Agent.LAN {
+		taken[n] = true
+	}
+	for _, n := range slices.Sorted(maps.Keys(mapped.Agent.LAN)) {
+		if slices.Contains(cur.Config.LAN, n) {
+			continue
+		}
+		m := Missing{Name: n, Used: []string{"LAN config"}}
+		for _, cand := range cur.Config.LAN {
+			if !taken[cand] {
+				m.Suggest, taken[cand] = cand, true
+				break
+			}
+		}
+		p.Missing = append(p.Missing, m)
+		delete(p.Next.Agent.LAN, n)
+	}
+	if err := netif.ValidateDesired(cur.Config, p.Next.Agent.LAN); err != nil {
+		return fmt.Errorf("the backup's LAN configs on this device: %w", err)
+	}
+	return nil
+}
+
 // Blocked says why the plan cannot be applied: interfaces missing on this
 // device, with the --map each needs.
 func (p *Plan) Blocked() error {
@@ -121,7 +177,11 @@ func (p *Plan) Blocked() error {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("the backup names interfaces this device does not have; map each to one it has with --map OLD=NEW:")
+	if p.ConfigKept {
+		b.WriteString("the backup has LAN configs of interfaces that are not LAN interfaces of this device's config; map each to one that is with --map OLD=NEW:")
+	} else {
+		b.WriteString("the backup names interfaces this device does not have; map each to one it has with --map OLD=NEW:")
+	}
 	for _, m := range p.Missing {
 		fmt.Fprintf(&b, "\n  %s (%s)", m.Name, strings.Join(m.Used, ", "))
 		if m.Suggest != "" {
@@ -384,10 +444,15 @@ func setDiff(a, b []string) (added, removed []string) {
 // Write shows the plan to a person: what changes, step by step.
 func (p *Plan) Write(w io.Writer) error {
 	var b strings.Builder
-	if p.ConfigDiff == "" {
+	switch {
+	case p.ConfigDiff == "":
 		b.WriteString("config: unchanged\n")
-	} else {
+	case p.ConfigKept:
+		b.WriteString("config: kept; root restores the backup's, which differs, with devmgr backup restore on the device:\n")
+	default:
 		b.WriteString("config:\n")
+	}
+	if p.ConfigDiff != "" {
 		for _, l := range strings.SplitAfter(strings.TrimRight(p.ConfigDiff, "\n"), "\n") {
 			b.WriteString("  " + strings.TrimRight(l, "\n") + "\n")
 		}

@@ -54,6 +54,11 @@ type RestoreOptions struct {
 	// Audit records the restore in the agent's audit log; nil: not there
 	// (the console's own log records its part).
 	Audit Auditor
+	// KeepConfig keeps the device's config file: a restore through the
+	// agent (the console's) puts back what an admin may change from the
+	// console, never the config, which only root may change (see
+	// Facts.KeepConfig).
+	KeepConfig bool
 }
 
 // Result says what Restore did.
@@ -81,39 +86,14 @@ func Restore(ctx context.Context, r io.Reader, o RestoreOptions) (*Result, error
 	if out == nil {
 		out = io.Discard
 	}
-	log := o.log()
-	c, err := Read(r, ReadOptions{Passphrase: o.Passphrase, Limits: o.Limits, TempDir: o.TempDir})
+	s, err := Stage(ctx, r, o)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	next, err := Verify(ctx, c, log)
-	if err != nil {
-		return nil, err
-	}
+	defer s.Close()
+	c, p := s.c, s.Plan
 	fmt.Fprintf(out, "backup made by devmgr %s on %s at %s (%s)\n", c.Manifest.Version, c.Manifest.Hostname,
 		c.Manifest.CreatedAt.Format(time.RFC3339), c.Manifest.Kind)
-	cur, err := Collect(ctx, o.Sources)
-	if err != nil {
-		return nil, fmt.Errorf("reading the device's state: %w", err)
-	}
-	defer cur.Close()
-	curState, err := verify(ctx, cur, log, false)
-	if err != nil {
-		return nil, fmt.Errorf("reading the device's state: %w", err)
-	}
-	interfaces := o.Interfaces
-	if interfaces == nil {
-		interfaces = localInterfaces
-	}
-	names, err := interfaces()
-	if err != nil {
-		return nil, fmt.Errorf("listing the device's interfaces: %w", err)
-	}
-	p, err := PlanRestore(curState, next, Facts{Interfaces: names}, o.Maps)
-	if err != nil {
-		return nil, err
-	}
 	res := &Result{Plan: p}
 	if err := p.Write(out); err != nil {
 		return res, err
@@ -131,13 +111,85 @@ func Restore(ctx context.Context, r io.Reader, o RestoreOptions) (*Result, error
 	if err := o.Agent.Ready(ctx); err != nil {
 		return res, fmt.Errorf("nothing changed: %w", err)
 	}
-	if res.PreRestore, err = o.keepCurrent(cur); err != nil {
+	if res.PreRestore, err = s.KeepCurrent(); err != nil {
 		return res, fmt.Errorf("nothing changed: keeping the device's state first: %w", err)
 	}
 	fmt.Fprintf(out, "the device's state before the restore: %s\n", res.PreRestore)
 	res.Change, err = o.apply(ctx, c, p, out)
 	o.audit(ctx, res, c, err)
 	return res, err
+}
+
+// Staged is a restore read, verified and planned against the device as
+// it is, with nothing changed yet: the agent applies it in steps (its own
+// settings as a change of its change engine, the console's part once
+// that is confirmed). Close removes the staged files.
+type Staged struct {
+	// Plan is what the restore does; Plan.Blocked says whether it can.
+	Plan *Plan
+	// Manifest is the backup's.
+	Manifest Manifest
+	c, cur   *Contents
+	o        RestoreOptions
+}
+
+// Stage reads and verifies the archive in r (Read, Verify), collects the
+// device's state as a backup would, and plans the restore (PlanRestore
+// with o.Maps and o.KeepConfig). A refused archive is an error wrapping
+// one of the package's Err values, a map or a backup that does not fit
+// the device ErrPlan; a plan that is blocked is not an error.
+func Stage(ctx context.Context, r io.Reader, o RestoreOptions) (*Staged, error) {
+	log := o.log()
+	c, err := Read(r, ReadOptions{Passphrase: o.Passphrase, Limits: o.Limits, TempDir: o.TempDir})
+	if err != nil {
+		return nil, err
+	}
+	s := &Staged{Manifest: c.Manifest, c: c, o: o}
+	next, err := Verify(ctx, c, log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.cur, err = Collect(ctx, o.Sources); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reading the device's state: %w", err)
+	}
+	curState, err := verify(ctx, s.cur, log, false)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reading the device's state: %w", err)
+	}
+	interfaces := o.Interfaces
+	if interfaces == nil {
+		interfaces = localInterfaces
+	}
+	names, err := interfaces()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("listing the device's interfaces: %w", err)
+	}
+	if s.Plan, err = PlanRestore(curState, next, Facts{Interfaces: names, KeepConfig: o.KeepConfig}, o.Maps); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	return s, nil
+}
+
+// Close removes the staged files.
+func (s *Staged) Close() {
+	s.c.Close()
+	s.cur.Close()
+}
+
+// KeepCurrent writes the device's state, as Stage collected it, into
+// backup.dir as a pre-restore backup and returns its path.
+func (s *Staged) KeepCurrent() (string, error) { return s.o.keepCurrent(s.cur) }
+
+// RestoreConsole puts the backup's console part in place: the users and
+// tokens (every session ends) and the TLS pair when the device serves a
+// pair devmgr generated (Console.Import).
+func (s *Staged) RestoreConsole(ctx context.Context) error {
+	return s.c.importConsole(ctx, s.o.Console, generatedTLS(s.Plan.Next.Config))
 }
 
 // keepCurrent writes the device's state, as collected, into Dir.
@@ -157,7 +209,7 @@ func (o RestoreOptions) keepCurrent(cur *Contents) (string, error) {
 	cur.Manifest = Manifest{Version: o.Version, Hostname: host, CreatedAt: at, Kind: KindPreRestore}
 	path := filepath.Join(o.Dir, Name(host, at, KindPreRestore, false))
 	if _, err := os.Lstat(path); err == nil {
-		return "", fmt.Errorf("%s exists; a backup never replaces a file", path)
+		return "", fmt.Errorf("%s: %w", path, ErrExists)
 	}
 	return path, writeFile(path, cur, WriteOptions{})
 }
@@ -178,7 +230,7 @@ func (o RestoreOptions) apply(ctx context.Context, c *Contents, p *Plan, out io.
 			return "", fail("the config", err)
 		}
 		done = append(done, "the config")
-		fmt.Fprintf(out, "restored the config %s: run devmgr provision to render the system files from it and restart the services\n", o.ConfigPath)
+		fmt.Fprintf(out, "restored the config %s\n", o.ConfigPath)
 	}
 	if err := c.importConsole(ctx, o.Console, generatedTLS(p.Next.Config)); err != nil {
 		return "", fail("the console's accounts", err)

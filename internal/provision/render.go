@@ -183,7 +183,11 @@ func stateDirectory(dir string) string {
 // It writes only the hostapd config and deny list, its socket directory,
 // dnsmasq's servers-file, the DHCP range and static leases of dnsmasq's
 // config (device.DnsmasqDHCPDir, never the rest of /etc/devmgr, where the
-// config file with the command whitelist lives) and agent.state_dir.
+// config file with the command whitelist lives), agent.state_dir and
+// backup.dir. The backups it makes, as devmgr-backup.service does, take
+// the console's part as web.user in a child process (SETUID, SETGID),
+// which writes its database snapshot in data_dir; the agent itself never
+// opens a file there.
 // ProtectProc stays default: it reads /proc/PID/comm of dnsmasq (another
 // user) before signalling it.
 // PrivateTmp would hide the agent's hostapd control socket (bound in TMPDIR)
@@ -225,10 +229,10 @@ RuntimeDirectoryMode=0700
 StateDirectory={{.StateDirectory}}
 StateDirectoryMode=0700
 {{- end}}
-CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_KILL CAP_CHOWN CAP_SYS_ADMIN
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_KILL CAP_CHOWN CAP_SYS_ADMIN CAP_SETUID CAP_SETGID
 NoNewPrivileges=yes
 ProtectSystem=strict
-ReadWritePaths={{.HostapdDir}} {{.SocketDir}} {{.ServersDir}} {{.DHCPDir}}{{if not .StateDirectory}} {{.StateDir}}{{end}}
+ReadWritePaths={{.HostapdDir}} {{.SocketDir}} {{.ServersDir}} {{.DHCPDir}}{{if not .StateDirectory}} {{.StateDir}}{{end}} {{.BackupDir}} {{.DataDir}}
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes

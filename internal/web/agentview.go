@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
@@ -109,6 +110,18 @@ var settingLabels = map[string]string{
 func settingLabel(field string) string {
 	if l, ok := settingLabels[field]; ok {
 		return l
+	}
+	// A restore's change names each part's fields: ap_ssid, deny_list,
+	// eth1_addresses (internal/backup).
+	if part, f, ok := strings.Cut(field, "_"); ok {
+		switch {
+		case part == "deny" && f == "list":
+			return "Deny list"
+		case part == "ap" && settingLabels[f] != "":
+			return "Access point: " + settingLabels[f]
+		case settingLabels[f] != "":
+			return part + ": " + settingLabels[f]
+		}
 	}
 	return field
 }

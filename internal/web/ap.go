@@ -191,14 +191,22 @@ func (s *Server) apChange(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apChangeView(r *http.Request, ch api.APChange, auto bool) *changeView {
+	v := pendingView(r, ch, "/api/v1/ap/changes/", "/ap/changes/", auto)
+	v.What = "the access point settings"
+	return v
+}
+
+// pendingView is the change panel of ch, at apiBase (the JSON API's
+// changes, which the script reads and confirms) and panelBase (this panel
+// again once it has ended), each followed by its ID; an admin may confirm
+// it.
+func pendingView(r *http.Request, ch api.APChange, apiBase, panelBase string, auto bool) *changeView {
 	id := url.PathEscape(ch.ID)
 	return &changeView{
 		ID: ch.ID, Status: ch.Status, Error: ch.Error, Auto: auto, CanConfirm: me(r).Role.AtLeast(auth.Admin),
 		User: ch.User, Created: ch.CreatedAt, Changes: ch.Changes,
-		What:     "the access point settings",
-		URL:      "/api/v1/ap/changes/" + id,
-		PanelURL: "/ap/changes/" + id,
-		Seconds:  max(0, int(time.Until(ch.RollbackAt).Seconds()+0.5)),
+		URL: apiBase + id, PanelURL: panelBase + id,
+		Seconds: max(0, int(time.Until(ch.RollbackAt).Seconds()+0.5)),
 	}
 }
 

@@ -101,6 +101,13 @@ func TestAccessibility(t *testing.T) {
 		{"users, a user refused", "", []chromedp.Action[chromedp.Void]{set("name", "Bad Name!"), chromedp.Click(chromedp.ID("add-user-submit")),
 			chromedp.WaitVisible(chromedp.CSS("#name.is-invalid"))}},
 		{"audit", "/audit", nil},
+		{"backups", "/system/backups", nil},
+		{"backups, a passphrase refused", "", []chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.ID("backup-encrypt")), set("backup-passphrase", "short"),
+			chromedp.Click(chromedp.ID("backup-create-submit")), chromedp.WaitVisible(chromedp.CSS("#backup-passphrase.is-invalid"))}},
+		{"restore", "/system/backups/restore/" + fakePlain, nil},
+		{"restore, a password refused", "", []chromedp.Action[chromedp.Void]{set("restore-password", "not it"),
+			chromedp.Click(chromedp.ID("restore-submit")), chromedp.WaitVisible(chromedp.CSS("#restore-password.is-invalid"))}},
+		{"restore of an encrypted backup", "/system/backups/restore/" + fakeEncrypted, nil},
 		{"password", "/account/password", nil},
 		{"not found", "/no/such/page", nil},
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/auth"
 )
 
 // dashboardData is the dashboard and the fragment it polls: this machine,
@@ -20,6 +21,8 @@ type dashboardData struct {
 	// Leases is how many DHCP leases the AP has handed out; -1 when not known.
 	Leases  int
 	Uplinks []uplinkGlance
+	// Backup is the last backup made, shown to an admin when it failed.
+	Backup *api.BackupResult
 }
 
 // uplinkGlance is an uplink interface on the dashboard.
@@ -83,6 +86,11 @@ func (s *Server) loadDashboard(r *http.Request) (dashboardData, error) {
 		traffic, err = s.agent.Traffic(ctx, a, "", time.Time{})
 		return err
 	}, &trafficErr)
+	var backups api.BackupList
+	var backupsErr error
+	if a.Role.AtLeast(auth.Admin) {
+		read(func(ctx context.Context) (err error) { backups, err = s.agent.Backups(ctx, a); return err }, &backupsErr)
+	}
 	sys, sysErr := s.sys.Snapshot(r.Context())
 	wg.Wait()
 	if sysErr != nil {
@@ -94,6 +102,9 @@ func (s *Server) loadDashboard(r *http.Request) (dashboardData, error) {
 	}
 	if leasErr == nil {
 		d.Leases = len(leases)
+	}
+	if backupsErr == nil && backups.Last.Failed() {
+		d.Backup = backups.Last
 	}
 	for _, err := range []error{ifsErr, apErr, leasErr} {
 		if err != nil {

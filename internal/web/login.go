@@ -32,7 +32,7 @@ const (
 var auditActions = []string{actLogin, actLogout, accounts.ActPasswordChange, accounts.ActUserAdd, accounts.ActUserRole,
 	accounts.ActUserReset, accounts.ActUserDelete,
 	// The agent's, by family (the filter matches a prefix).
-	"network.", "ap.", "diag.", "command.", "agent."}
+	"network.", "ap.", "diag.", "command.", "agent.", "backup."}
 
 // audit records one entry; a failure to record is logged, not shown.
 func (s *Server) audit(r *http.Request, user, action, target, result, detail string) {
@@ -325,30 +325,18 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, fmt.Errorf("loading user %d: %w", id.UserID, err))
 		return
 	}
-	// Guesses of the current password count against the login throttle:
-	// a borrowed session must not be a way around it.
-	src := s.clientAddr(r)
-	defer s.loginLocks.lock("user:" + strings.ToLower(u.Name))()
-	defer s.loginLocks.lock("source:" + auth.SourceKey(src))()
-	retry, err := s.throttle.Blocked(ctx, u.Name, src)
+	problem, status, err := s.recheckPassword(w, r, u, current, accounts.ActPasswordChange)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	if retry > 0 {
-		s.auditThrottled(r, accounts.ActPasswordChange, "", id.Name)
-		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
-		f.fail("current", retryMessage(retry))
-		s.render(w, r, http.StatusTooManyRequests, "password", "Change password", passwordData{Form: f})
+	if status == http.StatusTooManyRequests {
+		f.fail("current", problem)
+		s.render(w, r, status, "password", "Change password", passwordData{Form: f})
 		return
 	}
-	if current == "" {
-		f.fail("current", "Enter your current password.")
-	} else if ok, err := auth.VerifyPassword(u.PasswordHash, current); err != nil || !ok {
-		f.fail("current", "This is not your current password.")
-		if err := s.throttle.Failure(ctx, u.Name, src); err != nil {
-			s.log.Error("recording password failure", "user", u.Name, "err", err)
-		}
+	if problem != "" {
+		f.fail("current", problem)
 	}
 	if err := accounts.CheckPasswordChange(current, next, confirm); err != nil {
 		failAll(f, err)
@@ -372,6 +360,38 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Put(ctx, keyEpoch, u.SessionEpoch)
 	s.setFlash(r, "success", "Your password has been changed. Other sessions of yours have been signed out.")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// recheckPassword checks the password that the signed-in user u typed
+// again (to change it, to restore a backup). Guesses count against the
+// login throttle, as at sign-in: a borrowed session must not be a way
+// around it. It returns "" when the password is right, else what to say
+// beside its field and the status to answer with (429 with Retry-After
+// set, and audited as action, while the throttle blocks).
+func (s *Server) recheckPassword(w http.ResponseWriter, r *http.Request, u store.User, password, action string) (string, int, error) {
+	ctx := r.Context()
+	src := s.clientAddr(r)
+	defer s.loginLocks.lock("user:" + strings.ToLower(u.Name))()
+	defer s.loginLocks.lock("source:" + auth.SourceKey(src))()
+	retry, err := s.throttle.Blocked(ctx, u.Name, src)
+	if err != nil {
+		return "", 0, err
+	}
+	if retry > 0 {
+		s.auditThrottled(r, action, "", u.Name)
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		return retryMessage(retry), http.StatusTooManyRequests, nil
+	}
+	if password == "" {
+		return "Enter your current password.", http.StatusUnprocessableEntity, nil
+	}
+	if ok, err := s.verify(u.PasswordHash, password); err != nil || !ok {
+		if err := s.throttle.Failure(ctx, u.Name, src); err != nil {
+			s.log.Error("recording password failure", "user", u.Name, "err", err)
+		}
+		return "This is not your current password.", http.StatusUnprocessableEntity, nil
+	}
+	return "", http.StatusOK, nil
 }
 
 // sentence makes an error message from auth readable on a form.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -52,6 +53,17 @@ type Agent interface {
 	StartRun(ctx context.Context, a api.Actor, id string, params map[string]string) (api.RunStarted, error)
 	Run(ctx context.Context, a api.Actor, id int64) (api.Run, error)
 	Runs(ctx context.Context, a api.Actor, q api.RunQuery) (api.RunList, error)
+	// System → Backups: the list, a backup made now, an upload, a
+	// deletion, a restore's preview, the restore, its change and its
+	// confirmation; the download goes through the proxy.
+	Backups(ctx context.Context, a api.Actor) (api.BackupList, error)
+	CreateBackup(ctx context.Context, a api.Actor, passphrase string) (api.BackupInfo, error)
+	UploadBackup(ctx context.Context, a api.Actor, passphrase string, r io.Reader) (api.BackupInfo, error)
+	DeleteBackup(ctx context.Context, a api.Actor, name string) (api.BackupList, error)
+	PreviewRestore(ctx context.Context, a api.Actor, name string, r api.RestoreRequest) (api.RestorePlan, error)
+	RestoreBackup(ctx context.Context, a api.Actor, name string, r api.RestoreRequest) (api.RestoreResult, error)
+	RestoreChange(ctx context.Context, a api.Actor, id string) (api.BackupChange, error)
+	ConfirmRestore(ctx context.Context, a api.Actor, id string) (api.BackupChange, error)
 	// Transport reaches the agent's socket, for the proxy.
 	Transport() http.RoundTripper
 }
@@ -63,6 +75,30 @@ type noAgent struct{}
 
 var errNoAgent = fmt.Errorf("%w: no agent configured", agentclient.ErrUnavailable)
 
+func (noAgent) Backups(context.Context, api.Actor) (api.BackupList, error) {
+	return api.BackupList{}, errNoAgent
+}
+func (noAgent) CreateBackup(context.Context, api.Actor, string) (api.BackupInfo, error) {
+	return api.BackupInfo{}, errNoAgent
+}
+func (noAgent) UploadBackup(context.Context, api.Actor, string, io.Reader) (api.BackupInfo, error) {
+	return api.BackupInfo{}, errNoAgent
+}
+func (noAgent) DeleteBackup(context.Context, api.Actor, string) (api.BackupList, error) {
+	return api.BackupList{}, errNoAgent
+}
+func (noAgent) PreviewRestore(context.Context, api.Actor, string, api.RestoreRequest) (api.RestorePlan, error) {
+	return api.RestorePlan{}, errNoAgent
+}
+func (noAgent) RestoreBackup(context.Context, api.Actor, string, api.RestoreRequest) (api.RestoreResult, error) {
+	return api.RestoreResult{}, errNoAgent
+}
+func (noAgent) RestoreChange(context.Context, api.Actor, string) (api.BackupChange, error) {
+	return api.BackupChange{}, errNoAgent
+}
+func (noAgent) ConfirmRestore(context.Context, api.Actor, string) (api.BackupChange, error) {
+	return api.BackupChange{}, errNoAgent
+}
 func (noAgent) Health(context.Context) (api.Health, error) { return api.Health{}, errNoAgent }
 func (noAgent) Interfaces(context.Context, api.Actor) ([]api.Interface, error) {
 	return nil, errNoAgent

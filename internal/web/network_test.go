@@ -78,9 +78,10 @@ func (c *client) api(method, path string, body any) response {
 // A request it has no route for, or one the console sent without its actor,
 // fails the test.
 type fakeAgent struct {
-	t     testing.TB
-	mu    sync.Mutex
-	calls []string
+	t       testing.TB
+	mu      sync.Mutex
+	calls   []string
+	backups fakeBackups
 }
 
 func newFakeAgent(t testing.TB) *fakeAgent { return &fakeAgent{t: t} }
@@ -363,6 +364,9 @@ func (f *fakeAgent) handler() http.Handler {
 		},
 	}
 	for p, h := range f.commandHandlers(actor, reply, bad) {
+		hs[p] = h
+	}
+	for p, h := range f.backupHandlers(actor, reply, bad) {
 		hs[p] = h
 	}
 	mux := http.NewServeMux()

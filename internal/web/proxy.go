@@ -82,6 +82,8 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 		case rt.Events:
 			// A run's events last as long as the command may run.
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(eventsWriteTimeout))
+		case rt.Download:
+			longTask(w)
 		}
 		rp.ServeHTTP(w, r)
 	}

@@ -19,7 +19,7 @@ import (
 // pages are the views; each is the layout plus templates/<name>.html. A
 // page that does not parse fails New.
 var pages = []string{"login", "password", "dashboard", "users", "audit", "error", "network", "diagnostics", "ap",
-	"commands", "runs", "run"}
+	"commands", "runs", "run", "backups", "restore"}
 
 // views holds the parsed templates and the static files' version hashes.
 type views struct {

@@ -79,6 +79,21 @@ func (s *Server) routeTable() []route {
 		{"GET /commands/runs/{id}", role, auth.Operator, s.runPage},
 		{"GET /commands/runs/{id}/end", role, auth.Operator, s.runEnd},
 
+		// System → Backups: the agent keeps them; the download is its
+		// route (agentRoutes), the rest the console's, which checks the
+		// password typed again for a restore.
+		{"GET /system/backups", role, auth.Admin, s.backupsPage},
+		{"POST /system/backups/create", role, auth.Admin, s.backupCreate},
+		{"POST /system/backups/upload", role, auth.Admin, s.backupUpload},
+		{"POST /system/backups/delete/{name}", role, auth.Admin, s.backupDelete},
+		{"GET /system/backups/restore/{name}", role, auth.Admin, s.restorePage},
+		{"POST /system/backups/preview/{name}", role, auth.Admin, s.restorePreview},
+		{"POST /system/backups/restore/{name}", role, auth.Admin, s.restoreSubmit},
+		{"GET /system/backups/changes/{id}", role, auth.Admin, s.restoreChange},
+		{"POST /api/v1/backups/upload", role, auth.Admin, s.apiBackupUpload},
+		{"POST /api/v1/backups/{name}/restore", role, auth.Admin, s.apiBackupRestore},
+		{"POST /api/v1/backups/restores/{id}/confirm", role, auth.Admin, s.apiRestoreConfirm},
+
 		{"GET /users", role, auth.Admin, s.usersPage},
 		{"POST /users", role, auth.Admin, s.userAdd},
 		{"POST /users/{id}/role", role, auth.Admin, s.userRole},

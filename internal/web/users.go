@@ -293,6 +293,7 @@ var abilities = []struct {
 	{[]string{"change ap"}, "change the access point's settings and block or allow its clients"},
 	{[]string{"read users", "change users"}, "manage users: add them, change their roles, reset their passwords, delete them"},
 	{[]string{"read audit"}, "read the audit log"},
+	{[]string{"read backups", "change backups"}, "make, download, upload, restore and delete backups of the device's settings"},
 }
 
 // ability is the words for what route pattern lets its users do, and
@@ -300,7 +301,10 @@ var abilities = []struct {
 func ability(pattern string) (words string, rank int) {
 	method, path, _ := strings.Cut(pattern, " ")
 	path = strings.TrimPrefix(path, "/api/v1")
-	area, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	area, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if area == "system" && rest != "" { // the System pages: /system/backups/...
+		area, _, _ = strings.Cut(rest, "/")
+	}
 	if area == "" || area == "{$}" {
 		area = "dashboard"
 	}

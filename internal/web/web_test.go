@@ -505,6 +505,12 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/users", 401, 403, 403, ok, 403, ok},
 		{"GET /audit", login, 403, 403, ok, login, login},
 		{"GET /api/v1/audit", 401, 403, 403, ok, 403, ok},
+		{"GET /system/backups", login, 403, 403, ok, login, login},
+		{"GET /system/backups/restore/{name}", login, 403, 403, 404, login, login}, // no backup "eth1"
+		{"GET /system/backups/changes/{id}", login, 403, 403, ok, login, login},
+		{"GET /api/v1/backups", 401, 403, 403, ok, 403, ok},
+		{"GET /api/v1/backups/{name}", 401, 403, 403, ok, 403, ok},
+		{"GET /api/v1/backups/restores/{id}", 401, 403, 403, ok, 403, ok},
 		// State-changing routes: checked with harmless bodies.
 		// Tokens open only /api/: elsewhere their requests are anonymous and
 		// carry no form token. Anonymous visitors have no session (the login
@@ -544,6 +550,21 @@ func TestRoleChecks(t *testing.T) {
 		// command's roles and who may see a run.
 		{"POST /api/v1/commands/{id}/runs", 401, 400, 400, 400, 400, 400},
 		{"POST /api/v1/runs/{id}/cancel", 401, ok, ok, ok, ok, ok},
+		// Backups: only admins. The upload form is multipart (this body is
+		// not), there is no backup "eth1", and the restore needs the
+		// password typed again (none here).
+		{"POST /system/backups/create", 403, 403, 403, ok, 403, 403},
+		{"POST /system/backups/upload", 403, 403, 403, 400, 403, 403},
+		{"POST /system/backups/delete/{name}", 403, 403, 403, ok, 403, 403},
+		{"POST /system/backups/preview/{name}", 403, 403, 403, 404, 403, 403},
+		{"POST /system/backups/restore/{name}", 403, 403, 403, 404, 403, 403},
+		{"POST /api/v1/backups", 401, 403, 403, 400, 403, 400},
+		{"DELETE /api/v1/backups/{name}", 401, 403, 403, 404, 403, 404},
+		{"POST /api/v1/backups/{name}/preview", 401, 403, 403, 400, 403, 400},
+		{"POST /api/v1/backups/upload", 401, 403, 403, 415, 403, 415},
+		{"POST /api/v1/backups/{name}/restore", 401, 403, 403, 400, 403, 400},
+		// Last: a confirmed restore ends the admin's session.
+		{"POST /api/v1/backups/restores/{id}/confirm", 401, 403, 403, ok, 403, ok},
 	}
 	covered := map[string]bool{}
 	for _, rw := range rows {

@@ -21,6 +21,10 @@ type Route struct {
 	// Events: the answer is server-sent events (text/event-stream),
 	// flushed as they come, for as long as a command may run.
 	Events bool
+	// MaxBody bounds the request's body; 0 is 64 KiB.
+	MaxBody int64
+	// Download: the answer is a file, streamed for as long as it takes.
+	Download bool
 }
 
 // Pattern is the agent's ServeMux pattern, e.g. "GET /v1/interfaces".
@@ -104,6 +108,20 @@ var Routes = []Route{
 	{Method: "PUT", Path: "/v1/ap/dhcp", Min: ChangeRole, Action: ActAPDHCP, Web: true},
 	{Method: "GET", Path: "/v1/ap/dhcp/changes/{id}", Min: ReadRole, Web: true},
 	{Method: "POST", Path: "/v1/ap/dhcp/changes/{id}/confirm", Min: ChangeRole, Action: ActAPDHCPConfirm, Web: true},
+
+	// Backups (backups.go). The upload, the restore and its confirmation
+	// are the console's own routes: it streams the upload, checks the
+	// password typed again, and ends its session once the restore has
+	// ended every session.
+	{Method: "GET", Path: "/v1/backups", Min: BackupRole, Web: true},
+	{Method: "POST", Path: "/v1/backups", Min: BackupRole, Action: ActBackupCreate, Web: true},
+	{Method: "POST", Path: "/v1/backups/upload", Min: BackupRole, Action: ActBackupUpload, MaxBody: MaxBackupUpload},
+	{Method: "GET", Path: "/v1/backups/{name}", Min: BackupRole, Action: ActBackupDownload, Web: true, Download: true},
+	{Method: "DELETE", Path: "/v1/backups/{name}", Min: BackupRole, Action: ActBackupDelete, Web: true},
+	{Method: "POST", Path: "/v1/backups/{name}/preview", Min: BackupRole, Web: true},
+	{Method: "POST", Path: "/v1/backups/{name}/restore", Min: BackupRole, Action: ActBackupRestore},
+	{Method: "GET", Path: "/v1/backups/restores/{id}", Min: BackupRole, Web: true},
+	{Method: "POST", Path: "/v1/backups/restores/{id}/confirm", Min: BackupRole, Action: ActBackupRestoreConfirm},
 
 	// The command catalog: the least role any command may name; the agent
 	// checks each command's own roles, and who may see a run (commands.go).

@@ -32,6 +32,9 @@ var ErrUnavailable = errors.New("the devmgr agent is not running")
 type Client struct {
 	socket string
 	hc     *http.Client
+	// slow waits longer for an answer's headers: backup tasks answer
+	// once done.
+	slow *http.Client
 	// Timeout bounds a call that is not a stream when ctx has no deadline.
 	Timeout time.Duration
 }
@@ -48,15 +51,29 @@ func New(socketPath string) *Client {
 		ResponseHeaderTimeout: 30 * time.Second,
 		DisableCompression:    true,
 	}
-	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}, Timeout: 30 * time.Second}
+	slow := tr.Clone()
+	slow.ResponseHeaderTimeout = backupTimeout
+	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}, slow: &http.Client{Transport: slow}, Timeout: 30 * time.Second}
 }
 
 // Close drops idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+	c.slow.CloseIdleConnections()
+}
 
 // do sends a request and returns the response of a 2xx answer; any other
 // answer becomes *Error.
 func (c *Client) do(ctx context.Context, a *api.Actor, method, path string, body any) (*http.Response, error) {
+	req, err := newRequest(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(req, a)
+}
+
+// newRequest is a request to the agent with body as JSON (nil: none).
+func newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -72,19 +89,24 @@ func (c *Client) do(ctx context.Context, a *api.Actor, method, path string, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return c.send(req, a)
+	return req, nil
 }
 
 // send sends req as a (nil: no actor) and returns the response of a 2xx
 // answer; any other answer becomes *Error.
 func (c *Client) send(req *http.Request, a *api.Actor) (*http.Response, error) {
+	return c.sendOn(c.hc, req, a)
+}
+
+// sendOn is send on hc.
+func (c *Client) sendOn(hc *http.Client, req *http.Request, a *api.Actor) (*http.Response, error) {
 	method, path := req.Method, req.URL.Path
 	if a != nil {
 		req.Header.Set(api.HeaderUser, a.User)
 		req.Header.Set(api.HeaderRole, string(a.Role))
 		req.Header.Set(api.HeaderSource, a.Source)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if isUnavailable(err) {
 			return nil, fmt.Errorf("%w (socket %s): %w", ErrUnavailable, c.socket, err)
@@ -123,15 +145,11 @@ func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, bo
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
-	resp, err := c.do(ctx, a, method, path, body)
+	req, err := newRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)
-	}
-	return nil
+	return c.decodeAnswer(c.hc, req, a, out)
 }
 
 // api.Health asks whether the agent runs (no actor needed).
@@ -535,3 +553,106 @@ func (e *sseEvent) add(l string) {
 }
 
 func (e *sseEvent) data() string { return strings.Join(e.lines, "\n") }
+
+// backupTimeout bounds a backup task that is not a stream: making one
+// (the console's database snapshot, scrypt), checking an archive whole,
+// restoring the console's part.
+const backupTimeout = 5 * time.Minute
+
+// slowCall is call for a task that takes long before it answers.
+func (c *Client) slowCall(ctx context.Context, a *api.Actor, method, path string, body, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, backupTimeout)
+		defer cancel()
+	}
+	req, err := newRequest(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	return c.decodeAnswer(c.slow, req, a, out)
+}
+
+// decodeAnswer sends req on hc and decodes the JSON answer into out.
+func (c *Client) decodeAnswer(hc *http.Client, req *http.Request, a *api.Actor, out any) error {
+	resp, err := c.sendOn(hc, req, a)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding agent answer to %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// Backups lists the archives in backup.dir, the last backup made and the
+// schedule (admin).
+func (c *Client) Backups(ctx context.Context, a api.Actor) (api.BackupList, error) {
+	var out api.BackupList
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/backups", nil, &out)
+}
+
+// CreateBackup makes a manual backup now (admin), encrypted when
+// passphrase is set; 409 while another backup task runs.
+func (c *Client) CreateBackup(ctx context.Context, a api.Actor, passphrase string) (api.BackupInfo, error) {
+	var out api.BackupInfo
+	return out, c.slowCall(ctx, &a, http.MethodPost, "/v1/backups", api.BackupCreate{Passphrase: passphrase}, &out)
+}
+
+// UploadBackup keeps the archive read from r (admin) once it passes every
+// check of a restore: 422 (413 when too large, 400 for its passphrase)
+// says why it is refused, and nothing is kept then.
+func (c *Client) UploadBackup(ctx context.Context, a api.Actor, passphrase string, r io.Reader) (api.BackupInfo, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, backupTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://agent/v1/backups/upload", r)
+	if err != nil {
+		return api.BackupInfo{}, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if passphrase != "" {
+		req.Header.Set(api.HeaderBackupPassphrase, passphrase)
+	}
+	var out api.BackupInfo
+	return out, c.decodeAnswer(c.slow, req, &a, &out)
+}
+
+// DeleteBackup removes an archive (admin) and returns the list then; 404
+// for a name the list does not have.
+func (c *Client) DeleteBackup(ctx context.Context, a api.Actor, name string) (api.BackupList, error) {
+	var out api.BackupList
+	return out, c.call(ctx, &a, http.MethodDelete, "/v1/backups/"+url.PathEscape(name), nil, &out)
+}
+
+// PreviewRestore says what restoring the archive would change (admin).
+func (c *Client) PreviewRestore(ctx context.Context, a api.Actor, name string, r api.RestoreRequest) (api.RestorePlan, error) {
+	var out api.RestorePlan
+	return out, c.slowCall(ctx, &a, http.MethodPost, "/v1/backups/"+url.PathEscape(name)+"/preview", r, &out)
+}
+
+// RestoreBackup restores the archive (admin; the caller checked the
+// password typed again and sends none): Done, or the change of the
+// agent's settings to confirm (ConfirmRestore) before the console's
+// part follows. 409 while another change is pending or interfaces must
+// be mapped.
+func (c *Client) RestoreBackup(ctx context.Context, a api.Actor, name string, r api.RestoreRequest) (api.RestoreResult, error) {
+	var out api.RestoreResult
+	return out, c.slowCall(ctx, &a, http.MethodPost, "/v1/backups/"+url.PathEscape(name)+"/restore", r, &out)
+}
+
+// RestoreChange returns a restore's change (admin); 404 for an unknown id.
+func (c *Client) RestoreChange(ctx context.Context, a api.Actor, id string) (api.BackupChange, error) {
+	var out api.BackupChange
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/backups/restores/"+url.PathEscape(id), nil, &out)
+}
+
+// ConfirmRestore keeps a restore's change and restores the console's
+// part (admin); 409 when it is no longer pending.
+func (c *Client) ConfirmRestore(ctx context.Context, a api.Actor, id string) (api.BackupChange, error) {
+	var out api.BackupChange
+	return out, c.slowCall(ctx, &a, http.MethodPost, "/v1/backups/restores/"+url.PathEscape(id)+"/confirm", nil, &out)
+}

@@ -44,10 +44,11 @@ type Options struct {
 	// /run/netns, as lab.Lab.NS gives it). Required.
 	NS string
 	// The AP daemons' files, the hidden flags --leases, --hostapd-ctrl,
-	// --dns-servers and --dnsmasq-pid. "" is a file in a directory of the
-	// test's, never the device's default, so that no file of the host's
-	// daemons is read or written and the host's dnsmasq is never signalled.
-	Leases, HostapdCtrl, DNSServers, DnsmasqPID string
+	// --dns-servers, --dnsmasq-pid, --hostapd-conf and --hostapd-deny. ""
+	// is a file in a directory of the test's, never the device's default,
+	// so that no file of the host's daemons is read or written and the
+	// host's dnsmasq is never signalled.
+	Leases, HostapdCtrl, DNSServers, DnsmasqPID, HostapdConf, HostapdDeny string
 }
 
 // Agent is a `devmgr agent` that a test started. It is stopped (SIGTERM,
@@ -124,7 +125,8 @@ func launch(t testing.TB, o Options) *Agent {
 	}
 	bin := Binary(t)
 	dir := t.TempDir()
-	for f, base := range map[*string]string{&o.Leases: "ap.leases", &o.HostapdCtrl: "hostapd", &o.DNSServers: "dns-servers", &o.DnsmasqPID: "dnsmasq.pid"} {
+	for f, base := range map[*string]string{&o.Leases: "ap.leases", &o.HostapdCtrl: "hostapd", &o.DNSServers: "dns-servers", &o.DnsmasqPID: "dnsmasq.pid",
+		&o.HostapdConf: "hostapd.conf", &o.HostapdDeny: "hostapd.deny"} {
 		if *f == "" {
 			*f = filepath.Join(dir, base)
 		}
@@ -142,7 +144,7 @@ func launch(t testing.TB, o Options) *Agent {
 	}
 	sp := service.Spec{Name: name, Once: true, Argv: []string{ip, "netns", "exec", o.NS, bin, "agent",
 		"--config", cfgFile, "--leases", o.Leases, "--hostapd-ctrl", o.HostapdCtrl,
-		"--dns-servers", o.DNSServers, "--dnsmasq-pid", o.DnsmasqPID}}
+		"--dns-servers", o.DNSServers, "--dnsmasq-pid", o.DnsmasqPID, "--hostapd-conf", o.HostapdConf, "--hostapd-deny", o.HostapdDeny}}
 	if err := sup.Add(sp); err != nil {
 		t.Fatal(err)
 	}
