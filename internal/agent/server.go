@@ -113,6 +113,11 @@ type Config struct {
 	// Commands runs the command catalog (OpenCommands); nil answers 503
 	// on the command routes.
 	Commands *Commands
+	// Reset is the factory reset (a *reset.Resetter), LaunchReset runs
+	// the reset it queued (ResetLauncher.Launch); without both the reset's
+	// routes answer 503.
+	Reset       Reset
+	LaunchReset func(ctx context.Context) error
 	// Audit records changes and diagnostics. Required.
 	Audit Auditor
 	// AuditLog serves GET /v1/audit; nil answers 503 there.
