@@ -66,7 +66,10 @@ func (f *resetServices) Status(_ context.Context, name string) (service.Status, 
 // backup archive's business, tested in internal/reset.
 type plainSettings struct{}
 
-func (plainSettings) Save(_ context.Context, w io.Writer) error { _, err := w.Write([]byte("kept")); return err }
+func (plainSettings) Save(_ context.Context, w io.Writer) error {
+	_, err := w.Write([]byte("kept"))
+	return err
+}
 func (plainSettings) Restore(context.Context, io.Reader) (string, error) {
 	return "nothing to put back", nil
 }
