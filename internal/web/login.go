@@ -325,30 +325,19 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, fmt.Errorf("loading user %d: %w", id.UserID, err))
 		return
 	}
-	// Guesses of the current password count against the login throttle:
-	// a borrowed session must not be a way around it.
-	src := s.clientAddr(r)
-	defer s.loginLocks.lock("user:" + strings.ToLower(u.Name))()
-	defer s.loginLocks.lock("source:" + auth.SourceKey(src))()
-	retry, err := s.throttle.Blocked(ctx, u.Name, src)
+	problem, retry, err := s.checkOwnPassword(r, u, current, accounts.ActPasswordChange)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	if retry > 0 {
-		s.auditThrottled(r, accounts.ActPasswordChange, "", id.Name)
 		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
-		f.fail("current", retryMessage(retry))
+		f.fail("current", problem)
 		s.render(w, r, http.StatusTooManyRequests, "password", "Change password", passwordData{Form: f})
 		return
 	}
-	if current == "" {
-		f.fail("current", "Enter your current password.")
-	} else if ok, err := auth.VerifyPassword(u.PasswordHash, current); err != nil || !ok {
-		f.fail("current", "This is not your current password.")
-		if err := s.throttle.Failure(ctx, u.Name, src); err != nil {
-			s.log.Error("recording password failure", "user", u.Name, "err", err)
-		}
+	if problem != "" {
+		f.fail("current", problem)
 	}
 	if err := accounts.CheckPasswordChange(current, next, confirm); err != nil {
 		failAll(f, err)
@@ -372,6 +361,36 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Put(ctx, keyEpoch, u.SessionEpoch)
 	s.setFlash(r, "success", "Your password has been changed. Other sessions of yours have been signed out.")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// checkOwnPassword checks that password is u's own, typed again to change
+// it or to reset the device. Guesses count against the login throttle (a
+// borrowed session must not be a way around it), each failure is
+// recorded, and a throttled attempt is audited as action. It returns what
+// to say beside the password's field ("" when it is right) and, while the
+// throttle holds, when to try again.
+func (s *Server) checkOwnPassword(r *http.Request, u store.User, password, action string) (problem string, retry time.Duration, err error) {
+	ctx := r.Context()
+	src := s.clientAddr(r)
+	defer s.loginLocks.lock("user:" + strings.ToLower(u.Name))()
+	defer s.loginLocks.lock("source:" + auth.SourceKey(src))()
+	retry, err = s.throttle.Blocked(ctx, u.Name, src)
+	switch {
+	case err != nil:
+		return "", 0, err
+	case retry > 0:
+		s.auditThrottled(r, action, "", u.Name)
+		return retryMessage(retry), retry, nil
+	case password == "":
+		return "Enter your current password.", 0, nil
+	}
+	if ok, err := auth.VerifyPassword(u.PasswordHash, password); err != nil || !ok {
+		if err := s.throttle.Failure(ctx, u.Name, src); err != nil {
+			s.log.Error("recording password failure", "user", u.Name, "err", err)
+		}
+		return "This is not your current password.", 0, nil
+	}
+	return "", 0, nil
 }
 
 // sentence makes an error message from auth readable on a form.
