@@ -101,6 +101,9 @@ func TestAccessibility(t *testing.T) {
 		{"users, a user refused", "", []chromedp.Action[chromedp.Void]{set("name", "Bad Name!"), chromedp.Click(chromedp.ID("add-user-submit")),
 			chromedp.WaitVisible(chromedp.CSS("#name.is-invalid"))}},
 		{"audit", "/audit", nil},
+		{"system", "/system", nil},
+		{"system, a reset refused", "", []chromedp.Action[chromedp.Void]{set("reset-confirm", "otherhost"), chromedp.Click(chromedp.ID("reset-submit")),
+			chromedp.WaitVisible(chromedp.CSS("#reset-confirm.is-invalid"))}},
 		{"password", "/account/password", nil},
 		{"not found", "/no/such/page", nil},
 	}

@@ -32,7 +32,7 @@ const (
 var auditActions = []string{actLogin, actLogout, accounts.ActPasswordChange, accounts.ActUserAdd, accounts.ActUserRole,
 	accounts.ActUserReset, accounts.ActUserDelete,
 	// The agent's, by family (the filter matches a prefix).
-	"network.", "ap.", "diag.", "command.", "agent."}
+	"network.", "ap.", "diag.", "command.", "agent.", "system."}
 
 // audit records one entry; a failure to record is logged, not shown.
 func (s *Server) audit(r *http.Request, user, action, target, result, detail string) {

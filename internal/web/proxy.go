@@ -75,9 +75,11 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 			}
 		}
 		switch {
-		case rt.Stream:
+		case rt.Stream, rt.Download:
 			// The server's write timeout is shorter than a 30-hop
-			// traceroute (the agent stops it after 70 s).
+			// traceroute (the agent stops it after 70 s), or than a
+			// large download; a reset's progress resumes after the last
+			// event a client saw.
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		case rt.Events:
 			// A run's events last as long as the command may run.

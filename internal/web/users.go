@@ -293,6 +293,7 @@ var abilities = []struct {
 	{[]string{"change ap"}, "change the access point's settings and block or allow its clients"},
 	{[]string{"read users", "change users"}, "manage users: add them, change their roles, reset their passwords, delete them"},
 	{[]string{"read audit"}, "read the audit log"},
+	{[]string{"change system"}, "reset the device to its factory state (the System page)"},
 }
 
 // ability is the words for what route pattern lets its users do, and
