@@ -539,10 +539,13 @@ func phasesOf(mode string) []string {
 func (r *Resetter) record(j *journal, phase, state, msg string) error {
 	now := r.cfg.Now().UTC()
 	if p := j.phase(phase); p != nil {
-		switch state {
-		case api.PhaseActive:
+		switch {
+		case state == api.PhaseActive:
 			p.StartedAt, p.FinishedAt, p.Detail = timePtr(now), nil, ""
-		case api.PhaseDone, api.PhaseFailed, api.PhaseSkipped:
+		case state == p.State && p.FinishedAt != nil:
+			// An event about the run (its end) keeps what the phase
+			// that ended said.
+		case state == api.PhaseDone || state == api.PhaseFailed || state == api.PhaseSkipped:
 			p.FinishedAt = timePtr(now)
 			p.Detail = text(msg)
 		}
