@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,4 +186,51 @@ func mustDo(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSystemPageSurvivesRestart: while a reset runs, the console that
+// serves the page goes away (a reset stops it) and comes back on the same
+// address: the page says it is restarting, polls on, and shows the run's
+// end once the console answers again.
+func TestSystemPageSurvivesRestart(t *testing.T) {
+	var done atomic.Bool
+	ag := resetAgent{fakeAgent: newFakeAgent(t), info: func(i *api.SystemReset) {
+		if !done.Load() {
+			i.Run.Status, i.Run.Phase, i.Run.Percent = api.ResetRunning, api.PhaseStopping, 22
+		}
+	}}
+	h := newResetHarness(t, ag)
+	addr, _, stop := serveReal(t, h, false)
+	b := startBrowser(t, "https://"+addr, "net::ERR_CONNECTION_REFUSED", "Failed to load resource")
+	b.stepTimeout = time.Minute
+	b.login("alice", userPassword, chromedp.WaitVisible(chromedp.ID("nav-system")))
+	b.do("the System page", chromedp.Navigate(b.base+"/system"), chromedp.WaitVisible(chromedp.CSS(`#reset-run[data-status="running"]`)))
+	if b.exists("#reset-form") || !b.exists("#system-offline.d-none") {
+		t.Fatal("a running reset's page has a form, or no hidden restarting note")
+	}
+
+	mustDo(t, stop())
+	b.waitFor("the restarting note", `!document.getElementById('system-offline').classList.contains('d-none')`, 30*time.Second)
+	if s := b.text("#system-offline"); !strings.HasPrefix(s, "The console is restarting") {
+		t.Errorf("the note says %q", s)
+	}
+	b.screenshot("system-restarting", 1280)
+
+	done.Store(true)
+	ln, err := net.Listen("tcp", addr)
+	mustDo(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- h.srv.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serving again: %v", err)
+		}
+	})
+	b.waitFor("the run's end", `document.querySelector('#reset-run[data-status="done"]') !== null`, 30*time.Second)
+	if !b.exists("#reset-form") || b.exists("#system-offline") || b.exists("#system-body[hx-trigger]") {
+		t.Error("after the run's end the page has no form, or still the restarting note, or still polls")
+	}
+	b.reportProblems()
 }
