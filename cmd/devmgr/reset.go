@@ -48,9 +48,12 @@ boot).
 console's users and tokens, its TLS certificate and the agent's settings;
 without it the console starts afresh with a new generated admin password.
 
-The agent must be stopped (systemctl stop devmgr-agent); start it again
-afterwards. --resume finishes a reset that a crash or a reboot interrupted
-(devmgr-reset.service runs it at boot).`,
+While the agent runs, reset from the console's System page (/system), which
+has the agent queue the reset for devmgr-reset.service; here the agent must be
+stopped (systemctl stop devmgr-agent), and started again afterwards. --resume
+runs a queued reset and finishes one that a crash or a reboot interrupted
+(devmgr-reset.service runs it at boot and when the agent queues one; without
+systemd the agent runs it as its child).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if resume {

@@ -2,6 +2,7 @@
 // (mode 0660, group of the web user, peer credentials checked on every
 // connection) that lists and changes network interfaces, manages the
 // access point, runs diagnostics and the command catalog (Commands),
+// queues the factory reset and shows its progress (Reset, reset.go),
 // re-checking the acting user's role and recording every change,
 // diagnostic and command run in its own audit log.
 //
