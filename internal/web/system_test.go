@@ -45,22 +45,29 @@ func newResetHarness(t *testing.T, ag Agent) *harness {
 	return h
 }
 
+// resetClients is a console on the fake agent fa, with an admin and an
+// operator signed in.
+func resetClients(t *testing.T) (fa *fakeAgent, h *harness, admin, operator *client) {
+	t.Helper()
+	fa = newFakeAgent(t)
+	h = newResetHarness(t, fa)
+	admin, operator = h.newClient(), h.newClient()
+	admin.mustLogin("alice", userPassword)
+	operator.mustLogin("olga", userPassword)
+	return fa, h, admin, operator
+}
+
 // The System page shows an admin the overlay, what differs from the
 // factory layer, the last reset with its verification and the form; the
 // nav leads there; no other role sees it.
 func TestSystemPage(t *testing.T) {
 	t.Parallel()
-	fa := newFakeAgent(t)
-	h := newResetHarness(t, fa)
-	admin, operator := h.newClient(), h.newClient()
-	admin.mustLogin("alice", userPassword)
-	operator.mustLogin("olga", userPassword)
-
+	_, _, admin, operator := resetClients(t)
 	r := admin.get("/system")
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /system = %d", r.status)
 	}
-	for _, want := range []string{
+	mustContain(t, "the page", r.body,
 		`id="nav-system">System</a>`, `class="nav-link active" aria-current="page" href="/system" id="tab-reset">Reset</a>`,
 		`href="/system/backups" id="tab-backups">Backups</a>`,
 		`id="overlay-state">mounted</span>`, `id="overlay-lower">/mnt/lower</dd>`, `id="overlay-upper">/mnt/upper</dd>`,
@@ -70,12 +77,7 @@ func TestSystemPage(t *testing.T) {
 		`href="/api/v1/system/reset/changes" download id="changes-download"`,
 		`id="reset-run" data-status="done"`, `value="100" aria-label="Reset progress"`, `<table class="table table-sm mb-0 table-stack" id="verification" data-ok="true">`,
 		`<tr data-check="tree">`, `Type the host name, <span class="mono">testhost</span>`,
-		`name="keep_settings" id="reset-keep" checked`, `the console starts afresh`,
-	} {
-		if !strings.Contains(r.body, want) {
-			t.Errorf("the page lacks %s", want)
-		}
-	}
+		`name="keep_settings" id="reset-keep" checked`, `the console starts afresh`)
 	if strings.Contains(r.body, `hx-trigger=`) {
 		t.Error("the page polls with no reset running")
 	}
@@ -134,16 +136,8 @@ func TestSystemPageStates(t *testing.T) {
 			c := h.newClient()
 			c.mustLogin("alice", userPassword)
 			r := c.get("/system")
-			for _, w := range tc.want {
-				if !strings.Contains(r.body, w) {
-					t.Errorf("the page lacks %s", w)
-				}
-			}
-			for _, w := range tc.not {
-				if strings.Contains(r.body, w) {
-					t.Errorf("the page has %s", w)
-				}
-			}
+			mustContain(t, "the page", r.body, tc.want...)
+			mustNotContain(t, "the page", r.body, tc.not...)
 		})
 	}
 }
@@ -154,11 +148,7 @@ func TestSystemPageStates(t *testing.T) {
 // token; the password is never forwarded.
 func TestSystemResetRefused(t *testing.T) {
 	t.Parallel()
-	fa := newFakeAgent(t)
-	h := newResetHarness(t, fa)
-	admin, operator := h.newClient(), h.newClient()
-	admin.mustLogin("alice", userPassword)
-	operator.mustLogin("olga", userPassword)
+	fa, h, admin, operator := resetClients(t)
 	admin.get("/system")
 	htmx := map[string]string{"HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded"}
 	form := func(c *client, v url.Values) response {
