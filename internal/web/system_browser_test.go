@@ -141,6 +141,11 @@ func TestSystemResetBrowser(t *testing.T) {
 	}
 	b.screenshot("system-reset-done", 1280)
 	b.screenshot("system-reset-done-phone", 375)
+	b.do("a phone", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile), chromedp.Sleep(200*time.Millisecond))
+	if b.evalBool(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
+		t.Errorf("the page with the run's report scrolls sideways on a phone: %s px wide", b.evalString(`String(document.documentElement.scrollWidth)`))
+	}
+	b.do("a desktop", chromedp.EmulateReset(), chromedp.EmulateViewport(1280, 900))
 	b.reportProblems()
 
 	// The agent saw it the same way: the layers are the factory's again.
