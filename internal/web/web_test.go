@@ -505,6 +505,11 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/users", 401, 403, 403, ok, 403, ok},
 		{"GET /audit", login, 403, 403, ok, login, login},
 		{"GET /api/v1/audit", 401, 403, 403, ok, 403, ok},
+		{"GET /system", login, 403, 403, ok, login, login},
+		{"GET /system/live", login, 403, 403, ok, login, login},
+		{"GET /api/v1/system/reset", 401, 403, 403, ok, 403, ok},
+		{"GET /api/v1/system/reset/changes", 401, 403, 403, ok, 403, ok},
+		{"GET /api/v1/system/reset/events", 401, 403, 403, ok, 403, ok},
 		// State-changing routes: checked with harmless bodies.
 		// Tokens open only /api/: elsewhere their requests are anonymous and
 		// carry no form token. Anonymous visitors have no session (the login
@@ -525,6 +530,7 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /ap/deny", 403, 403, 403, 422, 403, 403},
 		{"POST /ap/allow", 403, 403, 403, 422, 403, 403},
 		{"POST /diagnostics/dns", 403, 403, ok, ok, 403, 403},
+		{"POST /system/reset", 403, 403, 403, 422, 403, 403}, // no password, no host name
 		// API changes get the login body: allowed callers get 400 (unknown
 		// field) where a body is read.
 		{"PUT /api/v1/interfaces/{name}/config", 401, 403, 403, 400, 403, 400},
@@ -544,6 +550,8 @@ func TestRoleChecks(t *testing.T) {
 		// command's roles and who may see a run.
 		{"POST /api/v1/commands/{id}/runs", 401, 400, 400, 400, 400, 400},
 		{"POST /api/v1/runs/{id}/cancel", 401, ok, ok, ok, ok, ok},
+		// The factory reset: the console checks the password itself.
+		{"POST /api/v1/system/reset", 401, 403, 403, 400, 403, 400},
 	}
 	covered := map[string]bool{}
 	for _, rw := range rows {
