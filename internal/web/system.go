@@ -318,7 +318,7 @@ func (s *Server) systemReset(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := s.loadSystem(r, f)
-	if f != nil && d.Form == nil {
+	if f != nil && d.Form == nil && f.Error != d.Agent.Message {
 		d.Error = f.Error
 	}
 	if !htmx {
