@@ -91,6 +91,9 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 // AP's files in state_dir (see apmgr and dhcpsrv), the agent's audit log in
 // state_dir/audit.db (also served as GET /v1/audit). It never opens a file of the console's data_dir. The
 // interfaces it manages are those of the network namespace it runs in.
+// A factory reset that waits to be finished (queued, or cut short by a
+// crash or a reboot) is started again (startResets) with the config file
+// the agent runs with (f.config).
 func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Logger) error {
 	dir := cfg.Agent.StateDir
 	if err := agent.PrepareStateDir(dir); err != nil {
@@ -161,20 +164,23 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 		return err
 	}
 	defer cmds.Close() // before the audit log: the runs it stops are audited
+	res, launch := startResets(ctx, cfg, f.config, log.With("component", "reset"))
 	srv, err := agent.New(agent.Config{
-		Commands: cmds,
-		Backups:  backups,
-		AP:       mods.accessPoint(),
-		DHCP:     mods.dhcpServer(),
-		Socket:   cfg.Agent.Socket,
-		WebUser:  cfg.Web.User,
-		Network:  &agent.NetifNetwork{Handle: h, Changer: network, Leases: dm, Config: cfg},
-		Traffic:  agent.NewTraffic(h, alog),
-		Diag:     agent.Tools{Netlink: h.Netlink(), LeaseFile: f.leases},
-		Audit:    audit,
-		AuditLog: audit,
-		Log:      alog,
-		Version:  version,
+		Commands:    cmds,
+		Backups:     backups,
+		Reset:       res,
+		LaunchReset: launch,
+		AP:          mods.accessPoint(),
+		DHCP:        mods.dhcpServer(),
+		Socket:      cfg.Agent.Socket,
+		WebUser:     cfg.Web.User,
+		Network:     &agent.NetifNetwork{Handle: h, Changer: network, Leases: dm, Config: cfg},
+		Traffic:     agent.NewTraffic(h, alog),
+		Diag:        agent.Tools{Netlink: h.Netlink(), LeaseFile: f.leases},
+		Audit:       audit,
+		AuditLog:    audit,
+		Log:         alog,
+		Version:     version,
 	})
 	if err != nil {
 		return fmt.Errorf("starting agent: %w", err)
@@ -210,6 +216,35 @@ func newBackups(cfg config.Config, f apFiles, changes *change.Engine, restorer *
 		return fail(err)
 	}
 	return b
+}
+
+// startResets makes the agent's part of the factory reset: the Resetter
+// that checks and queues a run and reads its journal, and the launcher
+// that has it run (agent.ResetLauncher). A run that waits to be finished
+// is started again at once. A reset that cannot be set up is logged and
+// left out, so that its routes answer 503 and the rest of the agent
+// serves.
+func startResets(ctx context.Context, cfg config.Config, cfgPath string, log *slog.Logger) (agent.Reset, func(context.Context) error) {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Error("finding devmgr's executable; the factory reset is unavailable", "err", err)
+		return nil, nil
+	}
+	src := backup.Sources{Config: cfg, ConfigPath: cfgPath, Log: log}
+	res, err := newResetter(cfg, src, true, log)
+	if err != nil {
+		log.Error("reading the factory reset's state; the factory reset is unavailable", "err", err)
+		return nil, nil
+	}
+	l := agent.ResetLauncher{Systemd: service.SystemdRunning(), Binary: exe, ConfigPath: cfgPath, Log: log}
+	if res.Unfinished() {
+		run, _ := res.Current()
+		log.Warn("a factory reset waits to be finished; starting it", "id", run.ID, "status", run.Status, "phase", run.Phase)
+		if err := l.Launch(ctx); err != nil {
+			log.Error("starting the factory reset that waits to be finished", "id", run.ID, "err", err)
+		}
+	}
+	return res, l.Launch
 }
 
 // apModules are the modules of the access point on the change engine; one

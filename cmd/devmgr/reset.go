@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +21,7 @@ import (
 
 	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/auditlog"
+	"github.com/devmgr/devmgr/internal/backup"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/reset"
 	"github.com/devmgr/devmgr/internal/service"
@@ -43,9 +48,12 @@ boot).
 console's users and tokens, its TLS certificate and the agent's settings;
 without it the console starts afresh with a new generated admin password.
 
-The agent must be stopped (systemctl stop devmgr-agent); start it again
-afterwards. --resume finishes a reset that a crash or a reboot interrupted
-(devmgr-reset.service runs it at boot).`,
+While the agent runs, reset from the console's System page (/system), which
+has the agent queue the reset for devmgr-reset.service; here the agent must be
+stopped (systemctl stop devmgr-agent), and started again afterwards. --resume
+runs a queued reset and finishes one that a crash or a reboot interrupted
+(devmgr-reset.service runs it at boot and when the agent queues one; without
+systemd the agent runs it as its child).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if resume {
@@ -67,9 +75,8 @@ afterwards. --resume finishes a reset that a crash or a reboot interrupted
 	return cmd
 }
 
-// resetter builds the device's Resetter: its services through systemd,
-// the kept settings through the backup archive (the console's part as
-// web.user). withAgent stops and starts the agent too.
+// resetter builds the device's Resetter (newResetter), for root. withAgent
+// stops and starts the agent too.
 func resetter(cmd *cobra.Command, withAgent bool) (config.Config, *reset.Resetter, error) {
 	cfg, err := loadConfig(cmd)
 	if err != nil {
@@ -85,29 +92,51 @@ func resetter(cmd *cobra.Command, withAgent bool) (config.Config, *reset.Resette
 	if err != nil {
 		return cfg, nil, err
 	}
-	var services reset.Services = noSystemd{}
-	if service.SystemdRunning() {
-		services = &service.Systemd{}
-	}
-	log := newLogger()
-	r, err := reset.New(reset.Config{
+	r, err := newResetter(cfg, src, withAgent, newLogger())
+	return cfg, r, err
+}
+
+// newResetter builds the device's Resetter: its services (resetServices),
+// the kept settings through the backup archive (src: the console's part
+// as web.user), the reboot through systemd. The agent builds one too, to
+// check and queue a run and to read its journal; it never runs one.
+func newResetter(cfg config.Config, src backup.Sources, withAgent bool, log *slog.Logger) (*reset.Resetter, error) {
+	services, names, none := resetServices(cfg, withAgent)
+	return reset.New(reset.Config{
 		Reset: cfg.Reset, Dir: cfg.ResetDir(), ChangesDir: filepath.Join(cfg.Agent.StateDir, "changes"),
 		Settings: reset.BackupSettings{Sources: src, Version: version},
-		Services: services, ServiceNames: reset.ServiceNames(cfg, withAgent),
+		Services: services, ServiceNames: names, NoServices: none,
 		Reboot: func(ctx context.Context) error {
 			_, err := toolrun.Run(ctx, toolrun.Options{Timeout: time.Minute}, "systemctl", "reboot")
 			return err
 		},
 		Log: log,
 	})
-	return cfg, r, err
 }
 
-// noSystemd is the service manager where systemd is not PID 1: the
-// reset cannot stop the services, and says so before it touches anything.
+// resetServices are the services a reset stops and starts, through
+// systemd (withAgent: the agent too). Where systemd is not PID 1,
+// devmgr's own services are children of a supervisor that no other
+// process can reach (devmgr provision's, make run's, a test's): the reset
+// leaves them running and says so (none); reset.services, which it would
+// have to stop, are refused before anything is touched (noSystemd).
+func resetServices(cfg config.Config, withAgent bool) (services reset.Services, names []string, none string) {
+	switch {
+	case service.SystemdRunning():
+		return &service.Systemd{}, reset.ServiceNames(cfg, withAgent), ""
+	case len(cfg.Reset.Services) > 0:
+		return noSystemd{}, slices.Clone(cfg.Reset.Services), ""
+	}
+	return nil, nil, "systemd is not PID 1 here, so no service is stopped or started: " +
+		"restart the console (devmgr serve) and the agent once the reset is done"
+}
+
+// noSystemd is the service manager of reset.services where systemd is
+// not PID 1: the reset cannot stop them, and says so before it touches
+// anything.
 type noSystemd struct{}
 
-var errNoSystemd = errors.New("systemd is not running here: devmgr reset stops and starts the services through it")
+var errNoSystemd = errors.New("systemd is not running here: devmgr reset stops and starts reset.services through it")
 
 func (noSystemd) Stop(context.Context, string) error  { return errNoSystemd }
 func (noSystemd) Start(context.Context, string) error { return errNoSystemd }
@@ -123,9 +152,8 @@ func agentRunning(ctx context.Context, cfg config.Config) error {
 		return nil
 	}
 	c.Close()
-	return fmt.Errorf("the agent is running (%s answers): while it runs, the reset goes through it, from the console's System page, "+
-		"which this version of devmgr does not have yet. To reset from the shell: systemctl stop devmgr-agent, devmgr reset, "+
-		"then systemctl start devmgr-agent", cfg.Agent.Socket)
+	return fmt.Errorf("the agent is running (%s answers): while it runs, the reset goes through it, from the console's System page "+
+		"(/system). To reset from the shell: systemctl stop devmgr-agent, devmgr reset, then systemctl start devmgr-agent", cfg.Agent.Socket)
 }
 
 func runReset(cmd *cobra.Command, keep, keepGiven bool, confirm string) error {
@@ -159,6 +187,10 @@ func runReset(cmd *cobra.Command, keep, keepGiven bool, confirm string) error {
 
 func runResetResume(cmd *cobra.Command) error {
 	ctx := cmd.Context()
+	// Without systemd the agent starts this as a child and reads its
+	// output: a write to that pipe once the agent is gone must fail, not
+	// end the reset half way (Go ends a program on SIGPIPE of fd 1 and 2).
+	signal.Ignore(syscall.SIGPIPE)
 	cfg, r, err := resetter(cmd, true)
 	if errors.Is(err, reset.ErrNotConfigured) {
 		fmt.Fprintln(cmd.OutOrStdout(), "no reset to finish: reset.mode is none")

@@ -14,6 +14,7 @@ import (
 	"github.com/devmgr/devmgr/internal/commands"
 	"github.com/devmgr/devmgr/internal/dhcpsrv"
 	"github.com/devmgr/devmgr/internal/netif"
+	"github.com/devmgr/devmgr/internal/reset"
 )
 
 // Errors of the agent's own making.
@@ -105,6 +106,12 @@ func (s *Server) toError(err error) *Error {
 		return errorf(http.StatusNotFound, "mac", "%s", err.Error())
 	case errors.Is(err, apmgr.ErrNotRunning):
 		return errAPDown
+	case errors.Is(err, reset.ErrConfirm):
+		return errorf(http.StatusBadRequest, "confirm", "%s", err.Error())
+	case errors.Is(err, reset.ErrNotConfigured), errors.Is(err, reset.ErrRefused), errors.Is(err, reset.ErrRunning),
+		errors.Is(err, reset.ErrUnfinished):
+		// The refusals say what to do; none has touched anything.
+		return errorf(http.StatusConflict, "", "%s", err.Error())
 	}
 	// The rest are the agent's own failures: their text names files and
 	// commands of the device, which is for the agent's log, not for a

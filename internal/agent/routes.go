@@ -90,6 +90,11 @@ func (s *Server) handlers() map[string]handler {
 		"GET /v1/runs/{id}":           s.getRun,
 		"GET /v1/runs/{id}/events":    s.runEvents,
 		"POST /v1/runs/{id}/cancel":   s.cancelRun,
+
+		"GET /v1/system/reset":         s.getReset,
+		"GET /v1/system/reset/changes": s.resetChanges,
+		"POST /v1/system/reset":        s.startReset,
+		"GET /v1/system/reset/events":  s.resetEvents,
 	}
 }
 

@@ -3,6 +3,7 @@
 // connection) that lists and changes network interfaces, manages the
 // access point, runs diagnostics and the command catalog (Commands),
 // keeps and restores the device's backups (Backups, internal/backup),
+// queues the factory reset and shows its progress (Reset, reset.go),
 // re-checking the acting user's role and recording every change,
 // diagnostic, command run and backup in its own audit log.
 //
@@ -118,6 +119,11 @@ type Config struct {
 	// Backups makes, keeps and restores the device's backups
 	// (NewBackups); nil answers 503 on the backup routes.
 	Backups *Backups
+	// Reset is the factory reset (a *reset.Resetter), LaunchReset runs
+	// the reset it queued (ResetLauncher.Launch); without both the reset's
+	// routes answer 503.
+	Reset       Reset
+	LaunchReset func(ctx context.Context) error
 	// Audit records changes and diagnostics. Required.
 	Audit Auditor
 	// AuditLog serves GET /v1/audit; nil answers 503 there.

@@ -49,6 +49,7 @@
 //	run, err := r.Queue(ctx, req)                 // the agent: checked and journaled; devmgr-reset.service runs it
 //	run, err := r.Start(ctx, reset.Request{Confirm: host, KeepSettings: true, User: "alice"})
 //	evs, run, more := r.Events(afterSeq)          // progress, for a stream
+//	err := r.Refresh()                            // the agent: the journal again, as devmgr-reset.service writes it
 //	run, err := r.Wait(ctx) / r.Run(ctx, req)     // Start and Wait
 //	info := r.Info(ctx)                           // GET /v1/system/reset: overlay state and the last run
 //	r.WriteChanges(ctx, w)                        // the upper layer as a .tar.gz

@@ -1,12 +1,9 @@
 package reset
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +19,7 @@ import (
 	"github.com/devmgr/devmgr/internal/backup"
 	"github.com/devmgr/devmgr/internal/config"
 	"github.com/devmgr/devmgr/internal/store"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // The overlay's state before a reset: what the upper layer holds and how
@@ -59,7 +57,7 @@ func TestMountOverlayState(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	must(t, r.WriteChanges(context.Background(), &buf))
-	entries := readTarGz(t, buf.Bytes())
+	entries := testutil.TarGz(t, buf.Bytes())
 	for name, want := range map[string]string{
 		"share/doc/README": "char 0:0",
 		"share/doc/old/":   "dir opaque",
@@ -68,37 +66,6 @@ func TestMountOverlayState(t *testing.T) {
 	} {
 		if got := entries[name]; got != want {
 			t.Errorf("changes archive: %s is %q, want %q", name, got, want)
-		}
-	}
-}
-
-// readTarGz lists a .tar.gz's entries: their kind and content.
-func readTarGz(t *testing.T, b []byte) map[string]string {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(b))
-	must(t, err)
-	tr := tar.NewReader(gz)
-	out := map[string]string{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		must(t, err)
-		switch h.Typeflag {
-		case tar.TypeChar:
-			out[h.Name] = "char " + strconv.FormatInt(h.Devmajor, 10) + ":" + strconv.FormatInt(h.Devminor, 10)
-		case tar.TypeDir:
-			out[h.Name] = "dir"
-			if h.PAXRecords["SCHILY.xattr.trusted.overlay.opaque"] == "y" {
-				out[h.Name] += " opaque"
-			}
-		case tar.TypeReg:
-			c, err := io.ReadAll(tr)
-			must(t, err)
-			out[h.Name] = "file " + string(c)
-		default:
-			out[h.Name] = string(h.Typeflag)
 		}
 	}
 }

@@ -49,6 +49,9 @@ type Config struct {
 	// order they start); required when there are any.
 	Services     Services
 	ServiceNames []string
+	// NoServices says why ServiceNames is empty, where the phases that
+	// stop and start them are skipped; "" says there are none.
+	NoServices string
 	// ServiceWait bounds the wait for a started service to run; 0 is 30s.
 	ServiceWait time.Duration
 	// Reboot reboots the device: the root mode's last step before the
@@ -196,6 +199,46 @@ func (r *Resetter) Current() (api.ResetRun, bool) {
 		return api.ResetRun{}, false
 	}
 	return r.last.copyRun(), true
+}
+
+// KeepSettings is reset.keep_settings: whether a request keeps the
+// settings unless it says otherwise.
+func (r *Resetter) KeepSettings() bool { return r.cfg.Reset.KeepSettings }
+
+// Refresh reads the journal again: for a process that shows a run that
+// another one runs (the agent, while devmgr-reset.service or its child
+// devmgr reset --resume runs the reset it queued). Readers of Events are
+// woken when the run moved on. A run of this process is left as it is.
+func (r *Resetter) Refresh() error {
+	if r.cfg.Reset.Mode == config.ResetNone {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active {
+		return nil
+	}
+	before := progressOf(r.last)
+	if err := r.reload(); err != nil {
+		return err
+	}
+	if progressOf(r.last) != before {
+		close(r.more)
+		r.more = make(chan struct{})
+	}
+	return nil
+}
+
+// progressOf tells one state of a journal from the next.
+func progressOf(j *journal) string {
+	if j == nil {
+		return ""
+	}
+	seq := 0
+	if n := len(j.Events); n > 0 {
+		seq = j.Events[n-1].Seq
+	}
+	return fmt.Sprintf("%s %s %d", j.ID, j.Status, seq)
 }
 
 // Events returns the current run's events after seq, the run, and a
@@ -496,10 +539,13 @@ func phasesOf(mode string) []string {
 func (r *Resetter) record(j *journal, phase, state, msg string) error {
 	now := r.cfg.Now().UTC()
 	if p := j.phase(phase); p != nil {
-		switch state {
-		case api.PhaseActive:
+		switch {
+		case state == api.PhaseActive:
 			p.StartedAt, p.FinishedAt, p.Detail = timePtr(now), nil, ""
-		case api.PhaseDone, api.PhaseFailed, api.PhaseSkipped:
+		case state == p.State && p.FinishedAt != nil:
+			// An event about the run (its end) keeps what the phase
+			// that ended said.
+		case state == api.PhaseDone || state == api.PhaseFailed || state == api.PhaseSkipped:
 			p.FinishedAt = timePtr(now)
 			p.Detail = text(msg)
 		}

@@ -1,6 +1,7 @@
 package reset
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -259,7 +260,7 @@ func (r *Resetter) recover(ctx context.Context, j *journal) {
 func (r *Resetter) stopServices(ctx context.Context) (string, error) {
 	names := slices.Clone(r.cfg.ServiceNames)
 	if len(names) == 0 {
-		return "", skipped{"no services to stop"}
+		return "", skipped{cmp.Or(r.cfg.NoServices, "no services to stop")}
 	}
 	slices.Reverse(names)
 	for _, n := range names {
@@ -408,7 +409,7 @@ func (r *Resetter) settings(ctx context.Context, j *journal) (string, error) {
 // the verification gets their check.
 func (r *Resetter) startServices(ctx context.Context, j *journal) (string, error) {
 	if len(r.cfg.ServiceNames) == 0 {
-		return "", skipped{"no services to start"}
+		return "", skipped{cmp.Or(r.cfg.NoServices, "no services to start")}
 	}
 	var problems []string
 	for _, n := range r.cfg.ServiceNames {

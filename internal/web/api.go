@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/fielderr"
 )
@@ -17,6 +18,9 @@ import (
 type apiError struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// Fields lists every bad field of a request that has several (the
+	// first is Field), for a form to mark them all.
+	Fields []api.FieldProblem `json:"fields,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -108,6 +108,9 @@ func TestAccessibility(t *testing.T) {
 		{"restore, a password refused", "", []chromedp.Action[chromedp.Void]{set("restore-password", "not it"),
 			chromedp.Click(chromedp.ID("restore-submit")), chromedp.WaitVisible(chromedp.CSS("#restore-password.is-invalid"))}},
 		{"restore of an encrypted backup", "/system/backups/restore/" + fakeEncrypted, nil},
+		{"system", "/system", nil},
+		{"system, a reset refused", "", []chromedp.Action[chromedp.Void]{set("reset-confirm", "otherhost"), chromedp.Click(chromedp.ID("reset-submit")),
+			chromedp.WaitVisible(chromedp.CSS("#reset-confirm.is-invalid"))}},
 		{"password", "/account/password", nil},
 		{"not found", "/no/such/page", nil},
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -448,8 +449,17 @@ func (s *Server) recheck(w http.ResponseWriter, r *http.Request, password string
 	if err != nil {
 		return u, "", 0, fmt.Errorf("loading user %d: %w", id.UserID, err)
 	}
-	problem, status, err := s.recheckPassword(w, r, u, password, "backup.restore")
-	return u, problem, status, err
+	problem, retry, err := s.checkOwnPassword(r, u, password, "backup.restore")
+	switch {
+	case err != nil:
+		return u, "", 0, err
+	case retry > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
+		return u, problem, http.StatusTooManyRequests, nil
+	case problem != "":
+		return u, problem, http.StatusUnprocessableEntity, nil
+	}
+	return u, "", http.StatusOK, nil
 }
 
 // restored ends the caller's session after a restore replaced the

@@ -49,6 +49,8 @@ func TestBrowserBackups(t *testing.T) {
 	b.login("alice", userPassword,
 		chromedp.WaitVisible(chromedp.ID("interfaces")),
 		chromedp.Click(chromedp.ID("nav-system")),
+		chromedp.WaitVisible(chromedp.ID("tab-backups")),
+		chromedp.Click(chromedp.ID("tab-backups")),
 		chromedp.WaitVisible(chromedp.ID("backup-create-submit")),
 	)
 	b.do("make a backup", chromedp.Click(chromedp.ID("backup-create-submit")), chromedp.WaitVisible(chromedp.CSS("#backups [data-download]")))
@@ -113,7 +115,8 @@ func TestBrowserBackups(t *testing.T) {
 		t.Error("no confirmed restore by alice in the agent's audit log")
 	}
 	b.login("alice", userPassword, chromedp.WaitVisible(chromedp.ID("interfaces")))
-	b.do("backups again", chromedp.Click(chromedp.ID("nav-system")), chromedp.WaitVisible(chromedp.ID("backups")))
+	b.do("backups again", chromedp.Click(chromedp.ID("nav-system")), chromedp.WaitVisible(chromedp.ID("tab-backups")),
+		chromedp.Click(chromedp.ID("tab-backups")), chromedp.WaitVisible(chromedp.ID("backups")))
 	if n := b.evalString(`String(document.querySelectorAll('#backups tr[data-backup]').length)`); n != "3" {
 		t.Errorf("%s backups after the restore, want 3: made, uploaded, before the restore", n)
 	}

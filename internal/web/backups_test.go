@@ -54,7 +54,7 @@ func TestBackupsPage(t *testing.T) {
 	}
 	for _, want := range []string{`id="nav-system"`, `data-backup="` + fakePlain + `"`, `id="backup-secrets"`, "holds the WiFi passphrase and the password hashes",
 		`href="/api/v1/backups/` + fakePlain + `"`, `href="/system/backups/restore/` + fakeEncrypted + `"`, "by devmgr-backup.timer",
-		"The last backup was made at 2030-01-03 03:04:05 UTC (scheduler)", `aria-current="page" href="/system/backups"`} {
+		"The last backup was made at 2030-01-03 03:04:05 UTC (scheduler)", `aria-current="page" href="/system"`, `aria-current="page" href="/system/backups" id="tab-backups"`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("the page lacks %q", want)
 		}

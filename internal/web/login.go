@@ -32,7 +32,7 @@ const (
 var auditActions = []string{actLogin, actLogout, accounts.ActPasswordChange, accounts.ActUserAdd, accounts.ActUserRole,
 	accounts.ActUserReset, accounts.ActUserDelete,
 	// The agent's, by family (the filter matches a prefix).
-	"network.", "ap.", "diag.", "command.", "agent.", "backup."}
+	"network.", "ap.", "diag.", "command.", "agent.", "backup.", "system."}
 
 // audit records one entry; a failure to record is logged, not shown.
 func (s *Server) audit(r *http.Request, user, action, target, result, detail string) {
@@ -325,14 +325,15 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, fmt.Errorf("loading user %d: %w", id.UserID, err))
 		return
 	}
-	problem, status, err := s.recheckPassword(w, r, u, current, accounts.ActPasswordChange)
+	problem, retry, err := s.checkOwnPassword(r, u, current, accounts.ActPasswordChange)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	if status == http.StatusTooManyRequests {
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
 		f.fail("current", problem)
-		s.render(w, r, status, "password", "Change password", passwordData{Form: f})
+		s.render(w, r, http.StatusTooManyRequests, "password", "Change password", passwordData{Form: f})
 		return
 	}
 	if problem != "" {
@@ -362,36 +363,34 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// recheckPassword checks the password that the signed-in user u typed
-// again (to change it, to restore a backup). Guesses count against the
-// login throttle, as at sign-in: a borrowed session must not be a way
-// around it. It returns "" when the password is right, else what to say
-// beside its field and the status to answer with (429 with Retry-After
-// set, and audited as action, while the throttle blocks).
-func (s *Server) recheckPassword(w http.ResponseWriter, r *http.Request, u store.User, password, action string) (string, int, error) {
+// checkOwnPassword checks that password is u's own, typed again to change
+// it, to restore a backup or to reset the device. Guesses count against the login throttle (a
+// borrowed session must not be a way around it), each failure is
+// recorded, and a throttled attempt is audited as action. It returns what
+// to say beside the password's field ("" when it is right) and, while the
+// throttle holds, when to try again.
+func (s *Server) checkOwnPassword(r *http.Request, u store.User, password, action string) (problem string, retry time.Duration, err error) {
 	ctx := r.Context()
 	src := s.clientAddr(r)
 	defer s.loginLocks.lock("user:" + strings.ToLower(u.Name))()
 	defer s.loginLocks.lock("source:" + auth.SourceKey(src))()
-	retry, err := s.throttle.Blocked(ctx, u.Name, src)
-	if err != nil {
+	retry, err = s.throttle.Blocked(ctx, u.Name, src)
+	switch {
+	case err != nil:
 		return "", 0, err
-	}
-	if retry > 0 {
+	case retry > 0:
 		s.auditThrottled(r, action, "", u.Name)
-		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
-		return retryMessage(retry), http.StatusTooManyRequests, nil
-	}
-	if password == "" {
-		return "Enter your current password.", http.StatusUnprocessableEntity, nil
+		return retryMessage(retry), retry, nil
+	case password == "":
+		return "Enter your current password.", 0, nil
 	}
 	if ok, err := s.verify(u.PasswordHash, password); err != nil || !ok {
 		if err := s.throttle.Failure(ctx, u.Name, src); err != nil {
 			s.log.Error("recording password failure", "user", u.Name, "err", err)
 		}
-		return "This is not your current password.", http.StatusUnprocessableEntity, nil
+		return "This is not your current password.", 0, nil
 	}
-	return "", http.StatusOK, nil
+	return "", 0, nil
 }
 
 // sentence makes an error message from auth readable on a form.

@@ -64,6 +64,11 @@ type Agent interface {
 	RestoreBackup(ctx context.Context, a api.Actor, name string, r api.RestoreRequest) (api.RestoreResult, error)
 	RestoreChange(ctx context.Context, a api.Actor, id string) (api.BackupChange, error)
 	ConfirmRestore(ctx context.Context, a api.Actor, id string) (api.BackupChange, error)
+	// The System page's factory reset: the overlay and the last run, and
+	// a reset started once the console has checked the password; the
+	// changes' download and the progress go through the proxy.
+	SystemReset(ctx context.Context, a api.Actor) (api.SystemReset, error)
+	StartReset(ctx context.Context, a api.Actor, req api.ResetRequest) (api.ResetRun, error)
 	// Transport reaches the agent's socket, for the proxy.
 	Transport() http.RoundTripper
 }
@@ -152,6 +157,12 @@ func (noAgent) StartRun(context.Context, api.Actor, string, map[string]string) (
 func (noAgent) Run(context.Context, api.Actor, int64) (api.Run, error) { return api.Run{}, errNoAgent }
 func (noAgent) Runs(context.Context, api.Actor, api.RunQuery) (api.RunList, error) {
 	return api.RunList{}, errNoAgent
+}
+func (noAgent) SystemReset(context.Context, api.Actor) (api.SystemReset, error) {
+	return api.SystemReset{}, errNoAgent
+}
+func (noAgent) StartReset(context.Context, api.Actor, api.ResetRequest) (api.ResetRun, error) {
+	return api.ResetRun{}, errNoAgent
 }
 func (noAgent) Transport() http.RoundTripper { return noTransport{} }
 

@@ -369,6 +369,9 @@ func (f *fakeAgent) handler() http.Handler {
 	for p, h := range f.backupHandlers(actor, reply, bad) {
 		hs[p] = h
 	}
+	for p, h := range f.resetHandlers(actor, reply) {
+		hs[p] = h
+	}
 	mux := http.NewServeMux()
 	for _, rt := range api.Routes {
 		if h, ok := hs[rt.Pattern()]; ok {
@@ -401,7 +404,7 @@ func TestAgentDown(t *testing.T) {
 			h.addUser("alice", auth.Admin, userPassword)
 			c := h.newClient()
 			c.mustLogin("alice", userPassword)
-			for _, p := range []string{"/network", "/diagnostics", "/commands", "/commands/history"} {
+			for _, p := range []string{"/network", "/diagnostics", "/commands", "/commands/history", "/system"} {
 				r := c.get(p)
 				if r.status != http.StatusOK || !strings.Contains(r.body, agentDownMessage) ||
 					!regexp.MustCompile(`id="agent-state" role="alert" class="alert alert-warning"`).MatchString(r.body) {
@@ -426,6 +429,9 @@ func TestAgentDown(t *testing.T) {
 				{"GET", "/api/v1/commands", nil},
 				{"POST", "/api/v1/commands/uptime/runs", map[string]any{"params": map[string]string{}}},
 				{"GET", "/api/v1/runs/1/events", nil},
+				{"GET", "/api/v1/system/reset", nil},
+				{"GET", "/api/v1/system/reset/changes", nil},
+				{"POST", "/api/v1/system/reset", map[string]any{"password": userPassword, "confirm": "testhost"}},
 			} {
 				r := c.api(rq.method, rq.path, rq.body)
 				if r.status != http.StatusServiceUnavailable || decode[apiError](t, r).Error != agentDownMessage {

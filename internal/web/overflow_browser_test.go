@@ -30,7 +30,7 @@ func TestNoSidewaysScroll(t *testing.T) {
 	b.login("alice", userPassword, chromedp.WaitVisible(chromedp.ID("interfaces")))
 	for _, width := range []int64{375, 1366} {
 		b.do("viewport", chromedp.EmulateViewport(width, 800), chromedp.Sleep(100*time.Millisecond))
-		for _, p := range []string{"/", "/network", "/diagnostics", "/ap", "/commands", "/commands/history", "/users", "/audit", "/account/password"} {
+		for _, p := range []string{"/", "/network", "/diagnostics", "/ap", "/commands", "/commands/history", "/users", "/audit", "/account/password", "/system"} {
 			b.do("open "+p, chromedp.Navigate(b.base+p), chromedp.WaitReady("body"))
 			if b.evalBool(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
 				t.Errorf("%s scrolls sideways at %d px: %s px wide", p, width, b.evalString(`String(document.documentElement.scrollWidth)`))

@@ -77,12 +77,14 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 		switch {
 		case rt.Stream:
 			// The server's write timeout is shorter than a 30-hop
-			// traceroute (the agent stops it after 70 s).
+			// traceroute (the agent stops it after 70 s); a reset's
+			// progress resumes after the last event a client saw.
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		case rt.Events:
 			// A run's events last as long as the command may run.
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(eventsWriteTimeout))
 		case rt.Download:
+			// A backup or the overlay's changes, as large as they are.
 			longTask(w)
 		}
 		rp.ServeHTTP(w, r)

@@ -16,10 +16,11 @@ import (
 	"github.com/devmgr/devmgr/internal/web/ui"
 )
 
-// pages are the views; each is the layout plus templates/<name>.html. A
-// page that does not parse fails New.
+// pages are the views; each is the layout, the parts every page may use
+// (templates/parts*.html) plus templates/<name>.html. A page that does
+// not parse fails New.
 var pages = []string{"login", "password", "dashboard", "users", "audit", "error", "network", "diagnostics", "ap",
-	"commands", "runs", "run", "backups", "restore"}
+	"commands", "runs", "run", "backups", "restore", "system"}
 
 // views holds the parsed templates and the static files' version hashes.
 type views struct {
@@ -61,7 +62,7 @@ func parseViews() (*views, error) {
 		"label":    settingLabel,
 	}
 	for _, name := range pages {
-		t, err := template.New(name).Funcs(funcs).ParseFS(ui.Templates(), "templates/layout.html", "templates/parts.html", path.Join("templates", name+".html"))
+		t, err := template.New(name).Funcs(funcs).ParseFS(ui.Templates(), "templates/layout.html", "templates/parts*.html", path.Join("templates", name+".html"))
 		if err != nil {
 			return nil, fmt.Errorf("parsing template %s: %w", name, err)
 		}

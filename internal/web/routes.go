@@ -102,6 +102,14 @@ func (s *Server) routeTable() []route {
 		{"GET /api/v1/users", role, auth.Admin, s.apiUsers},
 		{"GET /audit", role, auth.Admin, s.auditPage},
 		{"GET /api/v1/audit", role, auth.Admin, s.apiAudit},
+
+		// The factory reset: the console checks the admin's password,
+		// the agent the rest; the reset's other API routes are the
+		// agent's (api.Routes).
+		{"GET /system", role, auth.Admin, s.systemPage},
+		{"GET /system/live", role, auth.Admin, s.systemLive},
+		{"POST /system/reset", role, auth.Admin, s.systemReset},
+		{"POST /api/v1/system/reset", role, auth.Admin, s.apiStartReset},
 	}...)
 }
 

@@ -294,6 +294,7 @@ var abilities = []struct {
 	{[]string{"read users", "change users"}, "manage users: add them, change their roles, reset their passwords, delete them"},
 	{[]string{"read audit"}, "read the audit log"},
 	{[]string{"read backups", "change backups"}, "make, download, upload, restore and delete backups of the device's settings"},
+	{[]string{"read system", "change system"}, "see the device's overlay and reset it to its factory state (the System page)"},
 }
 
 // ability is the words for what route pattern lets its users do, and
@@ -302,7 +303,7 @@ func ability(pattern string) (words string, rank int) {
 	method, path, _ := strings.Cut(pattern, " ")
 	path = strings.TrimPrefix(path, "/api/v1")
 	area, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	if area == "system" && rest != "" { // the System pages: /system/backups/...
+	if area == "system" && strings.HasPrefix(rest, "backups") { // System → Backups: /system/backups/...
 		area, _, _ = strings.Cut(rest, "/")
 	}
 	if area == "" || area == "{$}" {

@@ -511,6 +511,11 @@ func TestRoleChecks(t *testing.T) {
 		{"GET /api/v1/backups", 401, 403, 403, ok, 403, ok},
 		{"GET /api/v1/backups/{name}", 401, 403, 403, ok, 403, ok},
 		{"GET /api/v1/backups/restores/{id}", 401, 403, 403, ok, 403, ok},
+		{"GET /system", login, 403, 403, ok, login, login},
+		{"GET /system/live", login, 403, 403, ok, login, login},
+		{"GET /api/v1/system/reset", 401, 403, 403, ok, 403, ok},
+		{"GET /api/v1/system/reset/changes", 401, 403, 403, ok, 403, ok},
+		{"GET /api/v1/system/reset/events", 401, 403, 403, ok, 403, ok},
 		// State-changing routes: checked with harmless bodies.
 		// Tokens open only /api/: elsewhere their requests are anonymous and
 		// carry no form token. Anonymous visitors have no session (the login
@@ -531,6 +536,7 @@ func TestRoleChecks(t *testing.T) {
 		{"POST /ap/deny", 403, 403, 403, 422, 403, 403},
 		{"POST /ap/allow", 403, 403, 403, 422, 403, 403},
 		{"POST /diagnostics/dns", 403, 403, ok, ok, 403, 403},
+		{"POST /system/reset", 403, 403, 403, 422, 403, 403}, // no password, no host name
 		// API changes get the login body: allowed callers get 400 (unknown
 		// field) where a body is read.
 		{"PUT /api/v1/interfaces/{name}/config", 401, 403, 403, 400, 403, 400},
@@ -550,6 +556,8 @@ func TestRoleChecks(t *testing.T) {
 		// command's roles and who may see a run.
 		{"POST /api/v1/commands/{id}/runs", 401, 400, 400, 400, 400, 400},
 		{"POST /api/v1/runs/{id}/cancel", 401, ok, ok, ok, ok, ok},
+		// The factory reset: the console checks the password itself.
+		{"POST /api/v1/system/reset", 401, 403, 403, 400, 403, 400},
 		// Backups: only admins. The upload form is multipart (this body is
 		// not), there is no backup "eth1", and the restore needs the
 		// password typed again (none here).

@@ -2,9 +2,8 @@ package api
 
 import "time"
 
-// The factory reset's wire types (internal/reset produces them). The
-// routes they go with, for the integration step, each Web and least role
-// ResetRole:
+// The factory reset's wire types (internal/reset produces them). Its
+// routes (Routes), each for ResetRole:
 //
 //	GET  /v1/system/reset                    SystemReset: the overlay, what a reset keeps, the running or last reset
 //	GET  /v1/system/reset/changes            the upper layer as a .tar.gz (what differs from the factory layer)
@@ -12,7 +11,7 @@ import "time"
 //	GET  /v1/system/reset/events?after=SEQ   NDJSON ResetEvent lines until the run ends (resumes after a reload)
 //
 // The console's POST /api/v1/system/reset checks the password itself and
-// forwards the request without it.
+// forwards the request without it: the agent's POST is not forwarded.
 
 // ResetRole may see and start a factory reset.
 const ResetRole = ChangeRole

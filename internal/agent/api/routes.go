@@ -16,15 +16,17 @@ type Route struct {
 	Action string
 	// Web: the console forwards the route as /api/v1/... to this role.
 	Web bool
-	// Stream: the answer is NDJSON (StreamEvent lines), flushed as it comes.
+	// Stream: the answer is NDJSON (StreamEvent lines, or ResetEvent
+	// lines for a reset's progress), flushed as it comes.
 	Stream bool
+	// Download: the answer is a file (its own Content-Type and
+	// Content-Disposition), which may take a while to send.
+	Download bool
 	// Events: the answer is server-sent events (text/event-stream),
 	// flushed as they come, for as long as a command may run.
 	Events bool
 	// MaxBody bounds the request's body; 0 is 64 KiB.
 	MaxBody int64
-	// Download: the answer is a file, streamed for as long as it takes.
-	Download bool
 }
 
 // Pattern is the agent's ServeMux pattern, e.g. "GET /v1/interfaces".
@@ -131,6 +133,14 @@ var Routes = []Route{
 	{Method: "GET", Path: "/v1/runs/{id}", Min: CommandRole, Web: true},
 	{Method: "GET", Path: "/v1/runs/{id}/events", Min: CommandRole, Web: true, Events: true},
 	{Method: "POST", Path: "/v1/runs/{id}/cancel", Min: CommandRole, Action: ActCommandCancel, Web: true},
+
+	// The factory reset (reset.go). The console serves its own POST
+	// /api/v1/system/reset: it checks the admin's password, then calls
+	// this one without it.
+	{Method: "GET", Path: "/v1/system/reset", Min: ResetRole, Web: true},
+	{Method: "GET", Path: "/v1/system/reset/changes", Min: ResetRole, Web: true, Download: true},
+	{Method: "POST", Path: "/v1/system/reset", Min: ResetRole, Action: ActReset},
+	{Method: "GET", Path: "/v1/system/reset/events", Min: ResetRole, Web: true, Stream: true},
 }
 
 // Lookup finds the route of a pattern, e.g. "PUT /v1/ap/settings".

@@ -656,3 +656,58 @@ func (c *Client) ConfirmRestore(ctx context.Context, a api.Actor, id string) (ap
 	var out api.BackupChange
 	return out, c.slowCall(ctx, &a, http.MethodPost, "/v1/backups/restores/"+url.PathEscape(id)+"/confirm", nil, &out)
 }
+
+// SystemReset reads the overlay, what a factory reset keeps and the
+// running or last reset (admin).
+func (c *Client) SystemReset(ctx context.Context, a api.Actor) (api.SystemReset, error) {
+	var out api.SystemReset
+	return out, c.call(ctx, &a, http.MethodGet, "/v1/system/reset", nil, &out)
+}
+
+// StartReset queues a factory reset and has it run (admin): 202 and the
+// queued run. The request carries no password: the console checks it.
+func (c *Client) StartReset(ctx context.Context, a api.Actor, req api.ResetRequest) (api.ResetRun, error) {
+	var out api.ResetRun
+	return out, c.call(ctx, &a, http.MethodPost, "/v1/system/reset", req, &out)
+}
+
+// ResetChanges writes the overlay's upper layer, what differs from the
+// factory layer, to w as a .tar.gz (admin).
+func (c *Client) ResetChanges(ctx context.Context, a api.Actor, w io.Writer) error {
+	resp, err := c.do(ctx, &a, http.MethodGet, "/v1/system/reset/changes", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("reading the overlay's changes: %w", err)
+	}
+	return nil
+}
+
+// ResetEvents reads the current reset's events after after (0: all it
+// keeps), calling ev for each, until the run is no longer queued or
+// running; it returns the last sequence number seen, to resume from
+// when the stream broke.
+func (c *Client) ResetEvents(ctx context.Context, a api.Actor, after int, ev func(api.ResetEvent)) (int, error) {
+	path := "/v1/system/reset/events?after=" + strconv.Itoa(after)
+	resp, err := c.do(ctx, &a, http.MethodGet, path, nil)
+	if err != nil {
+		return after, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 8192), 1<<20)
+	for sc.Scan() {
+		var e api.ResetEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return after, fmt.Errorf("decoding agent stream %s: %w", path, err)
+		}
+		after = e.Seq
+		ev(e)
+	}
+	if err := sc.Err(); err != nil {
+		return after, fmt.Errorf("reading agent stream %s: %w", path, err)
+	}
+	return after, nil
+}

@@ -17,6 +17,11 @@ document.addEventListener('htmx:afterRequest', (ev) => {
   if (xhr.status === 401) signedOut();
 });
 
+// A polled part with a [data-offline] note shows it while the console
+// cannot be reached (a factory reset restarts it); its next answer replaces it.
+const offline = (ev) => ev.detail.elt.querySelector?.(':scope > [data-offline]')?.classList.remove('d-none');
+['htmx:sendError', 'htmx:responseError', 'htmx:timeout'].forEach((e) => document.addEventListener(e, offline));
+
 // A minute before the idle timeout the page offers to stay signed in;
 // at the timeout it goes to the login form, to come back here.
 const warning = document.getElementById('session-warning');
