@@ -155,8 +155,19 @@ func Create(ctx context.Context, o CreateOptions) (Info, error) {
 			return Info{}, err
 		}
 		path = filepath.Join(o.Dir, Name(host, at, o.Kind, o.Passphrase != ""))
+		// Names go by the second: a second backup within the same one (a
+		// button pressed twice) waits for the next, on the real clock.
+		for try := 0; o.Now == nil && try < 3 && exists(path); try++ {
+			select {
+			case <-ctx.Done():
+				return Info{}, ctx.Err()
+			case <-time.After(time.Until(at.Add(time.Second))):
+			}
+			at = time.Now().UTC().Truncate(time.Second)
+			path = filepath.Join(o.Dir, Name(host, at, o.Kind, o.Passphrase != ""))
+		}
 	}
-	if _, err := os.Lstat(path); err == nil {
+	if exists(path) {
 		return Info{}, fmt.Errorf("%s: %w", path, ErrExists)
 	}
 	c, err := Collect(ctx, o.Sources)
@@ -178,6 +189,11 @@ func Create(ctx context.Context, o CreateOptions) (Info, error) {
 	}
 	return Info{Name: filepath.Base(path), Path: path, Size: st.Size(), CreatedAt: at, Kind: o.Kind,
 		Encrypted: o.Passphrase != "", Version: o.Version, Hostname: host}, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // writeFile writes c as an archive at path, atomically, mode 0600.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -113,6 +114,14 @@ func (db *DB) RestoreAccounts(ctx context.Context, path string) (Restored, error
 	if admins == 0 {
 		return res, fmt.Errorf("restoring accounts from %s: %w", path, ErrNoAdmin)
 	}
+	// Every session from before the restore must stay ended, also one that
+	// a request in flight writes back after it: the restored users' session
+	// epochs start above every epoch this database has handed out, so such
+	// a session's epoch never matches its user's again.
+	var epochs int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(session_epoch), 0) + 1 FROM main.users`).Scan(&epochs); err != nil {
+		return res, fmt.Errorf("restoring accounts: reading session epochs: %w", err)
+	}
 	users, tokens := strings.Join(restoredUserColumns, ", "), strings.Join(restoredTokenColumns, ", ")
 	for _, q := range []string{
 		`DELETE FROM sessions`,
@@ -120,6 +129,7 @@ func (db *DB) RestoreAccounts(ctx context.Context, path string) (Restored, error
 		`DELETE FROM users`,
 		`INSERT INTO users (` + users + `) SELECT ` + users + ` FROM restored.users`,
 		`INSERT INTO api_tokens (` + tokens + `) SELECT ` + tokens + ` FROM restored.api_tokens`,
+		`UPDATE users SET session_epoch = session_epoch + ` + strconv.FormatInt(epochs, 10),
 		// AUTOINCREMENT's high-water mark: the larger of the two, so that
 		// an ID used on either side is never used again.
 		`UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT max(id) FROM users), 0),
