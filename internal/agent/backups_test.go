@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
 	"github.com/devmgr/devmgr/internal/apmgr"
@@ -535,7 +536,9 @@ func TestBackupRoundTrip(t *testing.T) {
 	if _, err := c.ConfirmRestore(ctx, admin, res.Change.ID); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, ba.state()); diff != "" {
+	// As it was; the users' session epochs move past every one handed
+	// out before (store.RestoreAccounts).
+	if diff := cmp.Diff(want, ba.state(), cmpopts.IgnoreFields(store.User{}, "SessionEpoch")); diff != "" {
 		t.Errorf("after the restore (-want +got):\n%s", diff)
 	}
 	if !ba.hasAddress(t, lab.LANDeviceAddr) {
