@@ -130,6 +130,7 @@ func New(cfg Config) (*Server, error) {
 	// No sm.IdleTimeout: it would write the session on every request;
 	// idleStore and sessionIdentity keep the idle expiry instead.
 	sm.Store = idleStore{SessionStore: s.db.SessionStore(), idle: s.cfg.Web.Session.IdleTimeout}
+	sm.Codec = sessionCodec{}
 	sm.Lifetime = s.cfg.Web.Session.Lifetime
 	sm.Cookie.Name = SessionCookie
 	sm.Cookie.HttpOnly = true
