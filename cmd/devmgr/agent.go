@@ -116,6 +116,11 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 	if err != nil {
 		return err
 	}
+	live, err := netif.NewLive(ctx, h)
+	if err != nil {
+		return err
+	}
+	defer live.Close()
 	mods := newAPModules(cfg, f, changes, log, rejected)
 	restoreState(ctx, changes, network, mods, alog)
 	cmds, err := agent.OpenCommands(ctx, cfg, h, audit, alog)
@@ -129,7 +134,7 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 		DHCP:     mods.dhcpServer(),
 		Socket:   cfg.Agent.Socket,
 		WebUser:  cfg.Web.User,
-		Network:  &agent.NetifNetwork{Handle: h, Changer: network, Leases: dm, Config: cfg},
+		Network:  &agent.NetifNetwork{Handle: h, Changer: network, Live: live, Leases: dm, Config: cfg},
 		Traffic:  agent.NewTraffic(h, alog),
 		Diag:     agent.Tools{Netlink: h.Netlink(), LeaseFile: f.leases},
 		Audit:    audit,
