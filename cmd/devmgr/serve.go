@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,7 +43,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer db.Close()
-	ac := agentclient.New(cfg.Agent.Socket)
+	// Many readers of a page cost the agent one read a second.
+	ac := agentclient.New(cfg.Agent.Socket, agentclient.WithSharedReads(time.Second))
 	defer ac.Close()
 	srv, err := web.New(web.Config{Config: cfg, DB: db, Logger: log, Agent: ac})
 	if err != nil {

@@ -37,7 +37,7 @@ type Client struct {
 }
 
 // New returns a client of the agent listening on socketPath.
-func New(socketPath string) *Client {
+func New(socketPath string, opts ...Option) *Client {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -48,7 +48,11 @@ func New(socketPath string) *Client {
 		ResponseHeaderTimeout: 30 * time.Second,
 		DisableCompression:    true,
 	}
-	return &Client{socket: socketPath, hc: &http.Client{Transport: tr}, Timeout: 30 * time.Second}
+	c := &Client{socket: socketPath, hc: &http.Client{Transport: tr}, Timeout: 30 * time.Second}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Close drops idle connections.

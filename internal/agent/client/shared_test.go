@@ -1,0 +1,205 @@
+package client
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/agent/api"
+)
+
+// fakeAgent answers each request with its path and a count, status 200
+// unless the path says otherwise; gate, when set, holds the answers.
+type fakeAgent struct {
+	calls atomic.Int64
+	gate  chan struct{}
+}
+
+func (f *fakeAgent) RoundTrip(req *http.Request) (*http.Response, error) {
+	n := f.calls.Add(1)
+	if f.gate != nil {
+		<-f.gate
+	}
+	status := http.StatusOK
+	if strings.Contains(req.URL.Path, "missing") {
+		status = http.StatusNotFound
+	}
+	body := req.Method + " " + req.URL.RequestURI() + " #" + string(rune('0'+n))
+	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func send(t *testing.T, rt http.RoundTripper, method, path string, role string) string {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://agent"+path, nil)
+	if role != "" {
+		req.Header.Set(api.HeaderRole, role)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSharedReads: an answer of a shared read is given again, for a second,
+// to the same role and request; other requests, roles, refusals and
+// changes go to the agent.
+func TestSharedReads(t *testing.T) {
+	t.Parallel()
+	agent := &fakeAgent{}
+	clock := &stepClock{t: time.Unix(1_800_000_000, 0)}
+	s := newSharedReads(agent, time.Second, clock.now)
+	asks := func(want int64, what string) {
+		t.Helper()
+		if got := agent.calls.Load(); got != want {
+			t.Errorf("%s: %d requests reached the agent, want %d", what, got, want)
+		}
+	}
+	first := send(t, s, "GET", "/v1/interfaces", "viewer")
+	if again := send(t, s, "GET", "/v1/interfaces", "viewer"); again != first {
+		t.Errorf("the same read a moment later = %q, want the kept %q", again, first)
+	}
+	asks(1, "a read twice")
+	send(t, s, "GET", "/v1/interfaces", "admin")
+	send(t, s, "GET", "/v1/traffic?interface=eth0", "viewer")
+	send(t, s, "GET", "/v1/traffic?interface=eth1", "viewer")
+	send(t, s, "GET", "/v1/interfaces/eth0", "viewer")
+	asks(5, "another role, query or path")
+	send(t, s, "GET", "/v1/runs", "viewer")
+	send(t, s, "GET", "/v1/runs", "viewer")
+	send(t, s, "GET", "/v1/interfaces", "") // no role: not shared
+	asks(8, "reads that are not shared")
+	send(t, s, "GET", "/v1/interfaces/missing", "viewer")
+	send(t, s, "GET", "/v1/interfaces/missing", "viewer")
+	asks(10, "a refusal")
+
+	clock.add(time.Second - time.Nanosecond)
+	send(t, s, "GET", "/v1/interfaces", "viewer")
+	asks(10, "a read just within a second")
+	clock.add(time.Nanosecond)
+	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got == first {
+		t.Error("a read a second later got the old answer")
+	}
+	asks(11, "a read a second later")
+
+	send(t, s, "PUT", "/v1/interfaces/eth1/config", "admin")
+	send(t, s, "GET", "/v1/interfaces", "viewer")
+	asks(13, "a read after a change")
+}
+
+// TestSharedReadsWaiters: readers asking while the agent is asked wait for
+// that one answer; a change made meanwhile keeps it from being kept.
+func TestSharedReadsWaiters(t *testing.T) {
+	t.Parallel()
+	agent := &fakeAgent{gate: make(chan struct{})}
+	clock := &stepClock{t: time.Unix(1_800_000_000, 0)}
+	s := newSharedReads(agent, time.Second, clock.now)
+	const readers = 20
+	var wg sync.WaitGroup
+	answers := make([]string, readers)
+	for i := range readers {
+		wg.Go(func() { answers[i] = send(t, s, "GET", "/v1/ap", "viewer") })
+	}
+	// All but the first wait; let the first answer once they do.
+	for agent.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		close(agent.gate)
+	}()
+	wg.Wait()
+	for i, a := range answers {
+		if a != answers[0] {
+			t.Errorf("reader %d got %q, reader 0 %q", i, a, answers[0])
+		}
+	}
+	if n := agent.calls.Load(); n >= readers {
+		t.Errorf("%d readers asked the agent %d times, want fewer (they wait for one answer)", readers, n)
+	}
+
+	// A change while a read is asked: that answer is not kept.
+	agent2 := &fakeAgent{gate: make(chan struct{})}
+	s = newSharedReads(agent2, time.Second, clock.now)
+	done := make(chan string)
+	go func() { done <- send(t, s, "GET", "/v1/ap", "viewer") }()
+	for agent2.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	s.forget() // what a PUT does as it starts
+	close(agent2.gate)
+	<-done
+	send(t, s, "GET", "/v1/ap", "viewer")
+	if n := agent2.calls.Load(); n != 2 {
+		t.Errorf("the agent was asked %d times, want 2: an answer begun before a change is not kept", n)
+	}
+}
+
+// TestSharedReadsLeaving: a reader that leaves while it asks does not
+// hand its cancellation to those waiting for its answer.
+func TestSharedReadsLeaving(t *testing.T) {
+	t.Parallel()
+	agent := &cancelAgent{}
+	s := newSharedReads(agent, time.Second, time.Now)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://agent/v1/ap", nil)
+	req.Header.Set(api.HeaderRole, "viewer")
+	errc := make(chan error)
+	go func() {
+		_, err := s.RoundTrip(req)
+		errc <- err
+	}()
+	for agent.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	waiter := make(chan string)
+	go func() { waiter <- send(t, s, "GET", "/v1/ap", "viewer") }()
+	time.Sleep(10 * time.Millisecond) // the second reader waits for the first's answer
+	cancel()
+	if err := <-errc; err == nil {
+		t.Error("the reader that left got an answer")
+	}
+	if got := <-waiter; !strings.HasPrefix(got, "ok") {
+		t.Errorf("the waiting reader got %q, want its own answer", got)
+	}
+}
+
+// cancelAgent holds the first request until its caller leaves, and
+// answers the others at once.
+type cancelAgent struct{ calls atomic.Int64 }
+
+func (c *cancelAgent) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.calls.Add(1) == 1 {
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
+}
