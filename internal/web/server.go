@@ -105,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	if s.sys == nil {
-		s.sys = HostSysInfo{DiskPath: s.cfg.DataDir}
+		s.sys = newHostSys(HostSysInfo{DiskPath: s.cfg.DataDir})
 	}
 	if s.agent == nil {
 		s.agent = noAgent{}
