@@ -153,7 +153,7 @@ func start(b *testing.B) *stack {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	ac := agentclient.New(cfg.Agent.Socket)
+	ac := agentclient.New(cfg.Agent.Socket, agentclient.WithSharedReads(time.Second))
 	b.Cleanup(func() { ac.Close() })
 	ws, err := web.New(web.Config{Config: cfg, DB: db, Logger: log, Agent: ac})
 	if err != nil {

@@ -76,6 +76,8 @@ type Server struct {
 	handler     http.Handler
 	// oneTime keeps the passwords of admins' resets for one display.
 	oneTime oneTimePasswords
+	// system is the dashboard's system part as last rendered.
+	system systemCache
 }
 
 // SessionCookie is the name of the session cookie. The __Host- prefix makes
