@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -174,6 +175,8 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, t *
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Its length, known: sent whole, not in chunks.
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

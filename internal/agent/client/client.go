@@ -132,7 +132,11 @@ func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, bo
 		return err
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	shared, err := decodeShared(resp, out)
+	if !shared {
+		err = json.NewDecoder(resp.Body).Decode(out)
+	}
+	if err != nil {
 		return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)
 	}
 	return nil

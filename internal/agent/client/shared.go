@@ -2,8 +2,10 @@ package client
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +27,10 @@ const maxSharedBody = 1 << 20
 // answer. Any other request through the client (a change) forgets every
 // kept answer, so that the console reads what it changed. Only 200
 // answers are kept.
+//
+// A typed call decodes a kept answer once: the callers it is given to
+// share the value (its slices, maps and pointers), which they read and
+// never change.
 func WithSharedReads(maxAge time.Duration) Option {
 	return func(c *Client) {
 		c.hc.Transport = newSharedReads(c.hc.Transport, maxAge, time.Now)
@@ -55,6 +61,40 @@ type sharedAnswer struct {
 	body   []byte
 	whole  bool // body is all of it: waiters may be given it
 	ok     bool // kept: a 200 asked since the last change
+	// decoded holds the body decoded by typed calls, by the type of
+	// their value (reflect.Type of the pointer → the pointer).
+	decoded sync.Map
+}
+
+// sharedBody is the body of an answer given from a sharedAnswer.
+type sharedBody struct {
+	*bytes.Reader
+	a *sharedAnswer
+}
+
+func (sharedBody) Close() error { return nil }
+
+// decodeShared decodes the JSON of resp into out, once per kept answer:
+// a later call for the same answer and type is given the value decoded
+// then (shallowly copied: shared). ok is false when resp is not a shared
+// answer.
+func decodeShared(resp *http.Response, out any) (ok bool, err error) {
+	sb, ok := resp.Body.(*sharedBody)
+	if !ok {
+		return false, nil
+	}
+	t := reflect.TypeOf(out)
+	if v, found := sb.a.decoded.Load(t); found {
+		reflect.ValueOf(out).Elem().Set(reflect.ValueOf(v).Elem())
+		return true, nil
+	}
+	if err := json.Unmarshal(sb.a.body, out); err != nil {
+		return true, err
+	}
+	kept := reflect.New(t.Elem())
+	kept.Elem().Set(reflect.ValueOf(out).Elem())
+	sb.a.decoded.Store(t, kept.Interface())
+	return true, nil
 }
 
 func newSharedReads(next http.RoundTripper, maxAge time.Duration, now func() time.Time) *sharedReads {
@@ -179,7 +219,7 @@ func (a *sharedAnswer) response(req *http.Request) (*http.Response, error) {
 	return &http.Response{
 		Status: strconv.Itoa(a.status) + " " + http.StatusText(a.status), StatusCode: a.status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: io.NopCloser(bytes.NewReader(a.body)), ContentLength: int64(len(a.body)), Request: req,
+		Header: h, Body: &sharedBody{bytes.NewReader(a.body), a}, ContentLength: int64(len(a.body)), Request: req,
 	}, nil
 }
 

@@ -203,3 +203,33 @@ func (c *cancelAgent) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
 }
+
+// TestSharedReadsDecodedOnce: typed calls given the same kept answer share
+// one decoded value.
+func TestSharedReadsDecodedOnce(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	agent := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(`[{"name":"eth0","addresses":["192.0.2.1/24"]}]`)), Request: req}, nil
+	})
+	s := newSharedReads(agent, time.Second, time.Now)
+	c := &Client{socket: "test", hc: &http.Client{Transport: s}}
+	viewer := api.Actor{User: "vera", Role: "viewer"}
+	a, err := c.Interfaces(context.Background(), viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Interfaces(context.Background(), viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 1 || len(a) != 1 || len(b) != 1 || a[0].Name != "eth0" || &a[0] != &b[0] {
+		t.Errorf("two reads: %d agent calls, %+v and %+v, want one call and one shared value", calls.Load(), a, b)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
