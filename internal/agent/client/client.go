@@ -122,6 +122,15 @@ func isUnavailable(err error) bool {
 
 // call does a JSON request and decodes the JSON answer into out.
 func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, body, out any) error {
+	// A fresh kept answer of a shared read needs no request.
+	if sr, ok := c.hc.Transport.(*sharedReads); ok && method == http.MethodGet && a != nil && a.Role != "" {
+		if ans, ok := sr.lookup(string(a.Role), path); ok {
+			if err := ans.decode(out); err != nil {
+				return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)
+			}
+			return nil
+		}
+	}
 	if _, ok := ctx.Deadline(); !ok && c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)

@@ -74,6 +74,35 @@ type sharedBody struct {
 
 func (sharedBody) Close() error { return nil }
 
+// lookup returns the kept answer of a GET of path (with its query) for
+// role, if one is fresh: the typed calls take it without a request.
+func (s *sharedReads) lookup(role, path string) (*sharedAnswer, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.answers[role+" "+path]
+	if a == nil || !isDone(a.done) || !a.ok || !s.fresh(a.at) {
+		return nil, false
+	}
+	return a, true
+}
+
+// decode decodes the answer's JSON into out, once per type: a later call
+// is given the value decoded then (shallowly copied: shared).
+func (a *sharedAnswer) decode(out any) error {
+	t := reflect.TypeOf(out)
+	if v, found := a.decoded.Load(t); found {
+		reflect.ValueOf(out).Elem().Set(reflect.ValueOf(v).Elem())
+		return nil
+	}
+	if err := json.Unmarshal(a.body, out); err != nil {
+		return err
+	}
+	kept := reflect.New(t.Elem())
+	kept.Elem().Set(reflect.ValueOf(out).Elem())
+	a.decoded.Store(t, kept.Interface())
+	return nil
+}
+
 // decodeShared decodes the JSON of resp into out, once per kept answer:
 // a later call for the same answer and type is given the value decoded
 // then (shallowly copied: shared). ok is false when resp is not a shared
@@ -83,18 +112,7 @@ func decodeShared(resp *http.Response, out any) (ok bool, err error) {
 	if !ok {
 		return false, nil
 	}
-	t := reflect.TypeOf(out)
-	if v, found := sb.a.decoded.Load(t); found {
-		reflect.ValueOf(out).Elem().Set(reflect.ValueOf(v).Elem())
-		return true, nil
-	}
-	if err := json.Unmarshal(sb.a.body, out); err != nil {
-		return true, err
-	}
-	kept := reflect.New(t.Elem())
-	kept.Elem().Set(reflect.ValueOf(out).Elem())
-	sb.a.decoded.Store(t, kept.Interface())
-	return true, nil
+	return true, sb.a.decode(out)
 }
 
 func newSharedReads(next http.RoundTripper, maxAge time.Duration, now func() time.Time) *sharedReads {
