@@ -66,6 +66,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	f.hostapdCtrl, _ = cmd.Flags().GetString("hostapd-ctrl")
 	f.dnsServers, _ = cmd.Flags().GetString("dns-servers")
 	f.dnsmasqPID, _ = cmd.Flags().GetString("dnsmasq-pid")
+	setMemoryLimit(agentMemoryLimit)
 	return serveAgent(cmd.Context(), cfg, f, newLogger())
 }
 

@@ -36,6 +36,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("devmgr serve refuses to run as root: run it as the %q account (web.user), "+
 			"e.g. runuser -u %s -- devmgr serve; only the agent (devmgr agent) runs as root", cfg.Web.User, cfg.Web.User)
 	}
+	setMemoryLimit(serveMemoryLimit)
 	ctx := cmd.Context()
 	log := newLogger()
 	db, err := store.Open(ctx, cfg.DataDir, log, auditRetention(cfg))

@@ -78,6 +78,8 @@ type Server struct {
 	oneTime oneTimePasswords
 	// system is the dashboard's system part as last rendered.
 	system systemCache
+	// idle gives memory back once requests stop (Serve runs it).
+	idle *idleMemory
 }
 
 // SessionCookie is the name of the session cookie. The __Host- prefix makes
@@ -120,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.hashes = newHashQueue(2*runtime.GOMAXPROCS(0), hashQueueDepth)
 	s.loginKey = newLoginKey()
+	s.idle = newIdleMemory()
 	s.sleep = sleepCtx
 	s.verify = auth.VerifyPassword
 	s.verifyDummy = auth.VerifyDummy
@@ -214,6 +217,9 @@ func (s *Server) Serve(ctx context.Context, ln, redirect net.Listener) error {
 		scheme = "https"
 	}
 	servers := []*http.Server{srv}
+	ictx, stopIdle := context.WithCancel(ctx)
+	defer stopIdle()
+	go s.idle.run(ictx)
 	errc := make(chan error, 2)
 	go func() {
 		if srv.TLSConfig != nil {
