@@ -25,8 +25,9 @@ const maxSharedBody = 1 << 20
 // (path and query) meanwhile, the typed calls and the proxy (Transport)
 // alike; callers that ask while the agent is being asked wait for that
 // answer. Any other request through the client (a change) forgets every
-// kept answer, so that the console reads what it changed. Only 200
-// answers are kept.
+// kept answer, so that the console reads what it changed. A refusal
+// (the access point not running) is an answer of the agent's and is kept
+// too; a failure to reach the agent is not.
 //
 // A typed call decodes a kept answer once: the callers it is given to
 // share the value (its slices, maps and pointers), which they read and
@@ -60,7 +61,7 @@ type sharedAnswer struct {
 	header http.Header
 	body   []byte
 	whole  bool // body is all of it: waiters may be given it
-	ok     bool // kept: a 200 asked since the last change
+	ok     bool // kept: asked since the last change
 	// decoded holds the body decoded by typed calls, by the type of
 	// their value (reflect.Type of the pointer → the pointer).
 	decoded sync.Map
@@ -74,13 +75,13 @@ type sharedBody struct {
 
 func (sharedBody) Close() error { return nil }
 
-// lookup returns the kept answer of a GET of path (with its query) for
-// role, if one is fresh: the typed calls take it without a request.
+// lookup returns the kept 2xx answer of a GET of path (with its query)
+// for role, if one is fresh: the typed calls take it without a request.
 func (s *sharedReads) lookup(role, path string) (*sharedAnswer, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.answers[role+" "+path]
-	if a == nil || !isDone(a.done) || !a.ok || !s.fresh(a.at) {
+	if a == nil || !isDone(a.done) || !a.ok || !s.fresh(a.at) || a.status/100 != 2 {
 		return nil, false
 	}
 	return a, true
@@ -201,7 +202,7 @@ func (s *sharedReads) ask(req *http.Request, key string, a *sharedAnswer, gen ui
 	resp.Body.Close()
 	a.status, a.header, a.body, a.whole = resp.StatusCode, resp.Header, body, true
 	s.mu.Lock()
-	a.ok = resp.StatusCode == http.StatusOK && s.gen == gen
+	a.ok = s.gen == gen
 	s.mu.Unlock()
 	if !a.ok {
 		s.drop(key, a)
