@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,33 +17,15 @@ import (
 	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
-// liveClock is Live's clock in tests.
-type liveClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *liveClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *liveClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newLive(t *testing.T, h *Handle) (*Live, *liveClock) {
+func newLive(t *testing.T, h *Handle) (*Live, *testutil.Clock) {
 	t.Helper()
 	live, err := NewLive(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { live.Close() })
-	clock := &liveClock{t: time.Unix(1_800_000_000, 0)}
-	live.now = clock.now
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	live.now = clock.Now
 	return live, clock
 }
 
@@ -196,11 +177,11 @@ func TestLiveCounters(t *testing.T) {
 	if out, err := l.Exec(ctx, lab.Device, ping, "-c3", "-i0.2", "-s1000", "-W3", lab.LANHostIP); err != nil {
 		t.Fatalf("LAN host not reachable: %v\n%s", err, out)
 	}
-	clock.add(CounterInterval - time.Millisecond)
+	clock.Add(CounterInterval - time.Millisecond)
 	if i, _ := live.Get(ctx, "eth1"); i.TxBytes != before.TxBytes {
 		t.Errorf("counters read again within %s: tx %d, was %d", CounterInterval, i.TxBytes, before.TxBytes)
 	}
-	clock.add(time.Millisecond)
+	clock.Add(time.Millisecond)
 	i, err := live.Get(ctx, "eth1")
 	if err != nil {
 		t.Fatal(err)

@@ -25,11 +25,9 @@ func TestRestoreEndsSessions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
-	const plain = "dmt_0123456789abcdef0123456789abcdef"
-	h.addToken("ci", auth.Viewer, plain)
+	bearer := h.bearer("ci")
 	c := h.newClient()
 	c.mustLogin("vera", userPassword)
-	bearer := map[string]string{"Authorization": "Bearer " + plain}
 	if r := c.get("/api/v1/me"); r.status != http.StatusOK {
 		t.Fatalf("me = %d", r.status)
 	}
@@ -98,9 +96,7 @@ func TestOtherProcessEndsSessions(t *testing.T) {
 	}
 	ended("devmgr user del", m, nil)
 
-	const plain = "dmt_0123456789abcdef0123456789abcdef"
-	h.addToken("ci", auth.Viewer, plain)
-	bearer := map[string]string{"Authorization": "Bearer " + plain}
+	bearer := h.bearer("ci")
 	tc := h.newClient()
 	if r := tc.request(http.MethodGet, "/api/v1/me", nil, bearer); r.status != http.StatusOK {
 		t.Fatalf("me with the token = %d", r.status)

@@ -23,85 +23,66 @@ func (m meResponse) appendJSON(b []byte) []byte {
 }
 
 func (s *System) appendJSON(b []byte) []byte {
+	const in = "  "
 	b = append(b, "{\n  \"time\": \""...)
 	b = s.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, "\",\n  \"hostname\": "...)
-	b = appendJSONString(b, s.Hostname)
-	b = append(b, ",\n  \"os\": "...)
-	b = appendJSONString(b, s.OS)
-	b = append(b, ",\n  \"kernel\": "...)
-	b = appendJSONString(b, s.Kernel)
-	b = append(b, ",\n  \"uptime_seconds\": "...)
-	b = strconv.AppendInt(b, s.UptimeSec, 10)
-	b = append(b, ",\n  \"load\": [\n    "...)
-	for i, l := range s.Load {
-		if i > 0 {
-			b = append(b, ",\n    "...)
-		}
-		b = appendJSONFloat(b, l)
-	}
-	b = append(b, "\n  ],\n  \"mem_total\": "...)
-	b = strconv.AppendUint(b, s.MemTotal, 10)
-	b = append(b, ",\n  \"mem_available\": "...)
-	b = strconv.AppendUint(b, s.MemAvailable, 10)
-	b = append(b, ",\n  \"mem_used\": "...)
-	b = strconv.AppendUint(b, s.MemUsed, 10)
-	b = append(b, ",\n  \"disk_path\": "...)
-	b = appendJSONString(b, s.DiskPath)
-	b = append(b, ",\n  \"disk_total\": "...)
-	b = strconv.AppendUint(b, s.DiskTotal, 10)
-	b = append(b, ",\n  \"disk_free\": "...)
-	b = strconv.AppendUint(b, s.DiskFree, 10)
-	b = append(b, ",\n  \"disk_used\": "...)
-	b = strconv.AppendUint(b, s.DiskUsed, 10)
-	b = append(b, ",\n  \"interfaces\": "...)
-	switch {
-	case s.Interfaces == nil:
-		b = append(b, "null"...)
-	case len(s.Interfaces) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, "[\n    "...)
-		for i, x := range s.Interfaces {
-			if i > 0 {
-				b = append(b, ",\n    "...)
-			}
-			b = x.appendJSON(b)
-		}
-		b = append(b, "\n  ]"...)
-	}
+	b = append(b, '"')
+	b = appendJSONString(jsonKey(b, in, "hostname"), s.Hostname)
+	b = appendJSONString(jsonKey(b, in, "os"), s.OS)
+	b = appendJSONString(jsonKey(b, in, "kernel"), s.Kernel)
+	b = strconv.AppendInt(jsonKey(b, in, "uptime_seconds"), s.UptimeSec, 10)
+	b = appendJSONArray(jsonKey(b, in, "load"), false, len(s.Load), in, func(b []byte, i int) []byte { return appendJSONFloat(b, s.Load[i]) })
+	b = strconv.AppendUint(jsonKey(b, in, "mem_total"), s.MemTotal, 10)
+	b = strconv.AppendUint(jsonKey(b, in, "mem_available"), s.MemAvailable, 10)
+	b = strconv.AppendUint(jsonKey(b, in, "mem_used"), s.MemUsed, 10)
+	b = appendJSONString(jsonKey(b, in, "disk_path"), s.DiskPath)
+	b = strconv.AppendUint(jsonKey(b, in, "disk_total"), s.DiskTotal, 10)
+	b = strconv.AppendUint(jsonKey(b, in, "disk_free"), s.DiskFree, 10)
+	b = strconv.AppendUint(jsonKey(b, in, "disk_used"), s.DiskUsed, 10)
+	b = appendJSONArray(jsonKey(b, in, "interfaces"), s.Interfaces == nil, len(s.Interfaces), in,
+		func(b []byte, i int) []byte { return s.Interfaces[i].appendJSON(b) })
 	return append(b, "\n}\n"...)
 }
 
 // appendJSON writes an interface as an element of System's list.
 func (x Interface) appendJSON(b []byte) []byte {
+	const in = "      "
 	b = append(b, "{\n      \"name\": "...)
 	b = appendJSONString(b, x.Name)
-	b = append(b, ",\n      \"state\": "...)
-	b = appendJSONString(b, x.State)
+	b = appendJSONString(jsonKey(b, in, "state"), x.State)
 	if x.MAC != "" {
-		b = append(b, ",\n      \"mac\": "...)
-		b = appendJSONString(b, x.MAC)
+		b = appendJSONString(jsonKey(b, in, "mac"), x.MAC)
 	}
-	b = append(b, ",\n      \"mtu\": "...)
-	b = strconv.AppendInt(b, int64(x.MTU), 10)
-	b = append(b, ",\n      \"addrs\": "...)
-	switch {
-	case x.Addrs == nil:
-		b = append(b, "null"...)
-	case len(x.Addrs) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, "[\n        "...)
-		for i, a := range x.Addrs {
-			if i > 0 {
-				b = append(b, ",\n        "...)
-			}
-			b = appendJSONString(b, a)
-		}
-		b = append(b, "\n      ]"...)
-	}
+	b = strconv.AppendInt(jsonKey(b, in, "mtu"), int64(x.MTU), 10)
+	b = appendJSONArray(jsonKey(b, in, "addrs"), x.Addrs == nil, len(x.Addrs), in,
+		func(b []byte, i int) []byte { return appendJSONString(b, x.Addrs[i]) })
 	return append(b, "\n    }"...)
+}
+
+// jsonKey appends a member's key after the one before it, at indent.
+func jsonKey(b []byte, indent, key string) []byte {
+	b = append(append(append(b, ",\n"...), indent...), '"')
+	return append(append(b, key...), "\": "...)
+}
+
+// appendJSONArray appends an array of n elements as writeJSON indents one
+// whose key is at indent: null for a nil slice, [] for an empty one.
+func appendJSONArray(b []byte, isNil bool, n int, indent string, elem func(b []byte, i int) []byte) []byte {
+	switch {
+	case isNil:
+		return append(b, "null"...)
+	case n == 0:
+		return append(b, "[]"...)
+	}
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, '\n'), indent...), "  "...)
+		b = elem(b, i)
+	}
+	return append(append(append(b, '\n'), indent...), ']')
 }
 
 // writeJSONBytes answers with a JSON body made by one of the appendJSON

@@ -153,10 +153,8 @@ func TestSessionReadWritesNothing(t *testing.T) {
 func TestTokenReadWritesNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	const plain = "dmt_0123456789abcdef0123456789abcdef"
-	h.addToken("ci", auth.Viewer, plain)
+	bearer := h.bearer("ci")
 	c := h.newClient()
-	bearer := map[string]string{"Authorization": "Bearer " + plain}
 	lastUsed := func() time.Time {
 		t.Helper()
 		if r := c.request(http.MethodGet, "/api/v1/me", nil, bearer); r.status != http.StatusOK {

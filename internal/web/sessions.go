@@ -161,16 +161,16 @@ type sessionDecoder struct {
 
 func (d *sessionDecoder) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err, d.b = true, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return took(d, v, n)
 }
 
 func (d *sessionDecoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
+	return took(d, v, n)
+}
+
+// took moves past a number of n bytes read as v (n <= 0: none could be).
+func took[T int64 | uint64](d *sessionDecoder, v T, n int) T {
 	if n <= 0 {
 		d.err, d.b = true, nil
 		return 0

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
 
 // fakeAgent answers each request with its path and a count, status 200
@@ -32,23 +33,6 @@ func (f *fakeAgent) RoundTrip(req *http.Request) (*http.Response, error) {
 	body := req.Method + " " + req.URL.RequestURI() + " #" + string(rune('0'+n))
 	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
-}
-
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func send(t *testing.T, rt http.RoundTripper, method, path string, role string) string {
@@ -75,8 +59,8 @@ func send(t *testing.T, rt http.RoundTripper, method, path string, role string) 
 func TestSharedReads(t *testing.T) {
 	t.Parallel()
 	agent := &fakeAgent{}
-	clock := &stepClock{t: time.Unix(1_800_000_000, 0)}
-	s := newSharedReads(agent, time.Second, clock.now)
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	s := newSharedReads(agent, time.Second, clock.Now)
 	asks := func(want int64, what string) {
 		t.Helper()
 		if got := agent.calls.Load(); got != want {
@@ -101,10 +85,10 @@ func TestSharedReads(t *testing.T) {
 	send(t, s, "GET", "/v1/interfaces/missing", "viewer")
 	asks(9, "a refusal, kept as well")
 
-	clock.add(time.Second - time.Nanosecond)
+	clock.Add(time.Second - time.Nanosecond)
 	send(t, s, "GET", "/v1/interfaces", "viewer")
 	asks(9, "a read just within a second")
-	clock.add(time.Nanosecond)
+	clock.Add(time.Nanosecond)
 	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got == first {
 		t.Error("a read a second later got the old answer")
 	}
@@ -120,8 +104,8 @@ func TestSharedReads(t *testing.T) {
 func TestSharedReadsWaiters(t *testing.T) {
 	t.Parallel()
 	agent := &fakeAgent{gate: make(chan struct{})}
-	clock := &stepClock{t: time.Unix(1_800_000_000, 0)}
-	s := newSharedReads(agent, time.Second, clock.now)
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	s := newSharedReads(agent, time.Second, clock.Now)
 	const readers = 20
 	var wg sync.WaitGroup
 	answers := make([]string, readers)
@@ -148,7 +132,7 @@ func TestSharedReadsWaiters(t *testing.T) {
 
 	// A change while a read is asked: that answer is not kept.
 	agent2 := &fakeAgent{gate: make(chan struct{})}
-	s = newSharedReads(agent2, time.Second, clock.now)
+	s = newSharedReads(agent2, time.Second, clock.Now)
 	done := make(chan string)
 	go func() { done <- send(t, s, "GET", "/v1/ap", "viewer") }()
 	for agent2.calls.Load() == 0 {

@@ -1,4 +1,4 @@
-package consolebench
+package agentbench
 
 import (
 	"bytes"
@@ -19,8 +19,6 @@ import (
 	agentclient "github.com/devmgr/devmgr/internal/agent/client"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/change"
-	"github.com/devmgr/devmgr/internal/diag"
-	"github.com/devmgr/devmgr/internal/dnsmasq"
 	"github.com/devmgr/devmgr/internal/netif"
 	"github.com/devmgr/devmgr/internal/store"
 	"github.com/devmgr/devmgr/internal/testing/lab"
@@ -86,21 +84,7 @@ func start(b *testing.B) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	log := slog.New(slog.DiscardHandler)
-	const prefix = "dmbenchcs"
-	if err := lab.CleanStale(prefix); err != nil {
-		b.Logf("removing stale labs: %v", err)
-	}
-	lctx, lcancel := context.WithTimeout(ctx, time.Minute)
-	l, err := lab.New(lctx, nil, lab.Options{Prefix: prefix, NoServers: true})
-	lcancel()
-	if err != nil {
-		b.Fatalf("building lab: %v", err)
-	}
-	b.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			b.Errorf("removing lab: %v", err)
-		}
-	})
+	l := lab.NewT(b, lab.Options{Prefix: "dmbenchcs", NoServers: true})
 	dir := b.TempDir()
 	cfg := l.Config(filepath.Join(dir, "data"))
 	cfg.Agent.Socket = filepath.Join(dir, "run", "agent.sock")
@@ -199,26 +183,3 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-// noDiag: diagnostics are not benchmarked here.
-type noDiag struct{}
-
-var errNotBenchmarked = errorString("not part of the benchmark")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
-
-func (noDiag) Ping(context.Context, diag.PingRequest, func(string)) (diag.Result, error) {
-	return diag.Result{}, errNotBenchmarked
-}
-
-func (noDiag) Traceroute(context.Context, diag.TracerouteRequest, func(string)) (diag.Result, error) {
-	return diag.Result{}, errNotBenchmarked
-}
-
-func (noDiag) DNS(context.Context, diag.DNSRequest) (diag.DNSResult, error) {
-	return diag.DNSResult{}, errNotBenchmarked
-}
-func (noDiag) Neighbors(context.Context) ([]diag.Neighbor, error) { return nil, errNotBenchmarked }
-func (noDiag) Leases(context.Context) ([]dnsmasq.Lease, error)    { return nil, errNotBenchmarked }
