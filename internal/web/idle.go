@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -50,4 +51,12 @@ func (m *idleMemory) run(ctx context.Context) {
 	}
 }
 
-func newIdleMemory() *idleMemory { return &idleMemory{free: debug.FreeOSMemory} }
+func newIdleMemory() *idleMemory { return &idleMemory{free: freeMemory} }
+
+// freeMemory collects twice, so that what sync.Pools held (buffers of the
+// pages, the proxy, net/http's connections: a pool's items survive one
+// collection) is garbage too, and returns the free memory to the system.
+func freeMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
