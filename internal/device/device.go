@@ -15,8 +15,8 @@ const (
 	TmpfilesConf = "/etc/tmpfiles.d/devmgr.conf"
 	// ConfigStamp is the digest of the config the agent and the console
 	// were last started with: a change restarts them.
-	ConfigStamp  = "/etc/devmgr/provisioned.sha256"
-	NginxSite    = "/etc/nginx/sites-available/devmgr"
+	ConfigStamp = "/etc/devmgr/provisioned.sha256"
+	NginxSite   = "/etc/nginx/sites-available/devmgr"
 	// NginxEnabled is the link that enables the site (deploy/README.md).
 	NginxEnabled = "/etc/nginx/sites-enabled/devmgr"
 	UnitDir      = "/etc/systemd/system"
