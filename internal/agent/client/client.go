@@ -99,12 +99,17 @@ func (c *Client) send(req *http.Request, a *api.Actor) (*http.Response, error) {
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	e := &api.Error{Status: resp.StatusCode}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if json.Unmarshal(b, e) != nil || e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
+	return nil, answerError(resp.StatusCode, b)
+}
+
+// answerError is the *Error of an answer that is not 2xx.
+func answerError(status int, body []byte) *api.Error {
+	e := &api.Error{Status: status}
+	if json.Unmarshal(body, e) != nil || e.Message == "" {
+		e.Message = http.StatusText(status)
 	}
-	return nil, e
+	return e
 }
 
 // Transport is the client's round tripper to the agent's socket (any
@@ -125,6 +130,9 @@ func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, bo
 	// A fresh kept answer of a shared read needs no request.
 	if sr, ok := c.hc.Transport.(*sharedReads); ok && method == http.MethodGet && a != nil && a.Role != "" {
 		if ans, ok := sr.lookup(string(a.Role), path); ok {
+			if ans.status/100 != 2 {
+				return answerError(ans.status, ans.body)
+			}
 			if err := ans.decode(out); err != nil {
 				return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)
 			}

@@ -75,13 +75,13 @@ type sharedBody struct {
 
 func (sharedBody) Close() error { return nil }
 
-// lookup returns the kept 2xx answer of a GET of path (with its query)
-// for role, if one is fresh: the typed calls take it without a request.
+// lookup returns the kept answer of a GET of path (with its query) for
+// role, if one is fresh: the typed calls take it without a request.
 func (s *sharedReads) lookup(role, path string) (*sharedAnswer, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.answers[role+" "+path]
-	if a == nil || !isDone(a.done) || !a.ok || !s.fresh(a.at) || a.status/100 != 2 {
+	if a == nil || !isDone(a.done) || !a.ok || !s.fresh(a.at) {
 		return nil, false
 	}
 	return a, true

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -217,3 +218,26 @@ func TestSharedReadsDecodedOnce(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestSharedReadsRefusal: a kept refusal is given to a typed call as the
+// agent's error, as the first caller got it.
+func TestSharedReadsRefusal(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	agent := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(`{"error":"hostapd is not running"}`)), Request: req}, nil
+	})
+	c := &Client{socket: "test", hc: &http.Client{Transport: newSharedReads(agent, time.Second, time.Now)}}
+	for range 2 {
+		_, err := c.AP(context.Background(), api.Actor{User: "vera", Role: "viewer"})
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || e.Message != "hostapd is not running" {
+			t.Errorf("AP = %v, want the agent's 503", err)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d agent calls, want 1", calls.Load())
+	}
+}
