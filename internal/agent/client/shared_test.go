@@ -194,13 +194,7 @@ func (c *cancelAgent) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestSharedReadsDecodedOnce(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	agent := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		calls.Add(1)
-		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
-			Body: io.NopCloser(strings.NewReader(`[{"name":"eth0","addresses":["192.0.2.1/24"]}]`)), Request: req}, nil
-	})
-	s := newSharedReads(agent, time.Second, time.Now)
-	c := &Client{socket: "test", hc: &http.Client{Transport: s}}
+	c := sharedClient(&calls, http.StatusOK, `[{"name":"eth0","addresses":["192.0.2.1/24"]}]`)
 	viewer := api.Actor{User: "vera", Role: "viewer"}
 	a, err := c.Interfaces(context.Background(), viewer)
 	if err != nil {
@@ -215,6 +209,17 @@ func TestSharedReadsDecodedOnce(t *testing.T) {
 	}
 }
 
+// sharedClient is a client with shared reads of an agent that answers
+// every request with status and the JSON body, counting them in calls.
+func sharedClient(calls *atomic.Int64, status int, body string) *Client {
+	agent := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+	})
+	return &Client{socket: "test", hc: &http.Client{Transport: newSharedReads(agent, time.Second, time.Now)}}
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -224,12 +229,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func TestSharedReadsRefusal(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	agent := roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		calls.Add(1)
-		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{"Content-Type": {"application/json"}},
-			Body: io.NopCloser(strings.NewReader(`{"error":"hostapd is not running"}`)), Request: req}, nil
-	})
-	c := &Client{socket: "test", hc: &http.Client{Transport: newSharedReads(agent, time.Second, time.Now)}}
+	c := sharedClient(&calls, http.StatusServiceUnavailable, `{"error":"hostapd is not running"}`)
 	for range 2 {
 		_, err := c.AP(context.Background(), api.Actor{User: "vera", Role: "viewer"})
 		var e *api.Error
