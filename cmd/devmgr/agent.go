@@ -79,6 +79,7 @@ func runAgent(cmd *cobra.Command, _ []string) error {
 	f.dnsmasqPID, _ = cmd.Flags().GetString("dnsmasq-pid")
 	f.hostapdConf, _ = cmd.Flags().GetString("hostapd-conf")
 	f.hostapdDeny, _ = cmd.Flags().GetString("hostapd-deny")
+	setMemoryLimit(agentMemoryLimit)
 	return serveAgent(cmd.Context(), cfg, f, newLogger())
 }
 
@@ -142,6 +143,11 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 	if err != nil {
 		return err
 	}
+	live, err := netif.NewLive(ctx, h)
+	if err != nil {
+		return err
+	}
+	defer live.Close()
 	mods := newAPModules(cfg, f, changes, log, rejected)
 	// The restore's module registers before Recover, which may find its
 	// journal.
@@ -174,7 +180,7 @@ func serveAgent(ctx context.Context, cfg config.Config, f apFiles, log *slog.Log
 		DHCP:        mods.dhcpServer(),
 		Socket:      cfg.Agent.Socket,
 		WebUser:     cfg.Web.User,
-		Network:     &agent.NetifNetwork{Handle: h, Changer: network, Leases: dm, Config: cfg},
+		Network:     &agent.NetifNetwork{Handle: h, Changer: network, Live: live, Leases: dm, Config: cfg},
 		Traffic:     agent.NewTraffic(h, alog),
 		Diag:        agent.Tools{Netlink: h.Netlink(), LeaseFile: f.leases},
 		Audit:       audit,

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("devmgr serve refuses to run as root: run it as the %q account (web.user), "+
 			"e.g. runuser -u %s -- devmgr serve; only the agent (devmgr agent) runs as root", cfg.Web.User, cfg.Web.User)
 	}
+	setMemoryLimit(serveMemoryLimit)
 	ctx := cmd.Context()
 	log := newLogger()
 	db, err := store.Open(ctx, cfg.DataDir, log, auditRetention(cfg))
@@ -42,7 +44,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer db.Close()
-	ac := agentclient.New(cfg.Agent.Socket)
+	// Many readers of a page cost the agent one read a second.
+	ac := agentclient.New(cfg.Agent.Socket, agentclient.WithSharedReads(time.Second))
 	defer ac.Close()
 	srv, err := web.New(web.Config{Config: cfg, DB: db, Logger: log, Agent: ac})
 	if err != nil {

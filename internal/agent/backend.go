@@ -22,8 +22,11 @@ type LeaseSource interface {
 type NetifNetwork struct {
 	Handle  *netif.Handle  // required
 	Changer *netif.Changer // required
-	Leases  LeaseSource    // nil: no leases shown
-	Config  config.Config  // ap.interface, uplinks, lan
+	// Live answers the reads from memory, kept current by netlink events
+	// (netif.NewLive on Handle); nil: a netlink dump per read.
+	Live   *netif.Live
+	Leases LeaseSource   // nil: no leases shown
+	Config config.Config // ap.interface, uplinks, lan
 }
 
 var _ Network = (*NetifNetwork)(nil)
@@ -59,7 +62,11 @@ func (n *NetifNetwork) decorate(i netif.Interface) Interface {
 
 // List implements Network.
 func (n *NetifNetwork) List(ctx context.Context) ([]Interface, error) {
-	ifs, err := n.Handle.List(ctx)
+	list := n.Handle.List
+	if n.Live != nil {
+		list = n.Live.List
+	}
+	ifs, err := list(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +79,11 @@ func (n *NetifNetwork) List(ctx context.Context) ([]Interface, error) {
 
 // Get implements Network.
 func (n *NetifNetwork) Get(ctx context.Context, name string) (Interface, error) {
-	i, err := n.Handle.Get(ctx, name)
+	get := n.Handle.Get
+	if n.Live != nil {
+		get = n.Live.Get
+	}
+	i, err := get(ctx, name)
 	if err != nil {
 		return Interface{}, err
 	}

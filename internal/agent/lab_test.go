@@ -38,8 +38,13 @@ func labAgent(t *testing.T) (*testAgent, *lab.Lab, *netif.Handle) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	live, err := netif.NewLive(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
 	ta.start(func(c *Config) {
-		c.Network = &NetifNetwork{Handle: h, Changer: ch, Config: cfg}
+		c.Network = &NetifNetwork{Handle: h, Changer: ch, Live: live, Config: cfg}
 	})
 	return ta, l, h
 }

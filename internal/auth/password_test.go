@@ -40,6 +40,26 @@ func TestHashVerify(t *testing.T) {
 	t.Logf("VerifyDummy took %v", time.Since(start))
 }
 
+// TestHashParameters: a new hash carries OWASP's second setting, and a
+// hash made with other parameters (those of earlier versions: 32 MiB, 3
+// passes, 2 lanes) still verifies, with its own.
+func TestHashParameters(t *testing.T) {
+	t.Parallel()
+	h, err := HashPassword("correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("hash %q lacks m=19456,t=2,p=1", h)
+	}
+	const old = "$argon2id$v=19$m=32768,t=3,p=2$78lxl4S7au2I/+puOsYXZQ$oswieiJpSOf0Sc9UI4hVlQKO4dR5em56BEqkdfZPlYY"
+	for pw, want := range map[string]bool{"correct horse battery staple": true, "correct horse battery stapl": false} {
+		if got, err := VerifyPassword(old, pw); err != nil || got != want {
+			t.Errorf("VerifyPassword(an earlier hash, %q) = %v, %v; want %v", pw, got, err, want)
+		}
+	}
+}
+
 func TestVerifyBadHash(t *testing.T) {
 	t.Parallel()
 	for _, enc := range []string{

@@ -27,26 +27,37 @@ var (
 
 // sessionKey is the stored form of a session token. The token carries 256
 // random bits (scs), so a fast hash suffices.
-func sessionKey(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
+func sessionKey(token string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(token))
 }
 
 // SessionStore returns the scs store backed by this database. Expired
 // sessions are removed in the background until Close.
 func (db *DB) SessionStore() *SessionStore { return db.sessions }
 
-// FindCtx returns the data of an unexpired session.
+// FindCtx returns the data of an unexpired session, from memory when the
+// cache has it.
 func (s *SessionStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+	db, key, now := s.db, sessionKey(token), toNanos(s.db.now())
+	db.fresh(ctx)
+	if c, ok := db.cache.session(key); ok {
+		if c.expiry <= now {
+			return nil, false, nil
+		}
+		return c.data, true, nil
+	}
+	gen := db.cache.generation()
 	var b []byte
-	err := s.db.sql.QueryRowContext(ctx, `SELECT data FROM sessions WHERE hash = ? AND expiry > ?`,
-		sessionKey(token), toNanos(s.db.now())).Scan(&b)
+	var expiry int64
+	err := db.sql.QueryRowContext(ctx, `SELECT data, expiry FROM sessions WHERE hash = ? AND expiry > ?`,
+		key[:], now).Scan(&b, &expiry)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("finding session: %w", err)
 	}
+	db.cache.keepSession(gen, key, cachedSession{data: b, expiry: expiry})
 	return b, true, nil
 }
 
@@ -55,9 +66,18 @@ func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 	if b == nil {
 		b = []byte{} // data is NOT NULL
 	}
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO sessions (hash, data, expiry) VALUES (?, ?, ?)
+	key := sessionKey(token)
+	err := s.db.cache.write(func() error {
+		_, err := s.db.sql.ExecContext(ctx, `INSERT INTO sessions (hash, data, expiry) VALUES (?, ?, ?)
 		ON CONFLICT (hash) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
-		sessionKey(token), b, toNanos(expiry))
+			key[:], b, toNanos(expiry))
+		return err
+	}, func(err error) {
+		delete(s.db.cache.sessions, key)
+		if err == nil && len(s.db.cache.sessions) < maxCachedSessions {
+			s.db.cache.sessions[key] = cachedSession{data: b, expiry: toNanos(expiry)}
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("storing session: %w", err)
 	}
@@ -66,7 +86,14 @@ func (s *SessionStore) CommitCtx(ctx context.Context, token string, b []byte, ex
 
 // DeleteCtx removes a session; a missing one is not an error.
 func (s *SessionStore) DeleteCtx(ctx context.Context, token string) error {
-	if _, err := s.db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, sessionKey(token)); err != nil {
+	key := sessionKey(token)
+	err := s.db.cache.write(func() error {
+		_, err := s.db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, key[:])
+		return err
+	}, func(error) {
+		delete(s.db.cache.sessions, key)
+	})
+	if err != nil {
 		return fmt.Errorf("deleting session: %w", err)
 	}
 	return nil
@@ -88,6 +115,7 @@ func (s *SessionStore) Delete(token string) error {
 }
 
 func (s *SessionStore) deleteExpired(ctx context.Context, now time.Time) error {
+	s.db.cache.dropExpired(toNanos(now))
 	_, err := s.db.sql.ExecContext(ctx, `DELETE FROM sessions WHERE expiry <= ?`, toNanos(now))
 	return err
 }

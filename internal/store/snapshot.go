@@ -87,7 +87,16 @@ type Restored struct {
 // sequence stay this database's own: the log keeps what happened, and an
 // ID is never handed out twice. Accounts without an admin are refused
 // (ErrNoAdmin), as is a database of another schema version.
-func (db *DB) RestoreAccounts(ctx context.Context, path string) (Restored, error) {
+func (db *DB) RestoreAccounts(ctx context.Context, path string) (res Restored, err error) {
+	// Whatever came of it, nothing cached of the accounts before is kept.
+	err = db.cache.write(func() (err error) {
+		res, err = db.restoreAccounts(ctx, path)
+		return err
+	}, func(error) { db.cache.clear() })
+	return res, err
+}
+
+func (db *DB) restoreAccounts(ctx context.Context, path string) (Restored, error) {
 	var res Restored
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {

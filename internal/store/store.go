@@ -63,6 +63,7 @@ type DB struct {
 	log      *slog.Logger
 	now      func() time.Time
 	sessions *SessionStore
+	cache    *cache
 
 	auditKeep    time.Duration
 	auditMaxRows int
@@ -135,6 +136,10 @@ func open(ctx context.Context, dataDir string, log *slog.Logger, now func() time
 	if err := db.migrate(ctx, migs); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("migrating database %s: %w", path, err)
+	}
+	if err := db.openCache(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
 	db.sessions = &SessionStore{db: db}
 
@@ -281,14 +286,19 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.stop()
 		<-db.done
-		db.closeErr = db.sql.Close()
+		db.closeErr = errors.Join(db.closeCache(), db.sql.Close())
 	})
 	return db.closeErr
 }
 
 // SQL is the underlying database, for the odd query of a package that
-// owns no table here yet; prefer adding a method.
-func (db *DB) SQL() *sql.DB { return db.sql }
+// owns no table here yet; prefer adding a method. What is written through
+// it bypasses the cache of sessions, users and tokens: from then on the
+// cache asks SQLite before every lookup whether anything changed.
+func (db *DB) SQL() *sql.DB {
+	db.cache.always.Store(true)
+	return db.sql
+}
 
 func (db *DB) cleanupLoop(ctx context.Context) {
 	defer close(db.done)

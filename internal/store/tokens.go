@@ -69,8 +69,16 @@ func (db *DB) CreateToken(ctx context.Context, name string, role auth.Role, hash
 	if ttl > 0 {
 		expires = sql.NullInt64{Int64: toNanos(now.Add(ttl)), Valid: true}
 	}
-	t, err := scanToken(db.sql.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, expires_at)
+	var t Token
+	err := db.cache.write(func() (err error) {
+		t, err = scanToken(db.sql.QueryRowContext(ctx, `INSERT INTO api_tokens (name, role, hash, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?) RETURNING `+tokenColumns, name, string(role), hash, toNanos(now), expires))
+		return err
+	}, func(err error) {
+		if k, ok := hashKey(hash); ok && err == nil {
+			db.cache.tokens[k] = t.clone()
+		}
+	})
 	if isUnique(err) {
 		return Token{}, fmt.Errorf("creating token %q: token %w", name, ErrExists)
 	}
@@ -81,22 +89,54 @@ func (db *DB) CreateToken(ctx context.Context, name string, role auth.Role, hash
 }
 
 // TokenByHash finds a live token by its hash; ErrNotFound if there is none,
-// it was revoked or it has expired.
+// it was revoked or it has expired. Every request with a token asks, so a
+// live token comes from memory when the cache has it.
 func (db *DB) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
+	now := db.now()
+	db.fresh(ctx)
+	k, cacheable := hashKey(hash)
+	if cacheable {
+		if t, ok := db.cache.token(k); ok {
+			if t.Expired(now) {
+				return Token{}, fmt.Errorf("token: %w", ErrNotFound)
+			}
+			return t, nil
+		}
+	}
+	gen := db.cache.generation()
 	t, err := scanToken(db.sql.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens
-		WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, hash, toNanos(db.now())))
+		WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, hash, toNanos(now)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, fmt.Errorf("token: %w", ErrNotFound)
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("looking up token: %w", err)
 	}
+	if cacheable {
+		db.cache.keepToken(gen, k, t)
+	}
 	return t, nil
 }
 
 // TouchToken records that a token was used at at.
 func (db *DB) TouchToken(ctx context.Context, id int64, at time.Time) error {
-	res, err := db.sql.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, toNanos(at), id)
+	var res sql.Result
+	err := db.cache.write(func() (err error) {
+		res, err = db.sql.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, toNanos(at), id)
+		return err
+	}, func(err error) {
+		used := fromNanos(toNanos(at)) // as read back
+		for k, t := range db.cache.tokens {
+			switch {
+			case t.ID != id:
+			case err != nil:
+				delete(db.cache.tokens, k)
+			default:
+				t.LastUsedAt = &used
+				db.cache.tokens[k] = t
+			}
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("recording use of token %d: %w", id, err)
 	}
@@ -130,8 +170,18 @@ func (db *DB) ListTokens(ctx context.Context) ([]Token, error) {
 
 // RevokeToken revokes the live token called name; ErrNotFound if none.
 func (db *DB) RevokeToken(ctx context.Context, name string) error {
-	res, err := db.sql.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`,
-		toNanos(db.now()), name)
+	var res sql.Result
+	err := db.cache.write(func() (err error) {
+		res, err = db.sql.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`,
+			toNanos(db.now()), name)
+		return err
+	}, func(error) {
+		for k, t := range db.cache.tokens {
+			if t.Name == name {
+				delete(db.cache.tokens, k)
+			}
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("revoking token %q: %w", name, err)
 	}

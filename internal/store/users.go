@@ -48,10 +48,13 @@ func (db *DB) CreateUser(ctx context.Context, name string, role auth.Role, passw
 		return User{}, fmt.Errorf("creating user %q: invalid role %q", name, role)
 	}
 	now := toNanos(db.now())
-	row := db.sql.QueryRowContext(ctx, `INSERT INTO users (name, role, password_hash, must_change_password, session_epoch, created_at, updated_at)
+	var u User
+	err := db.cache.write(func() (err error) {
+		u, err = scanUser(db.sql.QueryRowContext(ctx, `INSERT INTO users (name, role, password_hash, must_change_password, session_epoch, created_at, updated_at)
 		VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING `+userColumns,
-		name, string(role), passwordHash, boolInt(mustChange), now, now)
-	u, err := scanUser(row)
+			name, string(role), passwordHash, boolInt(mustChange), now, now))
+		return err
+	}, db.cache.putUser(0, &u))
 	if isUnique(err) {
 		return User{}, fmt.Errorf("creating user %q: user %w", name, ErrExists)
 	}
@@ -73,9 +76,20 @@ func (db *DB) UserByName(ctx context.Context, name string) (User, error) {
 	return u, nil
 }
 
-// UserByID finds a user by ID; ErrNotFound if there is none.
+// UserByID finds a user by ID; ErrNotFound if there is none. Every
+// signed-in request asks, so the user comes from memory when the cache
+// has it.
 func (db *DB) UserByID(ctx context.Context, id int64) (User, error) {
-	return userByID(ctx, db.sql, id)
+	db.fresh(ctx)
+	if u, ok := db.cache.user(id); ok {
+		return u, nil
+	}
+	gen := db.cache.generation()
+	u, err := userByID(ctx, db.sql, id)
+	if err == nil {
+		db.cache.keepUser(gen, u)
+	}
+	return u, err
 }
 
 func userByID(ctx context.Context, q querier, id int64) (User, error) {
@@ -122,10 +136,13 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 // SetPassword replaces a user's password hash and must-change flag and
 // bumps the session epoch, which ends the user's other sessions.
 func (db *DB) SetPassword(ctx context.Context, id int64, passwordHash string, mustChange bool) (User, error) {
-	row := db.sql.QueryRowContext(ctx, `UPDATE users SET password_hash = ?, must_change_password = ?,
+	var u User
+	err := db.cache.write(func() (err error) {
+		u, err = scanUser(db.sql.QueryRowContext(ctx, `UPDATE users SET password_hash = ?, must_change_password = ?,
 		session_epoch = session_epoch + 1, updated_at = ? WHERE id = ? RETURNING `+userColumns,
-		passwordHash, boolInt(mustChange), toNanos(db.now()), id)
-	u, err := scanUser(row)
+			passwordHash, boolInt(mustChange), toNanos(db.now()), id))
+		return err
+	}, db.cache.putUser(id, &u))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("setting password of user %d: user %w", id, ErrNotFound)
 	}
@@ -142,46 +159,55 @@ func (db *DB) SetRole(ctx context.Context, id int64, role auth.Role) (User, erro
 		return User{}, fmt.Errorf("setting role of user %d: invalid role %q", id, role)
 	}
 	var u User
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		old, err := userByID(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if old.Role == auth.Admin && role != auth.Admin {
-			if err := lastAdminCheck(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET role = ?, session_epoch = session_epoch + 1, updated_at = ?
-			WHERE id = ? RETURNING `+userColumns, string(role), toNanos(db.now()), id))
-		return err
-	})
+	err := db.cache.write(func() error {
+		return db.tx(ctx, func(tx *sql.Tx) error {
+			return setRole(ctx, tx, id, role, db.now(), &u)
+		})
+	}, db.cache.putUser(id, &u))
 	if err != nil {
 		return User{}, fmt.Errorf("setting role of user %d to %s: %w", id, role, err)
 	}
 	return u, nil
 }
 
+func setRole(ctx context.Context, tx *sql.Tx, id int64, role auth.Role, now time.Time, u *User) error {
+	old, err := userByID(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if old.Role == auth.Admin && role != auth.Admin {
+		if err := lastAdminCheck(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	*u, err = scanUser(tx.QueryRowContext(ctx, `UPDATE users SET role = ?, session_epoch = session_epoch + 1, updated_at = ?
+		WHERE id = ? RETURNING `+userColumns, string(role), toNanos(now), id))
+	return err
+}
+
 // DeleteUser removes a user. Deleting the last admin is refused with
 // ErrLastAdmin: the console would have nobody left to manage it.
 func (db *DB) DeleteUser(ctx context.Context, id int64) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		u, err := userByID(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if u.Role == auth.Admin {
-			if err := lastAdminCheck(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-		return err
-	})
+	err := db.cache.write(func() error { return db.tx(ctx, func(tx *sql.Tx) error { return deleteUser(ctx, tx, id) }) },
+		func(error) { delete(db.cache.users, id) })
 	if err != nil {
 		return fmt.Errorf("deleting user %d: %w", id, err)
 	}
 	return nil
+}
+
+func deleteUser(ctx context.Context, tx *sql.Tx, id int64) error {
+	u, err := userByID(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if u.Role == auth.Admin {
+		if err := lastAdminCheck(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+	return err
 }
 
 // lastAdminCheck returns ErrLastAdmin if no admin but id would remain.

@@ -67,7 +67,7 @@ type meResponse struct {
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
 	id := me(r)
-	writeJSON(w, http.StatusOK, meResponse{Username: id.Name, Role: string(id.Role)})
+	writeJSONBytes(w, http.StatusOK, meResponse{Username: id.Name, Role: string(id.Role)}.appendJSON)
 }
 
 type loginRequest struct {
@@ -132,7 +132,7 @@ func (s *Server) apiSystem(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sys)
+	writeJSONBytes(w, http.StatusOK, sys.appendJSON)
 }
 
 type apiUser struct {

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
 )
@@ -32,3 +35,41 @@ func benchGet(b *testing.B, path string) {
 func BenchmarkDashboardAPI(b *testing.B)      { benchGet(b, "/api/v1/system") }
 func BenchmarkDashboardFragment(b *testing.B) { benchGet(b, "/dashboard/live") }
 func BenchmarkDashboardPage(b *testing.B)     { benchGet(b, "/") }
+
+// BenchmarkDashboardRender is the dashboard's handler alone, on the data
+// of a fake agent (two interfaces, an AP): a render without HTTP, session
+// or agent. "same" keeps the data (the system part is reused), "changing"
+// changes it every time (a render each time).
+func BenchmarkDashboardRender(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		change bool
+	}{{"same", false}, {"changing", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			sys := &countingSys{}
+			h := startHarnessAgent(b, testConfig(b.TempDir()), newFakeClock(), sys, newFakeAgent(b))
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r = r.WithContext(context.WithValue(r.Context(), identityKey, &identity{UserID: 1, Name: "vera", Role: auth.Viewer}))
+			b.ReportAllocs()
+			for b.Loop() {
+				if bc.change {
+					sys.n++
+				}
+				w := httptest.NewRecorder()
+				h.srv.dashboard(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("dashboard = %d", w.Code)
+				}
+			}
+		})
+	}
+}
+
+// countingSys is fakeSys with an uptime of n minutes.
+type countingSys struct{ n int }
+
+func (c *countingSys) Snapshot(ctx context.Context) (System, error) {
+	s, err := fakeSys{}.Snapshot(ctx)
+	s.Uptime = time.Duration(c.n) * time.Minute
+	return s, err
+}

@@ -1,9 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"html/template"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"sync"
 	"time"
 
@@ -23,6 +27,9 @@ type dashboardData struct {
 	Uplinks []uplinkGlance
 	// Backup is the last backup made, shown to an admin when it failed.
 	Backup *api.BackupResult
+	// Part is the "system" template rendered from the rest (systemPart);
+	// empty: the page renders it.
+	Part template.HTML
 }
 
 // uplinkGlance is an uplink interface on the dashboard.
@@ -37,22 +44,64 @@ type uplinkGlance struct {
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	d, err := s.loadDashboard(r)
+	d, part, err := s.systemPart(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
+	d.Part = template.HTML(part)
 	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", d)
 }
 
 // dashboardLive is the fragment htmx polls to refresh the dashboard.
 func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
-	d, err := s.loadDashboard(r)
+	_, part, err := s.systemPart(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	s.renderPart(w, r, http.StatusOK, "dashboard", "system", d)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(part)
+}
+
+// systemCache is the dashboard's system part as last rendered, and the
+// data it was rendered from. The part shows the data only (no user, no
+// form token), through template functions that depend on their arguments
+// only, and its time to the second: the same data, to the second, makes
+// the same bytes, so a render is reused while the data stays the same.
+// The data changes at most once a second (the system's state and the
+// agent's answers are kept that long), and a render of the part was most
+// of a dashboard request's CPU.
+type systemCache struct {
+	mu   sync.Mutex
+	key  dashboardData
+	part []byte
+}
+
+// systemPart is the dashboard's data for r and its system part, rendered
+// or reused. The bytes are shared: never change them.
+func (s *Server) systemPart(r *http.Request) (dashboardData, []byte, error) {
+	d, err := s.loadDashboard(r)
+	if err != nil {
+		return d, nil, err
+	}
+	key := d
+	key.Time = key.Time.Truncate(time.Second)
+	c := &s.system
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.part != nil && reflect.DeepEqual(key, c.key) {
+		return d, c.part, nil
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := s.views.pages["dashboard"].ExecuteTemplate(buf, "system", view{Nav: "dashboard", Data: d}); err != nil {
+		return d, nil, fmt.Errorf("rendering the dashboard: %w", err)
+	}
+	c.key, c.part = key, bytes.Clone(buf.Bytes())
+	return d, c.part, nil
 }
 
 // loadDashboard reads this machine's state and, at the same time, the

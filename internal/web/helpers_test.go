@@ -381,6 +381,15 @@ func (h *harness) addTokenTTL(name string, role auth.Role, plain string, ttl tim
 	}
 }
 
+// bearer adds a viewer's API token called name and returns the header
+// that presents it.
+func (h *harness) bearer(name string) map[string]string {
+	h.t.Helper()
+	plain := "dmt_" + name + "0123456789abcdef0123456789abcdef"
+	h.addToken(name, auth.Viewer, plain)
+	return map[string]string{"Authorization": "Bearer " + plain}
+}
+
 func (h *harness) revokeToken(name string) {
 	h.t.Helper()
 	if err := h.db.RevokeToken(context.Background(), name); err != nil {

@@ -61,6 +61,7 @@ func hasSession(r *http.Request) bool {
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	tlsOn := !s.cfg.Web.TLS.Disable
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.idle.seen(time.Now())
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Frame-Options", "DENY")
@@ -145,10 +146,28 @@ func (s *Server) tokenIdentity(ctx context.Context, authz string) (*identity, er
 	if tok.Revoked || !tok.Role.Valid() {
 		return nil, errBadToken
 	}
-	if err := s.db.TouchToken(ctx, tok.ID, s.now()); err != nil {
-		s.log.Error("recording API token use", "token", tok.Name, "err", err)
+	if now := s.now(); tokenStale(tok.LastUsedAt, now) {
+		if err := s.db.TouchToken(ctx, tok.ID, now); err != nil {
+			s.log.Error("recording API token use", "token", tok.Name, "err", err)
+		}
 	}
 	return &identity{Name: "token:" + tok.Name, Role: tok.Role, Token: true}, nil
+}
+
+// tokenTouchInterval is how stale a token's recorded last use may get
+// before a request records it again: a read writes nothing but once a
+// minute per token, and the tokens list still shows the last use to the
+// minute.
+const tokenTouchInterval = time.Minute
+
+// tokenStale reports whether a token last used at used (nil: never) is
+// used again at now by the record. A clock set back records it too.
+func tokenStale(used *time.Time, now time.Time) bool {
+	if used == nil {
+		return true
+	}
+	d := now.Sub(*used)
+	return d >= tokenTouchInterval || d < 0
 }
 
 // Background requests are the page's own refreshes (htmx polls, the

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/agent/api"
@@ -54,8 +55,11 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 			h.Set(api.HeaderSource, a.Source)
 			pr.Out.Header = h
 		},
-		Transport:     s.agent.Transport(),
-		FlushInterval: -1,
+		Transport: s.agent.Transport(),
+		// Streams are flushed as they come; other answers go out whole,
+		// with their headers in the same write.
+		FlushInterval: flushInterval(rt),
+		BufferPool:    proxyBuffers{},
 		ModifyResponse: func(resp *http.Response) error {
 			if rt.Stream || rt.Events {
 				resp.Header.Set("X-Accel-Buffering", "no") // nginx passes each line on at once
@@ -90,3 +94,19 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 		rp.ServeHTTP(w, r)
 	}
 }
+
+func flushInterval(rt api.Route) time.Duration {
+	if rt.Stream || rt.Events {
+		return -1
+	}
+	return 0
+}
+
+// proxyBuffers lends the proxy its copy buffers instead of one made per
+// request.
+type proxyBuffers struct{}
+
+var proxyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (proxyBuffers) Get() []byte  { return *proxyBufferPool.Get().(*[]byte) }
+func (proxyBuffers) Put(b []byte) { proxyBufferPool.Put(&b) }

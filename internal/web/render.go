@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
@@ -27,6 +29,34 @@ type views struct {
 	pages  map[string]*template.Template
 	static fs.FS
 	hashes map[string]string // static file → short content hash, for cache busting
+	// assets is the "assets" template rendered (it depends on nothing).
+	assets template.HTML
+	// nav holds the "nav-items" template rendered for each navKey: the
+	// layout's parts that depend only on them, rendered once each instead
+	// of on every page (a template's every action is a reflective call).
+	nav sync.Map // navKey → template.HTML
+}
+
+type navKey struct {
+	nav        string
+	role       auth.Role
+	mustChange bool
+}
+
+// navItems is the "nav-items" template for a page and a user.
+func (v *views) navItems(nav string, me *identity) (template.HTML, error) {
+	k := navKey{nav, me.Role, me.MustChange}
+	if h, ok := v.nav.Load(k); ok {
+		return h.(template.HTML), nil
+	}
+	var b strings.Builder
+	err := v.pages["error"].ExecuteTemplate(&b, "nav-items", view{Nav: nav, Me: &identity{Role: me.Role, MustChange: me.MustChange}})
+	if err != nil {
+		return "", err
+	}
+	h := template.HTML(b.String())
+	v.nav.Store(k, h)
+	return h, nil
 }
 
 func parseViews() (*views, error) {
@@ -60,6 +90,8 @@ func parseViews() (*views, error) {
 		"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"label":    settingLabel,
+		"assets":   func() template.HTML { return v.assets },
+		"navItems": v.navItems,
 	}
 	for _, name := range pages {
 		t, err := template.New(name).Funcs(funcs).ParseFS(ui.Templates(), "templates/layout.html", "templates/parts*.html", path.Join("templates", name+".html"))
@@ -71,6 +103,11 @@ func parseViews() (*views, error) {
 		}
 		v.pages[name] = t
 	}
+	var b strings.Builder
+	if err := v.pages["error"].ExecuteTemplate(&b, "assets", nil); err != nil {
+		return nil, fmt.Errorf("rendering the assets: %w", err)
+	}
+	v.assets = template.HTML(b.String())
 	return v, nil
 }
 
@@ -132,14 +169,35 @@ func (s *Server) renderPart(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, t *template.Template, name string, data any) {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := t.ExecuteTemplate(buf, name, data); err != nil {
 		s.serverError(w, r, fmt.Errorf("rendering %s: %w", name, err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Its length, known: sent whole, not in chunks.
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// buffers are the buffers pages and JSON answers are written into before
+// they are sent: one per request in flight, not one made per request.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer is the largest buffer kept for reuse: a rare long page
+// (the audit log) does not pin its memory.
+const maxPooledBuffer = 256 << 10
+
+func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	buffers.Put(b)
 }
 
 type errorPage struct {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"github.com/devmgr/devmgr/internal/auditlog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +91,51 @@ func TestHostSysInfo(t *testing.T) {
 	m := parseMeminfo([]byte("MemTotal:        2048 kB\nMemAvailable:    1024 kB\nHugePages_Total:       0\n"))
 	if m["MemTotal"] != 2048*1024 || m["MemAvailable"] != 1024*1024 || m["HugePages_Total"] != 0 {
 		t.Errorf("parseMeminfo = %v", m)
+	}
+}
+
+// TestHostSysCached: the console reads the OS once and the load, memory
+// and uptime at most once a second.
+func TestHostSysCached(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n")
+	write("proc/loadavg", "0.50 0.25 0.10 1/100 42\n")
+	write("proc/uptime", "100.5 200.0\n")
+	write("proc/meminfo", "MemTotal: 2048 kB\nMemAvailable: 1024 kB\n")
+	now := time.Unix(1_800_000_000, 0)
+	c := newHostSys(HostSysInfo{Root: root, DiskPath: root})
+	c.now = func() time.Time { return now }
+	read := func() System {
+		t.Helper()
+		sys, err := c.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sys
+	}
+	first := read()
+	if first.Load[0] != 0.5 || first.OS != "Debian GNU/Linux 12 (bookworm)" || first.UptimeSec != 100 || !first.Time.Equal(now) {
+		t.Fatalf("first snapshot %+v", first)
+	}
+	write("etc/os-release", "PRETTY_NAME=\"Other\"\n")
+	write("proc/loadavg", "1.50 0.25 0.10 1/100 42\n")
+	now = now.Add(sysInterval - time.Millisecond)
+	if s := read(); s.Load[0] != 0.5 || !s.Time.Equal(now) {
+		t.Errorf("within %s: load %v at %s, want the kept 0.5 at the time asked", sysInterval, s.Load[0], s.Time)
+	}
+	now = now.Add(time.Millisecond)
+	if s := read(); s.Load[0] != 1.5 || s.OS != first.OS {
+		t.Errorf("after %s: load %v, OS %q; want the new load and the OS read once", sysInterval, s.Load[0], s.OS)
 	}
 }

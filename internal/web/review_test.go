@@ -1,6 +1,7 @@
 package web
 
 import (
+	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -143,5 +144,42 @@ func TestSessionReadWritesNothing(t *testing.T) {
 	}
 	if after := rows(); after == before {
 		t.Error("a request two minutes on did not move the idle mark")
+	}
+}
+
+// TestTokenReadWritesNothing: a bearer token's use is recorded at most
+// once a minute, so that reads with it write nothing in between, and the
+// recorded last use stays right to the minute.
+func TestTokenReadWritesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	bearer := h.bearer("ci")
+	c := h.newClient()
+	lastUsed := func() time.Time {
+		t.Helper()
+		if r := c.request(http.MethodGet, "/api/v1/me", nil, bearer); r.status != http.StatusOK {
+			t.Fatalf("me with token = %d %s", r.status, r.body)
+		}
+		var n sql.NullInt64
+		if err := h.db.SQL().QueryRow(`SELECT last_used_at FROM api_tokens WHERE name = 'ci'`).Scan(&n); err != nil || !n.Valid {
+			t.Fatalf("last_used_at = %v, %v", n, err)
+		}
+		return time.Unix(0, n.Int64)
+	}
+	first := lastUsed()
+	if !first.Equal(h.clock.Now()) {
+		t.Errorf("first use recorded as %s, want %s", first, h.clock.Now())
+	}
+	h.clock.Advance(59 * time.Second)
+	if got := lastUsed(); !got.Equal(first) {
+		t.Errorf("a use 59s on wrote last_used_at %s, want it left at %s", got, first)
+	}
+	h.clock.Advance(time.Second)
+	if got := lastUsed(); !got.Equal(h.clock.Now()) {
+		t.Errorf("a use a minute on: last_used_at %s, want %s", got, h.clock.Now())
+	}
+	h.clock.Advance(-time.Hour) // the clock set back: recorded again
+	if got := lastUsed(); !got.Equal(h.clock.Now()) {
+		t.Errorf("a use after the clock went back: last_used_at %s, want %s", got, h.clock.Now())
 	}
 }

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
-
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
@@ -178,7 +176,7 @@ func TestResetPasswordNotKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		n++
-		_, vals, err := scs.GobCodec{}.Decode(b)
+		_, vals, err := h.srv.sessions.Codec.Decode(b) // the console's codec (sessionCodec)
 		if err != nil {
 			t.Fatalf("decoding session data: %v", err)
 		}

@@ -76,6 +76,10 @@ type Server struct {
 	handler     http.Handler
 	// oneTime keeps the passwords of admins' resets for one display.
 	oneTime oneTimePasswords
+	// system is the dashboard's system part as last rendered.
+	system systemCache
+	// idle gives memory back once requests stop (Serve runs it).
+	idle *idleMemory
 }
 
 // SessionCookie is the name of the session cookie. The __Host- prefix makes
@@ -105,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	if s.sys == nil {
-		s.sys = HostSysInfo{DiskPath: s.cfg.DataDir}
+		s.sys = newHostSys(HostSysInfo{DiskPath: s.cfg.DataDir})
 	}
 	if s.agent == nil {
 		s.agent = noAgent{}
@@ -118,6 +122,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.hashes = newHashQueue(2*runtime.GOMAXPROCS(0), hashQueueDepth)
 	s.loginKey = newLoginKey()
+	s.idle = newIdleMemory()
 	s.sleep = sleepCtx
 	s.verify = auth.VerifyPassword
 	s.verifyDummy = auth.VerifyDummy
@@ -130,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 	// No sm.IdleTimeout: it would write the session on every request;
 	// idleStore and sessionIdentity keep the idle expiry instead.
 	sm.Store = idleStore{SessionStore: s.db.SessionStore(), idle: s.cfg.Web.Session.IdleTimeout}
+	sm.Codec = sessionCodec{}
 	sm.Lifetime = s.cfg.Web.Session.Lifetime
 	sm.Cookie.Name = SessionCookie
 	sm.Cookie.HttpOnly = true
@@ -211,6 +217,9 @@ func (s *Server) Serve(ctx context.Context, ln, redirect net.Listener) error {
 		scheme = "https"
 	}
 	servers := []*http.Server{srv}
+	ictx, stopIdle := context.WithCancel(ctx)
+	defer stopIdle()
+	go s.idle.run(ictx)
 	errc := make(chan error, 2)
 	go func() {
 		if srv.TLSConfig != nil {

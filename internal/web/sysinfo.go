@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -60,13 +61,28 @@ type HostSysInfo struct {
 // Snapshot implements SysInfo. Parts that cannot be read are left empty
 // rather than failing the whole dashboard.
 func (h HostSysInfo) Snapshot(ctx context.Context) (System, error) {
-	sys := System{Time: time.Now()}
+	sys := h.facts()
+	err := h.changing(&sys)
+	return sys, err
+}
+
+// facts reads what changes only with a reboot or a reconfiguration: the
+// host name, the OS and the kernel.
+func (h HostSysInfo) facts() System {
+	var sys System
 	sys.Hostname, _ = os.Hostname()
 	sys.OS = osPrettyName(h.read("/etc/os-release"), h.read("/usr/lib/os-release"))
 	var u syscall.Utsname
 	if err := syscall.Uname(&u); err == nil {
 		sys.Kernel = utsString(u.Sysname[:]) + " " + utsString(u.Release[:])
 	}
+	return sys
+}
+
+// changing reads the rest into sys: the time, uptime, load, memory, disk
+// and interfaces.
+func (h HostSysInfo) changing(sys *System) error {
+	sys.Time = time.Now()
 	if f := strings.Fields(string(h.read("/proc/uptime"))); len(f) > 0 {
 		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
 			sys.Uptime = time.Duration(v * float64(time.Second))
@@ -95,10 +111,49 @@ func (h HostSysInfo) Snapshot(ctx context.Context) (System, error) {
 	}
 	ifs, err := interfaces()
 	if err != nil {
-		return sys, fmt.Errorf("listing interfaces: %w", err)
+		return fmt.Errorf("listing interfaces: %w", err)
 	}
 	sys.Interfaces = ifs
-	return sys, nil
+	return nil
+}
+
+// sysInterval is how old the changing part of the system's state the
+// console shows may be.
+const sysInterval = time.Second
+
+// hostSys is HostSysInfo as the console reads it on every dashboard and
+// /api/v1/system request: the host name, OS and kernel read once, the rest
+// at most once per sysInterval. The System it returns shares its slices
+// with other callers: they are read, never changed.
+type hostSys struct {
+	h   HostSysInfo
+	now func() time.Time
+
+	once  sync.Once
+	facts System
+
+	mu   sync.Mutex
+	at   time.Time
+	last System
+	err  error
+}
+
+func newHostSys(h HostSysInfo) *hostSys { return &hostSys{h: h, now: time.Now} }
+
+// Snapshot implements SysInfo.
+func (c *hostSys) Snapshot(ctx context.Context) (System, error) {
+	c.once.Do(func() { c.facts = c.h.facts() })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if d := now.Sub(c.at); c.at.IsZero() || d >= sysInterval || d < 0 {
+		sys := c.facts
+		c.err = c.h.changing(&sys)
+		c.last, c.at = sys, now
+	}
+	sys := c.last
+	sys.Time = now
+	return sys, c.err
 }
 
 func (h HostSysInfo) read(path string) []byte {

@@ -37,6 +37,10 @@ type options struct {
 	markdown string        // also write the report here
 	settle   time.Duration // idle time after the load before the settled memory is read
 	verbose  bool
+	burst    int           // logins at once
+	long     time.Duration // length of the runs with many connections
+	longConn int           // their connections
+	cold     int           // cold starts
 }
 
 func main() {
@@ -51,13 +55,17 @@ func main() {
 	flag.StringVar(&o.markdown, "markdown", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&o.verbose, "v", false, "show the servers' logs")
 	flag.DurationVar(&o.settle, "settle", 125*time.Second, "idle time after the load before memory is read again (0: skip)")
+	flag.IntVar(&o.burst, "burst", 20, "logins at once for the burst's memory (0: skip)")
+	flag.DurationVar(&o.long, "long", 60*time.Second, "length of the runs with many keep-alive connections (0: skip)")
+	flag.IntVar(&o.longConn, "long-connections", 500, "connections of those runs")
+	flag.IntVar(&o.cold, "cold", 5, "cold starts of devmgr serve timed to its first authenticated answer (0: skip)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("devmgr-bench: ")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	if err := run(ctx, o); err != nil {
 		if ctx.Err() != nil {
@@ -128,6 +136,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("devmgr: %w", err)
 	}
+	if err := extras(ctx, o, rep.devmgr, dm.target, true); err != nil {
+		return fmt.Errorf("devmgr: %w", err)
+	}
 	// devmgr stays up, idle, while Flask is measured: its settled memory
 	// is read at the end.
 
@@ -146,6 +157,9 @@ func run(ctx context.Context, o options) error {
 			}
 			rep.flask, err = measure(ctx, o, fl.target)
 			if err != nil {
+				return fmt.Errorf("flask: %w", err)
+			}
+			if err := extras(ctx, o, rep.flask, fl.target, false); err != nil {
 				return fmt.Errorf("flask: %w", err)
 			}
 			if o.settle > 0 {
@@ -171,5 +185,43 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// extras measures what the table of endpoints does not: the burst of
+// logins (both), the runs with many connections and the cold start
+// (devmgr: the targets are its own; Flask's 8 threads would only time out).
+func extras(ctx context.Context, o options, r *result, t target, all bool) error {
+	var err error
+	if o.burst > 0 {
+		log.Printf("%s: %d logins at once (load average %s)", t.name, o.burst, loadavg())
+		if r.burst, err = burst(ctx, t, o.burst); err != nil {
+			return err
+		}
+	}
+	if !all {
+		return nil
+	}
+	if o.long > 0 {
+		for _, p := range []string{"/api/v1/me", "/"} {
+			log.Printf("%s: %s with %d connections for %s (load average %s)", t.name, p, o.longConn, o.long, loadavg())
+			lr, err := long(ctx, t, p, o.longConn, o.long)
+			if err != nil {
+				return err
+			}
+			r.long = append(r.long, lr)
+			if err := sleep(ctx, 2*time.Second); err != nil {
+				return err
+			}
+		}
+	}
+	if o.cold > 0 && t.serve != nil {
+		if r.cold, err = coldStart(ctx, t, o.cold); err != nil {
+			return err
+		}
+	}
+	// The last of these is the load's end: the settled memory is read a
+	// while after it.
+	r.loadEnd = time.Now()
 	return nil
 }

@@ -30,7 +30,9 @@ type wrkResult struct {
 type endpointRun struct {
 	path string
 	load load
-	wrk  wrkResult
+	// loadAvg is the machine's load average as the run began.
+	loadAvg string
+	wrk     wrkResult
 	// childFaults is the growth of cminflt summed over the server's
 	// processes: zero means none of them reaped a child during the run.
 	childFaults uint64
@@ -52,15 +54,17 @@ func (r endpointRun) cpuPerRequest() time.Duration {
 
 // result is everything measured of one target.
 type result struct {
-	name       string
-	procs      map[string]uint64 // role → idle VmRSS KiB (summed per role)
-	idleRSS    uint64            // KiB, summed over the processes
-	idlePSS    uint64
-	loadedRSS  uint64 // after the wrk runs
-	peakRSS    uint64 // VmHWM summed
-	runs       []endpointRun
-	nprocesses int
-	loadEnd    time.Time // when the last wrk run ended
+	name  string
+	procs map[string]uint64 // role → idle VmRSS KiB (summed per role)
+	// idlePSSProcs is role → idle PSS KiB.
+	idlePSSProcs map[string]uint64
+	idleRSS      uint64 // KiB, summed over the processes
+	idlePSS      uint64
+	loadedRSS    uint64 // after the wrk runs
+	peakRSS      uint64 // VmHWM summed
+	runs         []endpointRun
+	nprocesses   int
+	loadEnd      time.Time // when the last wrk run ended
 	// settledRSS and settledPSS are read after the target idled for
 	// options.settle since loadEnd: longer than the Go runtime's forced GC
 	// period (2 minutes), so garbage is collected and returned to the OS.
@@ -69,6 +73,12 @@ type result struct {
 	settledProcs           map[string]uint64 // role → settled VmRSS KiB
 	// startRSS is read once the server answers, before anyone signs in.
 	startRSS uint64
+	start    memory
+	// The burst of logins, the long runs with many connections and the
+	// cold starts (nil, none: not run).
+	burst *burstResult
+	long  []longResult
+	cold  *coldResult
 }
 
 const (
@@ -96,7 +106,7 @@ func measure(ctx context.Context, o options, t target) (*result, error) {
 	if err := sleep(ctx, idleWait); err != nil {
 		return nil, err
 	}
-	r := &result{name: t.name, procs: map[string]uint64{}, startRSS: t.startRSS}
+	r := &result{name: t.name, procs: map[string]uint64{}, idlePSSProcs: map[string]uint64{}, startRSS: t.startRSS, start: t.start}
 	procs := t.procs()
 	r.nprocesses = len(procs)
 	for pid, role := range procs {
@@ -107,18 +117,20 @@ func measure(ctx context.Context, o options, t target) (*result, error) {
 		r.procs[role] += rss
 		r.idleRSS += rss
 		r.idlePSS += pssKB(pid)
+		r.idlePSSProcs[role] += pssKB(pid)
 	}
 	loads := []load{{o.threads, o.conns}, {1, 1}}
 	for _, l := range loads {
 		for _, ep := range t.endpoints {
 			pids := slices.Collect(maps.Keys(t.procs()))
+			loadAvg := loadavg()
 			before, forks := sumStat(pids), forksTotal()
 			w, err := runWrk(ctx, o.duration, l, t, ep)
 			if err != nil {
 				return nil, err
 			}
 			after, forks2 := sumStat(pids), forksTotal()
-			er := endpointRun{path: ep, load: l, wrk: w, childFaults: after.cminflt - before.cminflt, forks: forks2 - forks,
+			er := endpointRun{path: ep, load: l, loadAvg: loadAvg, wrk: w, childFaults: after.cminflt - before.cminflt, forks: forks2 - forks,
 				cpu: time.Duration(after.cpu-before.cpu) * clockTick}
 			log.Printf("%s %s -t%d -c%d: %.0f req/s, p50 %s, p99 %s, %d requests, CPU %s/request, child faults +%d, forks on the machine +%d",
 				t.name, ep, l.threads, l.conns, w.rps, w.p50, w.p99, w.requests, er.cpuPerRequest(), er.childFaults, er.forks)

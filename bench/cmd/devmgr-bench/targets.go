@@ -39,9 +39,14 @@ type target struct {
 	name      string
 	base      string // https://127.0.0.1:PORT
 	cookie    string // Cookie header of the signed-in session
+	password  string // of benchUser, for the burst of logins
 	endpoints []string
 	procs     func() map[int]string // the server's processes: pid → role
+	start     memory                // once it answered and before sign-in
 	startRSS  uint64                // KiB, summed, once it answered and before sign-in
+	// serve starts another console on the same data at addr, for the
+	// cold start (devmgr only; nil for Flask).
+	serve func(addr string) (*exec.Cmd, error)
 }
 
 func rssOf(pids map[int]string) uint64 {
@@ -151,6 +156,10 @@ wait:
 	}
 	s.procs = func() map[int]string { return pids }
 	s.startRSS = rssOf(pids)
+	s.start = readMemory(pids)
+	s.serve = func(addr string) (*exec.Cmd, error) {
+		return coldServe(o.bin, cfgPath, filepath.Join(tmp, "cold.yaml"), addr, s.cred)
+	}
 	s.endpoints = []string{"/", "/api/v1/me", "/api/v1/system"}
 	if root {
 		s.endpoints = append(s.endpoints, "/api/v1/interfaces")
@@ -163,6 +172,7 @@ wait:
 	if b, err := add.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("devmgr user add: %w: %s", err, b))
 	}
+	s.password = password
 	if s.cookie, err = login(ctx, s.base, "__Host-devmgr", password); err != nil {
 		return fail(err)
 	}
@@ -264,6 +274,8 @@ func startFlask(ctx context.Context, o options, tmp string, cred *syscall.Creden
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.startRSS = rssOf(s.procs())
+	s.start = readMemory(s.procs())
+	s.password = password
 	if s.cookie, err = login(ctx, s.base, "session", password); err != nil {
 		return fail(err)
 	}

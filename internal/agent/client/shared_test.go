@@ -1,0 +1,243 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/devmgr/devmgr/internal/agent/api"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
+)
+
+// fakeAgent answers each request with its path and a count, status 200
+// unless the path says otherwise; gate, when set, holds the answers.
+type fakeAgent struct {
+	calls atomic.Int64
+	gate  chan struct{}
+}
+
+func (f *fakeAgent) RoundTrip(req *http.Request) (*http.Response, error) {
+	n := f.calls.Add(1)
+	if f.gate != nil {
+		<-f.gate
+	}
+	status := http.StatusOK
+	if strings.Contains(req.URL.Path, "missing") {
+		status = http.StatusNotFound
+	}
+	body := req.Method + " " + req.URL.RequestURI() + " #" + string(rune('0'+n))
+	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+func send(t *testing.T, rt http.RoundTripper, method, path string, role string) string {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://agent"+path, nil)
+	if role != "" {
+		req.Header.Set(api.HeaderRole, role)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSharedReads: an answer of a shared read, a refusal too, is given
+// again, for a second, to the same role and request; other requests,
+// roles and changes go to the agent.
+func TestSharedReads(t *testing.T) {
+	t.Parallel()
+	agent := &fakeAgent{}
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	s := newSharedReads(agent, time.Second, clock.Now)
+	asks := func(want int64, what string) {
+		t.Helper()
+		if got := agent.calls.Load(); got != want {
+			t.Errorf("%s: %d requests reached the agent, want %d", what, got, want)
+		}
+	}
+	first := send(t, s, "GET", "/v1/interfaces", "viewer")
+	if again := send(t, s, "GET", "/v1/interfaces", "viewer"); again != first {
+		t.Errorf("the same read a moment later = %q, want the kept %q", again, first)
+	}
+	asks(1, "a read twice")
+	send(t, s, "GET", "/v1/interfaces", "admin")
+	send(t, s, "GET", "/v1/traffic?interface=eth0", "viewer")
+	send(t, s, "GET", "/v1/traffic?interface=eth1", "viewer")
+	send(t, s, "GET", "/v1/interfaces/eth0", "viewer")
+	asks(5, "another role, query or path")
+	send(t, s, "GET", "/v1/runs", "viewer")
+	send(t, s, "GET", "/v1/runs", "viewer")
+	send(t, s, "GET", "/v1/interfaces", "") // no role: not shared
+	asks(8, "reads that are not shared")
+	send(t, s, "GET", "/v1/interfaces/missing", "viewer")
+	send(t, s, "GET", "/v1/interfaces/missing", "viewer")
+	asks(9, "a refusal, kept as well")
+
+	clock.Add(time.Second - time.Nanosecond)
+	send(t, s, "GET", "/v1/interfaces", "viewer")
+	asks(9, "a read just within a second")
+	clock.Add(time.Nanosecond)
+	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got == first {
+		t.Error("a read a second later got the old answer")
+	}
+	asks(10, "a read a second later")
+
+	send(t, s, "PUT", "/v1/interfaces/eth1/config", "admin")
+	send(t, s, "GET", "/v1/interfaces", "viewer")
+	asks(12, "a read after a change")
+}
+
+// TestSharedReadsWaiters: readers asking while the agent is asked wait for
+// that one answer; a change made meanwhile keeps it from being kept.
+func TestSharedReadsWaiters(t *testing.T) {
+	t.Parallel()
+	agent := &fakeAgent{gate: make(chan struct{})}
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	s := newSharedReads(agent, time.Second, clock.Now)
+	const readers = 20
+	var wg sync.WaitGroup
+	answers := make([]string, readers)
+	for i := range readers {
+		wg.Go(func() { answers[i] = send(t, s, "GET", "/v1/ap", "viewer") })
+	}
+	// All but the first wait; let the first answer once they do.
+	for agent.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		close(agent.gate)
+	}()
+	wg.Wait()
+	for i, a := range answers {
+		if a != answers[0] {
+			t.Errorf("reader %d got %q, reader 0 %q", i, a, answers[0])
+		}
+	}
+	if n := agent.calls.Load(); n >= readers {
+		t.Errorf("%d readers asked the agent %d times, want fewer (they wait for one answer)", readers, n)
+	}
+
+	// A change while a read is asked: that answer is not kept.
+	agent2 := &fakeAgent{gate: make(chan struct{})}
+	s = newSharedReads(agent2, time.Second, clock.Now)
+	done := make(chan string)
+	go func() { done <- send(t, s, "GET", "/v1/ap", "viewer") }()
+	for agent2.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	s.forget() // what a PUT does as it starts
+	close(agent2.gate)
+	<-done
+	send(t, s, "GET", "/v1/ap", "viewer")
+	if n := agent2.calls.Load(); n != 2 {
+		t.Errorf("the agent was asked %d times, want 2: an answer begun before a change is not kept", n)
+	}
+}
+
+// TestSharedReadsLeaving: a reader that leaves while it asks does not
+// hand its cancellation to those waiting for its answer.
+func TestSharedReadsLeaving(t *testing.T) {
+	t.Parallel()
+	agent := &cancelAgent{}
+	s := newSharedReads(agent, time.Second, time.Now)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://agent/v1/ap", nil)
+	req.Header.Set(api.HeaderRole, "viewer")
+	errc := make(chan error)
+	go func() {
+		_, err := s.RoundTrip(req)
+		errc <- err
+	}()
+	for agent.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	waiter := make(chan string)
+	go func() { waiter <- send(t, s, "GET", "/v1/ap", "viewer") }()
+	time.Sleep(10 * time.Millisecond) // the second reader waits for the first's answer
+	cancel()
+	if err := <-errc; err == nil {
+		t.Error("the reader that left got an answer")
+	}
+	if got := <-waiter; !strings.HasPrefix(got, "ok") {
+		t.Errorf("the waiting reader got %q, want its own answer", got)
+	}
+}
+
+// cancelAgent holds the first request until its caller leaves, and
+// answers the others at once.
+type cancelAgent struct{ calls atomic.Int64 }
+
+func (c *cancelAgent) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.calls.Add(1) == 1 {
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
+}
+
+// TestSharedReadsDecodedOnce: typed calls given the same kept answer share
+// one decoded value.
+func TestSharedReadsDecodedOnce(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	c := sharedClient(&calls, http.StatusOK, `[{"name":"eth0","addresses":["192.0.2.1/24"]}]`)
+	viewer := api.Actor{User: "vera", Role: "viewer"}
+	a, err := c.Interfaces(context.Background(), viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Interfaces(context.Background(), viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 1 || len(a) != 1 || len(b) != 1 || a[0].Name != "eth0" || &a[0] != &b[0] {
+		t.Errorf("two reads: %d agent calls, %+v and %+v, want one call and one shared value", calls.Load(), a, b)
+	}
+}
+
+// sharedClient is a client with shared reads of an agent that answers
+// every request with status and the JSON body, counting them in calls.
+func sharedClient(calls *atomic.Int64, status int, body string) *Client {
+	agent := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+	})
+	return &Client{socket: "test", hc: &http.Client{Transport: newSharedReads(agent, time.Second, time.Now)}}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestSharedReadsRefusal: a kept refusal is given to a typed call as the
+// agent's error, as the first caller got it.
+func TestSharedReadsRefusal(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	c := sharedClient(&calls, http.StatusServiceUnavailable, `{"error":"hostapd is not running"}`)
+	for range 2 {
+		_, err := c.AP(context.Background(), api.Actor{User: "vera", Role: "viewer"})
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || e.Message != "hostapd is not running" {
+			t.Errorf("AP = %v, want the agent's 503", err)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d agent calls, want 1", calls.Load())
+	}
+}
