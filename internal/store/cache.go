@@ -129,6 +129,16 @@ func (db *DB) fresh(ctx context.Context) {
 	c.next.Store(now + int64(freshInterval))
 }
 
+// Reread has the next lookup look for other connections' writes first,
+// rather than within a second: another process has just written the
+// accounts (the agent's restore of a backup runs the console's part as
+// its own process).
+func (db *DB) Reread() {
+	if db.cache != nil {
+		db.cache.next.Store(0)
+	}
+}
+
 // generation is the cache's generation, read before a miss reads the table.
 func (c *cache) generation() uint64 {
 	c.mu.RLock()

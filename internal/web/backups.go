@@ -466,6 +466,7 @@ func (s *Server) recheck(w http.ResponseWriter, r *http.Request, password string
 // accounts (every session ended; this request's must not be saved again)
 // and sends them to sign in, with what happened.
 func (s *Server) restored(w http.ResponseWriter, r *http.Request, u store.User, msg string) {
+	s.db.Reread() // the accounts the agent's child restored, at once
 	if err := s.endSession(r.Context(), msg+" Every session has ended: sign in again with the accounts of the backup."); err != nil {
 		s.serverError(w, r, err)
 		return
@@ -510,6 +511,7 @@ func (s *Server) apiBackupRestore(w http.ResponseWriter, r *http.Request) {
 // sessionEnded answers v once a restore has ended every session: this
 // request's is destroyed too, so that it is not saved again.
 func (s *Server) sessionEnded(w http.ResponseWriter, r *http.Request, v any) {
+	s.db.Reread() // the accounts the agent's child restored, at once
 	if err := s.sessions.Destroy(r.Context()); err != nil {
 		s.serverError(w, r, err)
 		return
