@@ -6,30 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
+	"github.com/devmgr/devmgr/internal/testing/testutil"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func openStore(t *testing.T, dir string) *store.DB {
 	t.Helper()
@@ -62,7 +45,7 @@ func fail(t *testing.T, th *auth.Throttle, user, src string) {
 func TestThrottleUserSource(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	c := &clock{t: start()}
+	c := testutil.NewClock(start())
 	th := auth.NewThrottle(openStore(t, dir), c.Now)
 
 	for i := range 5 {
@@ -123,7 +106,7 @@ func TestThrottleUserSource(t *testing.T) {
 
 func TestThrottleUserDelay(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: start()}
+	c := testutil.NewClock(start())
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 	want := []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
 	for n, w := range want {
@@ -143,7 +126,7 @@ func TestThrottleUserDelay(t *testing.T) {
 
 func TestThrottleSource(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: start()}
+	c := testutil.NewClock(start())
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 
 	// 20 failures from one address, each for a different name.
@@ -176,7 +159,7 @@ func TestThrottleSource(t *testing.T) {
 // An IPv6 source is its /64: rotating the interface ID does not help.
 func TestThrottleIPv6Prefix(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: start()}
+	c := testutil.NewClock(start())
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 	for i := range auth.MaxSourceFailures {
 		fail(t, th, fmt.Sprintf("u%d", i), fmt.Sprintf("2001:db8:1:2:%x::1", i+1))
@@ -210,7 +193,7 @@ func TestSourceKey(t *testing.T) {
 // logged in before is not slowed.
 func TestThrottleGlobalBudget(t *testing.T) {
 	t.Parallel()
-	c := &clock{t: start()}
+	c := testutil.NewClock(start())
 	th := auth.NewThrottle(openStore(t, t.TempDir()), c.Now)
 	if err := th.Success(context.Background(), "admin", "198.51.100.1"); err != nil {
 		t.Fatal(err)

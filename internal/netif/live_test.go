@@ -177,11 +177,11 @@ func TestLiveCounters(t *testing.T) {
 	if out, err := l.Exec(ctx, lab.Device, ping, "-c3", "-i0.2", "-s1000", "-W3", lab.LANHostIP); err != nil {
 		t.Fatalf("LAN host not reachable: %v\n%s", err, out)
 	}
-	clock.Add(CounterInterval - time.Millisecond)
+	clock.Advance(CounterInterval - time.Millisecond)
 	if i, _ := live.Get(ctx, "eth1"); i.TxBytes != before.TxBytes {
 		t.Errorf("counters read again within %s: tx %d, was %d", CounterInterval, i.TxBytes, before.TxBytes)
 	}
-	clock.Add(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	i, err := live.Get(ctx, "eth1")
 	if err != nil {
 		t.Fatal(err)

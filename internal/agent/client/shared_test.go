@@ -86,10 +86,10 @@ func TestSharedReads(t *testing.T) {
 	send(t, s, "GET", "/v1/interfaces/missing", "viewer")
 	asks(9, "a refusal, kept as well")
 
-	clock.Add(time.Second - time.Nanosecond)
+	clock.Advance(time.Second - time.Nanosecond)
 	send(t, s, "GET", "/v1/interfaces", "viewer")
 	asks(9, "a read just within a second")
-	clock.Add(time.Nanosecond)
+	clock.Advance(time.Nanosecond)
 	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got == first {
 		t.Error("a read a second later got the old answer")
 	}

@@ -22,8 +22,15 @@ func (c *Clock) Now() time.Time {
 	return c.t
 }
 
-// Add moves the clock by d (back when d is negative).
-func (c *Clock) Add(d time.Duration) {
+// Set sets the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// Advance moves the clock by d (back when d is negative).
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
