@@ -52,6 +52,7 @@ import (
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/diag"
 	"github.com/devmgr/devmgr/internal/dnsmasq"
+	"github.com/devmgr/devmgr/internal/procmem"
 )
 
 // Network is the interface state the agent reads and changes;
@@ -149,6 +150,8 @@ type Server struct {
 	gid     int // socket group; -1: root's
 	diagSem chan struct{}
 	handler http.Handler
+	// idle gives memory back once requests stop (Serve runs it).
+	idle *procmem.Idle
 }
 
 // changed answers a change that began (202) or was refused, and audits
@@ -181,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxDiagnostics <= 0 {
 		cfg.MaxDiagnostics = 4
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, gid: -1, diagSem: make(chan struct{}, cfg.MaxDiagnostics)}
+	s := &Server{cfg: cfg, log: cfg.Log, gid: -1, diagSem: make(chan struct{}, cfg.MaxDiagnostics), idle: procmem.NewIdle(cfg.Log)}
 	if cfg.WebUser != "" {
 		u, err := cfg.lookupUser(cfg.WebUser)
 		if err != nil {
@@ -325,6 +328,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stopTraffic := s.runTraffic(ctx)
 	defer stopTraffic()
+	ictx, stopIdle := context.WithCancel(ctx)
+	defer stopIdle()
+	go s.idle.Run(ictx)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ConnContext:       connContext,
@@ -366,6 +372,7 @@ type handler func(w http.ResponseWriter, r *http.Request, a Actor) error
 // wrap checks the peer, the actor and its role for a route, then runs h.
 func (s *Server) wrap(rt api.Route, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.idle.Seen(time.Now())
 		p := peerFrom(r.Context())
 		if p.err != nil || p.cred == nil || !s.allowed.allows(p.cred.Uid) {
 			uid := int64(-1)

@@ -61,7 +61,7 @@ func hasSession(r *http.Request) bool {
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	tlsOn := !s.cfg.Web.TLS.Disable
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.idle.seen(time.Now())
+		s.idle.Seen(time.Now())
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Frame-Options", "DENY")

@@ -22,6 +22,7 @@ import (
 	"github.com/devmgr/devmgr/internal/accounts"
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/config"
+	"github.com/devmgr/devmgr/internal/procmem"
 	"github.com/devmgr/devmgr/internal/store"
 	"github.com/devmgr/devmgr/internal/tlsutil"
 )
@@ -79,7 +80,7 @@ type Server struct {
 	// system is the dashboard's system part as last rendered.
 	system systemCache
 	// idle gives memory back once requests stop (Serve runs it).
-	idle *idleMemory
+	idle *procmem.Idle
 }
 
 // SessionCookie is the name of the session cookie. The __Host- prefix makes
@@ -122,7 +123,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.hashes = newHashQueue(2*runtime.GOMAXPROCS(0), hashQueueDepth)
 	s.loginKey = newLoginKey()
-	s.idle = newIdleMemory()
+	s.idle = procmem.NewIdle(s.log)
 	s.sleep = sleepCtx
 	s.verify = auth.VerifyPassword
 	s.verifyDummy = auth.VerifyDummy
@@ -219,7 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln, redirect net.Listener) error {
 	servers := []*http.Server{srv}
 	ictx, stopIdle := context.WithCancel(ctx)
 	defer stopIdle()
-	go s.idle.run(ictx)
+	go s.idle.Run(ictx)
 	errc := make(chan error, 2)
 	go func() {
 		if srv.TLSConfig != nil {

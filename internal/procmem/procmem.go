@@ -1,0 +1,145 @@
+// Package procmem gives memory a long-running devmgr process holds but
+// does not use back to the system: the free heap, and the pages of its own
+// binary that the kernel mapped around the ones it ran. Idle does it once
+// a server has stopped serving for a while.
+package procmem
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Release collects twice, so that what sync.Pools held (buffers of pages
+// and answers, net/http's connections: a pool's items survive one
+// collection) is garbage too, returns the free heap to the system, and
+// drops the binary's pages (DropBinaryPages). It takes a few milliseconds.
+func Release() error {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_, err := DropBinaryPages()
+	return err
+}
+
+// DropBinaryPages unmaps from this process the pages of its executable
+// that are mapped without write access (code and read-only data) and
+// reports how many bytes of address space that covered. Those pages are
+// clean copies of the file: what the process runs next is mapped again
+// from the page cache at its first touch, and nothing else is. The kernel
+// maps a 64 KiB window around every page a process touches, and the
+// initialisers of the binary's ~300 packages touch nearly every window,
+// so without this the whole binary stays mapped, and counted as each
+// process's memory (and kept from reclaim as mapped code), although little
+// of it runs once the process serves. The writable data is not touched.
+func DropBinaryPages() (int, error) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return 0, fmt.Errorf("finding the executable: %w", err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0, fmt.Errorf("reading the mappings: %w", err)
+	}
+	dropped := 0
+	sc := bufio.NewScanner(bytes.NewReader(maps))
+	for sc.Scan() {
+		lo, hi, ok := readOnlyMapping(sc.Text(), exe)
+		if !ok {
+			continue
+		}
+		if _, _, e := unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED); e != 0 {
+			return dropped, fmt.Errorf("dropping %x-%x of %s: %w", lo, hi, exe, e)
+		}
+		dropped += int(hi - lo)
+	}
+	return dropped, sc.Err()
+}
+
+// readOnlyMapping parses a line of /proc/self/maps ("start-end perms
+// offset dev inode path") and reports the range of a private mapping of
+// path without write access.
+func readOnlyMapping(line, path string) (lo, hi uintptr, ok bool) {
+	f := bytes.Fields([]byte(line))
+	if len(f) != 6 || string(f[5]) != path {
+		return 0, 0, false
+	}
+	if p := string(f[1]); p != "r-xp" && p != "r--p" {
+		return 0, 0, false
+	}
+	start, end, found := bytes.Cut(f[0], []byte("-"))
+	if !found {
+		return 0, 0, false
+	}
+	l, err1 := strconv.ParseUint(string(start), 16, 64)
+	h, err2 := strconv.ParseUint(string(end), 16, 64)
+	if err1 != nil || err2 != nil || h <= l {
+		return 0, 0, false
+	}
+	return uintptr(l), uintptr(h), true
+}
+
+// IdleAfter is how long a server serves nothing before Idle gives its
+// memory back: the runtime would keep the free heap until a collection
+// (two minutes when nothing allocates) and its scavenger's slow return,
+// and a device idles most of the time.
+const IdleAfter = 10 * time.Second
+
+// Idle notes when a server last served a request and calls Release once
+// it has been idle for IdleAfter after serving, and once as it starts
+// (what starting touched is not what serving needs).
+type Idle struct {
+	last     atomic.Int64 // Unix nanoseconds of the last request
+	released int64        // the last request before the last release
+	release  func() error
+	log      *slog.Logger
+}
+
+// NewIdle returns an Idle that calls Release and logs its failures to log.
+func NewIdle(log *slog.Logger) *Idle { return &Idle{release: Release, log: log} }
+
+// Seen records a request at now.
+func (m *Idle) Seen(now time.Time) { m.last.Store(now.UnixNano()) }
+
+// check releases the memory when requests came since the last release and
+// none for IdleAfter; it reports whether it did.
+func (m *Idle) check(now time.Time) bool {
+	last := m.last.Load()
+	if last == m.released || now.Sub(time.Unix(0, last)) < IdleAfter {
+		return false
+	}
+	m.released = last
+	m.releaseNow()
+	return true
+}
+
+// Run releases the memory once, then checks every IdleAfter/2 until ctx
+// is done.
+func (m *Idle) Run(ctx context.Context) {
+	m.releaseNow()
+	t := time.NewTicker(IdleAfter / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			m.check(now)
+		}
+	}
+}
+
+func (m *Idle) releaseNow() {
+	if err := m.release(); err != nil {
+		m.log.Warn("giving unused memory back", "err", err)
+	}
+}
