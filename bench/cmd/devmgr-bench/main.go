@@ -3,7 +3,9 @@
 // network-namespace lab, through `devmgr-dev run`) and the original Flask
 // design (bench/flask/app.py under gunicorn) on 127.0.0.1, and compares
 // them: idle memory, wrk throughput and latency of authenticated reads, and
-// whether a read starts a process.
+// whether a read starts a process. The floor, devmgr-bench itself run again
+// as a minimal Go HTTPS server answering /api/v1/me with a constant, shows
+// in the same run what no Go console on this machine can beat (floor.go).
 //
 // Everything it starts runs in its own process group with a parent-death
 // signal and is stopped, and every temporary directory removed, on any exit
@@ -34,6 +36,7 @@ type options struct {
 	threads  int
 	conns    int
 	noFlask  bool
+	noFloor  bool
 	markdown string        // also write the report here
 	settle   time.Duration // idle time after the load before the settled memory is read
 	verbose  bool
@@ -44,6 +47,13 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == serveFloorArg {
+		if err := serveFloor(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "devmgr-bench %s: %v\n", serveFloorArg, err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/devmgr", "devmgr binary to benchmark")
 	flag.StringVar(&o.dev, "dev", "bin/devmgr-dev", "devmgr-dev binary that runs it (make run's runner)")
@@ -52,6 +62,7 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads of the loaded runs")
 	flag.IntVar(&o.conns, "connections", 16, "wrk connections of the loaded runs")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask baseline")
+	flag.BoolVar(&o.noFloor, "no-floor", false, "skip the floor (a minimal Go HTTPS server answering /api/v1/me with a constant)")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&o.verbose, "v", false, "show the servers' logs")
 	flag.DurationVar(&o.settle, "settle", 125*time.Second, "idle time after the load before memory is read again (0: skip)")
@@ -139,8 +150,14 @@ func run(ctx context.Context, o options) error {
 	if err := extras(ctx, o, rep.devmgr, dm.target, true); err != nil {
 		return fmt.Errorf("devmgr: %w", err)
 	}
-	// devmgr stays up, idle, while Flask is measured: its settled memory
-	// is read at the end.
+	// devmgr stays up, idle, while the floor and Flask are measured: its
+	// settled memory is read at the end.
+
+	if !o.noFloor {
+		if rep.floor, rep.floorBody, err = measureFloor(ctx, o, tmp, dm, logs); err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+	}
 
 	if !o.noFlask {
 		if err := ensureFlask(ctx, root); err != nil {

@@ -31,6 +31,10 @@ type report struct {
 	devmgr       *result
 	flask        *result
 	flaskSkipped string
+	// floor is the minimal Go HTTPS server's runs on /api/v1/me (nil: not
+	// run) and floorBody the length of its answer, devmgr's.
+	floor     *result
+	floorBody int
 }
 
 // machine describes this host in one line.
@@ -100,15 +104,24 @@ func (rep *report) markdown() string {
 	} else {
 		p("Flask: not run (%s).\n", rep.flaskSkipped)
 	}
+	if rep.floor != nil {
+		p("Go floor: devmgr-bench run again as a minimal Go HTTPS server%s: net/http + crypto/tls from the same toolchain, the console's TLS config and http.Server timeouts, the same kind of self-signed P-256 pair, one handler answering every GET with devmgr's %d-byte `%s` answer as a constant (application/json), no routing, auth or middleware; measured on `%s` only, with devmgr's requests. The least a Go console on net/http + crypto/tls can cost here.\n",
+			map[bool]string{true: " as user `devmgr`", false: ""}[rep.root], rep.floorBody, floorPath, floorPath)
+	} else {
+		p("Go floor: not run (-no-floor).\n")
+	}
 	paths := d.endpointsUnion(f)
 	loads := []load{{o.threads, o.conns}, {1, 1}}
 	for _, l := range loads {
 		p("\n### wrk -t%d -c%d -d%s --latency (authenticated GETs)\n\n", l.threads, l.conns, o.duration)
-		p("CPU/req: CPU time of the server's processes during the run ÷ its requests. Gains are Flask ÷ devmgr (req/s: devmgr ÷ Flask); the target is %.0f×. Load: the machine's load average as the devmgr run began.\n\n", targetGain)
+		p("CPU/req: CPU time of the server's processes during the run ÷ its requests. Gains are Flask ÷ devmgr (req/s: devmgr ÷ Flask); the target is %.0f×. Load: the machine's load average as the devmgr run began.", targetGain)
+		if rep.floor != nil {
+			p(" The row `%s` (Go floor) is the floor (a Go HTTPS server answering a constant, same request) in devmgr's columns, its gains over Flask's `%s`, and its load at its own run's start.", floorPath, floorPath)
+		}
+		p("\n\n")
 		p("| endpoint | load | devmgr req/s | p50 | p99 | CPU/req | Flask req/s | p50 | p99 | CPU/req | req/s gain | p50 gain | CPU/req gain |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, path := range paths {
-			dr, fr := d.find(path, l), f.find(path, l)
-			cells := []string{"`" + path + "`", "–"}
+		row := func(label string, dr, fr *endpointRun) {
+			cells := []string{label, "–"}
 			if dr != nil {
 				cells[1] = dr.loadAvg
 			}
@@ -126,6 +139,12 @@ func (rep *report) markdown() string {
 				cells = append(cells, "–", "–", "–")
 			}
 			p("| %s |\n", strings.Join(cells, " | "))
+		}
+		for _, path := range paths {
+			row("`"+path+"`", d.find(path, l), f.find(path, l))
+			if fl := rep.floor.find(path, l); fl != nil {
+				row("`"+path+"` (Go floor)", fl, f.find(path, l))
+			}
 		}
 	}
 
@@ -209,12 +228,11 @@ func (rep *report) targets(p func(string, ...any), paths []string, loads []load)
 			if dr == nil || fr == nil || d1 == nil || f1 == nil || dr.cpuPerRequest() == 0 {
 				continue
 			}
-			cpuGain := float64(fr.cpuPerRequest()) / float64(dr.cpuPerRequest())
-			rpsGain := dr.wrk.rps / fr.wrk.rps
-			p50Gain := float64(f1.wrk.p50) / float64(d1.wrk.p50)
+			cpuGain, rpsGain, p50Gain := gains(dr, d1, fr, f1)
 			p("- `%s`: CPU/req %s, %.1f× Flask's %s (≤ %s wanted) — %s; req/s %.1f× — %s; one-connection p50 %.1f× — %s.\n", path,
 				us(dr.cpuPerRequest()), cpuGain, us(fr.cpuPerRequest()), us(time.Duration(float64(fr.cpuPerRequest())/targetGain)), metIf(cpuGain >= targetGain),
 				rpsGain, metIf(rpsGain >= targetGain), p50Gain, metIf(p50Gain >= targetGain))
+			rep.floorTargets(p, path, dr, d1, fr, f1)
 		}
 	}
 	idle, when := d.start, "at start"
@@ -249,6 +267,45 @@ func (rep *report) targets(p func(string, ...any), paths []string, loads []load)
 		spawned = spawned || r.childFaults > 0
 	}
 	p("- Reads never start a process (no child reaped by serve or agent during any run): %s.\n", metIf(!spawned))
+}
+
+// gains are devmgr's (or the floor's) over Flask's: CPU/req and req/s
+// under the loaded runs (r, fr), p50 with one connection (r1, f1).
+func gains(r, r1, fr, f1 *endpointRun) (cpu, rps, p50 float64) {
+	return float64(fr.cpuPerRequest()) / float64(r.cpuPerRequest()), r.wrk.rps / fr.wrk.rps, float64(f1.wrk.p50) / float64(r1.wrk.p50)
+}
+
+// floorTargets follows path's targets with, for each that devmgr missed,
+// the floor's number and gain over Flask: whether 30× is within reach of
+// any Go HTTPS server here.
+func (rep *report) floorTargets(p func(string, ...any), path string, dr, d1, fr, f1 *endpointRun) {
+	o := rep.opts
+	fl, fl1 := rep.floor.find(path, load{o.threads, o.conns}), rep.floor.find(path, load{1, 1})
+	if fl == nil || fl1 == nil || fl.cpuPerRequest() == 0 || fl1.wrk.p50 == 0 {
+		return
+	}
+	dCPU, dRPS, dP50 := gains(dr, d1, fr, f1)
+	cpu, rps, p50 := gains(fl, fl1, fr, f1)
+	for _, m := range []struct {
+		name             string
+		devmgrGain, gain float64
+		value            string
+		devmgrOverFloor  float64
+	}{
+		{"CPU/req", dCPU, cpu, us(fl.cpuPerRequest()), float64(dr.cpuPerRequest()) / float64(fl.cpuPerRequest())},
+		{"req/s", dRPS, rps, fmt.Sprintf("%.0f req/s", fl.wrk.rps), dr.wrk.rps / fl.wrk.rps},
+		{"one-connection p50", dP50, p50, us(fl1.wrk.p50), float64(d1.wrk.p50) / float64(fl1.wrk.p50)},
+	} {
+		if m.devmgrGain >= targetGain {
+			continue
+		}
+		reach := fmt.Sprintf("a Go HTTPS server can reach %.0f× here", targetGain)
+		if m.gain < targetGain {
+			reach = fmt.Sprintf("%.0f× is below what a Go HTTPS server reaches here", targetGain)
+		}
+		p("  - %s: the floor, net/http + crypto/tls answering a constant, is %s, %.1f× Flask (devmgr's is %.2f× the floor's): %s.\n",
+			m.name, m.value, m.gain, m.devmgrOverFloor, reach)
+	}
 }
 
 // pr is a memory reading: PSS / RSS.

@@ -200,23 +200,9 @@ func startFlask(ctx context.Context, o options, tmp string, cred *syscall.Creden
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := tlsutil.SelfSigned(tlsutil.Names{DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, time.Now())
+	certPath, keyPath, err := writeSelfSigned(dir, cred)
 	if err != nil {
 		return nil, err
-	}
-	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
-		return nil, err
-	}
-	if cred != nil {
-		for _, p := range []string{dir, keyPath} {
-			if err := os.Lchown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				return nil, err
-			}
-		}
 	}
 	env := append(os.Environ(), "BENCH_DATA_DIR="+dir, "BENCH_SECRET_KEY="+randomHex(32),
 		"PYTHONDONTWRITEBYTECODE=1", "HOME="+dir)
@@ -280,6 +266,31 @@ func startFlask(ctx context.Context, o options, tmp string, cred *syscall.Creden
 		return fail(err)
 	}
 	return s, nil
+}
+
+// writeSelfSigned writes a new self-signed ECDSA P-256 pair for 127.0.0.1,
+// like devmgr's, into dir (tlsutil's file names), dir and key owned by cred
+// when set.
+func writeSelfSigned(dir string, cred *syscall.Credential) (certPath, keyPath string, err error) {
+	certPEM, keyPEM, err := tlsutil.SelfSigned(tlsutil.Names{DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, time.Now())
+	if err != nil {
+		return "", "", err
+	}
+	certPath, keyPath = filepath.Join(dir, tlsutil.CertFile), filepath.Join(dir, tlsutil.KeyFile)
+	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	if cred != nil {
+		for _, p := range []string{dir, keyPath} {
+			if err := os.Lchown(p, int(cred.Uid), int(cred.Gid)); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	return certPath, keyPath, nil
 }
 
 func credentialOf(name string) (*syscall.Credential, error) {
