@@ -49,8 +49,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	d.Part = template.HTML(part)
-	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", d)
+	d.Part = part.html
+	s.renderContent(w, r, http.StatusOK, "dashboard", "Dashboard", d, part.content)
 }
 
 // dashboardLive is the fragment htmx polls to refresh the dashboard.
@@ -63,7 +63,7 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	w.Write(part)
+	w.Write(part.bytes)
 }
 
 // systemCache is the dashboard's system part as last rendered, and the
@@ -77,12 +77,20 @@ func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
 type systemCache struct {
 	mu   sync.Mutex
 	key  dashboardData
-	part []byte
+	part *renderedPart
+}
+
+// renderedPart is the system part rendered, and the dashboard's content
+// around it (which shows nothing else: the same for every user).
+type renderedPart struct {
+	bytes   []byte
+	html    template.HTML // bytes, as the page's data
+	content []byte
 }
 
 // systemPart is the dashboard's data for r and its system part, rendered
-// or reused. The bytes are shared: never change them.
-func (s *Server) systemPart(r *http.Request) (dashboardData, []byte, error) {
+// or reused. The part is shared: never change it.
+func (s *Server) systemPart(r *http.Request) (dashboardData, *renderedPart, error) {
 	d, err := s.loadDashboard(r)
 	if err != nil {
 		return d, nil, err
@@ -97,11 +105,20 @@ func (s *Server) systemPart(r *http.Request) (dashboardData, []byte, error) {
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if err := s.views.pages["dashboard"].ExecuteTemplate(buf, "system", view{Nav: "dashboard", Data: d}); err != nil {
+	t := s.views.pages["dashboard"]
+	if err := t.ExecuteTemplate(buf, "system", view{Nav: "dashboard", Data: d}); err != nil {
 		return d, nil, fmt.Errorf("rendering the dashboard: %w", err)
 	}
-	c.key, c.part = key, bytes.Clone(buf.Bytes())
-	return d, c.part, nil
+	p := &renderedPart{bytes: bytes.Clone(buf.Bytes())}
+	p.html = template.HTML(p.bytes)
+	d.Part = p.html
+	buf.Reset()
+	if err := t.ExecuteTemplate(buf, "content", view{Nav: "dashboard", Data: d}); err != nil {
+		return d, nil, fmt.Errorf("rendering the dashboard: %w", err)
+	}
+	p.content = bytes.Clone(buf.Bytes())
+	c.key, c.part = key, p
+	return d, p, nil
 }
 
 // loadDashboard reads this machine's state and, at the same time, the

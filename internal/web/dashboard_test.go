@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -125,5 +127,38 @@ func TestDashboardWithoutAgent(t *testing.T) {
 	}
 	if n := strings.Count(page.body, agentDownMessage); n != 1 {
 		t.Errorf("the agent-down message shows %d times, want once", n)
+	}
+}
+
+// TestDashboardSharedPart: the dashboard's content is rendered once for
+// everyone who sees the same data, and each page around it is its user's:
+// their name, role and form token, the token their form posts accept.
+func TestDashboardSharedPart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.addUser("vera", auth.Viewer, userPassword)
+	h.addUser("vic", auth.Viewer, userPassword)
+	pages := map[string]string{}
+	for _, name := range []string{"vera", "vic"} {
+		c := h.newClient()
+		c.mustLogin(name, userPassword)
+		page := c.get("/")
+		if page.status != http.StatusOK || !strings.Contains(page.body, `id="user-menu">`+name+` <span class="badge text-bg-secondary">viewer</span>`) {
+			t.Fatalf("%s's dashboard (%d) does not name them:\n%s", name, page.status, page.body)
+		}
+		tok := regexp.MustCompile(`data-csrf="([^"]+)"`).FindStringSubmatch(page.body)
+		if tok == nil || !strings.Contains(page.body, `name="csrf_token" value="`+tok[1]+`"`) {
+			t.Fatalf("%s's dashboard has no form token, or two:\n%s", name, page.body)
+		}
+		// The token is the session's: signing out with it works.
+		if r := c.post("/logout", url.Values{"csrf_token": {tok[1]}}); r.status != http.StatusSeeOther {
+			t.Errorf("%s signing out with the page's token: %d", name, r.status)
+		}
+		_, content, _ := strings.Cut(page.body, "<main")
+		pages[name] = content
+	}
+	strip := regexp.MustCompile(`data-csrf="[^"]+"|value="[^"]+"|data-session-left="\d+"|\d\d:\d\d:\d\d|up \S+`)
+	if a, b := strip.ReplaceAllString(pages["vera"], ""), strip.ReplaceAllString(pages["vic"], ""); a != b {
+		t.Errorf("two viewers' dashboards differ in their content:\n%s\n----\n%s", a, b)
 	}
 }

@@ -35,6 +35,9 @@ type views struct {
 	// layout's parts that depend only on them, rendered once each instead
 	// of on every page (a template's every action is a reflective call).
 	nav sync.Map // navKey → template.HTML
+	// skeletons are the layout rendered once per page and kind of user,
+	// with the request's values filled in (skeleton.go).
+	skeletons *skeletons
 }
 
 type navKey struct {
@@ -103,6 +106,10 @@ func parseViews() (*views, error) {
 		}
 		v.pages[name] = t
 	}
+	// A template cannot be cloned once it has run.
+	if v.skeletons, err = newSkeletons(v.pages["error"]); err != nil {
+		return nil, fmt.Errorf("the layout's skeleton: %w", err)
+	}
 	var b strings.Builder
 	if err := v.pages["error"].ExecuteTemplate(&b, "assets", nil); err != nil {
 		return nil, fmt.Errorf("rendering the assets: %w", err)
@@ -143,6 +150,13 @@ type flash struct {
 // render writes page name with status, buffering it so that a template
 // error becomes a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
+	s.renderContent(w, r, status, name, title, data, nil)
+}
+
+// renderContent is render with the page's content rendered already
+// (content not nil: the "content" template executed for this request's
+// view would write those bytes).
+func (s *Server) renderContent(w http.ResponseWriter, r *http.Request, status int, name, title string, data any, content []byte) {
 	t, ok := s.views.pages[name]
 	if !ok {
 		s.serverError(w, r, fmt.Errorf("no page %q", name))
@@ -152,7 +166,29 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if v.Me != nil && !v.Me.Token {
 		v.SessionLeft = v.Me.SessionEnds.Sub(s.now()).Milliseconds()
 	}
-	s.execute(w, r, status, t, "layout", v)
+	if !fits(&v) {
+		s.execute(w, r, status, t, "layout", v)
+		return
+	}
+	sk, err := s.views.skeletons.get(keyOf(&v))
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if content == nil {
+		cb := getBuffer()
+		defer putBuffer(cb)
+		if err := t.ExecuteTemplate(cb, "content", v); err != nil {
+			s.serverError(w, r, fmt.Errorf("rendering %s: %w", name, err))
+			return
+		}
+		content = cb.Bytes()
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	buf.Grow(sk.size(&v, content))
+	sk.write(buf, &v, content)
+	sendHTML(w, status, buf)
 }
 
 // renderPart writes one named template of page without the layout: the
@@ -175,8 +211,13 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, status int, t *
 		s.serverError(w, r, fmt.Errorf("rendering %s: %w", name, err))
 		return
 	}
+	sendHTML(w, status, buf)
+}
+
+// sendHTML writes the HTML in buf with status and its length: sent whole,
+// not in chunks.
+func sendHTML(w http.ResponseWriter, status int, buf *bytes.Buffer) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	// Its length, known: sent whole, not in chunks.
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
