@@ -138,12 +138,11 @@ func (s *Server) loadDashboard(r *http.Request) (dashboardData, error) {
 		ifsErr, apErr, leasErr error
 		trafficErr             error
 	)
+	// The reads run at once, each bounded by the same deadline.
+	ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
+	defer cancel()
 	read := func(f func(ctx context.Context) error, err *error) {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(r.Context(), agentReadTimeout)
-			defer cancel()
-			*err = f(ctx)
-		})
+		wg.Go(func() { *err = f(ctx) })
 	}
 	read(func(ctx context.Context) (err error) { ifs, err = s.agent.Interfaces(ctx, a); return err }, &ifsErr)
 	read(func(ctx context.Context) (err error) { ap, err = s.agent.AP(ctx, a); return err }, &apErr)

@@ -4,6 +4,8 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httputil"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -91,8 +93,37 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 			// A backup or the overlay's changes, as large as they are.
 			longTask(w)
 		}
+		if k, ok := s.agent.(keeper); ok && r.Method == http.MethodGet && !rt.Stream && !rt.Events && !rt.Download {
+			// What the proxy would copy from the kept answer, without it.
+			if status, h, body, ok := k.Kept(string(me(r).Role), strings.TrimPrefix(r.URL.RequestURI(), "/api")); ok {
+				writeKept(w, status, h, body)
+				return
+			}
+		}
 		rp.ServeHTTP(w, r)
 	}
+}
+
+// keeper is an agent client that keeps the answers of shared reads
+// (agentclient.WithSharedReads) and gives them out.
+type keeper interface {
+	Kept(role, requestURI string) (status int, header http.Header, body []byte, ok bool)
+}
+
+// writeKept answers with a kept answer of the agent's: its status, its
+// headers but those of its connection, and its body.
+func writeKept(w http.ResponseWriter, status int, h http.Header, body []byte) {
+	out := w.Header()
+	for k, vv := range h {
+		switch k {
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
+			continue
+		}
+		out[k] = slices.Clone(vv)
+	}
+	out.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 func flushInterval(rt api.Route) time.Duration {

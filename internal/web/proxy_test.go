@@ -76,3 +76,57 @@ func TestAgentProxy(t *testing.T) {
 		}
 	}
 }
+
+// keptAgent is capturingAgent with an answer kept for one role and
+// request, as agentclient.WithSharedReads keeps them.
+type keptAgent struct {
+	capturingAgent
+	role, uri string
+}
+
+func (k *keptAgent) Kept(role, uri string) (int, http.Header, []byte, bool) {
+	if role != k.role || uri != k.uri {
+		return 0, nil, nil, false
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "Connection": {"close"}, "Content-Length": {"999"}, "X-Kept": {"yes"}}
+	return http.StatusServiceUnavailable, h, []byte(`{"error":"kept"}`), true
+}
+
+// TestAgentProxyKept: a GET the agent client has a fresh answer to is
+// answered with it, without a request to the agent, and without the
+// answer's connection headers; other roles, other requests and changes
+// are proxied.
+func TestAgentProxyKept(t *testing.T) {
+	t.Parallel()
+	ka := &keptAgent{role: "viewer", uri: "/v1/traffic?interface=eth1"}
+	h := newAgentHarness(t, testConfig(t.TempDir()), ka)
+	h.addUser("vera", auth.Viewer, userPassword)
+	h.addUser("alice", auth.Admin, userPassword)
+	vera, alice := h.newClient(), h.newClient()
+	vera.mustLogin("vera", userPassword)
+	alice.mustLogin("alice", userPassword)
+
+	r := vera.get("/api/v1/traffic?interface=eth1")
+	if r.status != http.StatusServiceUnavailable || r.body != `{"error":"kept"}` || r.header.Get("X-Kept") != "yes" ||
+		r.header.Get("Connection") != "" || r.header.Get("Content-Length") != "16" {
+		t.Errorf("kept answer given as %d %v %q", r.status, r.header, r.body)
+	}
+	if ca := &ka.capturingAgent; ca.last != nil {
+		t.Errorf("the agent was asked %s %s although an answer was kept", ca.last.Method, ca.last.URL)
+	}
+	for _, tc := range []struct {
+		c    *client
+		path string
+	}{
+		{alice, "/api/v1/traffic?interface=eth1"}, // another role
+		{vera, "/api/v1/traffic?interface=eth0"},  // another request
+		{vera, "/api/v1/traffic"},
+	} {
+		ka.mu.Lock()
+		ka.last = nil
+		ka.mu.Unlock()
+		if r := tc.c.get(tc.path); r.body == `{"error":"kept"}` || ka.last == nil {
+			t.Errorf("GET %s was not asked of the agent (%d %q)", tc.path, r.status, r.body)
+		}
+	}
+}

@@ -153,7 +153,7 @@ func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, bo
 	if sr, ok := c.hc.Transport.(*sharedReads); ok && method == http.MethodGet && a != nil && a.Role != "" {
 		if ans, ok := sr.lookup(string(a.Role), path); ok {
 			if ans.status/100 != 2 {
-				return answerError(ans.status, ans.body)
+				return ans.refused()
 			}
 			if err := ans.decode(out); err != nil {
 				return fmt.Errorf("decoding agent answer to %s %s: %w", method, path, err)

@@ -86,6 +86,9 @@ type sharedAnswer struct {
 	// decoded holds the body decoded by typed calls, by the type of
 	// their value (reflect.Type of the pointer → the pointer).
 	decoded sync.Map
+	// refusal is a refusal's body decoded, once.
+	refusalOnce sync.Once
+	refusal     *api.Error
 }
 
 // sharedBody is the body of an answer given from a sharedAnswer.
@@ -123,6 +126,30 @@ func (a *sharedAnswer) decode(out any) error {
 	kept.Elem().Set(reflect.ValueOf(out).Elem())
 	a.decoded.Store(t, kept.Interface())
 	return nil
+}
+
+// Kept returns the kept answer of a shared read of requestURI (the
+// agent's path with its query) for role, when a fresh one is kept: a
+// proxy may answer with it without a request. The header and body are
+// shared: never change them.
+func (c *Client) Kept(role, requestURI string) (status int, header http.Header, body []byte, ok bool) {
+	sr, isShared := c.hc.Transport.(*sharedReads)
+	if !isShared || role == "" {
+		return 0, nil, nil, false
+	}
+	a, found := sr.lookup(role, requestURI)
+	if !found {
+		return 0, nil, nil, false
+	}
+	return a.status, a.header, a.body, true
+}
+
+// refused is the agent's refusal this answer holds (status not 2xx),
+// decoded once; each caller gets a copy (its Fields shared).
+func (a *sharedAnswer) refused() *api.Error {
+	a.refusalOnce.Do(func() { a.refusal = answerError(a.status, a.body) })
+	e := *a.refusal
+	return &e
 }
 
 // decodeShared decodes the JSON of resp into out, once per kept answer:

@@ -241,3 +241,32 @@ func TestSharedReadsRefusal(t *testing.T) {
 		t.Errorf("%d agent calls, want 1", calls.Load())
 	}
 }
+
+// TestKept: a proxy is given the kept answer of a shared read for the
+// same role and request, and nothing once a change made the client
+// forget it, or for another role.
+func TestKept(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	c := sharedClient(&calls, http.StatusOK, `[{"name":"eth0"}]`)
+	if _, _, _, ok := c.Kept("viewer", "/v1/interfaces"); ok {
+		t.Fatal("an answer is kept before any read")
+	}
+	if _, err := c.Interfaces(context.Background(), api.Actor{User: "vera", Role: "viewer"}); err != nil {
+		t.Fatal(err)
+	}
+	status, h, body, ok := c.Kept("viewer", "/v1/interfaces")
+	if !ok || status != http.StatusOK || string(body) != `[{"name":"eth0"}]` || h.Get("Content-Type") != "application/json" {
+		t.Errorf("kept: %v %d %v %q", ok, status, h, body)
+	}
+	if _, _, _, ok := c.Kept("admin", "/v1/interfaces"); ok {
+		t.Error("another role's read was given the viewer's answer")
+	}
+	c.hc.Transport.(*sharedReads).forget() // what a change does
+	if _, _, _, ok := c.Kept("viewer", "/v1/interfaces"); ok {
+		t.Error("an answer is kept after a change")
+	}
+	if plain := (&Client{hc: &http.Client{}}); func() bool { _, _, _, ok := plain.Kept("viewer", "/v1/interfaces"); return ok }() {
+		t.Error("a client without shared reads keeps answers")
+	}
+}
