@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"reflect"
@@ -28,6 +29,12 @@ const maxSharedBody = 1 << 20
 // kept answer, so that the console reads what it changed. A refusal
 // (the access point not running) is an answer of the agent's and is kept
 // too; a failure to reach the agent is not.
+//
+// An answer is asked for again ahead of its end: the first caller in the
+// last quarter of maxAge asks the agent, while the others are still given
+// the kept answer, so that under load callers do not all wait for the
+// agent each time an answer ends (and the agent and this caller's
+// goroutine are slowest to get a CPU then).
 //
 // A typed call decodes a kept answer once: the callers it is given to
 // share the value (its slices, maps and pointers), which they read and
@@ -83,6 +90,9 @@ type sharedAnswer struct {
 	body   []byte
 	whole  bool // body is all of it: waiters may be given it
 	ok     bool // kept: asked since the last change
+	// renewing is set while a caller asks for the answer that will
+	// replace this one (guarded by sharedReads.mu).
+	renewing bool
 	// decoded holds the body decoded by typed calls, by the type of
 	// their value (reflect.Type of the pointer → the pointer).
 	decoded sync.Map
@@ -105,8 +115,8 @@ func (s *sharedReads) lookup(role, path string) (*sharedAnswer, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.answers[role+" "+path]
-	if a == nil || !isDone(a.done) || !a.ok || !s.fresh(a.at) {
-		return nil, false
+	if a == nil || !isDone(a.done) || !a.ok || !s.fresh(a.at) || s.renewDue(a) {
+		return nil, false // asked through RoundTrip
 	}
 	return a, true
 }
@@ -214,8 +224,16 @@ func (s *sharedReads) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue // too long to share: ask again
 		}
 		if a != nil && a.ok && s.fresh(a.at) {
+			if !s.renewDue(a) {
+				s.mu.Unlock()
+				return a.response(req)
+			}
+			// This caller asks for the next answer; the others are given
+			// this one meanwhile.
+			a.renewing = true
+			gen := s.gen
 			s.mu.Unlock()
-			return a.response(req)
+			return s.renew(req, key, a, gen)
 		}
 		// Ask the agent; others asking meanwhile wait for this answer.
 		a = &sharedAnswer{done: make(chan struct{})}
@@ -229,6 +247,45 @@ func (s *sharedReads) RoundTrip(req *http.Request) (*http.Response, error) {
 func (s *sharedReads) fresh(at time.Time) bool {
 	d := s.now().Sub(at)
 	return d >= 0 && d < s.maxAge
+}
+
+// renewDue reports whether a fresh answer is in the last quarter of its
+// time and nobody asks for its successor yet (s.mu held).
+func (s *sharedReads) renewDue(a *sharedAnswer) bool {
+	return !a.renewing && s.now().Sub(a.at) >= s.maxAge-s.maxAge/4
+}
+
+// renew asks the agent for the answer that replaces a, for req, and keeps
+// it in a's place unless a change came meanwhile. When the agent cannot
+// be asked, the caller is given a while it is fresh, and a later caller
+// tries again.
+func (s *sharedReads) renew(req *http.Request, key string, a *sharedAnswer, gen uint64) (*http.Response, error) {
+	b := &sharedAnswer{done: make(chan struct{})}
+	defer close(b.done)
+	b.at = s.now()
+	resp, err := s.next.RoundTrip(req)
+	if err == nil {
+		var body []byte
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxSharedBody+1))
+		resp.Body.Close()
+		if err == nil && len(body) > maxSharedBody {
+			err = errors.New("answer too long to share")
+		}
+		b.status, b.header, b.body, b.whole = resp.StatusCode, resp.Header, body, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.renewing = false
+	if err != nil {
+		if s.answers[key] == a && s.fresh(a.at) {
+			return a.response(req)
+		}
+		return nil, err
+	}
+	if b.ok = s.gen == gen; b.ok && s.answers[key] == a {
+		s.answers[key] = b
+	}
+	return b.response(req)
 }
 
 func (s *sharedReads) ask(req *http.Request, key string, a *sharedAnswer, gen uint64) (*http.Response, error) {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -86,18 +87,87 @@ func TestSharedReads(t *testing.T) {
 	send(t, s, "GET", "/v1/interfaces/missing", "viewer")
 	asks(9, "a refusal, kept as well")
 
-	clock.Advance(time.Second - time.Nanosecond)
+	clock.Advance(750*time.Millisecond - time.Nanosecond)
 	send(t, s, "GET", "/v1/interfaces", "viewer")
-	asks(9, "a read just within a second")
+	asks(9, "a read within three quarters of a second")
+	// In the last quarter, the first read asks for the next answer, which
+	// is kept in its place.
 	clock.Advance(time.Nanosecond)
-	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got == first {
-		t.Error("a read a second later got the old answer")
+	second := send(t, s, "GET", "/v1/interfaces", "viewer")
+	if second == first {
+		t.Error("the read that asked for the next answer got the old one")
 	}
-	asks(10, "a read a second later")
+	asks(10, "a read in the last quarter of a second")
+	clock.Advance(250 * time.Millisecond)
+	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got != second {
+		t.Errorf("a read a second after the first = %q, want the renewed %q", got, second)
+	}
+	asks(10, "a read of the renewed answer")
+	clock.Advance(750 * time.Millisecond)
+	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got == second {
+		t.Error("a read a second after the renewal got the old answer")
+	}
+	asks(11, "a read a second after the renewal")
 
 	send(t, s, "PUT", "/v1/interfaces/eth1/config", "admin")
 	send(t, s, "GET", "/v1/interfaces", "viewer")
-	asks(12, "a read after a change")
+	asks(13, "a read after a change")
+}
+
+// TestSharedReadsRenewAhead: while one caller asks for the next answer,
+// the others are given the kept one at once; a failed renewal gives the
+// caller the kept answer, and the next caller tries again.
+func TestSharedReadsRenewAhead(t *testing.T) {
+	t.Parallel()
+	clock := testutil.NewClock(time.Unix(1_800_000_000, 0))
+	var (
+		calls   atomic.Int64
+		hold    = make(chan struct{})
+		holding = make(chan struct{})
+		fail    atomic.Bool
+	)
+	agent := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		n := calls.Add(1)
+		if n == 2 {
+			close(holding)
+			<-hold
+		}
+		if fail.Load() {
+			return nil, errors.New("agent gone")
+		}
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(fmt.Sprint("answer ", n))), Request: req}, nil
+	})
+	s := newSharedReads(agent, time.Second, clock.Now)
+	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got != "answer 1" {
+		t.Fatalf("first read: %q", got)
+	}
+	clock.Advance(800 * time.Millisecond)
+	renewed := make(chan string)
+	go func() { renewed <- send(t, s, "GET", "/v1/interfaces", "viewer") }()
+	<-holding // the renewal is being asked
+	for range 3 {
+		if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got != "answer 1" {
+			t.Errorf("a read during the renewal = %q, want the kept answer 1 at once", got)
+		}
+	}
+	close(hold)
+	if got := <-renewed; got != "answer 2" {
+		t.Errorf("the renewing read = %q, want answer 2", got)
+	}
+	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got != "answer 2" || calls.Load() != 2 {
+		t.Errorf("a read after the renewal = %q after %d requests, want answer 2 after 2", got, calls.Load())
+	}
+
+	// The agent fails: the renewing caller is given the kept answer, and
+	// the next one tries again.
+	clock.Advance(800 * time.Millisecond)
+	fail.Store(true)
+	if got := send(t, s, "GET", "/v1/interfaces", "viewer"); got != "answer 2" {
+		t.Errorf("a failed renewal gave %q, want the kept answer 2", got)
+	}
+	if send(t, s, "GET", "/v1/interfaces", "viewer"); calls.Load() != 4 {
+		t.Errorf("%d requests after a failed renewal and one more read, want 4", calls.Load())
+	}
 }
 
 // TestSharedReadsWaiters: readers asking while the agent is asked wait for
