@@ -160,6 +160,13 @@ type longResult struct {
 	hwm         uint64
 }
 
+func (r longResult) cpuPerRequest() time.Duration {
+	if r.wrk.requests == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.wrk.requests)
+}
+
 func (r longResult) errors() string {
 	if r.wrk.non2xx == 0 && r.wrk.socketErrors == "" {
 		return "0"

@@ -2,10 +2,13 @@ package main
 
 // The floor: devmgr-bench run again as a minimal Go HTTPS server (net/http
 // and crypto/tls, built by the same toolchain as devmgr, the console's TLS
-// config and http.Server timeouts), which answers every GET with devmgr's
-// /api/v1/me body. Its CPU per request, req/s and one-connection p50 on
-// /api/v1/me are the least any Go console could reach on this machine,
-// measured in the same run and by the same code as devmgr and Flask.
+// config and http.Server timeouts), which answers GET /api/v1/me with
+// devmgr's /api/v1/me body and GET / with devmgr's dashboard page, both
+// captured for the signed-in bench user, and 404 elsewhere. Its CPU per
+// request, req/s, one-connection p50, and p99 and memory under many
+// connections, on those two paths are the least any Go console could reach
+// on this machine, measured in the same run and by the same code as devmgr
+// and Flask.
 
 import (
 	"context"
@@ -20,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,24 +32,47 @@ import (
 
 const (
 	// serveFloorArg, as devmgr-bench's first argument, followed by the
-	// address and the directory of the pair and body, runs the floor
+	// address and the directory of the pair and bodies, runs the floor
 	// server instead of the bench. It is not a flag of the bench's own.
 	serveFloorArg = "-serve-floor"
-	floorBodyFile = "body"
-	floorPath     = "/api/v1/me"
 )
 
+// floorPage is one of the floor's answers: devmgr's to path, captured
+// during the run, kept in file of the floor's directory.
+type floorPage struct {
+	path, file, contentType string
+	what                    string // "answer", "dashboard page": for the report
+}
+
+var floorPages = []floorPage{
+	{path: "/api/v1/me", file: "me.json", contentType: "application/json", what: "answer"},
+	{path: "/", file: "index.html", contentType: "text/html; charset=utf-8", what: "dashboard page"},
+}
+
+// floorPaths are the paths the floor answers, in floorPages' order.
+func floorPaths() []string {
+	var out []string
+	for _, pg := range floorPages {
+		out = append(out, pg.path)
+	}
+	return out
+}
+
 // serveFloor is devmgr-bench -serve-floor ADDR DIR: it serves HTTPS on
-// ADDR with DIR's cert.pem and key.pem, answering every GET with DIR's
-// body, until SIGTERM or SIGINT.
+// ADDR with DIR's cert.pem and key.pem, answering GET on each of
+// floorPages' paths with its file of DIR, until SIGTERM or SIGINT.
 func serveFloor(args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("usage: devmgr-bench %s ADDR DIR", serveFloorArg)
 	}
 	addr, dir := args[0], args[1]
-	body, err := os.ReadFile(filepath.Join(dir, floorBodyFile))
-	if err != nil {
-		return err
+	bodies := map[string][]byte{}
+	for _, pg := range floorPages {
+		b, err := os.ReadFile(filepath.Join(dir, pg.file))
+		if err != nil {
+			return err
+		}
+		bodies[pg.path] = b
 	}
 	tc, err := tlsutil.ServerConfig(filepath.Join(dir, tlsutil.CertFile), filepath.Join(dir, tlsutil.KeyFile))
 	if err != nil {
@@ -57,7 +84,7 @@ func serveFloor(args []string) error {
 	}
 	// The console's http.Server settings (internal/web.Server.Serve).
 	srv := &http.Server{
-		Handler:           floorHandler(body),
+		Handler:           floorHandler(bodies),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -85,26 +112,40 @@ func serveFloor(args []string) error {
 	return nil
 }
 
-// floorHandler answers every GET (and HEAD) with body as JSON: no
-// routing, authentication or middleware.
-func floorHandler(body []byte) http.Handler {
+// floorHandler answers GET (and HEAD) on each of floorPages' paths with
+// its body from bodies, 404 on any other path: routing by exact path, no
+// authentication or middleware.
+func floorHandler(bodies map[string][]byte) http.Handler {
+	type page struct {
+		body        []byte
+		contentType string
+	}
+	pages := map[string]page{}
+	for _, pg := range floorPages {
+		pages[pg.path] = page{bodies[pg.path], pg.contentType}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pg, ok := pages[r.URL.Path]
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Type", pg.contentType)
 		w.WriteHeader(http.StatusOK)
-		w.Write(body)
+		w.Write(pg.body)
 	})
 }
 
-// floorBody fetches devmgr's answer to /api/v1/me for the signed-in bench
-// user: the floor answers with the same bytes.
-func floorBody(ctx context.Context, t target) ([]byte, error) {
+// floorBody fetches devmgr's answer to path for the signed-in bench user:
+// the floor answers path with the same bytes.
+func floorBody(ctx context.Context, t target, path string) ([]byte, error) {
 	c := client()
 	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+floorPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -119,16 +160,16 @@ func floorBody(ctx context.Context, t target) ([]byte, error) {
 		return nil, err
 	}
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s %.200s", floorPath, res.Status, b)
+		return nil, fmt.Errorf("GET %s: %s %.200s", path, res.Status, b)
 	}
 	return b, nil
 }
 
 // startFloor runs the floor (this program, again) on a free port with a
-// new self-signed pair and body in tmp/floor, as cred when set (the
-// console's account). It sends cookie, which it ignores, so that wrk's
-// requests are devmgr's to the byte.
-func startFloor(ctx context.Context, tmp string, body []byte, cookie string, cred *syscall.Credential, logs io.Writer) (*server, error) {
+// new self-signed pair and bodies (path → devmgr's answer) in tmp/floor,
+// as cred when set (the console's account). It sends cookie, which it
+// ignores, so that wrk's requests are devmgr's to the byte.
+func startFloor(ctx context.Context, tmp string, bodies map[string][]byte, cookie string, cred *syscall.Credential, logs io.Writer) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -140,8 +181,10 @@ func startFloor(ctx context.Context, tmp string, body []byte, cookie string, cre
 	if _, _, err := writeSelfSigned(dir, cred); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, floorBodyFile), body, 0o644); err != nil {
-		return nil, err
+	for _, pg := range floorPages {
+		if err := os.WriteFile(filepath.Join(dir, pg.file), bodies[pg.path], 0o644); err != nil {
+			return nil, err
+		}
 	}
 	port, err := freePort()
 	if err != nil {
@@ -163,33 +206,46 @@ func startFloor(ctx context.Context, tmp string, body []byte, cookie string, cre
 	s.name = "floor"
 	s.base = fmt.Sprintf("https://127.0.0.1:%d", port)
 	s.cookie = cookie
-	s.endpoints = []string{floorPath}
+	s.endpoints = floorPaths()
 	s.procs = func() map[int]string { return map[int]string{p.pid(): "floor"} }
-	if err := waitHealthz(ctx, s.base, p); err != nil {
+	// It has no /healthz: ready once it answers its first path.
+	if err := waitOK(ctx, s.base+s.endpoints[0], p); err != nil {
 		b, _ := os.ReadFile(logf.Name())
 		return s, fmt.Errorf("%w\nlast lines of the floor:\n%s", err, tail(b, 30))
 	}
 	return s, nil
 }
 
-// measureFloor captures devmgr's /api/v1/me answer, then starts the floor
-// with it and measures it on that endpoint under both wrk loads.
-func measureFloor(ctx context.Context, o options, tmp string, dm *server, logs io.Writer) (*result, int, error) {
-	body, err := floorBody(ctx, dm.target)
-	if err != nil {
-		return nil, 0, fmt.Errorf("devmgr's answer: %w", err)
+// measureFloor captures devmgr's answers to floorPages' paths, then starts
+// the floor with them and measures it on those paths under both wrk loads
+// and, with o.long, under o.longConn connections (no burst, settle or cold
+// start: it has no logins, nor memory of its own to give back). It returns
+// the floor's results and the length of each answer by path.
+func measureFloor(ctx context.Context, o options, tmp string, dm *server, logs io.Writer) (*result, map[string]int, error) {
+	bodies, lens := map[string][]byte{}, map[string]int{}
+	var what []string
+	for _, pg := range floorPages {
+		b, err := floorBody(ctx, dm.target, pg.path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("devmgr's answer: %w", err)
+		}
+		bodies[pg.path], lens[pg.path] = b, len(b)
+		what = append(what, fmt.Sprintf("%d-byte %s", len(b), pg.path))
 	}
-	log.Printf("starting the floor (devmgr-bench %s: net/http + crypto/tls answering devmgr's %d-byte %s)", serveFloorArg, len(body), floorPath)
-	fl, err := startFloor(ctx, tmp, body, dm.cookie, dm.cred, logs)
+	log.Printf("starting the floor (devmgr-bench %s: net/http + crypto/tls answering devmgr's %s)", serveFloorArg, strings.Join(what, " and "))
+	fl, err := startFloor(ctx, tmp, bodies, dm.cookie, dm.cred, logs)
 	if fl != nil {
 		defer fl.stop()
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	r, err := measure(ctx, o, fl.target)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return r, len(body), nil
+	if err := longRuns(ctx, o, r, fl.target); err != nil {
+		return nil, nil, err
+	}
+	return r, lens, nil
 }

@@ -4,8 +4,9 @@
 // design (bench/flask/app.py under gunicorn) on 127.0.0.1, and compares
 // them: idle memory, wrk throughput and latency of authenticated reads, and
 // whether a read starts a process. The floor, devmgr-bench itself run again
-// as a minimal Go HTTPS server answering /api/v1/me with a constant, shows
-// in the same run what no Go console on this machine can beat (floor.go).
+// as a minimal Go HTTPS server answering /api/v1/me and / with devmgr's
+// answers as constants, shows in the same run what no Go console on this
+// machine can beat (floor.go).
 //
 // Everything it starts runs in its own process group with a parent-death
 // signal and is stopped, and every temporary directory removed, on any exit
@@ -62,7 +63,7 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads of the loaded runs")
 	flag.IntVar(&o.conns, "connections", 16, "wrk connections of the loaded runs")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask baseline")
-	flag.BoolVar(&o.noFloor, "no-floor", false, "skip the floor (a minimal Go HTTPS server answering /api/v1/me with a constant)")
+	flag.BoolVar(&o.noFloor, "no-floor", false, "skip the floor (a minimal Go HTTPS server answering /api/v1/me and / with devmgr's answers as constants)")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&o.verbose, "v", false, "show the servers' logs")
 	flag.DurationVar(&o.settle, "settle", 125*time.Second, "idle time after the load before memory is read again (0: skip)")
@@ -154,7 +155,7 @@ func run(ctx context.Context, o options) error {
 	// settled memory is read at the end.
 
 	if !o.noFloor {
-		if rep.floor, rep.floorBody, err = measureFloor(ctx, o, tmp, dm, logs); err != nil {
+		if rep.floor, rep.floorBodies, err = measureFloor(ctx, o, tmp, dm, logs); err != nil {
 			return fmt.Errorf("floor: %w", err)
 		}
 	}
@@ -219,18 +220,8 @@ func extras(ctx context.Context, o options, r *result, t target, all bool) error
 	if !all {
 		return nil
 	}
-	if o.long > 0 {
-		for _, p := range []string{"/api/v1/me", "/"} {
-			log.Printf("%s: %s with %d connections for %s (load average %s)", t.name, p, o.longConn, o.long, loadavg())
-			lr, err := long(ctx, t, p, o.longConn, o.long)
-			if err != nil {
-				return err
-			}
-			r.long = append(r.long, lr)
-			if err := sleep(ctx, 2*time.Second); err != nil {
-				return err
-			}
-		}
+	if err := longRuns(ctx, o, r, t); err != nil {
+		return err
 	}
 	if o.cold > 0 && t.serve != nil {
 		if r.cold, err = coldStart(ctx, t, o.cold); err != nil {
@@ -240,5 +231,25 @@ func extras(ctx context.Context, o options, r *result, t target, all bool) error
 	// The last of these is the load's end: the settled memory is read a
 	// while after it.
 	r.loadEnd = time.Now()
+	return nil
+}
+
+// longRuns runs, with o.long, /api/v1/me and / with o.longConn
+// connections for o.long each (devmgr and the floor).
+func longRuns(ctx context.Context, o options, r *result, t target) error {
+	if o.long <= 0 {
+		return nil
+	}
+	for _, p := range []string{"/api/v1/me", "/"} {
+		log.Printf("%s: %s with %d connections for %s (load average %s)", t.name, p, o.longConn, o.long, loadavg())
+		lr, err := long(ctx, t, p, o.longConn, o.long)
+		if err != nil {
+			return err
+		}
+		r.long = append(r.long, lr)
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
 	return nil
 }

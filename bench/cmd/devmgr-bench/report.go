@@ -31,10 +31,11 @@ type report struct {
 	devmgr       *result
 	flask        *result
 	flaskSkipped string
-	// floor is the minimal Go HTTPS server's runs on /api/v1/me (nil: not
-	// run) and floorBody the length of its answer, devmgr's.
-	floor     *result
-	floorBody int
+	// floor is the minimal Go HTTPS server's runs on floorPages' paths
+	// (nil: not run) and floorBodies the length of its answer to each,
+	// devmgr's.
+	floor       *result
+	floorBodies map[string]int
 }
 
 // machine describes this host in one line.
@@ -105,8 +106,12 @@ func (rep *report) markdown() string {
 		p("Flask: not run (%s).\n", rep.flaskSkipped)
 	}
 	if rep.floor != nil {
-		p("Go floor: devmgr-bench run again as a minimal Go HTTPS server%s: net/http + crypto/tls from the same toolchain, the console's TLS config and http.Server timeouts, the same kind of self-signed P-256 pair, one handler answering every GET with devmgr's %d-byte `%s` answer as a constant (application/json), no routing, auth or middleware; measured on `%s` only, with devmgr's requests. The least a Go console on net/http + crypto/tls can cost here.\n",
-			map[bool]string{true: " as user `devmgr`", false: ""}[rep.root], rep.floorBody, floorPath, floorPath)
+		var answers []string
+		for _, pg := range floorPages {
+			answers = append(answers, fmt.Sprintf("`%s` with devmgr's %d-byte `%s` %s (%s)", pg.path, rep.floorBodies[pg.path], pg.path, pg.what, pg.contentType))
+		}
+		p("Go floor: devmgr-bench run again as a minimal Go HTTPS server%s: net/http + crypto/tls from the same toolchain, the console's TLS config and http.Server timeouts, the same kind of self-signed P-256 pair, one handler answering GET, as constants captured from devmgr for the signed-in bench user, %s, 404 on any other path, no auth or middleware; measured on those paths only, with devmgr's requests. The least a Go console on net/http + crypto/tls can cost here.\n",
+			map[bool]string{true: " as user `devmgr`", false: ""}[rep.root], strings.Join(answers, " and "))
 	} else {
 		p("Go floor: not run (-no-floor).\n")
 	}
@@ -116,7 +121,7 @@ func (rep *report) markdown() string {
 		p("\n### wrk -t%d -c%d -d%s --latency (authenticated GETs)\n\n", l.threads, l.conns, o.duration)
 		p("CPU/req: CPU time of the server's processes during the run ÷ its requests. Gains are Flask ÷ devmgr (req/s: devmgr ÷ Flask); the target is %.0f×. Load: the machine's load average as the devmgr run began.", targetGain)
 		if rep.floor != nil {
-			p(" The row `%s` (Go floor) is the floor (a Go HTTPS server answering a constant, same request) in devmgr's columns, its gains over Flask's `%s`, and its load at its own run's start.", floorPath, floorPath)
+			p(" The rows \"(Go floor)\" are the floor (a Go HTTPS server answering devmgr's answer to the same path as a constant, same request) in devmgr's columns, their gains over Flask's on that path, and the load at their own run's start.")
 		}
 		p("\n\n")
 		p("| endpoint | load | devmgr req/s | p50 | p99 | CPU/req | Flask req/s | p50 | p99 | CPU/req | req/s gain | p50 gain | CPU/req gain |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -178,15 +183,25 @@ func (rep *report) markdown() string {
 
 	if len(d.long) > 0 {
 		p("\n### %d keep-alive connections (devmgr)\n\n", d.long[0].conns)
-		p("`wrk -t2 -c%d -d%s --latency --timeout 5s`, on the same two cores as the servers. Memory: peak of readings every 500 ms, and VmHWM (reset first).\n\n", d.long[0].conns, d.long[0].d)
-		p("| endpoint | load | req/s | p50 | p99 | errors | CPU/req | memory peak PSS / RSS | VmHWM |\n|---|---|---|---|---|---|---|---|---|\n")
-		for _, lr := range d.long {
-			cpu := time.Duration(0)
-			if lr.wrk.requests > 0 {
-				cpu = lr.cpu / time.Duration(lr.wrk.requests)
+		p("`wrk -t2 -c%d -d%s --latency --timeout 5s`, on the same two cores as the servers. Memory: peak of readings every 500 ms, and VmHWM (reset first).", d.long[0].conns, d.long[0].d)
+		if rep.floor != nil && len(rep.floor.long) > 0 {
+			devmgrProcs := "its console alone (no agent without root)"
+			if rep.root {
+				devmgrProcs = "summed over its two processes, console and agent"
 			}
-			p("| `%s` | %s | %.0f | %s | %s | %s | %s | %s | %s |\n", lr.path, lr.loadAtStart, lr.wrk.rps, ms(lr.wrk.p50), ms(lr.wrk.p99),
-				lr.errors(), us(cpu), pr(lr.peak), hwm(lr.hwm))
+			p(" The rows \"(Go floor)\" are the floor (a minimal Go HTTPS server, net/http + crypto/tls, answering devmgr's answer to the same path as a constant: see above) under the same load after devmgr's runs; its CPU and memory are one process's, devmgr's %s.", devmgrProcs)
+		}
+		p("\n\n")
+		p("| endpoint | load | req/s | p50 | p99 | errors | CPU/req | memory peak PSS / RSS | VmHWM |\n|---|---|---|---|---|---|---|---|---|\n")
+		row := func(label string, lr *longResult) {
+			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n", label, lr.loadAtStart, lr.wrk.rps, ms(lr.wrk.p50), ms(lr.wrk.p99),
+				lr.errors(), us(lr.cpuPerRequest()), pr(lr.peak), hwm(lr.hwm))
+		}
+		for _, lr := range d.long {
+			row("`"+lr.path+"`", &lr)
+			if fl := rep.floor.findLong(lr.path); fl != nil {
+				row("`"+lr.path+"` (Go floor)", fl)
+			}
 		}
 	}
 	if c := d.cold; c != nil {
@@ -250,6 +265,7 @@ func (rep *report) targets(p func(string, ...any), paths []string, loads []load)
 		p("- %d connections for %s on `%s`: errors %s — %s; p99 %s, under 100 ms — %s; memory peak %s by PSS (RSS %s, VmHWM %s), under 80 MB — %s.\n",
 			lr.conns, lr.d, lr.path, lr.errors(), metIf(lr.ok()), ms(lr.wrk.p99), metIf(lr.wrk.p99 < targetLongP99),
 			mb(lr.peak.pss), mb(lr.peak.rss), hwm(lr.hwm), metIf(lr.peak.pss < targetLongKB))
+		rep.floorLongTargets(p, lr)
 	}
 	if c := d.cold; c != nil {
 		p("- Cold start: first authenticated answer %s after exec (median; worst %s), within 100 ms — %s.\n", ms(c.median()), ms(c.worst()), metIf(c.worst() <= targetColdStart))
@@ -306,6 +322,55 @@ func (rep *report) floorTargets(p func(string, ...any), path string, dr, d1, fr,
 		p("  - %s: the floor, net/http + crypto/tls answering a constant, is %s, %.1f× Flask (devmgr's is %.2f× the floor's): %s.\n",
 			m.name, m.value, m.gain, m.devmgrOverFloor, reach)
 	}
+}
+
+// floorLongTargets follows a run with many connections that missed its p99
+// or memory target with the floor's p99 and memory on the same path and
+// load: whether any Go HTTPS server meets them here.
+func (rep *report) floorLongTargets(p func(string, ...any), lr longResult) {
+	fl := rep.floor.findLong(lr.path)
+	if fl == nil || fl.conns != lr.conns {
+		return
+	}
+	var missed, verdicts []string
+	if lr.wrk.p99 >= targetLongP99 {
+		missed = append(missed, "p99")
+		if fl.wrk.p99 < targetLongP99 {
+			verdicts = append(verdicts, "a Go HTTPS server answers under 100 ms at p99 here")
+		} else {
+			verdicts = append(verdicts, "a p99 under 100 ms is beyond even a Go HTTPS server answering a constant here")
+		}
+	}
+	if lr.peak.pss >= targetLongKB {
+		missed = append(missed, "memory")
+		if fl.peak.pss < targetLongKB {
+			verdicts = append(verdicts, "a Go HTTPS server stays under 80 MB here")
+		} else {
+			verdicts = append(verdicts, "80 MB is below what even a Go HTTPS server answering a constant takes here")
+		}
+	}
+	if len(missed) == 0 {
+		return
+	}
+	errs := ""
+	if !fl.ok() {
+		errs = ", errors " + fl.errors()
+	}
+	p("  - %s: the floor, net/http + crypto/tls answering a constant in one process, had p99 %s and a memory peak of %s by PSS (RSS %s, VmHWM %s)%s: %s.\n",
+		strings.Join(missed, " and "), ms(fl.wrk.p99), mb(fl.peak.pss), mb(fl.peak.rss), hwm(fl.hwm), errs, strings.Join(verdicts, "; "))
+}
+
+// findLong is r's run with many connections on path (nil: none).
+func (r *result) findLong(path string) *longResult {
+	if r == nil {
+		return nil
+	}
+	for i := range r.long {
+		if r.long[i].path == path {
+			return &r.long[i]
+		}
+	}
+	return nil
 }
 
 // pr is a memory reading: PSS / RSS.

@@ -334,11 +334,16 @@ func client() *http.Client {
 }
 
 func waitHealthz(ctx context.Context, base string, p *proc) error {
+	return waitOK(ctx, base+"/healthz", p)
+}
+
+// waitOK waits until a GET of url answers 200, p exits or 60 s pass.
+func waitOK(ctx context.Context, url string, p *proc) error {
 	c := client()
 	defer c.CloseIdleConnections()
 	deadline := time.After(60 * time.Second)
 	for {
-		if res, err := c.Get(base + "/healthz"); err == nil {
+		if res, err := c.Get(url); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return nil
@@ -350,7 +355,7 @@ func waitHealthz(ctx context.Context, base string, p *proc) error {
 		case <-p.done:
 			return p.exited()
 		case <-deadline:
-			return fmt.Errorf("%s/healthz not answering after 60s", base)
+			return fmt.Errorf("%s not answering after 60s", url)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
