@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,4 +162,76 @@ func TestDashboardSharedPart(t *testing.T) {
 	if a, b := strip.ReplaceAllString(pages["vera"], ""), strip.ReplaceAllString(pages["vic"], ""); a != b {
 		t.Errorf("two viewers' dashboards differ in their content:\n%s\n----\n%s", a, b)
 	}
+}
+
+// genAgent is glanceAgent counting its AP reads, behind a client that
+// counts its changes.
+type genAgent struct {
+	*glanceAgent
+	gen     atomic.Uint64
+	apReads atomic.Int64
+}
+
+func (g *genAgent) Generation() (uint64, bool) { return g.gen.Load(), true }
+
+func (g *genAgent) AP(ctx context.Context, a api.Actor) (api.APInfo, error) {
+	g.apReads.Add(1)
+	return g.glanceAgent.AP(ctx, a)
+}
+
+// TestDashboardKept: the dashboard's data read for a role is given to the
+// role's requests for dashboardKeep, the page and the fragment alike; not
+// after a change through the agent client, not to another role, and not
+// when a read failed.
+func TestDashboardKept(t *testing.T) {
+	t.Parallel()
+	ga := &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(t)}}
+	h := newAgentHarness(t, testConfig(t.TempDir()), ga)
+	h.addUser("vera", auth.Viewer, userPassword)
+	h.addUser("alice", auth.Admin, userPassword)
+	vera, alice := h.newClient(), h.newClient()
+	vera.mustLogin("vera", userPassword)
+	alice.mustLogin("alice", userPassword)
+	// Signing in may have shown each their dashboard.
+	h.clock.Advance(dashboardKeep)
+	base := ga.apReads.Load()
+	reads := func(want int64, what string) {
+		t.Helper()
+		if got := ga.apReads.Load() - base; got != want {
+			t.Errorf("%s: the agent's AP read %d times, want %d", what, got, want)
+		}
+	}
+	live := func(c *client) response {
+		return c.request(http.MethodGet, "/dashboard/live", nil, map[string]string{"HX-Request": "true", "X-Devmgr-Background": "1"})
+	}
+	if p := vera.get("/"); !strings.Contains(p.body, `id="glance-ssid">Cafe Guests</dd>`) {
+		t.Fatalf("dashboard:\n%s", p.body)
+	}
+	reads(1, "a dashboard")
+	vera.get("/")
+	if p := live(vera); !strings.Contains(p.body, `id="glance-ssid">Cafe Guests</dd>`) {
+		t.Errorf("fragment:\n%s", p.body)
+	}
+	reads(1, "the dashboard again and its fragment at once")
+	alice.get("/")
+	reads(2, "an admin's dashboard")
+	h.clock.Advance(dashboardKeep - time.Millisecond)
+	vera.get("/")
+	reads(2, "a viewer's dashboard just within the time kept")
+	h.clock.Advance(time.Millisecond)
+	vera.get("/")
+	reads(3, "a dashboard after the time kept")
+	ga.gen.Add(1) // a change through the client
+	vera.get("/")
+	reads(4, "a dashboard after a change")
+
+	ga.mu.Lock()
+	ga.apErr = &api.Error{Status: http.StatusServiceUnavailable, Message: "The access point cannot be read."}
+	ga.mu.Unlock()
+	h.clock.Advance(dashboardKeep)
+	vera.get("/")
+	if p := vera.get("/"); !strings.Contains(p.body, "The access point cannot be read.") {
+		t.Errorf("dashboard with the AP unreadable:\n%s", p.body)
+	}
+	reads(6, "dashboards with a read failing")
 }

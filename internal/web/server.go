@@ -79,6 +79,8 @@ type Server struct {
 	oneTime oneTimePasswords
 	// system is the dashboard's system part as last rendered.
 	system systemCache
+	// dashboards is the dashboard's data kept per role.
+	dashboards dashboards
 	// idle gives memory back once requests stop (Serve runs it).
 	idle *procmem.Idle
 }

@@ -154,6 +154,19 @@ func (c *Client) Kept(role, requestURI string) (status int, header http.Header, 
 	return a.status, a.header, a.body, true
 }
 
+// Generation counts the changes made through the client: an answer
+// derived from reads made before it moved is out of date. ok is false
+// without shared reads (WithSharedReads), where nothing counts them.
+func (c *Client) Generation() (gen uint64, ok bool) {
+	sr, isShared := c.hc.Transport.(*sharedReads)
+	if !isShared {
+		return 0, false
+	}
+	sr.mu.Lock()
+	defer sr.mu.Unlock()
+	return sr.gen, true
+}
+
 // refused is the agent's refusal this answer holds (status not 2xx),
 // decoded once; each caller gets a copy (its Fields shared).
 func (a *sharedAnswer) refused() *api.Error {

@@ -314,7 +314,7 @@ func TestSharedReadsRefusal(t *testing.T) {
 
 // TestKept: a proxy is given the kept answer of a shared read for the
 // same role and request, and nothing once a change made the client
-// forget it, or for another role.
+// forget it (and moved its generation), or for another role.
 func TestKept(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
@@ -332,9 +332,16 @@ func TestKept(t *testing.T) {
 	if _, _, _, ok := c.Kept("admin", "/v1/interfaces"); ok {
 		t.Error("another role's read was given the viewer's answer")
 	}
+	gen, ok := c.Generation()
 	c.hc.Transport.(*sharedReads).forget() // what a change does
 	if _, _, _, ok := c.Kept("viewer", "/v1/interfaces"); ok {
 		t.Error("an answer is kept after a change")
+	}
+	if after, _ := c.Generation(); !ok || after == gen {
+		t.Errorf("generation %d (%v) before a change and %d after", gen, ok, after)
+	}
+	if _, ok := (&Client{hc: &http.Client{}}).Generation(); ok {
+		t.Error("a client without shared reads counts its changes")
 	}
 	if plain := (&Client{hc: &http.Client{}}); func() bool { _, _, _, ok := plain.Kept("viewer", "/v1/interfaces"); return ok }() {
 		t.Error("a client without shared reads keeps answers")
