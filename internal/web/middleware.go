@@ -57,23 +57,40 @@ func hasSession(r *http.Request) bool {
 	return ok
 }
 
+// headersOfAll are the headers every response carries, by their canonical
+// names, set without a slice made per request; each value is a slice of
+// one, so a handler's Add makes a new one.
+var headersOfAll = [...]struct {
+	name  string
+	value []string
+}{
+	{"Content-Security-Policy", []string{contentSecurityPolicy}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"Referrer-Policy", []string{"no-referrer"}},
+	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=()"}},
+}
+
+var (
+	hstsValue    = []string{"max-age=63072000"}
+	noStoreValue = []string{"no-store"}
+)
+
 // securityHeaders sets the headers every response carries.
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	tlsOn := !s.cfg.Web.TLS.Disable
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.idle.Seen(time.Now())
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		for _, sh := range headersOfAll {
+			h[sh.name] = sh.value
+		}
 		if tlsOn {
-			h.Set("Strict-Transport-Security", "max-age=63072000")
+			h["Strict-Transport-Security"] = hstsValue
 		}
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
-			h.Set("Cache-Control", "no-store")
+			h["Cache-Control"] = noStoreValue
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r))
