@@ -94,14 +94,21 @@ func readOnlyMapping(line, path string) (lo, hi uintptr, ok bool) {
 // and a device idles most of the time.
 const IdleAfter = 10 * time.Second
 
+// IdleRepeat is how often Idle gives memory back again while the server
+// stays idle: its own timers (the agent's traffic samples, the runtime's
+// collections) map code and grow the heap again, a little each time.
+const IdleRepeat = time.Minute
+
 // Idle notes when a server last served a request and calls Release once
-// it has been idle for IdleAfter after serving, and once as it starts
-// (what starting touched is not what serving needs).
+// it has been idle for IdleAfter after serving, every IdleRepeat while it
+// stays idle, and once as it starts (what starting touched is not what
+// serving needs).
 type Idle struct {
-	last     atomic.Int64 // Unix nanoseconds of the last request
-	released int64        // the last request before the last release
-	release  func() error
-	log      *slog.Logger
+	last       atomic.Int64 // Unix nanoseconds of the last request
+	released   int64        // the last request before the last release
+	releasedAt time.Time    // when
+	release    func() error
+	log        *slog.Logger
 }
 
 // NewIdle returns an Idle that calls Release and logs its failures to log.
@@ -111,13 +118,17 @@ func NewIdle(log *slog.Logger) *Idle { return &Idle{release: Release, log: log} 
 func (m *Idle) Seen(now time.Time) { m.last.Store(now.UnixNano()) }
 
 // check releases the memory when requests came since the last release and
-// none for IdleAfter; it reports whether it did.
+// none for IdleAfter, or when none came and the last release is
+// IdleRepeat old; it reports whether it did.
 func (m *Idle) check(now time.Time) bool {
 	last := m.last.Load()
-	if last == m.released || now.Sub(time.Unix(0, last)) < IdleAfter {
+	switch {
+	case now.Sub(time.Unix(0, last)) < IdleAfter: // serving
+		return false
+	case last == m.released && now.Sub(m.releasedAt) < IdleRepeat:
 		return false
 	}
-	m.released = last
+	m.released, m.releasedAt = last, now
 	m.releaseNow()
 	return true
 }
@@ -125,6 +136,7 @@ func (m *Idle) check(now time.Time) bool {
 // Run releases the memory once, then checks every IdleAfter/2 until ctx
 // is done.
 func (m *Idle) Run(ctx context.Context) {
+	m.releasedAt = time.Now()
 	m.releaseNow()
 	t := time.NewTicker(IdleAfter / 2)
 	defer t.Stop()

@@ -97,27 +97,31 @@ func TestReadOnlyMapping(t *testing.T) {
 	}
 }
 
-// TestIdle: memory is given back once, when the server has served and
-// then idled for IdleAfter; not while it serves, not again while it stays
-// idle.
+// TestIdle: memory is given back when the server has served and then
+// idled for IdleAfter, and every IdleRepeat while it stays idle; not while
+// it serves.
 func TestIdle(t *testing.T) {
 	t.Parallel()
 	releases := 0
-	m := &Idle{release: func() error { releases++; return errors.New("refused") }, log: slog.New(slog.DiscardHandler)}
 	t0 := time.Unix(1_800_000_000, 0)
+	m := &Idle{release: func() error { releases++; return errors.New("refused") }, log: slog.New(slog.DiscardHandler), releasedAt: t0}
 	steps := []struct {
 		seen     bool
 		at       time.Duration
 		releases int
 	}{
-		{false, time.Hour, 0}, // never served: nothing to give back
-		{true, 0, 0},
-		{false, IdleAfter - time.Millisecond, 0},
-		{false, IdleAfter, 1},
-		{false, 2 * IdleAfter, 1}, // still idle: once only
-		{true, 3 * IdleAfter, 1},
-		{false, 3*IdleAfter + time.Second, 1},
-		{false, 4 * IdleAfter, 2},
+		{false, IdleRepeat - time.Millisecond, 0}, // started, never served
+		{false, IdleRepeat, 1},                    // idle a minute since the start's release
+		{true, IdleRepeat + time.Second, 1},
+		{false, IdleRepeat + time.Second + IdleAfter - time.Millisecond, 1},
+		{false, IdleRepeat + time.Second + IdleAfter, 2},
+		{false, IdleRepeat + time.Second + 2*IdleAfter, 2}, // still idle: not again at once
+		{true, 2 * IdleRepeat, 2},
+		{false, 2*IdleRepeat + IdleAfter/2, 2}, // serving
+		{true, 2*IdleRepeat + IdleAfter, 2},
+		{false, 2*IdleRepeat + 2*IdleAfter, 3},
+		{false, 3*IdleRepeat + 2*IdleAfter - time.Millisecond, 3},
+		{false, 3*IdleRepeat + 2*IdleAfter, 4}, // a minute idle since
 	}
 	for i, st := range steps {
 		now := t0.Add(st.at)
