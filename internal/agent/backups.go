@@ -245,6 +245,28 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request, _ Actor) er
 	return nil
 }
 
+// keptByHand refuses (507) a backup or an upload through the API while
+// backup.dir holds api.MaxKeptByHand manual and uploaded backups, which
+// nothing prunes. The caller holds the lock of backup.dir, so that none
+// is added between the count and the write.
+func (b *Backups) keptByHand() error {
+	list, err := backup.List(b.dir)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, i := range list {
+		if i.Kind == backup.KindManual || i.Kind == backup.KindUploaded {
+			n++
+		}
+	}
+	if n >= api.MaxKeptByHand {
+		return errorf(http.StatusInsufficientStorage, "", "there are %d backups made or uploaded by hand, and at most %d are kept; "+
+			"nothing was written: delete old backups first", n, api.MaxKeptByHand)
+	}
+	return nil
+}
+
 // createBackup makes a manual backup now, as devmgr backup create does. A
 // failure is audited with its reason: the dashboard shows it.
 func (s *Server) createBackup(w http.ResponseWriter, r *http.Request, a Actor) error {
@@ -260,11 +282,18 @@ func (s *Server) createBackup(w http.ResponseWriter, r *http.Request, a Actor) e
 		return err
 	}
 	defer unlock()
+	if err := b.keptByHand(); err != nil {
+		s.auditErr(r, a, actBackupCreate, b.dir, err)
+		return err
+	}
 	info, err := backup.Create(r.Context(), b.createOptions(backup.KindManual, req.Passphrase))
 	if err != nil {
 		s.audit(r.Context(), a, actBackupCreate, b.dir, auditlog.ResultFailed, err.Error())
-		if errors.Is(err, backup.ErrExists) {
+		switch {
+		case errors.Is(err, backup.ErrExists):
 			return errorf(http.StatusConflict, "", "a backup was made this second; try again in a second")
+		case errors.Is(err, backup.ErrNoRoom):
+			return err // toError: 507, saying what is free and what to do
 		}
 		return errorf(http.StatusInternalServerError, "", "the backup could not be made: %v", err)
 	}
@@ -299,13 +328,18 @@ func refusal(err error) (*Error, bool) {
 
 // uploadBackup keeps the archive in the body (at most MaxBackupUpload
 // bytes) as an uploaded backup once it passes every check of a restore;
-// a refused one leaves nothing behind.
+// a refused one leaves nothing behind. Past MaxKeptByHand, or without
+// room for MaxBackupUpload bytes, the body is not read.
 func (s *Server) uploadBackup(w http.ResponseWriter, r *http.Request, a Actor) error {
 	b, unlock, err := s.backups()
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := b.keptByHand(); err != nil {
+		s.auditErr(r, a, actBackupUpload, "upload", err)
+		return err
+	}
 	pass := r.Header.Get(api.HeaderBackupPassphrase)
 	info, err := backup.Upload(r.Context(), r.Body, backup.UploadOptions{Dir: b.dir, Limits: backup.Limits{Archive: api.MaxBackupUpload},
 		TempDir: b.cfg.Sources.TempDir, Log: b.log, Passphrase: func() (string, error) { return pass, nil }})
@@ -366,6 +400,7 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request, a Actor) e
 	if err != nil {
 		return err
 	}
+	unlock = sync.OnceFunc(unlock) // let go before the answer, below
 	defer unlock()
 	info, err := b.backupFile(r.PathValue("name"))
 	if err != nil {
@@ -380,6 +415,10 @@ func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request, a Actor) e
 	if err != nil {
 		return err
 	}
+	// A list of many backups outgrows the server's buffer and reaches the
+	// caller before this returns: its next task, a backup once one was
+	// deleted to make room, must find backup.dir free.
+	unlock()
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -144,16 +144,24 @@ func (ba *backupAgent) state() backup.State {
 	return st
 }
 
-// audited lists the agent's audit log's "action result target" lines of
-// the actions that begin with prefix, oldest first.
-func (ba *backupAgent) audited(prefix string) []string {
+// entries are the agent's audit log's entries of the actions that begin
+// with prefix, oldest first.
+func (ba *backupAgent) entries(prefix string) []auditlog.Entry {
 	ba.t.Helper()
 	es, err := ba.log.List(context.Background(), auditlog.Filter{Action: prefix})
 	if err != nil {
 		ba.t.Fatal(err)
 	}
+	slices.Reverse(es)
+	return es
+}
+
+// audited lists the agent's audit log's "action result target" lines of
+// the actions that begin with prefix, oldest first.
+func (ba *backupAgent) audited(prefix string) []string {
+	ba.t.Helper()
 	var out []string
-	for _, e := range slices.Backward(es) {
+	for _, e := range ba.entries(prefix) {
 		out = append(out, e.Action+" "+e.Result+" "+e.User)
 	}
 	return out

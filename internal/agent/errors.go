@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/devmgr/devmgr/internal/apmgr"
+	"github.com/devmgr/devmgr/internal/backup"
 	"github.com/devmgr/devmgr/internal/change"
 	"github.com/devmgr/devmgr/internal/commands"
 	"github.com/devmgr/devmgr/internal/dhcpsrv"
@@ -106,6 +107,10 @@ func (s *Server) toError(err error) *Error {
 		return errorf(http.StatusNotFound, "mac", "%s", err.Error())
 	case errors.Is(err, apmgr.ErrNotRunning):
 		return errAPDown
+	case errors.Is(err, backup.ErrNoRoom):
+		// A backup or upload, or a restore's pre-restore backup: the
+		// text says what is free and where to free space.
+		return errorf(http.StatusInsufficientStorage, "", "%s", err.Error())
 	case errors.Is(err, reset.ErrConfirm):
 		return errorf(http.StatusBadRequest, "confirm", "%s", err.Error())
 	case errors.Is(err, reset.ErrNotConfigured), errors.Is(err, reset.ErrRefused), errors.Is(err, reset.ErrRunning),

@@ -252,6 +252,27 @@ func Write(w io.Writer, c *Contents, o WriteOptions) (Manifest, error) {
 	return m, nil
 }
 
+// maxSize is the most an archive of c may be, however Write packs it:
+// every member whole (deflate stores as it is a block it cannot shrink),
+// with its 512-byte tar header and at most 511 bytes of padding; a
+// thousandth more for deflate's 5 bytes and age's 16 per 64 KiB block;
+// and 64 KiB for the manifest (some hundred bytes a member), tar's end,
+// gzip's header and trailer and age's header. The database, the bulk of
+// it, shrinks some sixfold: the bound is far above what is written, never
+// below.
+func (c *Contents) maxSize() (int64, error) {
+	n := int64(64 << 10)
+	for _, name := range c.present() {
+		r, size, err := c.open(name)
+		if err != nil {
+			return 0, err
+		}
+		r.Close()
+		n += size + 1024
+	}
+	return n + n/1000, nil
+}
+
 func hashMember(c *Contents, name string) (string, int64, error) {
 	r, _, err := c.open(name)
 	if err != nil {

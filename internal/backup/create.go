@@ -135,7 +135,8 @@ type Info struct {
 // Create collects the device's members and writes them as an archive,
 // atomically (a temporary file in the same directory, fsync, rename; mode
 // 0600), then reads it back as Read does: a backup that would be refused
-// is not kept. An existing file is never replaced.
+// is not kept. An existing file is never replaced, and none is written
+// where it would take its filesystem's last free space (ErrNoRoom).
 func Create(ctx context.Context, o CreateOptions) (Info, error) {
 	now := time.Now
 	if o.Now != nil {
@@ -196,8 +197,21 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// writeFile writes c as an archive at path, atomically, mode 0600.
+// writeFile writes c as an archive at path, atomically, mode 0600, when
+// its filesystem has room for it (checkRoom): every kind of backup made
+// on the device goes through it. The archive's size is not known before
+// it is written, but its members' are (staged by Collect), and bound it
+// (maxSize); checking before with that bound keeps even the temporary
+// file from taking the last free space, which checking once written
+// would not.
 func writeFile(path string, c *Contents, o WriteOptions) error {
+	size, err := c.maxSize()
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := checkRoom(filepath.Dir(path), size); err != nil {
+		return err
+	}
 	pf, err := renameio.NewPendingFile(path, renameio.WithPermissions(0o600), renameio.WithStaticPermissions(0o600))
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)

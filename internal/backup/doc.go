@@ -79,6 +79,16 @@
 // every check of a restore, named by its manifest's host and time with
 // the kind KindUploaded (never pruned); a refused one leaves nothing.
 //
+// # Room
+//
+// Backups go to backup.dir, on a device the root filesystem, and manual
+// and uploaded ones are never pruned. Every archive written there (and
+// to --output) must leave its filesystem at least 64 MiB or 5% free,
+// whichever is more, counting the most it may be: Create bounds it by its
+// members, Upload by its limit. Otherwise it is ErrNoRoom, and nothing is
+// written. The agent's API also caps how many manual and uploaded backups
+// may accumulate (api.MaxKeptByHand).
+//
 // # On schedule
 //
 // devmgr provision installs devmgr-backup.timer (backup.schedule) which

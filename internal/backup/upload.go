@@ -37,7 +37,9 @@ type UploadOptions struct {
 // o.Dir (mode 0600), at most o.Limits.Archive bytes, checked there, and
 // only then named Name(its manifest's host, its manifest's time,
 // KindUploaded, encrypted); a refused archive leaves nothing behind. The
-// same archive uploaded twice is ErrExists.
+// same archive uploaded twice is ErrExists; one that might take the last
+// free space of o.Dir's filesystem, o.Limits.Archive bytes, is ErrNoRoom
+// before anything is read.
 func Upload(ctx context.Context, r io.Reader, o UploadOptions) (Info, error) {
 	if o.Dir == "" {
 		return Info{}, errors.New("backup.Upload: Dir is required")
@@ -50,6 +52,10 @@ func Upload(ctx context.Context, r io.Reader, o UploadOptions) (Info, error) {
 		return Info{}, err
 	}
 	l := o.Limits.withDefaults()
+	// Its size is known once it is read; the most it may be is known now.
+	if err := checkRoom(o.Dir, l.Archive); err != nil {
+		return Info{}, err
+	}
 	f, err := os.CreateTemp(o.Dir, ".upload-")
 	if err != nil {
 		return Info{}, fmt.Errorf("keeping the upload: %w", err)

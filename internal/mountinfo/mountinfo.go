@@ -182,6 +182,21 @@ func Top(ms []Mount, point string) (Mount, bool) {
 	return Mount{}, false
 }
 
+// Holding returns the mount that holds path: the one on top at the
+// longest mount point that path is or lies below. path is taken as it is
+// (lexically): resolve its links first.
+func Holding(ms []Mount, path string) (Mount, bool) {
+	var best Mount
+	found := false
+	for _, m := range ms {
+		// >=: of mounts at one point, the last listed is on top.
+		if within(path, m.Point) && (!found || len(m.Point) >= len(best.Point)) {
+			best, found = m, true
+		}
+	}
+	return best, found
+}
+
 // Below lists the mounts strictly below dir (not at dir itself).
 func Below(ms []Mount, dir string) []Mount {
 	var out []Mount

@@ -93,6 +93,33 @@ func TestTopAndBelow(t *testing.T) {
 	}
 }
 
+// The mount that holds a path is the one on top at the longest mount
+// point above it, by whole names.
+func TestHolding(t *testing.T) {
+	t.Parallel()
+	ms, err := Parse(strings.NewReader(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"/":                      22,
+		"/etc/devmgr":            22,
+		"/mnt/a b/c":             60,
+		"/mnt/merged":            64,
+		"/mnt/merged/x/y":        64,
+		"/mnt/merged/run/devmgr": 62,
+		"/srv/data/backups":      63,
+		"/srv/database":          22,
+	} {
+		if m, ok := Holding(ms, path); !ok || m.ID != want {
+			t.Errorf("Holding(%s) = %d, %v; want %d", path, m.ID, ok, want)
+		}
+	}
+	if _, ok := Holding(nil, "/etc"); ok {
+		t.Error("Holding found a mount in no table")
+	}
+}
+
 func TestParseRefuses(t *testing.T) {
 	t.Parallel()
 	for _, line := range []string{

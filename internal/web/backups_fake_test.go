@@ -27,6 +27,18 @@ type fakeBackups struct {
 	uploaded   []byte // the last upload's bytes
 	doneAtOnce bool   // a restore needs no confirmation
 	restoring  bool   // a restore waits for its confirmation
+	full       bool   // backups and uploads are refused: errFakeFull
+}
+
+// errFakeFull is the agent's refusal of a backup or an upload past
+// api.MaxKeptByHand.
+var errFakeFull = &api.Error{Status: http.StatusInsufficientStorage,
+	Message: "there are 50 backups made or uploaded by hand, and at most 50 are kept; nothing was written: delete old backups first"}
+
+func (f *fakeAgent) full() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.backups.full
 }
 
 func (f *fakeAgent) backupList() api.BackupList {
@@ -55,6 +67,9 @@ func (f *fakeAgent) Backups(_ context.Context, a api.Actor) (api.BackupList, err
 
 func (f *fakeAgent) CreateBackup(_ context.Context, a api.Actor, passphrase string) (api.BackupInfo, error) {
 	f.record(fmt.Sprintf("create %s encrypted=%v", a.User, passphrase != ""))
+	if f.full() {
+		return api.BackupInfo{}, errFakeFull
+	}
 	return api.BackupInfo{Name: "devmgr-dev-20300105T000000Z-manual.tar.gz", Size: 1234, Kind: "manual", Encrypted: passphrase != ""}, nil
 }
 
@@ -68,6 +83,8 @@ func (f *fakeAgent) UploadBackup(_ context.Context, a api.Actor, passphrase stri
 	f.backups.uploaded = b
 	f.mu.Unlock()
 	switch {
+	case f.full():
+		return api.BackupInfo{}, errFakeFull
 	case string(b) == "bad":
 		return api.BackupInfo{}, &api.Error{Status: http.StatusUnprocessableEntity,
 			Message: "the upload was refused, and nothing was kept: not a devmgr backup: it is neither a .tar.gz nor an encrypted .devmgr-backup"}

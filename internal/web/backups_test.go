@@ -195,6 +195,36 @@ func TestBackupUpload(t *testing.T) {
 	}
 }
 
+// The agent's refusal for room (507: past api.MaxKeptByHand, or without
+// free space) reaches the admin as it says it: beside the page's forms
+// and in the API's answers, with its status.
+func TestBackupsFull(t *testing.T) {
+	t.Parallel()
+	h, fa, _, admin := backupsHarness(t)
+	fa.mu.Lock()
+	fa.backups.full = true
+	fa.mu.Unlock()
+	want := "There are 50 backups made or uploaded by hand, and at most 50 are kept; nothing was written: delete old backups first."
+	admin.get("/system/backups")
+	if r := admin.post("/system/backups/create", url.Values{}); !strings.Contains(r.body, `id="backup-create-error">`+want+"<") {
+		t.Errorf("create: %d\n%s", r.status, r.body)
+	}
+	if r := admin.upload("", []byte("an archive")); !strings.Contains(r.body, `data-error-for="file">`+want+"<") {
+		t.Errorf("upload: %d\n%s", r.status, r.body)
+	}
+	h.addToken("ci", auth.Admin, "dmt_admin_token_full")
+	c := h.newClient()
+	for _, r := range []struct{ path, ct, body string }{
+		{"/api/v1/backups", "application/json", "{}"},
+		{"/api/v1/backups/upload", "application/octet-stream", "an archive"},
+	} {
+		got := c.request(http.MethodPost, r.path, strings.NewReader(r.body), map[string]string{"Authorization": "Bearer dmt_admin_token_full", "Content-Type": r.ct})
+		if got.status != http.StatusInsufficientStorage || !strings.Contains(got.body, errFakeFull.Message) {
+			t.Errorf("POST %s: %d %s, want 507 saying %q", r.path, got.status, got.body, errFakeFull.Message)
+		}
+	}
+}
+
 // readRecorder is a request body that records whether it was read.
 type readRecorder struct {
 	read atomic.Bool

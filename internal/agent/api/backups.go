@@ -7,7 +7,8 @@ import "time"
 // is a name GET /v1/backups lists, never a path.
 //
 //	GET    /v1/backups                          BackupList: the archives in backup.dir, the last backup made, the schedule
-//	POST   /v1/backups                          BackupCreate → 201 BackupInfo: a manual backup, now (ActBackupCreate)
+//	POST   /v1/backups                          BackupCreate → 201 BackupInfo: a manual backup, now (ActBackupCreate);
+//	                                            507 past MaxKeptByHand, or without free space (as the upload)
 //	POST   /v1/backups/upload                   the archive as the body (application/octet-stream, at most MaxBackupUpload
 //	                                            bytes; an encrypted one's passphrase in HeaderBackupPassphrase) → 201
 //	                                            BackupInfo, kept as uploaded once it passes a restore's checks (ActBackupUpload)
@@ -44,6 +45,15 @@ const (
 // MaxBackupUpload bounds an uploaded archive: a device's backups are a
 // few MiB (a database of 100 000 audit entries compresses to some 5).
 const MaxBackupUpload = 64 << 20
+
+// MaxKeptByHand bounds the manual and uploaded backups backup.dir may
+// hold for POST /v1/backups and /v1/backups/upload: those are never
+// pruned, and an account of the console, which may be compromised, must
+// not make backups accumulate without end. Both answer 507 once it holds
+// that many, until some are deleted; devmgr backup create (root) is not
+// bounded by it. Whatever the count, no backup takes its filesystem's
+// last free space (internal/backup, ErrNoRoom: 507 too).
+const MaxKeptByHand = 50
 
 // HeaderBackupPassphrase carries an uploaded encrypted archive's
 // passphrase (needed to check it before it is kept).
