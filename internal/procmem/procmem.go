@@ -111,8 +111,25 @@ type Idle struct {
 	log        *slog.Logger
 }
 
-// NewIdle returns an Idle that calls Release and logs its failures to log.
-func NewIdle(log *slog.Logger) *Idle { return &Idle{release: Release, log: log} }
+// NewIdle returns an Idle that calls Release (at most once per IdleAfter
+// in the process: see releaseShared) and logs its failures to log.
+func NewIdle(log *slog.Logger) *Idle { return &Idle{release: releaseShared, log: log} }
+
+// lastRelease is when the process last gave memory back (Unix
+// nanoseconds).
+var lastRelease atomic.Int64
+
+// releaseShared calls Release unless the process did within IdleAfter.
+// Release acts for the whole process, and a process may run several
+// servers (the console and the agent in one test, tests by the dozen):
+// each one's Idle would collect twice a minute and more, for nothing.
+func releaseShared() error {
+	now, last := time.Now().UnixNano(), lastRelease.Load()
+	if now-last < int64(IdleAfter) || !lastRelease.CompareAndSwap(last, now) {
+		return nil
+	}
+	return Release()
+}
 
 // Seen records a request at now.
 func (m *Idle) Seen(now time.Time) { m.last.Store(now.UnixNano()) }

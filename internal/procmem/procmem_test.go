@@ -135,3 +135,29 @@ func TestIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseShared: the servers of one process give memory back once
+// per IdleAfter between them.
+func TestReleaseShared(t *testing.T) {
+	lastRelease.Store(0)
+	if err := releaseShared(); err != nil {
+		t.Fatal(err)
+	}
+	first := lastRelease.Load()
+	if first == 0 {
+		t.Fatal("the first release did not happen")
+	}
+	for range 3 {
+		if err := releaseShared(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := lastRelease.Load(); got != first {
+		t.Errorf("released again %v after the first, within IdleAfter", time.Duration(got-first))
+	}
+	lastRelease.Store(first - int64(IdleAfter))
+	releaseShared()
+	if lastRelease.Load() == first-int64(IdleAfter) {
+		t.Error("no release IdleAfter after the last")
+	}
+}
