@@ -150,8 +150,8 @@ func isUnavailable(err error) bool {
 // call does a JSON request and decodes the JSON answer into out.
 func (c *Client) call(ctx context.Context, a *api.Actor, method, path string, body, out any) error {
 	// A fresh kept answer of a shared read needs no request.
-	if sr, ok := c.hc.Transport.(*sharedReads); ok && method == http.MethodGet && a != nil && a.Role != "" {
-		if ans, ok := sr.lookup(string(a.Role), path); ok {
+	if method == http.MethodGet && a != nil {
+		if ans, ok := c.kept(string(a.Role), path); ok {
 			if ans.status/100 != 2 {
 				return ans.refused()
 			}

@@ -143,23 +143,35 @@ func (a *sharedAnswer) decode(out any) error {
 // proxy may answer with it without a request. The header and body are
 // shared: never change them.
 func (c *Client) Kept(role, requestURI string) (status int, header http.Header, body []byte, ok bool) {
-	sr, isShared := c.hc.Transport.(*sharedReads)
-	if !isShared || role == "" {
-		return 0, nil, nil, false
-	}
-	a, found := sr.lookup(role, requestURI)
+	a, found := c.kept(role, requestURI)
 	if !found {
 		return 0, nil, nil, false
 	}
 	return a.status, a.header, a.body, true
 }
 
+// shared is the client's shared reads; nil without WithSharedReads.
+func (c *Client) shared() *sharedReads {
+	sr, _ := c.hc.Transport.(*sharedReads)
+	return sr
+}
+
+// kept is the fresh kept answer of a GET of path (with its query) for
+// role, if the client shares reads and keeps one.
+func (c *Client) kept(role, path string) (*sharedAnswer, bool) {
+	sr := c.shared()
+	if sr == nil || role == "" {
+		return nil, false
+	}
+	return sr.lookup(role, path)
+}
+
 // Generation counts the changes made through the client: an answer
 // derived from reads made before it moved is out of date. ok is false
 // without shared reads (WithSharedReads), where nothing counts them.
 func (c *Client) Generation() (gen uint64, ok bool) {
-	sr, isShared := c.hc.Transport.(*sharedReads)
-	if !isShared {
+	sr := c.shared()
+	if sr == nil {
 		return 0, false
 	}
 	sr.mu.Lock()
