@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ func benchGet(b *testing.B, path string) {
 	}
 }
 
+func BenchmarkMe(b *testing.B)                { benchGet(b, "/api/v1/me") }
 func BenchmarkDashboardAPI(b *testing.B)      { benchGet(b, "/api/v1/system") }
 func BenchmarkDashboardFragment(b *testing.B) { benchGet(b, "/dashboard/live") }
 func BenchmarkDashboardPage(b *testing.B)     { benchGet(b, "/") }
@@ -72,4 +75,47 @@ func (c *countingSys) Snapshot(ctx context.Context) (System, error) {
 	s, err := fakeSys{}.Snapshot(ctx)
 	s.Uptime = time.Duration(c.n) * time.Minute
 	return s, err
+}
+
+// BenchmarkHandler is the console's handler alone (middleware, session,
+// handler) for a signed-in viewer: no TLS, no connection.
+func BenchmarkHandler(b *testing.B) {
+	for _, path := range []string{"/api/v1/me", "/"} {
+		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
+			h := newHarness(b)
+			h.addUser("vera", auth.Viewer, userPassword)
+			c := h.newClient()
+			c.mustLogin("vera", userPassword)
+			u, _ := url.Parse(h.ts.URL)
+			r := httptest.NewRequest(http.MethodGet, path, nil)
+			for _, ck := range c.c.Jar.Cookies(u) {
+				r.AddCookie(ck)
+			}
+			r.Header.Set("User-Agent", "wrk")
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &discardWriter{h: http.Header{}}
+				h.srv.handler.ServeHTTP(w, r)
+				if w.code != http.StatusOK {
+					b.Fatalf("GET %s = %d", path, w.code)
+				}
+			}
+		})
+	}
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *discardWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(p), nil
 }

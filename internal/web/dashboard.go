@@ -44,18 +44,17 @@ type uplinkGlance struct {
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	d, part, err := s.systemPart(r)
+	part, err := s.systemPart(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	d.Part = part.html
-	s.renderContent(w, r, http.StatusOK, "dashboard", "Dashboard", d, part.content)
+	s.renderContent(w, r, http.StatusOK, "dashboard", "Dashboard", part.data, part.content)
 }
 
 // dashboardLive is the fragment htmx polls to refresh the dashboard.
 func (s *Server) dashboardLive(w http.ResponseWriter, r *http.Request) {
-	_, part, err := s.systemPart(r)
+	part, err := s.systemPart(r)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -80,12 +79,13 @@ type systemCache struct {
 	part *renderedPart
 }
 
-// renderedPart is the system part rendered, and the dashboard's content
-// around it (which shows nothing else: the same for every user).
+// renderedPart is the system part rendered, the dashboard's content
+// around it (which shows nothing else: the same for every user), and the
+// data they show, the part in it; all shared, never changed.
 type renderedPart struct {
 	bytes   []byte
-	html    template.HTML // bytes, as the page's data
 	content []byte
+	data    *dashboardData
 }
 
 // dashboardKeep is how long the dashboard's data, read for a role, is
@@ -103,7 +103,6 @@ type dashboards struct {
 type dashboardRead struct {
 	at   time.Time
 	gen  uint64 // the agent client's generation when read
-	d    dashboardData
 	part *renderedPart
 }
 
@@ -112,11 +111,11 @@ type dashboardRead struct {
 // dashboard read before one is not given after.
 type generations interface{ Generation() (gen uint64, ok bool) }
 
-// systemPart is the dashboard's data for r and its system part, rendered
-// or reused. The part is shared: never change it. The data is kept for
+// systemPart is the dashboard's system part for r, rendered or reused,
+// with its data. The part is shared: never change it. It is kept for
 // dashboardKeep per role when the agent client counts its changes and
 // every read succeeded.
-func (s *Server) systemPart(r *http.Request) (dashboardData, *renderedPart, error) {
+func (s *Server) systemPart(r *http.Request) (*renderedPart, error) {
 	var (
 		gen   uint64
 		keeps bool
@@ -130,28 +129,29 @@ func (s *Server) systemPart(r *http.Request) (dashboardData, *renderedPart, erro
 		e, ok := s.dashboards.m[role]
 		s.dashboards.mu.Unlock()
 		if age := now.Sub(e.at); ok && e.gen == gen && age >= 0 && age < dashboardKeep {
-			return e.d, e.part, nil
+			return e.part, nil
 		}
 	}
-	d, part, err := s.renderSystem(r)
-	if err != nil || !keeps || d.Agent != (agentState{}) {
-		return d, part, err
+	part, err := s.renderSystem(r)
+	if err != nil || !keeps || part.data.Agent != (agentState{}) {
+		return part, err
 	}
 	s.dashboards.mu.Lock()
 	if s.dashboards.m == nil {
 		s.dashboards.m = map[auth.Role]dashboardRead{}
 	}
-	s.dashboards.m[role] = dashboardRead{at: now, gen: gen, d: d, part: part}
+	s.dashboards.m[role] = dashboardRead{at: now, gen: gen, part: part}
 	s.dashboards.mu.Unlock()
-	return d, part, nil
+	return part, nil
 }
 
 // renderSystem reads the dashboard's data for r and renders its system
-// part, or reuses the last rendering of the same data.
-func (s *Server) renderSystem(r *http.Request) (dashboardData, *renderedPart, error) {
+// part, or reuses the last rendering of the same data (the same to the
+// second: the part's data may be of an earlier instant of that second).
+func (s *Server) renderSystem(r *http.Request) (*renderedPart, error) {
 	d, err := s.loadDashboard(r)
 	if err != nil {
-		return d, nil, err
+		return nil, err
 	}
 	key := d
 	key.Time = key.Time.Truncate(time.Second)
@@ -159,24 +159,23 @@ func (s *Server) renderSystem(r *http.Request) (dashboardData, *renderedPart, er
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.part != nil && reflect.DeepEqual(key, c.key) {
-		return d, c.part, nil
+		return c.part, nil
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
 	t := s.views.pages["dashboard"]
 	if err := t.ExecuteTemplate(buf, "system", view{Nav: "dashboard", Data: d}); err != nil {
-		return d, nil, fmt.Errorf("rendering the dashboard: %w", err)
+		return nil, fmt.Errorf("rendering the dashboard: %w", err)
 	}
-	p := &renderedPart{bytes: bytes.Clone(buf.Bytes())}
-	p.html = template.HTML(p.bytes)
-	d.Part = p.html
+	p := &renderedPart{bytes: bytes.Clone(buf.Bytes()), data: &d}
+	d.Part = template.HTML(p.bytes)
 	buf.Reset()
-	if err := t.ExecuteTemplate(buf, "content", view{Nav: "dashboard", Data: d}); err != nil {
-		return d, nil, fmt.Errorf("rendering the dashboard: %w", err)
+	if err := t.ExecuteTemplate(buf, "content", view{Nav: "dashboard", Data: p.data}); err != nil {
+		return nil, fmt.Errorf("rendering the dashboard: %w", err)
 	}
 	p.content = bytes.Clone(buf.Bytes())
 	c.key, c.part = key, p
-	return d, p, nil
+	return p, nil
 }
 
 // loadDashboard reads this machine's state and, at the same time, the

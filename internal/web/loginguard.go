@@ -94,25 +94,23 @@ func clearLoginToken(w http.ResponseWriter) {
 // formExpired is the login form's message for a missing or bad token.
 const formExpired = "The sign-in form expired. Try again."
 
-// checkLoginCSRF guards the login form: cross-origin requests are already
-// refused (crossOrigin, by Origin and Sec-Fetch-Site); here the form's
+// loginFormOK guards the login form: cross-origin requests are already
+// refused (front, by Origin and Sec-Fetch-Site); here the form's
 // csrf_token must equal the login token cookie and carry this process's
 // valid signature. A refusal shows a fresh form.
-func (s *Server) checkLoginCSRF(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !parseForm(w, r, s) {
-			return
-		}
-		got := r.PostFormValue("csrf_token")
-		c, err := r.Cookie(LoginCSRFCookie)
-		if err != nil || got == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(got)) != 1 || !s.validLoginToken(got) {
-			s.log.Warn("refused login form without a valid form token", "source", s.clientAddr(r))
-			f := &form{Values: map[string]string{}, Errors: map[string]string{}, Error: formExpired}
-			s.renderLogin(w, r, http.StatusForbidden, f)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+func (s *Server) loginFormOK(w http.ResponseWriter, r *http.Request) bool {
+	if !parseForm(w, r, s) {
+		return false
+	}
+	got := r.PostFormValue("csrf_token")
+	c, err := r.Cookie(LoginCSRFCookie)
+	if err != nil || got == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(got)) != 1 || !s.validLoginToken(got) {
+		s.log.Warn("refused login form without a valid form token", "source", s.clientAddr(r))
+		f := &form{Values: map[string]string{}, Errors: map[string]string{}, Error: formExpired}
+		s.renderLogin(w, r, http.StatusForbidden, f)
+		return false
+	}
+	return true
 }
 
 // parseForm parses a POSTed form within the body limit; on failure it

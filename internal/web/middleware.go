@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
+
 	"github.com/devmgr/devmgr/internal/auth"
 	"github.com/devmgr/devmgr/internal/store"
 )
@@ -41,10 +43,10 @@ const (
 
 type ctxKey int
 
-const (
-	identityKey ctxKey = iota // *identity of the caller, when authenticated
-	sessionKey                // true when the scs session is loaded
-)
+// identityKey holds the caller (*identity) of a request whose session is
+// loaded: nil for an anonymous one. Public routes (static files, health)
+// have neither.
+const identityKey ctxKey = iota
 
 // me returns the caller, or nil for an anonymous request.
 func me(r *http.Request) *identity {
@@ -53,17 +55,20 @@ func me(r *http.Request) *identity {
 }
 
 func hasSession(r *http.Request) bool {
-	ok, _ := r.Context().Value(sessionKey).(bool)
+	_, ok := r.Context().Value(identityKey).(*identity)
 	return ok
 }
 
-// headersOfAll are the headers every response carries, by their canonical
-// names, set without a slice made per request; each value is a slice of
-// one, so a handler's Add makes a new one.
-var headersOfAll = [...]struct {
+// fixedHeader is a header set on every response of a kind, by its
+// canonical name, without a slice made per request: the value is a slice
+// of one, so a handler's Add makes a new one.
+type fixedHeader struct {
 	name  string
 	value []string
-}{
+}
+
+// pageHeaders are the headers every answer but the API's carries.
+var pageHeaders = [...]fixedHeader{
 	{"Content-Security-Policy", []string{contentSecurityPolicy}},
 	{"X-Frame-Options", []string{"DENY"}},
 	{"X-Content-Type-Options", []string{"nosniff"}},
@@ -72,19 +77,39 @@ var headersOfAll = [...]struct {
 	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=()"}},
 }
 
+// apiHeaders are the headers every answer under /api/ carries: OWASP's set
+// for REST answers (with HSTS and Cache-Control, set for both kinds). An
+// answer that is never a document (JSON, a stream) has no use for the
+// referrer, opener and permissions policies, and fewer headers are less
+// work on every API request.
+var apiHeaders = [...]fixedHeader{
+	{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+}
+
 var (
 	hstsValue    = []string{"max-age=63072000"}
 	noStoreValue = []string{"no-store"}
 )
 
-// securityHeaders sets the headers every response carries.
-func (s *Server) securityHeaders(next http.Handler) http.Handler {
+// front is the console's handler: every request gets the headers every
+// response carries and the body limit, a state-changing request a browser
+// marks as cross-origin (Sec-Fetch-Site, or Origin not matching Host) is
+// refused, and the rest go to mux. It is one function, not a chain, so that
+// a request's stack stays small (see serveRoute).
+func (s *Server) front(mux http.Handler) http.Handler {
 	tlsOn := !s.cfg.Web.TLS.Disable
+	cop := http.NewCrossOriginProtection()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.idle.Seen(time.Now())
 		h := w.Header()
-		for _, sh := range headersOfAll {
-			h[sh.name] = sh.value
+		fixed := pageHeaders[:]
+		if isAPI(r) {
+			fixed = apiHeaders[:]
+		}
+		for i := range fixed {
+			h[fixed[i].name] = fixed[i].value
 		}
 		if tlsOn {
 			h["Strict-Transport-Security"] = hstsValue
@@ -92,58 +117,135 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
 			h["Cache-Control"] = noStoreValue
 		}
-		if r.Body != nil {
+		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r))
 		}
-		next.ServeHTTP(w, r)
+		if err := cop.Check(r); err != nil {
+			s.crossOriginRefused(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
 }
 
-// crossOrigin refuses state-changing requests a browser marks as
-// cross-origin (Sec-Fetch-Site, or Origin not matching Host).
-func (s *Server) crossOrigin(next http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.log.Warn("refused cross-origin request", "method", r.Method, "path", r.URL.Path,
-			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "source", s.clientAddr(r))
-		s.errorPage(w, r, http.StatusForbidden, "Cross-origin request refused.")
-	}))
-	return cop.Handler(next)
+// crossOriginRefused answers a cross-origin change. (Not in front's
+// function: its frame would be on every request's stack.)
+func (s *Server) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
+	s.log.Warn("refused cross-origin request", "method", r.Method, "path", r.URL.Path,
+		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "source", s.clientAddr(r))
+	s.errorPage(w, r, http.StatusForbidden, "Cross-origin request refused.")
 }
 
-// authenticate finds the caller: an API token on /api/ requests carrying
-// Authorization, otherwise the session. A session that is idle or too old
-// by the server's clock, whose user is gone, or whose user's session epoch
-// moved on (password or role changed elsewhere) is ended.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), sessionKey, true)
-		if authz := r.Header.Get("Authorization"); authz != "" && isAPI(r) {
-			id, err := s.tokenIdentity(ctx, authz)
-			if err != nil {
-				if errors.Is(err, errBadToken) {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="devmgr"`)
-					writeError(w, http.StatusUnauthorized, "invalid, expired or revoked API token", "")
-					return
-				}
-				s.serverError(w, r, err)
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, identityKey, id)))
-			return
-		}
-		id, err := s.sessionIdentity(ctx, background(r))
+// serveRoute serves a request for a route that is not public: it loads
+// the session, finds the caller, applies the route's checks (the form
+// token, sign-in, role), runs the handler, and stores the session if it
+// changed, before anything of the answer is written (sessionWriter). This
+// is scs's LoadAndSave with the caller found in the same step: one copy of
+// the request and one context value per request, not three of each.
+func (s *Server) serveRoute(rt *route, w http.ResponseWriter, r *http.Request) {
+	var token string
+	if c, err := r.Cookie(s.sessions.Cookie.Name); err == nil {
+		token = c.Value
+	}
+	ctx, err := s.sessions.Load(r.Context(), token)
+	if err != nil {
+		s.sessions.ErrorFunc(w, r, err)
+		return
+	}
+	id, err := s.authenticate(ctx, w, r)
+	r = r.WithContext(context.WithValue(ctx, identityKey, id))
+	sw := &sessionWriter{ResponseWriter: w, s: s, r: r}
+	switch {
+	case errors.Is(err, errBadToken):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="devmgr"`)
+		writeError(sw, http.StatusUnauthorized, "invalid, expired or revoked API token", "")
+	case err != nil:
+		s.serverError(sw, r, err)
+	case s.allowed(rt, sw, r):
+		rt.handler(sw, r)
+	}
+	if !sw.written {
+		s.commitSession(w, r)
+	}
+}
+
+// allowed applies the checks of rt's access level to a request whose
+// caller is known; when one refuses, it has answered.
+func (s *Server) allowed(rt *route, w http.ResponseWriter, r *http.Request) bool {
+	switch rt.access {
+	case loginForm:
+		return s.loginFormOK(w, r)
+	case loggedIn:
+		return s.csrfOK(w, r) && s.loggedInOK(w, r)
+	case role:
+		return s.csrfOK(w, r) && s.roleOK(rt.min, w, r)
+	}
+	return s.csrfOK(w, r)
+}
+
+// sessionWriter stores the request's session, when it changed, before
+// the first byte of the answer, so the session cookie can go with it.
+type sessionWriter struct {
+	http.ResponseWriter
+	s       *Server
+	r       *http.Request
+	written bool
+}
+
+func (sw *sessionWriter) commit() {
+	if !sw.written {
+		sw.written = true
+		sw.s.commitSession(sw.ResponseWriter, sw.r)
+	}
+}
+
+func (sw *sessionWriter) WriteHeader(code int) {
+	sw.commit()
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *sessionWriter) Write(b []byte) (int, error) {
+	sw.commit()
+	return sw.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes,
+// deadlines of streams).
+func (sw *sessionWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }
+
+// commitSession stores a changed session and sets its cookie, or clears
+// the cookie of a destroyed one, as scs's LoadAndSave does.
+func (s *Server) commitSession(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	switch s.sessions.Status(ctx) {
+	case scs.Modified:
+		token, expiry, err := s.sessions.Commit(ctx)
 		if err != nil {
-			s.serverError(w, r, err)
+			s.sessions.ErrorFunc(w, r, err)
 			return
 		}
-		if id != nil {
-			ctx = context.WithValue(ctx, identityKey, id)
-			// The page's script offers "stay signed in" before this.
-			w.Header().Set(headerSessionLeft, strconv.FormatInt(id.SessionEnds.Sub(s.now()).Milliseconds(), 10))
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+		s.sessions.WriteSessionCookie(ctx, w, token, expiry)
+	case scs.Destroyed:
+		s.sessions.WriteSessionCookie(ctx, w, "", time.Time{})
+	}
+}
+
+// authenticate finds the caller, given the request's loaded session ctx:
+// an API token on /api/ requests carrying Authorization (errBadToken when
+// it does not sign anyone in), otherwise the session, whose remaining time
+// it sets in w's header. A session that is idle or too old by the server's
+// clock, whose user is gone, or whose user's session epoch moved on
+// (password or role changed elsewhere) is ended.
+func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, r *http.Request) (*identity, error) {
+	if authz := r.Header.Get("Authorization"); authz != "" && isAPI(r) {
+		return s.tokenIdentity(ctx, authz)
+	}
+	id, err := s.sessionIdentity(ctx, background(r))
+	if id != nil {
+		// The page's script offers "stay signed in" before this.
+		w.Header()[headerSessionLeft] = []string{strconv.FormatInt(id.SessionEnds.Sub(s.now()).Milliseconds(), 10)}
+	}
+	return id, err
 }
 
 var errBadToken = errors.New("invalid API token")
@@ -254,43 +356,39 @@ func (s *Server) endSession(ctx context.Context, msg string) error {
 	return nil
 }
 
-// checkCSRF requires the session's form token (form field csrf_token or
+// csrfOK requires the session's form token (form field csrf_token or
 // header X-CSRF-Token) on every state-changing request, except API requests
 // authenticated by a Bearer token or by nothing at all.
-func (s *Server) checkCSRF(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-			next.ServeHTTP(w, r)
-			return
-		}
-		if id := me(r); isAPI(r) && (id == nil || id.Token) {
-			// Bearer tokens are not ambient credentials, and an API request
-			// without a signed-in session has no authority to abuse (the JSON
-			// login needs application/json, which a cross-site form cannot send).
-			next.ServeHTTP(w, r)
-			return
-		}
-		want := s.sessions.GetString(r.Context(), keyCSRF)
-		got := r.Header.Get("X-CSRF-Token")
-		if got == "" && !isMultipart(r) {
-			// A multipart body (an upload) is read only once the caller
-			// may: its form sends the token in the header.
-			got = r.PostFormValue("csrf_token")
-		}
-		if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
-			s.log.Warn("refused request without a valid form token", "method", r.Method, "path", r.URL.Path, "source", s.clientAddr(r))
-			if isAPI(r) {
-				// A script with the session cookie: say what it lacks.
-				writeError(w, http.StatusForbidden, "A change made with the session cookie needs the X-CSRF-Token header of the page "+
-					"(or use an API token in the Authorization header).", "X-CSRF-Token")
-				return
-			}
-			s.errorPage(w, r, http.StatusForbidden, "The form has expired or did not come from this console. Reload the page and try again.")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+func (s *Server) csrfOK(w http.ResponseWriter, r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	if id := me(r); isAPI(r) && (id == nil || id.Token) {
+		// Bearer tokens are not ambient credentials, and an API request
+		// without a signed-in session has no authority to abuse (the JSON
+		// login needs application/json, which a cross-site form cannot send).
+		return true
+	}
+	want := s.sessions.GetString(r.Context(), keyCSRF)
+	got := r.Header.Get("X-CSRF-Token")
+	if got == "" && !isMultipart(r) {
+		// A multipart body (an upload) is read only once the caller
+		// may: its form sends the token in the header.
+		got = r.PostFormValue("csrf_token")
+	}
+	if want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1 {
+		return true
+	}
+	s.log.Warn("refused request without a valid form token", "method", r.Method, "path", r.URL.Path, "source", s.clientAddr(r))
+	if isAPI(r) {
+		// A script with the session cookie: say what it lacks.
+		writeError(w, http.StatusForbidden, "A change made with the session cookie needs the X-CSRF-Token header of the page "+
+			"(or use an API token in the Authorization header).", "X-CSRF-Token")
+		return false
+	}
+	s.errorPage(w, r, http.StatusForbidden, "The form has expired or did not come from this console. Reload the page and try again.")
+	return false
 }
 
 func isMultipart(r *http.Request) bool {
@@ -298,38 +396,35 @@ func isMultipart(r *http.Request) bool {
 	return strings.HasPrefix(mt, "multipart/")
 }
 
-// requireLogin lets only authenticated callers through, even those who
+// loggedInOK lets only authenticated callers through, even those who
 // still must change their password.
-func (s *Server) requireLogin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if me(r) == nil {
-			s.unauthenticated(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+func (s *Server) loggedInOK(w http.ResponseWriter, r *http.Request) bool {
+	if me(r) == nil {
+		s.unauthenticated(w, r)
+		return false
+	}
+	return true
 }
 
-// requireRole lets through callers with at least role min whose password
+// roleOK lets through callers with at least role min whose password
 // needs no change.
-func (s *Server) requireRole(min auth.Role, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := me(r)
-		switch {
-		case id == nil:
-			s.unauthenticated(w, r)
-		case id.MustChange:
-			if !isAPI(r) && r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" {
-				http.Redirect(w, r, "/account/password", http.StatusSeeOther)
-				return
-			}
-			s.errorPage(w, r, http.StatusForbidden, "You must change your password first.")
-		case !id.Role.AtLeast(min):
-			s.errorPage(w, r, http.StatusForbidden, "Your role ("+string(id.Role)+") may not do this; it needs "+string(min)+".")
-		default:
-			next.ServeHTTP(w, r)
+func (s *Server) roleOK(min auth.Role, w http.ResponseWriter, r *http.Request) bool {
+	id := me(r)
+	switch {
+	case id == nil:
+		s.unauthenticated(w, r)
+	case id.MustChange:
+		if !isAPI(r) && r.Method == http.MethodGet && r.Header.Get("HX-Request") == "" {
+			http.Redirect(w, r, "/account/password", http.StatusSeeOther)
+			return false
 		}
-	})
+		s.errorPage(w, r, http.StatusForbidden, "You must change your password first.")
+	case !id.Role.AtLeast(min):
+		s.errorPage(w, r, http.StatusForbidden, "Your role ("+string(id.Role)+") may not do this; it needs "+string(min)+".")
+	default:
+		return true
+	}
+	return false
 }
 
 func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request) {

@@ -157,10 +157,25 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 // (content not nil: the "content" template executed for this request's
 // view would write those bytes).
 func (s *Server) renderContent(w http.ResponseWriter, r *http.Request, status int, name, title string, data any, content []byte) {
+	// The page is composed in a function of its own, whose frame is gone
+	// when it is sent: the send (net/http writing the header) is the
+	// deepest point of a request's stack, which then fits the 8 KiB a
+	// goroutine starts with (a stack that grows is copied, and shrunk
+	// again by the collector while the connection waits).
+	if buf := s.composePage(w, r, status, name, title, data, content); buf != nil {
+		sendHTML(w, status, buf)
+		putBuffer(buf)
+	}
+}
+
+// composePage is renderContent's page in a buffer to send and put back,
+// or nil when it has answered itself (an error, or a page that is not its
+// layout's skeleton).
+func (s *Server) composePage(w http.ResponseWriter, r *http.Request, status int, name, title string, data any, content []byte) *bytes.Buffer {
 	t, ok := s.views.pages[name]
 	if !ok {
 		s.serverError(w, r, fmt.Errorf("no page %q", name))
-		return
+		return nil
 	}
 	v := view{Title: title, Nav: name, Me: me(r), CSRF: s.csrfToken(r), Data: data, Flash: s.popFlash(r)}
 	if v.Me != nil && !v.Me.Token {
@@ -168,27 +183,26 @@ func (s *Server) renderContent(w http.ResponseWriter, r *http.Request, status in
 	}
 	if !fits(&v) {
 		s.execute(w, r, status, t, "layout", v)
-		return
+		return nil
 	}
 	sk, err := s.views.skeletons.get(keyOf(&v))
 	if err != nil {
 		s.serverError(w, r, err)
-		return
+		return nil
 	}
 	if content == nil {
 		cb := getBuffer()
 		defer putBuffer(cb)
 		if err := t.ExecuteTemplate(cb, "content", v); err != nil {
 			s.serverError(w, r, fmt.Errorf("rendering %s: %w", name, err))
-			return
+			return nil
 		}
 		content = cb.Bytes()
 	}
 	buf := getBuffer()
-	defer putBuffer(buf)
 	buf.Grow(sk.size(&v, content))
 	sk.write(buf, &v, content)
-	sendHTML(w, status, buf)
+	return buf
 }
 
 // renderPart writes one named template of page without the layout: the

@@ -114,33 +114,19 @@ func (s *Server) routeTable() []route {
 }
 
 // routes builds the handler: the route table on one ServeMux, each route
-// wrapped for its access level, all behind the security headers, body limit
-// and cross-origin protection.
+// behind the checks of its access level (serveRoute), all behind the
+// security headers, body limit and cross-origin protection (front).
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routeTable() {
-		mux.Handle(rt.pattern, s.wrap(rt))
+		if rt.access == public {
+			mux.Handle(rt.pattern, rt.handler)
+			continue
+		}
+		rt := rt
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { s.serveRoute(&rt, w, r) })
 	}
-	return s.securityHeaders(s.crossOrigin(mux))
-}
-
-func (s *Server) wrap(rt route) http.Handler {
-	var h http.Handler = rt.handler
-	switch rt.access {
-	case public:
-		return h
-	case guest:
-	case loginForm:
-		h = s.checkLoginCSRF(h)
-		return s.sessions.LoadAndSave(s.authenticate(h))
-	case loggedIn:
-		h = s.requireLogin(h)
-	case role:
-		h = s.requireRole(rt.min, h)
-	}
-	h = s.checkCSRF(h)
-	h = s.authenticate(h)
-	return s.sessions.LoadAndSave(h)
+	return s.front(mux)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

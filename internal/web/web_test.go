@@ -39,12 +39,24 @@ func TestSecurityHeaders(t *testing.T) {
 	c := h.newClient()
 	anon := h.newClient()
 	c.mustLogin("vera", userPassword)
-	want := map[string]string{
-		"Content-Security-Policy":   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-		"X-Frame-Options":           "DENY",
-		"X-Content-Type-Options":    "nosniff",
-		"Referrer-Policy":           "no-referrer",
-		"Strict-Transport-Security": "max-age=63072000",
+	page := map[string]string{
+		"Content-Security-Policy":    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+		"X-Frame-Options":            "DENY",
+		"X-Content-Type-Options":     "nosniff",
+		"Referrer-Policy":            "no-referrer",
+		"Cross-Origin-Opener-Policy": "same-origin",
+		"Permissions-Policy":         "camera=(), microphone=(), geolocation=()",
+		"Strict-Transport-Security":  "max-age=63072000",
+	}
+	// The API's answers are never documents: OWASP's set for REST.
+	api := map[string]string{
+		"Content-Security-Policy":    "default-src 'none'; frame-ancestors 'none'",
+		"X-Frame-Options":            "DENY",
+		"X-Content-Type-Options":     "nosniff",
+		"Referrer-Policy":            "",
+		"Cross-Origin-Opener-Policy": "",
+		"Permissions-Policy":         "",
+		"Strict-Transport-Security":  "max-age=63072000",
 	}
 	for _, tc := range []struct {
 		c       *client
@@ -53,8 +65,13 @@ func TestSecurityHeaders(t *testing.T) {
 	}{
 		{anon, "/healthz", true}, {anon, "/login", true}, {anon, "/static/app.js", false}, {anon, "/api/v1/me", true},
 		{anon, "/nowhere", true}, {c, "/", true}, {c, "/dashboard/live", true}, {c, "/api/v1/me", true}, {c, "/users", true},
+		{c, "/api/v1/system", true}, {anon, "/api/v1/nowhere", true},
 	} {
 		r := tc.c.get(tc.path)
+		want := page
+		if strings.HasPrefix(tc.path, "/api/") {
+			want = api
+		}
 		for k, v := range want {
 			if got := r.header.Get(k); got != v {
 				t.Errorf("GET %s: %s = %q, want %q", tc.path, k, got, v)

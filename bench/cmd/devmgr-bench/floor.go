@@ -3,14 +3,17 @@ package main
 // The floor: devmgr-bench run again as a minimal Go HTTPS server (net/http
 // and crypto/tls, built by the same toolchain as devmgr, the console's TLS
 // config and http.Server timeouts), which answers GET /api/v1/me with
-// devmgr's /api/v1/me body and GET / with devmgr's dashboard page, both
-// captured for the signed-in bench user, and 404 elsewhere. Its CPU per
+// devmgr's /api/v1/me answer and GET / with devmgr's dashboard page, both
+// captured for the signed-in bench user, headers (but Date, which net/http
+// writes) and body, and 404 elsewhere: the same bytes as devmgr's answers. Its CPU per
 // request, req/s, one-connection p50, and p99 and memory under many
 // connections, on those two paths are the least any Go console could reach
 // on this machine, measured in the same run and by the same code as devmgr
 // and Flask.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +21,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -38,15 +42,24 @@ const (
 )
 
 // floorPage is one of the floor's answers: devmgr's to path, captured
-// during the run, kept in file of the floor's directory.
+// during the run, kept in file (the body) and file+".header" (the
+// header, as on the wire) of the floor's directory.
 type floorPage struct {
-	path, file, contentType string
-	what                    string // "answer", "dashboard page": for the report
+	path, file string
+	what       string // "answer", "dashboard page": for the report
 }
 
+// floorAnswer is devmgr's answer to a floor page's path.
+type floorAnswer struct {
+	header http.Header
+	body   []byte
+}
+
+const headerSuffix = ".header"
+
 var floorPages = []floorPage{
-	{path: "/api/v1/me", file: "me.json", contentType: "application/json", what: "answer"},
-	{path: "/", file: "index.html", contentType: "text/html; charset=utf-8", what: "dashboard page"},
+	{path: "/api/v1/me", file: "me.json", what: "answer"},
+	{path: "/", file: "index.html", what: "dashboard page"},
 }
 
 // floorPaths are the paths the floor answers, in floorPages' order.
@@ -66,13 +79,21 @@ func serveFloor(args []string) error {
 		return fmt.Errorf("usage: devmgr-bench %s ADDR DIR", serveFloorArg)
 	}
 	addr, dir := args[0], args[1]
-	bodies := map[string][]byte{}
+	answers := map[string]floorAnswer{}
 	for _, pg := range floorPages {
 		b, err := os.ReadFile(filepath.Join(dir, pg.file))
 		if err != nil {
 			return err
 		}
-		bodies[pg.path] = b
+		hb, err := os.ReadFile(filepath.Join(dir, pg.file+headerSuffix))
+		if err != nil {
+			return err
+		}
+		h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(hb))).ReadMIMEHeader()
+		if err != nil {
+			return fmt.Errorf("%s: %w", pg.file+headerSuffix, err)
+		}
+		answers[pg.path] = floorAnswer{http.Header(h), b}
 	}
 	tc, err := tlsutil.ServerConfig(filepath.Join(dir, tlsutil.CertFile), filepath.Join(dir, tlsutil.KeyFile))
 	if err != nil {
@@ -84,7 +105,7 @@ func serveFloor(args []string) error {
 	}
 	// The console's http.Server settings (internal/web.Server.Serve).
 	srv := &http.Server{
-		Handler:           floorHandler(bodies),
+		Handler:           floorHandler(answers),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -112,20 +133,13 @@ func serveFloor(args []string) error {
 	return nil
 }
 
-// floorHandler answers GET (and HEAD) on each of floorPages' paths with
-// its body from bodies, 404 on any other path: routing by exact path, no
-// authentication or middleware.
-func floorHandler(bodies map[string][]byte) http.Handler {
-	type page struct {
-		body        []byte
-		contentType string
-	}
-	pages := map[string]page{}
-	for _, pg := range floorPages {
-		pages[pg.path] = page{bodies[pg.path], pg.contentType}
-	}
+// floorHandler answers GET (and HEAD) on each path of answers with its
+// header and body, 404 on any other path: routing by exact path, no
+// authentication or middleware. The header's values are set as they are
+// (as devmgr sets its fixed headers), not copied.
+func floorHandler(answers map[string]floorAnswer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pg, ok := pages[r.URL.Path]
+		pg, ok := answers[r.URL.Path]
 		if !ok {
 			w.WriteHeader(http.StatusNotFound)
 			return
@@ -134,42 +148,47 @@ func floorHandler(bodies map[string][]byte) http.Handler {
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
-		w.Header().Set("Content-Type", pg.contentType)
+		h := w.Header()
+		for k, v := range pg.header {
+			h[k] = v
+		}
 		w.WriteHeader(http.StatusOK)
 		w.Write(pg.body)
 	})
 }
 
 // floorBody fetches devmgr's answer to path for the signed-in bench user:
-// the floor answers path with the same bytes.
-func floorBody(ctx context.Context, t target, path string) ([]byte, error) {
+// the floor answers path with the same bytes (its header without Date).
+func floorBody(ctx context.Context, t target, path string) (floorAnswer, error) {
 	c := client()
 	defer c.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.base+path, nil)
 	if err != nil {
-		return nil, err
+		return floorAnswer{}, err
 	}
 	req.Header.Set("Cookie", t.cookie)
 	res, err := c.Do(req)
 	if err != nil {
-		return nil, err
+		return floorAnswer{}, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return nil, err
+		return floorAnswer{}, err
 	}
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s %.200s", path, res.Status, b)
+		return floorAnswer{}, fmt.Errorf("GET %s: %s %.200s", path, res.Status, b)
 	}
-	return b, nil
+	h := res.Header.Clone()
+	h.Del("Date")
+	return floorAnswer{h, b}, nil
 }
 
 // startFloor runs the floor (this program, again) on a free port with a
-// new self-signed pair and bodies (path → devmgr's answer) in tmp/floor,
+// new self-signed pair and answers (path → devmgr's answer) in tmp/floor,
 // as cred when set (the console's account). It sends cookie, which it
 // ignores, so that wrk's requests are devmgr's to the byte.
-func startFloor(ctx context.Context, tmp string, bodies map[string][]byte, cookie string, cred *syscall.Credential, logs io.Writer) (*server, error) {
+func startFloor(ctx context.Context, tmp string, answers map[string]floorAnswer, cookie string, cred *syscall.Credential, logs io.Writer) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -182,7 +201,14 @@ func startFloor(ctx context.Context, tmp string, bodies map[string][]byte, cooki
 		return nil, err
 	}
 	for _, pg := range floorPages {
-		if err := os.WriteFile(filepath.Join(dir, pg.file), bodies[pg.path], 0o644); err != nil {
+		a := answers[pg.path]
+		if err := os.WriteFile(filepath.Join(dir, pg.file), a.body, 0o644); err != nil {
+			return nil, err
+		}
+		var hb bytes.Buffer
+		a.header.Write(&hb)
+		hb.WriteString("\r\n")
+		if err := os.WriteFile(filepath.Join(dir, pg.file+headerSuffix), hb.Bytes(), 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -222,18 +248,18 @@ func startFloor(ctx context.Context, tmp string, bodies map[string][]byte, cooki
 // start: it has no logins, nor memory of its own to give back). It returns
 // the floor's results and the length of each answer by path.
 func measureFloor(ctx context.Context, o options, tmp string, dm *server, logs io.Writer) (*result, map[string]int, error) {
-	bodies, lens := map[string][]byte{}, map[string]int{}
+	answers, lens := map[string]floorAnswer{}, map[string]int{}
 	var what []string
 	for _, pg := range floorPages {
-		b, err := floorBody(ctx, dm.target, pg.path)
+		a, err := floorBody(ctx, dm.target, pg.path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("devmgr's answer: %w", err)
 		}
-		bodies[pg.path], lens[pg.path] = b, len(b)
-		what = append(what, fmt.Sprintf("%d-byte %s", len(b), pg.path))
+		answers[pg.path], lens[pg.path] = a, len(a.body)
+		what = append(what, fmt.Sprintf("%d-byte %s", len(a.body), pg.path))
 	}
 	log.Printf("starting the floor (devmgr-bench %s: net/http + crypto/tls answering devmgr's %s)", serveFloorArg, strings.Join(what, " and "))
-	fl, err := startFloor(ctx, tmp, bodies, dm.cookie, dm.cred, logs)
+	fl, err := startFloor(ctx, tmp, answers, dm.cookie, dm.cred, logs)
 	if fl != nil {
 		defer fl.stop()
 	}

@@ -7,10 +7,13 @@ import (
 	"testing"
 )
 
-// The floor answers each of its paths with its body and content type, and
+// The floor answers each of its paths with its header and body, and
 // 404 anywhere else.
 func TestFloorHandler(t *testing.T) {
-	h := floorHandler(map[string][]byte{"/api/v1/me": []byte(`{"username":"bench"}`), "/": []byte("<!doctype html>")})
+	h := floorHandler(map[string]floorAnswer{
+		"/api/v1/me": {http.Header{"Content-Type": {"application/json"}, "X-Frame-Options": {"DENY"}}, []byte(`{"username":"bench"}`)},
+		"/":          {http.Header{"Content-Type": {"text/html; charset=utf-8"}}, []byte("<!doctype html>")},
+	})
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -26,7 +29,8 @@ func TestFloorHandler(t *testing.T) {
 		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
 		res := w.Result()
 		b, _ := io.ReadAll(res.Body)
-		if res.StatusCode != c.status || string(b) != c.body || (c.ct != "" && res.Header.Get("Content-Type") != c.ct) {
+		if res.StatusCode != c.status || string(b) != c.body || (c.ct != "" && res.Header.Get("Content-Type") != c.ct) ||
+			(c.path == "/api/v1/me" && c.status == 200 && res.Header.Get("X-Frame-Options") != "DENY") {
 			t.Errorf("%s %s = %d %q %q, want %d %q %q", c.method, c.path, res.StatusCode, res.Header.Get("Content-Type"), b, c.status, c.ct, c.body)
 		}
 	}

@@ -108,9 +108,9 @@ func (rep *report) markdown() string {
 	if rep.floor != nil {
 		var answers []string
 		for _, pg := range floorPages {
-			answers = append(answers, fmt.Sprintf("`%s` with devmgr's %d-byte `%s` %s (%s)", pg.path, rep.floorBodies[pg.path], pg.path, pg.what, pg.contentType))
+			answers = append(answers, fmt.Sprintf("`%s` with devmgr's `%s` %s (%d-byte body)", pg.path, pg.path, pg.what, rep.floorBodies[pg.path]))
 		}
-		p("Go floor: devmgr-bench run again as a minimal Go HTTPS server%s: net/http + crypto/tls from the same toolchain, the console's TLS config and http.Server timeouts, the same kind of self-signed P-256 pair, one handler answering GET, as constants captured from devmgr for the signed-in bench user, %s, 404 on any other path, no auth or middleware; measured on those paths only, with devmgr's requests. The least a Go console on net/http + crypto/tls can cost here.\n",
+		p("Go floor: devmgr-bench run again as a minimal Go HTTPS server%s: net/http + crypto/tls from the same toolchain, the console's TLS config and http.Server timeouts, the same kind of self-signed P-256 pair, one handler answering GET, as constants captured from devmgr for the signed-in bench user (header but Date, and body: the same bytes), %s, 404 on any other path, no auth or middleware; measured on those paths only, with devmgr's requests. The least a Go console on net/http + crypto/tls can cost here.\n",
 			map[bool]string{true: " as user `devmgr`", false: ""}[rep.root], strings.Join(answers, " and "))
 	} else {
 		p("Go floor: not run (-no-floor).\n")

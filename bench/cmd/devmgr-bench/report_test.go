@@ -57,7 +57,7 @@ func TestReportFloorShort(t *testing.T) {
 	md := floorReport(fakeResult("floor", 22600, 43*time.Microsecond, 137*time.Microsecond)).markdown()
 	for _, want := range []string{
 		"Go floor: devmgr-bench run again as a minimal Go HTTPS server as user `devmgr`: ",
-		"devmgr's 45-byte `/api/v1/me` answer (application/json) and `/` with devmgr's 21700-byte `/` dashboard page (text/html; charset=utf-8), 404 on any other path",
+		"devmgr's `/api/v1/me` answer (45-byte body) and `/` with devmgr's `/` dashboard page (21700-byte body), 404 on any other path",
 		"The rows \"(Go floor)\" are the floor (a Go HTTPS server answering devmgr's answer to the same path as a constant, same request)",
 		"| `/api/v1/me` (Go floor) | 0.50 0.40 0.30 | 22600 | 0.70 ms | 3.00 ms | 43 µs | 1880 | 0.70 ms | 3.00 ms | 972 µs | 12.0× | 1.0× | 22.6× |\n",
 		"| `/api/v1/me` (Go floor) | 0.60 0.40 0.30 | 7299 | 0.14 ms | 0.27 ms | 43 µs | 625 | 1.60 ms | 3.20 ms | 972 µs | 11.7× | 11.7× | 22.6× |\n",
