@@ -94,6 +94,12 @@ type renderedPart struct {
 // one each, and the page stays within a second of the device.
 const dashboardKeep = 200 * time.Millisecond
 
+// dashboardStale is how old a role's dashboard may be given while one of
+// its requests reads it again: the second the agent's answers are kept.
+// The other requests do not wait for that read, nor read too (with many
+// readers, each would, every dashboardKeep).
+const dashboardStale = time.Second
+
 // dashboards keeps the dashboard's data and part last read for each role.
 type dashboards struct {
 	mu sync.Mutex
@@ -104,6 +110,8 @@ type dashboardRead struct {
 	at   time.Time
 	gen  uint64 // the agent client's generation when read
 	part *renderedPart
+	// renewing: a request is reading it again.
+	renewing bool
 }
 
 // generations is an agent client that counts the changes made through it
@@ -125,24 +133,53 @@ func (s *Server) systemPart(r *http.Request) (*renderedPart, error) {
 	}
 	role, now := me(r).Role, s.now()
 	if keeps {
-		s.dashboards.mu.Lock()
-		e, ok := s.dashboards.m[role]
-		s.dashboards.mu.Unlock()
-		if age := now.Sub(e.at); ok && e.gen == gen && age >= 0 && age < dashboardKeep {
-			return e.part, nil
+		if part := s.dashboards.kept(role, gen, now); part != nil {
+			return part, nil
 		}
 	}
 	part, err := s.renderSystem(r)
-	if err != nil || !keeps || part.data.Agent != (agentState{}) {
-		return part, err
+	s.dashboards.keep(role, gen, now, part, err == nil && keeps && part.data.Agent == (agentState{}))
+	return part, err
+}
+
+// kept is role's dashboard part to give at now: kept for dashboardKeep,
+// or, while another request reads it again, up to dashboardStale; nil when
+// the caller is to read it (again) and keep it.
+func (d *dashboards) kept(role auth.Role, gen uint64, now time.Time) *renderedPart {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.m[role]
+	age := now.Sub(e.at)
+	if !ok || e.gen != gen || age < 0 {
+		return nil
 	}
-	s.dashboards.mu.Lock()
-	if s.dashboards.m == nil {
-		s.dashboards.m = map[auth.Role]dashboardRead{}
+	switch {
+	case age < dashboardKeep:
+		return e.part
+	case e.renewing && age < dashboardStale:
+		return e.part
 	}
-	s.dashboards.m[role] = dashboardRead{at: now, gen: gen, part: part}
-	s.dashboards.mu.Unlock()
-	return part, nil
+	e.renewing = true
+	d.m[role] = e
+	return nil
+}
+
+// keep ends a read of role's dashboard: its part is kept when ok (every
+// read succeeded), else the last one is read again by the next request.
+func (d *dashboards) keep(role auth.Role, gen uint64, now time.Time, part *renderedPart, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[auth.Role]dashboardRead{}
+	}
+	if ok {
+		d.m[role] = dashboardRead{at: now, gen: gen, part: part}
+		return
+	}
+	if e, found := d.m[role]; found && e.renewing {
+		e.renewing = false
+		d.m[role] = e
+	}
 }
 
 // renderSystem reads the dashboard's data for r and renders its system

@@ -170,12 +170,25 @@ type genAgent struct {
 	*glanceAgent
 	gen     atomic.Uint64
 	apReads atomic.Int64
+
+	holdMu sync.Mutex
+	// hold, when set, holds the next AP read until it is closed, after
+	// telling entered.
+	hold, entered chan struct{}
 }
 
 func (g *genAgent) Generation() (uint64, bool) { return g.gen.Load(), true }
 
 func (g *genAgent) AP(ctx context.Context, a api.Actor) (api.APInfo, error) {
 	g.apReads.Add(1)
+	g.holdMu.Lock()
+	hold, entered := g.hold, g.entered
+	g.hold, g.entered = nil, nil
+	g.holdMu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
 	return g.glanceAgent.AP(ctx, a)
 }
 
@@ -183,6 +196,57 @@ func (g *genAgent) AP(ctx context.Context, a api.Actor) (api.APInfo, error) {
 // role's requests for dashboardKeep, the page and the fragment alike; not
 // after a change through the agent client, not to another role, and not
 // when a read failed.
+// While one request reads a role's dashboard again, the role's other
+// requests are given the kept one (up to dashboardStale), not made to wait
+// for that read or to read too.
+func TestDashboardRenewedAhead(t *testing.T) {
+	t.Parallel()
+	ga := &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(t)}}
+	h := newAgentHarness(t, testConfig(t.TempDir()), ga)
+	h.addUser("vera", auth.Viewer, userPassword)
+	h.addUser("victor", auth.Viewer, userPassword)
+	vera, victor := h.newClient(), h.newClient()
+	vera.mustLogin("vera", userPassword)
+	victor.mustLogin("victor", userPassword)
+	vera.get("/")
+	h.clock.Advance(dashboardKeep)
+	base := ga.apReads.Load()
+	reads := func(want int64, what string) {
+		t.Helper()
+		if got := ga.apReads.Load() - base; got != want {
+			t.Errorf("%s: the agent's AP read %d times, want %d", what, got, want)
+		}
+	}
+
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
+	ga.holdMu.Lock()
+	ga.hold, ga.entered = hold, entered
+	ga.holdMu.Unlock()
+	held := make(chan int, 1)
+	go func() {
+		res, err := vera.c.Get(h.ts.URL + "/")
+		if err != nil {
+			held <- 0
+			return
+		}
+		res.Body.Close()
+		held <- res.StatusCode
+	}()
+	<-entered
+	reads(1, "a dashboard read again")
+	if p := victor.get("/"); p.status != http.StatusOK || !strings.Contains(p.body, `id="glance-ssid">Cafe Guests</dd>`) {
+		t.Errorf("dashboard while another reads it: %d\n%s", p.status, p.body)
+	}
+	reads(1, "another viewer's dashboard while the first is read again")
+	h.clock.Advance(dashboardStale)
+	victor.get("/")
+	reads(2, "a dashboard older than dashboardStale while a read of it is held")
+	close(hold)
+	if code := <-held; code != http.StatusOK {
+		t.Errorf("the held dashboard = %d, want 200", code)
+	}
+}
+
 func TestDashboardKept(t *testing.T) {
 	t.Parallel()
 	ga := &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(t)}}
