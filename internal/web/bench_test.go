@@ -78,11 +78,12 @@ func (c *countingSys) Snapshot(ctx context.Context) (System, error) {
 }
 
 // BenchmarkHandler is the console's handler alone (middleware, session,
-// handler) for a signed-in viewer: no TLS, no connection.
+// handler) for a signed-in viewer, on a fake agent that counts changes as
+// the agent client does (the dashboard is kept): no TLS, no connection.
 func BenchmarkHandler(b *testing.B) {
 	for _, path := range []string{"/api/v1/me", "/"} {
 		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
-			h := newHarness(b)
+			h := newAgentHarness(b, testConfig(b.TempDir()), &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(b)}})
 			h.addUser("vera", auth.Viewer, userPassword)
 			c := h.newClient()
 			c.mustLogin("vera", userPassword)
