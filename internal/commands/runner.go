@@ -108,7 +108,7 @@ type Runner struct {
 	mu     sync.Mutex
 	closed bool
 	runs   map[int64]*Run   // running, by id
-	claims map[userCmd]*Run // every run from its claim to its record's end
+	claims map[userCmd]*Run // every run from its claim until its process ended
 }
 
 type userCmd struct{ user, command string }
@@ -211,6 +211,7 @@ func (r *Runner) Start(ctx context.Context, req Request) (*Run, error) {
 	if err != nil {
 		cancelTimeout()
 		cancel(nil)
+		r.unclaim(run)
 		run.finish(-1, StatusFailed, err.Error(), r.cfg.Now())
 		r.record(run)
 		r.release(run)
@@ -233,6 +234,9 @@ func (r *Runner) Start(ctx context.Context, req Request) (*Run, error) {
 		case code != 0:
 			status = StatusFailed
 		}
+		// Its followers are told it ended (finish): the user may start
+		// it again from then on.
+		r.unclaim(run)
 		run.finish(code, status, msg, r.cfg.Now())
 		r.record(run)
 		r.release(run)
@@ -256,15 +260,24 @@ func (r *Runner) claim(run *Run) error {
 	return nil
 }
 
-// release frees the run's slot once its record is final, so a reader that
-// misses it here finds it in the history.
-func (r *Runner) release(run *Run) {
+// unclaim frees the run's slot and the user's claim on its command: its
+// process has ended, or never started.
+func (r *Runner) unclaim(run *Run) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.runs, run.ID())
 	if r.claims[run.key] == run {
 		delete(r.claims, run.key)
 	}
+}
+
+// release forgets the run once its record is final, so a reader that
+// misses it here finds it in the history (and frees its claim, if still
+// held).
+func (r *Runner) release(run *Run) {
+	r.unclaim(run)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.runs, run.ID())
 	close(run.done)
 	r.wg.Done()
 }

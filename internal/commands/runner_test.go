@@ -363,3 +363,46 @@ func TestDefaultCatalogRuns(t *testing.T) {
 		t.Errorf("journal argv %q, %v", argv, err)
 	}
 }
+
+// heldRecorder holds every Finish until release is closed.
+type heldRecorder struct {
+	Recorder
+	finishing chan struct{} // told as a Finish begins
+	release   chan struct{}
+}
+
+func (h heldRecorder) Finish(ctx context.Context, rec Record) error {
+	h.finishing <- struct{}{}
+	<-h.release
+	return h.Recorder.Finish(ctx, rec)
+}
+
+// Once a run's followers are told it ended, its user may start it again,
+// even while its end is still being recorded.
+func TestRunAgainOnceEnded(t *testing.T) {
+	t.Parallel()
+	testutil.RequireBinary(t, "true")
+	h, _ := newHistory(t, Retention{KeepRuns: 1000, MaxBytes: 1 << 30})
+	held := heldRecorder{Recorder: h, finishing: make(chan struct{}, 1), release: make(chan struct{})}
+	r, _ := newRunner(t, Config{History: held, MaxRuns: 1})
+	cmd := command("c", testutil.Script(t, "echo done"))
+	first := start(t, r, cmd, "alice")
+	for {
+		_, ended, more := first.Lines(0)
+		if ended {
+			break
+		}
+		<-more
+	}
+	<-held.finishing
+	// The end is not recorded yet, and the run holds the only slot.
+	second, err := r.Start(context.Background(), Request{Command: cmd, User: "alice", Role: auth.Operator, Source: "test"})
+	if err != nil {
+		t.Errorf("starting c again as its first run's end is recorded: %v", err)
+	}
+	close(held.release)
+	wait(t, first)
+	if second != nil {
+		wait(t, second)
+	}
+}

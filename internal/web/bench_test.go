@@ -52,7 +52,12 @@ func BenchmarkDashboardRender(b *testing.B) {
 			sys := &countingSys{}
 			h := startHarnessAgent(b, testConfig(b.TempDir()), newFakeClock(), sys, newFakeAgent(b))
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
-			r = r.WithContext(context.WithValue(r.Context(), identityKey, &identity{UserID: 1, Name: "vera", Role: auth.Viewer}))
+			// As serveRoute leaves it: a session loaded, the caller known.
+			ctx, err := h.srv.sessions.Load(r.Context(), "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			r = r.WithContext(context.WithValue(ctx, identityKey, &identity{UserID: 1, Name: "vera", Role: auth.Viewer}))
 			b.ReportAllocs()
 			for b.Loop() {
 				if bc.change {

@@ -123,7 +123,6 @@ func (s *Server) routes() http.Handler {
 			mux.Handle(rt.pattern, rt.handler)
 			continue
 		}
-		rt := rt
 		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { s.serveRoute(&rt, w, r) })
 	}
 	return s.front(mux)
