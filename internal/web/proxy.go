@@ -4,7 +4,6 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httputil"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,15 +110,17 @@ type keeper interface {
 }
 
 // writeKept answers with a kept answer of the agent's: its status, its
-// headers but those of its connection, and its body.
+// headers but those of its connection and its Date (net/http writes the
+// time of this answer), and its body. The kept header is shared: its
+// values are given capped, so that an Add to this answer's copies them.
 func writeKept(w http.ResponseWriter, status int, h http.Header, body []byte) {
 	out := w.Header()
 	for k, vv := range h {
 		switch k {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Date":
 			continue
 		}
-		out[k] = slices.Clone(vv)
+		out[k] = vv[:len(vv):len(vv)]
 	}
 	out.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

@@ -3,6 +3,7 @@ package web
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -88,7 +89,8 @@ func (k *keptAgent) Kept(role, uri string) (int, http.Header, []byte, bool) {
 	if role != k.role || uri != k.uri {
 		return 0, nil, nil, false
 	}
-	h := http.Header{"Content-Type": {"application/json"}, "Connection": {"close"}, "Content-Length": {"999"}, "X-Kept": {"yes"}}
+	h := http.Header{"Content-Type": {"application/json"}, "Connection": {"close"}, "Content-Length": {"999"}, "X-Kept": {"yes"},
+		"Date": {"Mon, 02 Jan 2006 15:04:05 GMT"}}
 	return http.StatusServiceUnavailable, h, []byte(`{"error":"kept"}`), true
 }
 
@@ -96,6 +98,20 @@ func (k *keptAgent) Kept(role, uri string) (int, http.Header, []byte, bool) {
 // answered with it, without a request to the agent, and without the
 // answer's connection headers; other roles, other requests and changes
 // are proxied.
+// A kept answer's header is shared by every answer given from it: an
+// answer's Add does not reach it.
+func TestWriteKeptShares(t *testing.T) {
+	t.Parallel()
+	kept := http.Header{"X-Kept": make([]string, 1, 4)}
+	kept["X-Kept"][0] = "yes"
+	w := httptest.NewRecorder()
+	writeKept(w, http.StatusOK, kept, []byte("{}"))
+	w.Header().Add("X-Kept", "more")
+	if got := kept["X-Kept"]; len(got) != 1 || got[0] != "yes" || got[:2][1] != "" {
+		t.Errorf("kept header after an answer's Add: %q (beyond: %q)", got, got[:2])
+	}
+}
+
 func TestAgentProxyKept(t *testing.T) {
 	t.Parallel()
 	ka := &keptAgent{role: "viewer", uri: "/v1/traffic?interface=eth1"}
@@ -108,7 +124,7 @@ func TestAgentProxyKept(t *testing.T) {
 
 	r := vera.get("/api/v1/traffic?interface=eth1")
 	if r.status != http.StatusServiceUnavailable || r.body != `{"error":"kept"}` || r.header.Get("X-Kept") != "yes" ||
-		r.header.Get("Connection") != "" || r.header.Get("Content-Length") != "16" {
+		r.header.Get("Connection") != "" || r.header.Get("Content-Length") != "16" || strings.Contains(r.header.Get("Date"), "2006") {
 		t.Errorf("kept answer given as %d %v %q", r.status, r.header, r.body)
 	}
 	if ca := &ka.capturingAgent; ca.last != nil {
