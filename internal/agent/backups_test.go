@@ -393,9 +393,14 @@ func TestBackupTicker(t *testing.T) {
 		t.Helper()
 		var l api.BackupList
 		testutil.Eventually(t, 30*time.Second, func() bool {
+			// The audit first: the list's Last is read from it, so a list
+			// read before the n-th entry was written shows the one before.
+			if len(ba.audited(api.ActBackupCreate)) != n {
+				return false
+			}
 			var err error
 			l, err = ba.client.Backups(context.Background(), admin)
-			return err == nil && len(ba.audited(api.ActBackupCreate)) == n
+			return err == nil && l.Last != nil
 		}, "waiting for backup %d", n)
 		return l.Last
 	}
