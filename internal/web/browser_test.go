@@ -130,7 +130,11 @@ func TestBrowser(t *testing.T) {
 	if visible {
 		t.Errorf("navbar not collapsed at 375 px")
 	}
-	do("open the menu", chromedp.Click(chromedp.CSS(".navbar-toggler")), chromedp.WaitVisible(chromedp.ID("nav-users")))
+	// Open once Bootstrap's collapse has ended (#nav.show): a viewport
+	// changed during its 0.35 s transition left the link clipped to a
+	// height being animated, and the desktop click on it missed.
+	do("open the menu", chromedp.Click(chromedp.CSS(".navbar-toggler")), chromedp.WaitVisible(chromedp.ID("nav-users")),
+		chromedp.WaitReady(chromedp.CSS("#nav.show:not(.collapsing)")))
 	do("back to desktop", chromedp.EmulateReset(), chromedp.EmulateViewport(1280, 900))
 
 	// Add a viewer on the Users page.
