@@ -88,7 +88,7 @@ func (c *countingSys) Snapshot(ctx context.Context) (System, error) {
 func BenchmarkHandler(b *testing.B) {
 	for _, path := range []string{"/api/v1/me", "/"} {
 		b.Run(strings.TrimPrefix(path, "/"), func(b *testing.B) {
-			h := newAgentHarness(b, testConfig(b.TempDir()), &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(b)}})
+			h, _ := newGenHarness(b)
 			h.addUser("vera", auth.Viewer, userPassword)
 			c := h.newClient()
 			c.mustLogin("vera", userPassword)

@@ -179,6 +179,25 @@ type genAgent struct {
 
 func (g *genAgent) Generation() (uint64, bool) { return g.gen.Load(), true }
 
+// newGenHarness is a console on a genAgent.
+func newGenHarness(t testing.TB) (*harness, *genAgent) {
+	t.Helper()
+	ga := &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(t)}}
+	return newAgentHarness(t, testConfig(t.TempDir()), ga), ga
+}
+
+// apReadsFrom checks the agent's AP reads since it was called:
+// reads(want, what) fails the test unless there were want.
+func apReadsFrom(t *testing.T, ga *genAgent) func(want int64, what string) {
+	base := ga.apReads.Load()
+	return func(want int64, what string) {
+		t.Helper()
+		if got := ga.apReads.Load() - base; got != want {
+			t.Errorf("%s: the agent's AP read %d times, want %d", what, got, want)
+		}
+	}
+}
+
 func (g *genAgent) AP(ctx context.Context, a api.Actor) (api.APInfo, error) {
 	g.apReads.Add(1)
 	g.holdMu.Lock()
@@ -192,17 +211,12 @@ func (g *genAgent) AP(ctx context.Context, a api.Actor) (api.APInfo, error) {
 	return g.glanceAgent.AP(ctx, a)
 }
 
-// TestDashboardKept: the dashboard's data read for a role is given to the
-// role's requests for dashboardKeep, the page and the fragment alike; not
-// after a change through the agent client, not to another role, and not
-// when a read failed.
 // While one request reads a role's dashboard again, the role's other
 // requests are given the kept one (up to dashboardStale), not made to wait
 // for that read or to read too.
 func TestDashboardRenewedAhead(t *testing.T) {
 	t.Parallel()
-	ga := &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(t)}}
-	h := newAgentHarness(t, testConfig(t.TempDir()), ga)
+	h, ga := newGenHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	h.addUser("victor", auth.Viewer, userPassword)
 	vera, victor := h.newClient(), h.newClient()
@@ -210,13 +224,7 @@ func TestDashboardRenewedAhead(t *testing.T) {
 	victor.mustLogin("victor", userPassword)
 	vera.get("/")
 	h.clock.Advance(dashboardKeep)
-	base := ga.apReads.Load()
-	reads := func(want int64, what string) {
-		t.Helper()
-		if got := ga.apReads.Load() - base; got != want {
-			t.Errorf("%s: the agent's AP read %d times, want %d", what, got, want)
-		}
-	}
+	reads := apReadsFrom(t, ga)
 
 	hold, entered := make(chan struct{}), make(chan struct{}, 1)
 	ga.holdMu.Lock()
@@ -247,10 +255,13 @@ func TestDashboardRenewedAhead(t *testing.T) {
 	}
 }
 
+// TestDashboardKept: the dashboard's data read for a role is given to the
+// role's requests for dashboardKeep, the page and the fragment alike; not
+// after a change through the agent client, not to another role, and not
+// when a read failed.
 func TestDashboardKept(t *testing.T) {
 	t.Parallel()
-	ga := &genAgent{glanceAgent: &glanceAgent{fakeAgent: newFakeAgent(t)}}
-	h := newAgentHarness(t, testConfig(t.TempDir()), ga)
+	h, ga := newGenHarness(t)
 	h.addUser("vera", auth.Viewer, userPassword)
 	h.addUser("alice", auth.Admin, userPassword)
 	vera, alice := h.newClient(), h.newClient()
@@ -258,13 +269,7 @@ func TestDashboardKept(t *testing.T) {
 	alice.mustLogin("alice", userPassword)
 	// Signing in may have shown each their dashboard.
 	h.clock.Advance(dashboardKeep)
-	base := ga.apReads.Load()
-	reads := func(want int64, what string) {
-		t.Helper()
-		if got := ga.apReads.Load() - base; got != want {
-			t.Errorf("%s: the agent's AP read %d times, want %d", what, got, want)
-		}
-	}
+	reads := apReadsFrom(t, ga)
 	live := func(c *client) response {
 		return c.request(http.MethodGet, "/dashboard/live", nil, map[string]string{"HX-Request": "true", "X-Devmgr-Background": "1"})
 	}
