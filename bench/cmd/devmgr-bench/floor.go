@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -75,31 +76,7 @@ func floorPaths() []string {
 // ADDR with DIR's cert.pem and key.pem, answering GET on each of
 // floorPages' paths with its file of DIR, until SIGTERM or SIGINT.
 func serveFloor(args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("usage: devmgr-bench %s ADDR DIR", serveFloorArg)
-	}
-	addr, dir := args[0], args[1]
-	answers := map[string]floorAnswer{}
-	for _, pg := range floorPages {
-		b, err := os.ReadFile(filepath.Join(dir, pg.file))
-		if err != nil {
-			return err
-		}
-		hb, err := os.ReadFile(filepath.Join(dir, pg.file+headerSuffix))
-		if err != nil {
-			return err
-		}
-		h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(hb))).ReadMIMEHeader()
-		if err != nil {
-			return fmt.Errorf("%s: %w", pg.file+headerSuffix, err)
-		}
-		answers[pg.path] = floorAnswer{http.Header(h), b}
-	}
-	tc, err := tlsutil.ServerConfig(filepath.Join(dir, tlsutil.CertFile), filepath.Join(dir, tlsutil.KeyFile))
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", addr)
+	ln, tc, answers, err := floorSetup(serveFloorArg, args)
 	if err != nil {
 		return err
 	}
@@ -131,6 +108,50 @@ func serveFloor(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// floorSetup is what a floor's arguments (ADDR DIR) give: a listener on
+// ADDR, the TLS config of DIR's cert.pem and key.pem, and DIR's answers.
+func floorSetup(arg string, args []string) (net.Listener, *tls.Config, map[string]floorAnswer, error) {
+	if len(args) != 2 {
+		return nil, nil, nil, fmt.Errorf("usage: devmgr-bench %s ADDR DIR", arg)
+	}
+	addr, dir := args[0], args[1]
+	answers, err := loadFloor(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tc, err := tlsutil.ServerConfig(filepath.Join(dir, tlsutil.CertFile), filepath.Join(dir, tlsutil.KeyFile))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ln, tc, answers, nil
+}
+
+// loadFloor reads the answers of floorPages from dir, each a file (the
+// body) and its header (file+headerSuffix), by path.
+func loadFloor(dir string) (map[string]floorAnswer, error) {
+	answers := map[string]floorAnswer{}
+	for _, pg := range floorPages {
+		b, err := os.ReadFile(filepath.Join(dir, pg.file))
+		if err != nil {
+			return nil, err
+		}
+		hb, err := os.ReadFile(filepath.Join(dir, pg.file+headerSuffix))
+		if err != nil {
+			return nil, err
+		}
+		h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(hb))).ReadMIMEHeader()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", pg.file+headerSuffix, err)
+		}
+		answers[pg.path] = floorAnswer{http.Header(h), b}
+	}
+	return answers, nil
 }
 
 // floorHandler answers GET (and HEAD) on each path of answers with its
@@ -184,16 +205,26 @@ func floorBody(ctx context.Context, t target, path string) (floorAnswer, error) 
 	return floorAnswer{h, b}, nil
 }
 
-// startFloor runs the floor (this program, again) on a free port with a
-// new self-signed pair and answers (path → devmgr's answer) in tmp/floor,
-// as cred when set (the console's account). It sends cookie, which it
-// ignores, so that wrk's requests are devmgr's to the byte.
-func startFloor(ctx context.Context, tmp string, answers map[string]floorAnswer, cookie string, cred *syscall.Credential, logs io.Writer) (*server, error) {
+// floorKind is one of the floors: the argument that runs it, its name in
+// the log and its directory.
+type floorKind struct{ arg, name, dir string }
+
+var (
+	httpFloor = floorKind{serveFloorArg, "floor", "floor"}
+	tlsFloor  = floorKind{serveTLSFloorArg, "TLS floor", "floor-tls"}
+)
+
+// startFloor runs a floor (this program, again) on a free port with a
+// new self-signed pair and answers (path → devmgr's answer) in its
+// directory of tmp, as cred when set (the console's account). It sends
+// cookie, which it ignores, so that wrk's requests are devmgr's to the
+// byte.
+func startFloor(ctx context.Context, kind floorKind, tmp string, answers map[string]floorAnswer, cookie string, cred *syscall.Credential, logs io.Writer) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(tmp, "floor")
+	dir := filepath.Join(tmp, kind.dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -216,62 +247,79 @@ func startFloor(ctx context.Context, tmp string, answers map[string]floorAnswer,
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(tmp, "floor.log"))
+	logf, err := os.Create(filepath.Join(tmp, kind.dir+".log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, serveFloorArg, "127.0.0.1:"+strconv.Itoa(port), dir)
+	cmd := exec.Command(self, kind.arg, "127.0.0.1:"+strconv.Itoa(port), dir)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(logf, logs), io.MultiWriter(logf, logs)
-	p, err := startProc("the floor", cmd, cred)
+	p, err := startProc("the "+kind.name, cmd, cred)
 	if err != nil {
 		logf.Close()
 		return nil, err
 	}
 	s := &server{p: p, cred: cred, logf: logf}
-	s.name = "floor"
+	s.name = kind.name
 	s.base = fmt.Sprintf("https://127.0.0.1:%d", port)
 	s.cookie = cookie
 	s.endpoints = floorPaths()
-	s.procs = func() map[int]string { return map[int]string{p.pid(): "floor"} }
+	s.procs = func() map[int]string { return map[int]string{p.pid(): kind.dir} }
 	// It has no /healthz: ready once it answers its first path.
 	if err := waitOK(ctx, s.base+s.endpoints[0], p); err != nil {
 		b, _ := os.ReadFile(logf.Name())
-		return s, fmt.Errorf("%w\nlast lines of the floor:\n%s", err, tail(b, 30))
+		return s, fmt.Errorf("%w\nlast lines of the %s:\n%s", err, kind.name, tail(b, 30))
 	}
 	return s, nil
 }
 
-// measureFloor captures devmgr's answers to floorPages' paths, then starts
-// the floor with them and measures it on those paths under both wrk loads
-// and, with o.long, under o.longConn connections (no burst, settle or cold
-// start: it has no logins, nor memory of its own to give back). It returns
-// the floor's results and the length of each answer by path.
-func measureFloor(ctx context.Context, o options, tmp string, dm *server, logs io.Writer) (*result, map[string]int, error) {
+// measureFloors captures devmgr's answers to floorPages' paths, then
+// starts each floor with them in turn and measures it on those paths
+// under both wrk loads; the floor also, with o.long, under o.longConn
+// connections (no burst, settle or cold start: they have no logins, nor
+// memory of their own to give back). It returns the floor's results, the
+// TLS floor's, and the length of each answer by path.
+func measureFloors(ctx context.Context, o options, tmp string, dm *server, logs io.Writer) (floor, tlsFloorRuns *result, lens map[string]int, err error) {
 	answers, lens := map[string]floorAnswer{}, map[string]int{}
 	var what []string
 	for _, pg := range floorPages {
 		a, err := floorBody(ctx, dm.target, pg.path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("devmgr's answer: %w", err)
+			return nil, nil, nil, fmt.Errorf("devmgr's answer: %w", err)
 		}
 		answers[pg.path], lens[pg.path] = a, len(a.body)
 		what = append(what, fmt.Sprintf("%d-byte %s", len(a.body), pg.path))
 	}
 	log.Printf("starting the floor (devmgr-bench %s: net/http + crypto/tls answering devmgr's %s)", serveFloorArg, strings.Join(what, " and "))
-	fl, err := startFloor(ctx, tmp, answers, dm.cookie, dm.cred, logs)
+	if floor, err = runFloor(ctx, o, httpFloor, tmp, answers, dm, logs); err != nil {
+		return nil, nil, nil, fmt.Errorf("floor: %w", err)
+	}
+	log.Printf("starting the TLS floor (devmgr-bench %s: crypto/tls alone, no net/http, answering the same bytes)", serveTLSFloorArg)
+	if tlsFloorRuns, err = runFloor(ctx, o, tlsFloor, tmp, answers, dm, logs); err != nil {
+		return nil, nil, nil, fmt.Errorf("TLS floor: %w", err)
+	}
+	return floor, tlsFloorRuns, lens, nil
+}
+
+// runFloor starts the floor of kind and measures it; the runs with many
+// connections are the net/http floor's only (the targets they compare
+// with are met by it).
+func runFloor(ctx context.Context, o options, kind floorKind, tmp string, answers map[string]floorAnswer, dm *server, logs io.Writer) (*result, error) {
+	fl, err := startFloor(ctx, kind, tmp, answers, dm.cookie, dm.cred, logs)
 	if fl != nil {
 		defer fl.stop()
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r, err := measure(ctx, o, fl.target)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if err := longRuns(ctx, o, r, fl.target); err != nil {
-		return nil, nil, err
+	if kind == httpFloor {
+		if err := longRuns(ctx, o, r, fl.target); err != nil {
+			return nil, err
+		}
 	}
-	return r, lens, nil
+	return r, nil
 }

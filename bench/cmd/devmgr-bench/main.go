@@ -48,12 +48,14 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == serveFloorArg {
-		if err := serveFloor(os.Args[2:]); err != nil {
-			fmt.Fprintf(os.Stderr, "devmgr-bench %s: %v\n", serveFloorArg, err)
-			os.Exit(1)
+	if len(os.Args) > 1 {
+		if serve, ok := map[string]func([]string) error{serveFloorArg: serveFloor, serveTLSFloorArg: serveTLSFloor}[os.Args[1]]; ok {
+			if err := serve(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "devmgr-bench %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			return
 		}
-		return
 	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/devmgr", "devmgr binary to benchmark")
@@ -63,7 +65,7 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads of the loaded runs")
 	flag.IntVar(&o.conns, "connections", 16, "wrk connections of the loaded runs")
 	flag.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask baseline")
-	flag.BoolVar(&o.noFloor, "no-floor", false, "skip the floor (a minimal Go HTTPS server answering /api/v1/me and / with devmgr's answers as constants)")
+	flag.BoolVar(&o.noFloor, "no-floor", false, "skip the floors (minimal Go HTTPS servers, on net/http and on crypto/tls alone, answering /api/v1/me and / with devmgr's answers as constants)")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the report (markdown) to this file")
 	flag.BoolVar(&o.verbose, "v", false, "show the servers' logs")
 	flag.DurationVar(&o.settle, "settle", 125*time.Second, "idle time after the load before memory is read again (0: skip)")
@@ -155,8 +157,8 @@ func run(ctx context.Context, o options) error {
 	// settled memory is read at the end.
 
 	if !o.noFloor {
-		if rep.floor, rep.floorBodies, err = measureFloor(ctx, o, tmp, dm, logs); err != nil {
-			return fmt.Errorf("floor: %w", err)
+		if rep.floor, rep.tlsFloor, rep.floorBodies, err = measureFloors(ctx, o, tmp, dm, logs); err != nil {
+			return err
 		}
 	}
 

@@ -36,6 +36,9 @@ type report struct {
 	// devmgr's.
 	floor       *result
 	floorBodies map[string]int
+	// tlsFloor is the TLS floor's runs (crypto/tls without net/http, the
+	// same answers; nil: not run).
+	tlsFloor *result
 }
 
 // machine describes this host in one line.
@@ -115,6 +118,10 @@ func (rep *report) markdown() string {
 	} else {
 		p("Go floor: not run (-no-floor).\n")
 	}
+	if rep.tlsFloor != nil {
+		p("TLS floor: devmgr-bench run again%s answering the same bytes (Date written per answer) over crypto/tls alone, without net/http: a loop per connection reads a request's line and header and writes the answer in one write; no timeouts, no header map, no other goroutine. Between it and the Go floor is net/http's own cost per request.\n",
+			map[bool]string{true: " as user `devmgr`", false: ""}[rep.root])
+	}
 	paths := d.endpointsUnion(f)
 	loads := []load{{o.threads, o.conns}, {1, 1}}
 	for _, l := range loads {
@@ -122,6 +129,9 @@ func (rep *report) markdown() string {
 		p("CPU/req: CPU time of the server's processes during the run ÷ its requests. Gains are Flask ÷ devmgr (req/s: devmgr ÷ Flask); the target is %.0f×. Load: the machine's load average as the devmgr run began.", targetGain)
 		if rep.floor != nil {
 			p(" The rows \"(Go floor)\" are the floor (a Go HTTPS server answering devmgr's answer to the same path as a constant, same request) in devmgr's columns, their gains over Flask's on that path, and the load at their own run's start.")
+		}
+		if rep.tlsFloor != nil {
+			p(" The rows \"(TLS floor)\" are the TLS floor's (crypto/tls without net/http, the same answers) likewise.")
 		}
 		p("\n\n")
 		p("| endpoint | load | devmgr req/s | p50 | p99 | CPU/req | Flask req/s | p50 | p99 | CPU/req | req/s gain | p50 gain | CPU/req gain |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -149,6 +159,9 @@ func (rep *report) markdown() string {
 			row("`"+path+"`", d.find(path, l), f.find(path, l))
 			if fl := rep.floor.find(path, l); fl != nil {
 				row("`"+path+"` (Go floor)", fl, f.find(path, l))
+			}
+			if tl := rep.tlsFloor.find(path, l); tl != nil {
+				row("`"+path+"` (TLS floor)", tl, f.find(path, l))
 			}
 		}
 	}
@@ -292,35 +305,56 @@ func gains(r, r1, fr, f1 *endpointRun) (cpu, rps, p50 float64) {
 }
 
 // floorTargets follows path's targets with, for each that devmgr missed,
-// the floor's number and gain over Flask: whether 30× is within reach of
-// any Go HTTPS server here.
+// the floors' numbers and gains over Flask: whether 30× is within reach
+// of a Go console on net/http here, or only of a server cheaper than
+// net/http (the TLS floor), or of neither.
 func (rep *report) floorTargets(p func(string, ...any), path string, dr, d1, fr, f1 *endpointRun) {
 	o := rep.opts
 	fl, fl1 := rep.floor.find(path, load{o.threads, o.conns}), rep.floor.find(path, load{1, 1})
 	if fl == nil || fl1 == nil || fl.cpuPerRequest() == 0 || fl1.wrk.p50 == 0 {
 		return
 	}
+	tl, tl1 := rep.tlsFloor.find(path, load{o.threads, o.conns}), rep.tlsFloor.find(path, load{1, 1})
+	withTLS := tl != nil && tl1 != nil && tl.cpuPerRequest() > 0 && tl1.wrk.p50 > 0
 	dCPU, dRPS, dP50 := gains(dr, d1, fr, f1)
 	cpu, rps, p50 := gains(fl, fl1, fr, f1)
-	for _, m := range []struct {
-		name             string
-		devmgrGain, gain float64
-		value            string
-		devmgrOverFloor  float64
-	}{
-		{"CPU/req", dCPU, cpu, us(fl.cpuPerRequest()), float64(dr.cpuPerRequest()) / float64(fl.cpuPerRequest())},
-		{"req/s", dRPS, rps, fmt.Sprintf("%.0f req/s", fl.wrk.rps), dr.wrk.rps / fl.wrk.rps},
-		{"one-connection p50", dP50, p50, us(fl1.wrk.p50), float64(d1.wrk.p50) / float64(fl1.wrk.p50)},
-	} {
+	var tCPU, tRPS, tP50 float64
+	if withTLS {
+		tCPU, tRPS, tP50 = gains(tl, tl1, fr, f1)
+	}
+	type metric struct {
+		name                      string
+		devmgrGain, gain, tlsGain float64
+		value, tlsValue           string
+		devmgrOverFloor           float64
+	}
+	ms := []metric{
+		{name: "CPU/req", devmgrGain: dCPU, gain: cpu, tlsGain: tCPU, value: us(fl.cpuPerRequest()), devmgrOverFloor: float64(dr.cpuPerRequest()) / float64(fl.cpuPerRequest())},
+		{name: "req/s", devmgrGain: dRPS, gain: rps, tlsGain: tRPS, value: fmt.Sprintf("%.0f req/s", fl.wrk.rps), devmgrOverFloor: dr.wrk.rps / fl.wrk.rps},
+		{name: "one-connection p50", devmgrGain: dP50, gain: p50, tlsGain: tP50, value: us(fl1.wrk.p50), devmgrOverFloor: float64(d1.wrk.p50) / float64(fl1.wrk.p50)},
+	}
+	if withTLS {
+		ms[0].tlsValue, ms[1].tlsValue, ms[2].tlsValue = us(tl.cpuPerRequest()), fmt.Sprintf("%.0f req/s", tl.wrk.rps), us(tl1.wrk.p50)
+	}
+	for _, m := range ms {
 		if m.devmgrGain >= targetGain {
 			continue
 		}
-		reach := fmt.Sprintf("a Go HTTPS server can reach %.0f× here", targetGain)
-		if m.gain < targetGain {
-			reach = fmt.Sprintf("%.0f× is below what a Go HTTPS server reaches here", targetGain)
+		tlsPart, reach := "", fmt.Sprintf("a Go console on net/http can reach %.0f× here", targetGain)
+		if withTLS {
+			tlsPart = fmt.Sprintf("; the TLS floor, crypto/tls without net/http, is %s, %.1f×", m.tlsValue, m.tlsGain)
 		}
-		p("  - %s: the floor, net/http + crypto/tls answering a constant, is %s, %.1f× Flask (devmgr's is %.2f× the floor's): %s.\n",
-			m.name, m.value, m.gain, m.devmgrOverFloor, reach)
+		switch {
+		case m.gain >= targetGain:
+		case !withTLS:
+			reach = fmt.Sprintf("%.0f× is below what net/http + crypto/tls reaches here", targetGain)
+		case m.tlsGain >= targetGain:
+			reach = fmt.Sprintf("%.0f× is below what net/http reaches here, within reach only of an HTTP server cheaper than net/http", targetGain)
+		default:
+			reach = fmt.Sprintf("%.0f× is below what even crypto/tls alone reaches here", targetGain)
+		}
+		p("  - %s: the floor, net/http + crypto/tls answering a constant, is %s, %.1f× Flask (devmgr's is %.2f× the floor's)%s: %s.\n",
+			m.name, m.value, m.gain, m.devmgrOverFloor, tlsPart, reach)
 	}
 }
 

@@ -62,8 +62,8 @@ func TestReportFloorShort(t *testing.T) {
 		"| `/api/v1/me` (Go floor) | 0.50 0.40 0.30 | 22600 | 0.70 ms | 3.00 ms | 43 µs | 1880 | 0.70 ms | 3.00 ms | 972 µs | 12.0× | 1.0× | 22.6× |\n",
 		"| `/api/v1/me` (Go floor) | 0.60 0.40 0.30 | 7299 | 0.14 ms | 0.27 ms | 43 µs | 625 | 1.60 ms | 3.20 ms | 972 µs | 11.7× | 11.7× | 22.6× |\n",
 		"- `/api/v1/me`: CPU/req 60 µs, 16.2× Flask's 972 µs (≤ 32 µs wanted) — **missed**; req/s 8.0× — **missed**; one-connection p50 32.0× — **met**.\n" +
-			"  - CPU/req: the floor, net/http + crypto/tls answering a constant, is 43 µs, 22.6× Flask (devmgr's is 1.40× the floor's): 30× is below what a Go HTTPS server reaches here.\n" +
-			"  - req/s: the floor, net/http + crypto/tls answering a constant, is 22600 req/s, 12.0× Flask (devmgr's is 0.66× the floor's): 30× is below what a Go HTTPS server reaches here.\n" +
+			"  - CPU/req: the floor, net/http + crypto/tls answering a constant, is 43 µs, 22.6× Flask (devmgr's is 1.40× the floor's): 30× is below what net/http + crypto/tls reaches here.\n" +
+			"  - req/s: the floor, net/http + crypto/tls answering a constant, is 22600 req/s, 12.0× Flask (devmgr's is 0.66× the floor's): 30× is below what net/http + crypto/tls reaches here.\n" +
 			"- Console + agent idle",
 	} {
 		if !strings.Contains(md, want) {
@@ -86,12 +86,36 @@ func TestReportFloorReaches(t *testing.T) {
 		t.Errorf("a floor at 30× is said to be short of it:\n%s", md)
 	}
 	for _, want := range []string{
-		"  - CPU/req: the floor, net/http + crypto/tls answering a constant, is 20 µs, 48.6× Flask (devmgr's is 3.00× the floor's): a Go HTTPS server can reach 30× here.\n",
-		"  - req/s: the floor, net/http + crypto/tls answering a constant, is 60000 req/s, 31.9× Flask (devmgr's is 0.25× the floor's): a Go HTTPS server can reach 30× here.\n",
+		"  - CPU/req: the floor, net/http + crypto/tls answering a constant, is 20 µs, 48.6× Flask (devmgr's is 3.00× the floor's): a Go console on net/http can reach 30× here.\n",
+		"  - req/s: the floor, net/http + crypto/tls answering a constant, is 60000 req/s, 31.9× Flask (devmgr's is 0.25× the floor's): a Go console on net/http can reach 30× here.\n",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report has no %q:\n%s", want, md)
 		}
+	}
+}
+
+// With the TLS floor, each target devmgr missed says whether 30× is within
+// reach of crypto/tls alone, where the net/http floor falls short of it.
+func TestReportTLSFloor(t *testing.T) {
+	rep := floorReport(fakeResult("floor", 22600, 43*time.Microsecond, 137*time.Microsecond))
+	rep.tlsFloor = fakeResult("TLS floor", 45000, 20*time.Microsecond, 60*time.Microsecond)
+	md := rep.markdown()
+	for _, want := range []string{
+		"TLS floor: devmgr-bench run again as user `devmgr` answering the same bytes (Date written per answer) over crypto/tls alone, without net/http",
+		"The rows \"(TLS floor)\" are the TLS floor's (crypto/tls without net/http, the same answers) likewise.",
+		"| `/api/v1/me` (TLS floor) | 0.50 0.40 0.30 | 45000 | 0.70 ms | 3.00 ms | 20 µs | 1880 | 0.70 ms | 3.00 ms | 972 µs | 23.9× | 1.0× | 48.6× |\n",
+		"  - CPU/req: the floor, net/http + crypto/tls answering a constant, is 43 µs, 22.6× Flask (devmgr's is 1.40× the floor's); the TLS floor, crypto/tls without net/http, is 20 µs, 48.6×: 30× is below what net/http reaches here, within reach only of an HTTP server cheaper than net/http.\n",
+		"  - req/s: the floor, net/http + crypto/tls answering a constant, is 22600 req/s, 12.0× Flask (devmgr's is 0.66× the floor's); the TLS floor, crypto/tls without net/http, is 45000 req/s, 23.9×: 30× is below what even crypto/tls alone reaches here.\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report has no %q:\n%s", want, md)
+		}
+	}
+	// The rows come in order: devmgr's, the floor's, the TLS floor's.
+	i, j, k := strings.Index(md, "| `/api/v1/me` | "), strings.Index(md, "| `/api/v1/me` (Go floor) | "), strings.Index(md, "| `/api/v1/me` (TLS floor) | ")
+	if i < 0 || j < i || k < j {
+		t.Errorf("the rows are not devmgr's, the floor's, the TLS floor's:\n%s", md)
 	}
 }
 
@@ -102,7 +126,7 @@ func TestReportNoFloor(t *testing.T) {
 	if !strings.Contains(md, "Go floor: not run (-no-floor).") {
 		t.Errorf("the report does not say the floor was skipped:\n%s", md)
 	}
-	if strings.Contains(md, "(Go floor)") || strings.Contains(md, "the floor,") || strings.Contains(md, "the floor (") {
+	if strings.Contains(md, "(Go floor)") || strings.Contains(md, "the floor,") || strings.Contains(md, "the floor (") || strings.Contains(md, "TLS floor") {
 		t.Errorf("floor rows or sentences without a floor:\n%s", md)
 	}
 }
@@ -138,9 +162,9 @@ func TestReportFloorDashboard(t *testing.T) {
 			"| `/` (Go floor) | 1.00 0.50 0.25 | 13000 | 28.67 ms | 86.00 ms | 0 | 100 µs | 34.0 MB / 36.0 MB | 35.0 MB |\n",
 		// Targets on /: a sentence per missed 30× metric.
 		"- `/`: CPU/req 158 µs, 19.0× Flask's 3000 µs (≤ 100 µs wanted) — **missed**; req/s 15.0× — **missed**; one-connection p50 13.3× — **missed**.\n" +
-			"  - CPU/req: the floor, net/http + crypto/tls answering a constant, is 84 µs, 35.7× Flask (devmgr's is 1.88× the floor's): a Go HTTPS server can reach 30× here.\n" +
-			"  - req/s: the floor, net/http + crypto/tls answering a constant, is 13000 req/s, 21.7× Flask (devmgr's is 0.69× the floor's): 30× is below what a Go HTTPS server reaches here.\n" +
-			"  - one-connection p50: the floor, net/http + crypto/tls answering a constant, is 150 µs, 26.7× Flask (devmgr's is 2.00× the floor's): 30× is below what a Go HTTPS server reaches here.\n",
+			"  - CPU/req: the floor, net/http + crypto/tls answering a constant, is 84 µs, 35.7× Flask (devmgr's is 1.88× the floor's): a Go console on net/http can reach 30× here.\n" +
+			"  - req/s: the floor, net/http + crypto/tls answering a constant, is 13000 req/s, 21.7× Flask (devmgr's is 0.69× the floor's): 30× is below what net/http + crypto/tls reaches here.\n" +
+			"  - one-connection p50: the floor, net/http + crypto/tls answering a constant, is 150 µs, 26.7× Flask (devmgr's is 2.00× the floor's): 30× is below what net/http + crypto/tls reaches here.\n",
 		// Targets with 500 connections: the floor's p99 and memory where devmgr missed.
 		"- 500 connections for 1m0s on `/api/v1/me`: errors 0 — **met**; p99 60.00 ms, under 100 ms — **met**; memory peak 85.0 MB by PSS (RSS 87.0 MB, VmHWM 86.0 MB), under 80 MB — **missed**.\n" +
 			"  - memory: the floor, net/http + crypto/tls answering a constant in one process, had p99 50.00 ms and a memory peak of 30.0 MB by PSS (RSS 32.0 MB, VmHWM 31.0 MB): a Go HTTPS server stays under 80 MB here.\n",
