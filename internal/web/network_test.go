@@ -206,6 +206,7 @@ func (f *fakeAgent) handler() http.Handler {
 	}
 	reply := func(w http.ResponseWriter, status int, v any, err error) {
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff") // as the agent's writeJSON
 		if e, ok := api.AsError(err); ok {
 			w.WriteHeader(e.Status)
 			json.NewEncoder(w).Encode(e)

@@ -62,6 +62,12 @@ func (s *Server) agentProxy(rt api.Route) http.HandlerFunc {
 		FlushInterval: flushInterval(rt),
 		BufferPool:    proxyBuffers{},
 		ModifyResponse: func(resp *http.Response) error {
+			// The console sets these on every answer (front); the proxy
+			// adds the agent's values to the console's, which would give
+			// them twice.
+			for _, f := range apiHeaders {
+				resp.Header.Del(f.name)
+			}
 			if rt.Stream || rt.Events {
 				resp.Header.Set("X-Accel-Buffering", "no") // nginx passes each line on at once
 			}

@@ -69,6 +69,13 @@ func TestAgentProxy(t *testing.T) {
 	if r.status != http.StatusOK || ca.last.Header.Get(api.HeaderUser) != "alice" || ca.last.Header.Get(api.HeaderRole) != "admin" {
 		t.Errorf("forged actor passed: %d %v", r.status, ca.last.Header)
 	}
+	// The headers the console sets on every answer come once, though the
+	// agent sets one of them too.
+	for _, f := range apiHeaders {
+		if got := r.header.Values(f.name); len(got) != 1 {
+			t.Errorf("proxied answer: %s = %q, want one value", f.name, got)
+		}
+	}
 	// Routes of the agent not marked Web are not reachable.
 	before := ca.last
 	for _, p := range []string{"/api/v1/health", "/api/v1/../v1/health"} {
