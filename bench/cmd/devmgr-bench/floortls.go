@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -82,12 +83,17 @@ type rawAnswer struct {
 
 var notFound = rawAnswer{head: []byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n")}
 
+// rawAnswers renders answers for serveRaw, each with its body's length
+// whatever its captured header said.
 func rawAnswers(answers map[string]floorAnswer) map[string]rawAnswer {
 	out := map[string]rawAnswer{}
 	for path, a := range answers {
+		h := a.header.Clone()
+		h.Set("Content-Length", strconv.Itoa(len(a.body)))
+		h.Del("Transfer-Encoding")
 		var b bytes.Buffer
 		b.WriteString("HTTP/1.1 200 OK\r\n")
-		a.header.Write(&b)
+		h.Write(&b)
 		out[path] = rawAnswer{b.Bytes(), a.body}
 	}
 	return out
