@@ -328,15 +328,15 @@ func (rep *report) floorTargets(p func(string, ...any), path string, dr, d1, fr,
 		value, tlsValue           string
 		devmgrOverFloor           float64
 	}
-	ms := []metric{
+	rows := []metric{
 		{name: "CPU/req", devmgrGain: dCPU, gain: cpu, tlsGain: tCPU, value: us(fl.cpuPerRequest()), devmgrOverFloor: float64(dr.cpuPerRequest()) / float64(fl.cpuPerRequest())},
 		{name: "req/s", devmgrGain: dRPS, gain: rps, tlsGain: tRPS, value: fmt.Sprintf("%.0f req/s", fl.wrk.rps), devmgrOverFloor: dr.wrk.rps / fl.wrk.rps},
 		{name: "one-connection p50", devmgrGain: dP50, gain: p50, tlsGain: tP50, value: us(fl1.wrk.p50), devmgrOverFloor: float64(d1.wrk.p50) / float64(fl1.wrk.p50)},
 	}
 	if withTLS {
-		ms[0].tlsValue, ms[1].tlsValue, ms[2].tlsValue = us(tl.cpuPerRequest()), fmt.Sprintf("%.0f req/s", tl.wrk.rps), us(tl1.wrk.p50)
+		rows[0].tlsValue, rows[1].tlsValue, rows[2].tlsValue = us(tl.cpuPerRequest()), fmt.Sprintf("%.0f req/s", tl.wrk.rps), us(tl1.wrk.p50)
 	}
-	for _, m := range ms {
+	for _, m := range rows {
 		if m.devmgrGain >= targetGain {
 			continue
 		}
