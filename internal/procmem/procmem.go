@@ -42,6 +42,13 @@ func Release() error {
 // process's memory (and kept from reclaim as mapped code), although little
 // of it runs once the process serves. The writable data is not touched.
 func DropBinaryPages() (int, error) {
+	return adviseBinary(unix.MADV_DONTNEED, "dropping")
+}
+
+// adviseBinary gives the kernel advice (madvise) on every mapping of this
+// process's executable without write access, and reports how many bytes
+// of address space they cover; doing names it in errors.
+func adviseBinary(advice int, doing string) (int, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return 0, fmt.Errorf("finding the executable: %w", err)
@@ -50,19 +57,19 @@ func DropBinaryPages() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading the mappings: %w", err)
 	}
-	dropped := 0
+	advised := 0
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
 		lo, hi, ok := readOnlyMapping(sc.Text(), exe)
 		if !ok {
 			continue
 		}
-		if _, _, e := unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, unix.MADV_DONTNEED); e != 0 {
-			return dropped, fmt.Errorf("dropping %x-%x of %s: %w", lo, hi, exe, e)
+		if _, _, e := unix.Syscall(unix.SYS_MADVISE, lo, hi-lo, uintptr(advice)); e != 0 {
+			return advised, fmt.Errorf("%s %x-%x of %s: %w", doing, lo, hi, exe, e)
 		}
-		dropped += int(hi - lo)
+		advised += int(hi - lo)
 	}
-	return dropped, sc.Err()
+	return advised, sc.Err()
 }
 
 // readOnlyMapping parses a line of /proc/self/maps ("start-end perms
